@@ -1,0 +1,40 @@
+# The README's two commands are `make run` and `make test`; everything else here serves them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+BIN := $(VENV)/bin
+SF := $(BIN)/schemaflow
+PYTEST_ARGS ?=
+
+.PHONY: setup setup-system setup-venv setup-tsl-lane run test lint format ui ui-stop bench clean
+
+setup: setup-system setup-venv setup-tsl-lane
+
+setup-system:
+	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/setup-system.sh; else sudo bash scripts/setup-system.sh; fi
+
+setup-venv:
+	@bash scripts/setup-venv.sh
+
+# The TSL lane (continuous aggregates) for tests: PGlite from npm. Optional where Node is absent.
+setup-tsl-lane:
+	@bash scripts/setup-tsl-lane.sh
+
+run: setup
+	@bash scripts/run-local.sh
+
+lint: setup-venv
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy --no-error-summary cli db tasks flows expectations
+
+format: setup-venv
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+test: setup lint
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	-@$(SF) local-db stop 2>/dev/null || true
+	rm -rf .local $(VENV) scripts/pglite/node_modules

@@ -1,0 +1,58 @@
+"""What a server can do: PostgreSQL version and whether TimescaleDB is available, loaded, and licensed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import psycopg
+
+CAPABILITIES_SQL = """
+SELECT current_setting('server_version_num')::int AS server_version_num,
+       current_setting('server_version') AS server_version,
+       (SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb') AS available_version,
+       (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS installed_version,
+       current_setting('shared_preload_libraries', true) AS preload,
+       current_setting('timescaledb.license', true) AS license,
+       pg_is_in_recovery() AS in_recovery
+"""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The server's facts and the schema mode they allow: 'tsl', 'apache' or 'plain'."""
+
+    server_version_num: int
+    server_version: str
+    timescaledb_available: str | None
+    timescaledb_installed: str | None
+    timescaledb_preloaded: bool
+    timescaledb_license: str | None
+    in_recovery: bool
+
+    @property
+    def mode(self) -> str:
+        """The mode the master file applies (or applied) here."""
+        if not self.timescaledb_installed:
+            return "plain"
+        return "tsl" if self.timescaledb_license == "timescale" else "apache"
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "mode": self.mode}
+
+
+def detect_capabilities(conn: psycopg.Connection) -> Capabilities:
+    """Read the server's version and TimescaleDB state in one query."""
+    row = conn.execute(CAPABILITIES_SQL).fetchone()
+    assert row is not None
+    version_num, version, available, installed, preload, license_, in_recovery = row
+    # PGlite loads TimescaleDB without shared_preload_libraries; a loaded library sets the license GUC.
+    preloaded = "timescaledb" in (preload or "") or bool(license_)
+    return Capabilities(
+        server_version_num=version_num,
+        server_version=version,
+        timescaledb_available=available,
+        timescaledb_installed=installed,
+        timescaledb_preloaded=preloaded,
+        timescaledb_license=license_ or None,
+        in_recovery=bool(in_recovery),
+    )

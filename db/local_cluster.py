@@ -1,0 +1,266 @@
+"""The embedded PostgreSQL 15 cluster: initialise, start, stop and describe a project-owned server.
+
+Used by `schemaflow local-db`, by `make run` and by the test fixtures. When run as root the server
+runs as the `postgres` OS user, because initdb and postgres refuse to run as root.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from db.errors import LocalClusterError
+
+PG_BIN = Path(os.environ.get("SCHEMAFLOW_PG_BIN", "/usr/lib/postgresql/15/bin"))
+DEFAULT_PORT = 55432
+SUPERUSER = "postgres"
+SERVER_OS_USER = "postgres"
+_CONF_NAME = "schemaflow.conf"
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A PostgreSQL data directory owned by schemaflow, reachable on 127.0.0.1:`port`."""
+
+    datadir: Path
+    port: int = DEFAULT_PORT
+    preload_timescaledb: bool = True
+    database: str = "podcast_analytics"
+
+    @property
+    def logfile(self) -> Path:
+        return self.datadir / "server.log"
+
+    @property
+    def password_file(self) -> Path:
+        # Beside the data directory, readable by the invoking user only.
+        return self.datadir.parent / f"{self.datadir.name}.password"
+
+    def url(self, database: str | None = None) -> str:
+        """The connection URL (with the generated password: this is the user's own local server)."""
+        password = self.password_file.read_text().strip() if self.password_file.exists() else ""
+        auth = f"{SUPERUSER}:{password}@" if password else f"{SUPERUSER}@"
+        return f"postgresql://{auth}127.0.0.1:{self.port}/{database or self.database}"
+
+    def is_initialised(self) -> bool:
+        return (self.datadir / "PG_VERSION").exists()
+
+    def init(self) -> bool:
+        """Create the data directory with initdb; return False when it already existed."""
+        _require_binaries()
+        if self.is_initialised():
+            self._write_conf()
+            return False
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.datadir.chmod(0o700)
+        password = secrets.token_urlsafe(18)
+        self.password_file.write_text(password + "\n")
+        self.password_file.chmod(0o600)
+        _chown_to_server_user(self.datadir)
+        # initdb reads the password from a file: a private temp file, gone right after.
+        fd, pwfile = tempfile.mkstemp(prefix="schemaflow-initdb-")
+        try:
+            os.write(fd, (password + "\n").encode())
+            os.close(fd)
+            _chown_to_server_user(Path(pwfile))
+            _run_as_server(
+                [str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", SUPERUSER, "-E", "UTF8",
+                 "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                 f"--pwfile={pwfile}"],
+                what="initdb",
+            )
+        finally:
+            Path(pwfile).unlink(missing_ok=True)
+        self._write_conf()
+        return True
+
+    def _write_conf(self) -> None:
+        preload = "timescaledb" if self.preload_timescaledb else ""
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.datadir}'",
+            "shared_preload_libraries": f"'{preload}'",
+            "timescaledb.telemetry_level": "off",
+            "max_connections": "100",
+            "fsync": "on",
+            "log_min_messages": "warning",
+        }
+        body = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        conf = self.datadir / _CONF_NAME
+        conf.write_text("# Written by schemaflow; edit db/local_cluster.py instead.\n" + body)
+        _chown_to_server_user(conf)
+        main_conf = self.datadir / "postgresql.conf"
+        include = f"include_if_exists = '{_CONF_NAME}'\n"
+        if include not in main_conf.read_text():
+            with main_conf.open("a") as fh:
+                fh.write(include)
+
+    def status(self) -> bool:
+        """True when a server is running on this data directory."""
+        if not self.is_initialised():
+            return False
+        result = _run_as_server([str(PG_BIN / "pg_ctl"), "status", "-D", str(self.datadir)],
+                                what="pg_ctl status", check=False)
+        return result.returncode == 0
+
+    def start(self, timeout: int = 60) -> bool:
+        """Initialise if needed and start; return False when it was already running."""
+        self.init()
+        if self.status():
+            return False
+        self._remove_stale_pidfile()
+        if _port_in_use(self.port):
+            raise LocalClusterError(
+                f"port {self.port} on 127.0.0.1 is taken by another program",
+                hint="stop it, or choose another port with SCHEMAFLOW_LOCAL_PORT",
+            )
+        result = _run_as_server(
+            [str(PG_BIN / "pg_ctl"), "start", "-D", str(self.datadir), "-l", str(self.logfile),
+             "-w", "-t", str(timeout)],
+            what="pg_ctl start", check=False,
+        )
+        if result.returncode != 0:
+            tail = _tail(self.logfile)
+            raise LocalClusterError(f"the local PostgreSQL server did not start:\n{tail}",
+                                    hint=f"see {self.logfile}")
+        return True
+
+    def ensure_database(self) -> bool:
+        """Create the cluster's default database if missing; return True when it was created."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone():
+                return False
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+            return True
+
+    def stop(self) -> bool:
+        """Stop the server (fast shutdown); return False when it was not running."""
+        if not self.status():
+            return False
+        _run_as_server([str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w"],
+                       what="pg_ctl stop")
+        return True
+
+    def restart(self) -> None:
+        """Stop if running, rewrite the settings, and start again."""
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        """Stop the server and delete its data directory and password file."""
+        try:
+            self.stop()
+        except LocalClusterError:
+            pid = self._pid()
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        self.password_file.unlink(missing_ok=True)
+
+    def _pid(self) -> int | None:
+        pidfile = self.datadir / "postmaster.pid"
+        try:
+            return int(pidfile.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _remove_stale_pidfile(self) -> None:
+        # A crash or a machine restart leaves postmaster.pid behind; if its process is gone,
+        # the file is stale and would make postgres think another server owns the directory.
+        pid = self._pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            (self.datadir / "postmaster.pid").unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+
+def cluster_from_env(root: Path) -> LocalCluster:
+    """The project's embedded cluster: `.local/pgdata` under `root`, port from SCHEMAFLOW_LOCAL_PORT."""
+    base = Path(os.environ.get("SCHEMAFLOW_LOCAL_DIR", root / ".local"))
+    port = int(os.environ.get("SCHEMAFLOW_LOCAL_PORT", DEFAULT_PORT))
+    return LocalCluster(datadir=base / "pgdata", port=port)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _require_binaries() -> None:
+    if not (PG_BIN / "initdb").exists():
+        raise LocalClusterError(f"PostgreSQL 15 is not installed ({PG_BIN / 'initdb'} is missing)",
+                                hint="run scripts/setup-system.sh as root, or `make setup`")
+
+
+def _server_user() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SERVER_OS_USER)
+    except KeyError:
+        raise LocalClusterError(f"running as root but there is no {SERVER_OS_USER!r} OS user",
+                                hint="install postgresql-15 (scripts/setup-system.sh) which creates it") from None
+
+
+def _chown_to_server_user(path: Path) -> None:
+    user = _server_user()
+    if user is not None:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _run_as_server(cmd: list[str], *, what: str, check: bool = True) -> subprocess.CompletedProcess:
+    user = _server_user()
+    if user is not None:
+        cmd = ["runuser", "-u", SERVER_OS_USER, "--", *cmd]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd="/", check=False)
+    if check and result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()
+        detail = message[-1] if message else f"exit code {result.returncode}"
+        hint = None
+        if "Permission denied" in detail and user is not None:
+            hint = (f"the {SERVER_OS_USER} OS user cannot reach that folder; "
+                    "set SCHEMAFLOW_LOCAL_DIR to a folder it can write (e.g. /var/tmp/schemaflow)")
+        raise LocalClusterError(f"{what} failed: {detail}", hint=hint)
+    return result
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+def wait_until_ready(cluster: LocalCluster, timeout: float = 30) -> None:
+    """Block until the server accepts TCP connections on its port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _port_in_use(cluster.port):
+            return
+        time.sleep(0.1)
+    raise LocalClusterError(f"the local server on port {cluster.port} did not accept connections",
+                            hint=f"see {cluster.logfile}")

@@ -1,0 +1,25 @@
+"""Locating and reading the master schema file."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from db.errors import ConfigError
+
+MASTER_SCHEMA = Path(__file__).resolve().parent / "migrations" / "99999999999999_master_schema.sql"
+
+
+def read_schema(path: Path | str | None = None) -> str:
+    """Return the text of the master file (or of `path`); a missing file is a ConfigError."""
+    target = Path(path) if path else MASTER_SCHEMA
+    try:
+        return target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"schema file {target} not found",
+                          hint="pass the path of the master schema file, or run from a full checkout") from None
+
+
+def checksum(sql_text: str) -> str:
+    """SHA-256 of the file's text: what the history table records to tell versions apart."""
+    return hashlib.sha256(sql_text.encode("utf-8")).hexdigest()
