@@ -30,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "status":
         running = cluster.status()
-        print(f"local database {'running' if running else 'stopped'} on 127.0.0.1:{cluster.port} "
-              f"(data in {cluster.datadir})")
+        print(
+            f"local database {'running' if running else 'stopped'} on 127.0.0.1:{cluster.port} "
+            f"(data in {cluster.datadir})"
+        )
         return 0 if running else 3
     # `url` prints the real URL, password included, for scripts: `psql "$(schemaflow local-db url)"`.
     print(cluster.url())

@@ -73,9 +73,19 @@ class LocalCluster:
             os.close(fd)
             _chown_to_server_user(Path(pwfile))
             _run_as_server(
-                [str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", SUPERUSER, "-E", "UTF8",
-                 "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 f"--pwfile={pwfile}"],
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    SUPERUSER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                ],
                 what="initdb",
             )
         finally:
@@ -109,8 +119,9 @@ class LocalCluster:
         """True when a server is running on this data directory."""
         if not self.is_initialised():
             return False
-        result = _run_as_server([str(PG_BIN / "pg_ctl"), "status", "-D", str(self.datadir)],
-                                what="pg_ctl status", check=False)
+        result = _run_as_server(
+            [str(PG_BIN / "pg_ctl"), "status", "-D", str(self.datadir)], what="pg_ctl status", check=False
+        )
         return result.returncode == 0
 
     def start(self, timeout: int = 60) -> bool:
@@ -125,14 +136,25 @@ class LocalCluster:
                 hint="stop it, or choose another port with SCHEMAFLOW_LOCAL_PORT",
             )
         result = _run_as_server(
-            [str(PG_BIN / "pg_ctl"), "start", "-D", str(self.datadir), "-l", str(self.logfile),
-             "-w", "-t", str(timeout)],
-            what="pg_ctl start", check=False,
+            [
+                str(PG_BIN / "pg_ctl"),
+                "start",
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-w",
+                "-t",
+                str(timeout),
+            ],
+            what="pg_ctl start",
+            check=False,
         )
         if result.returncode != 0:
             tail = _tail(self.logfile)
-            raise LocalClusterError(f"the local PostgreSQL server did not start:\n{tail}",
-                                    hint=f"see {self.logfile}")
+            raise LocalClusterError(
+                f"the local PostgreSQL server did not start:\n{tail}", hint=f"see {self.logfile}"
+            )
         return True
 
     def ensure_database(self) -> bool:
@@ -150,8 +172,9 @@ class LocalCluster:
         """Stop the server (fast shutdown); return False when it was not running."""
         if not self.status():
             return False
-        _run_as_server([str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w"],
-                       what="pg_ctl stop")
+        _run_as_server(
+            [str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w"], what="pg_ctl stop"
+        )
         return True
 
     def restart(self) -> None:
@@ -212,8 +235,10 @@ def _port_in_use(port: int) -> bool:
 
 def _require_binaries() -> None:
     if not (PG_BIN / "initdb").exists():
-        raise LocalClusterError(f"PostgreSQL 15 is not installed ({PG_BIN / 'initdb'} is missing)",
-                                hint="run scripts/setup-system.sh as root, or `make setup`")
+        raise LocalClusterError(
+            f"PostgreSQL 15 is not installed ({PG_BIN / 'initdb'} is missing)",
+            hint="run scripts/setup-system.sh as root, or `make setup`",
+        )
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -222,8 +247,10 @@ def _server_user() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(SERVER_OS_USER)
     except KeyError:
-        raise LocalClusterError(f"running as root but there is no {SERVER_OS_USER!r} OS user",
-                                hint="install postgresql-15 (scripts/setup-system.sh) which creates it") from None
+        raise LocalClusterError(
+            f"running as root but there is no {SERVER_OS_USER!r} OS user",
+            hint="install postgresql-15 (scripts/setup-system.sh creates that user)",
+        ) from None
 
 
 def _chown_to_server_user(path: Path) -> None:
@@ -242,8 +269,10 @@ def _run_as_server(cmd: list[str], *, what: str, check: bool = True) -> subproce
         detail = message[-1] if message else f"exit code {result.returncode}"
         hint = None
         if "Permission denied" in detail and user is not None:
-            hint = (f"the {SERVER_OS_USER} OS user cannot reach that folder; "
-                    "set SCHEMAFLOW_LOCAL_DIR to a folder it can write (e.g. /var/tmp/schemaflow)")
+            hint = (
+                f"the {SERVER_OS_USER} OS user cannot reach that folder; "
+                "set SCHEMAFLOW_LOCAL_DIR to a folder it can write (e.g. /var/tmp/schemaflow)"
+            )
         raise LocalClusterError(f"{what} failed: {detail}", hint=hint)
     return result
 
@@ -262,5 +291,6 @@ def wait_until_ready(cluster: LocalCluster, timeout: float = 30) -> None:
         if _port_in_use(cluster.port):
             return
         time.sleep(0.1)
-    raise LocalClusterError(f"the local server on port {cluster.port} did not accept connections",
-                            hint=f"see {cluster.logfile}")
+    raise LocalClusterError(
+        f"the local server on port {cluster.port} did not accept connections", hint=f"see {cluster.logfile}"
+    )

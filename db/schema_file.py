@@ -16,8 +16,10 @@ def read_schema(path: Path | str | None = None) -> str:
     try:
         return target.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"schema file {target} not found",
-                          hint="pass the path of the master schema file, or run from a full checkout") from None
+        raise ConfigError(
+            f"schema file {target} not found",
+            hint="pass the master schema file's path, or run from a full checkout",
+        ) from None
 
 
 def checksum(sql_text: str) -> str:

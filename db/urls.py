@@ -41,8 +41,10 @@ def validate_url(url: str) -> dict[str, str]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"malformed database URL {mask_url(url)}: {exc}",
-                          hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE") from None
+        raise ConfigError(
+            f"malformed database URL {mask_url(url)}: {exc}",
+            hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+        ) from None
     if parts.scheme not in _SCHEMES:
         raise ConfigError(
             f"database URL {mask_url(url)} has scheme {parts.scheme or '(none)'!r}",
@@ -52,11 +54,15 @@ def validate_url(url: str) -> dict[str, str]:
     host = unquote(parts.hostname or "") or query.get("host", "")
     database = unquote(parts.path.lstrip("/")) or query.get("dbname", "")
     if not host:
-        raise ConfigError(f"database URL {mask_url(url)} names no host",
-                          hint="add the host, e.g. postgresql://user@db.example.com:5432/app")
+        raise ConfigError(
+            f"database URL {mask_url(url)} names no host",
+            hint="add the host, e.g. postgresql://user@db.example.com:5432/app",
+        )
     if not database:
-        raise ConfigError(f"database URL {mask_url(url)} names no database",
-                          hint="add the database after the host, e.g. .../podcast_analytics")
+        raise ConfigError(
+            f"database URL {mask_url(url)} names no database",
+            hint="add the database after the host, e.g. .../podcast_analytics",
+        )
     return {
         "host": host,
         "port": str(port or query.get("port", "5432")),
@@ -79,7 +85,7 @@ def require_tls_off_loopback(url: str, *, allow_insecure: bool) -> None:
     if validate_url(url)["sslmode"] not in _STRONG_SSLMODES:
         raise ConfigError(
             f"{mask_url(url)} is off this machine but does not require TLS",
-            hint="append ?sslmode=require (or verify-full), or set allow_insecure = true for this environment",
+            hint="append ?sslmode=require (or verify-full), or set allow_insecure = true for the environment",
         )
 
 

@@ -22,13 +22,13 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="schemaflow-prefect-home-"))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-import psycopg  # noqa: E402
-import pytest  # noqa: E402
-from psycopg import sql  # noqa: E402
+import psycopg
+import pytest
+from psycopg import sql
 
-from db.local_cluster import LocalCluster, free_port  # noqa: E402
-from db.urls import with_database  # noqa: E402
-from tests.support.pglite import PgliteServer, lane_unavailable_reason  # noqa: E402
+from db.local_cluster import LocalCluster, free_port
+from db.urls import with_database
+from tests.support.pglite import PgliteServer, lane_unavailable_reason
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

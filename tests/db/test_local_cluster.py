@@ -76,7 +76,7 @@ def test_password_is_required_over_tcp(cluster: LocalCluster) -> None:
 
 def test_port_taken_is_a_clear_error(cluster: LocalCluster, pg_cluster: LocalCluster) -> None:
     taken = LocalCluster(datadir=cluster.datadir, port=pg_cluster.port)
-    with pytest.raises(LocalClusterError, match="port .* is taken"):
+    with pytest.raises(LocalClusterError, match=r"port .* is taken"):
         taken.start()
 
 

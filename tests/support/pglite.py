@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 PGLITE_DIR = Path(__file__).resolve().parents[2] / "scripts" / "pglite"
 
@@ -39,7 +40,10 @@ class PgliteServer:
         log = self.logfile.open("w")
         self.proc = subprocess.Popen(
             ["node", str(PGLITE_DIR / "server.mjs"), str(self.port)],
-            cwd=PGLITE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=PGLITE_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -60,17 +64,15 @@ class PgliteServer:
                 "AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid "
                 "WHERE d.objid = pg_namespace.oid AND d.deptype = 'e')"
             ).fetchall():
-                conn.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    psycopg.sql.Identifier(schema[0])))
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema[0])))
             for ext in ("timescaledb", "pg_trgm", "uuid-ossp", "pgcrypto"):
-                conn.execute(psycopg.sql.SQL("DROP EXTENSION IF EXISTS {} CASCADE").format(
-                    psycopg.sql.Identifier(ext)))
+                conn.execute(sql.SQL("DROP EXTENSION IF EXISTS {} CASCADE").format(sql.Identifier(ext)))
             conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
             conn.execute("CREATE SCHEMA public")
             for role in conn.execute(
                 "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%' AND rolname <> current_user"
             ).fetchall():
-                conn.execute(psycopg.sql.SQL("DROP ROLE IF EXISTS {}").format(psycopg.sql.Identifier(role[0])))
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role[0])))
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
