@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 SF := $(BIN)/schemaflow
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-system setup-venv setup-tsl-lane run test lint format ui ui-stop bench clean
+.PHONY: setup setup-system setup-venv setup-tsl-lane setup-browser run test lint format ui ui-stop bench clean
 
-setup: setup-system setup-venv setup-tsl-lane
+setup: setup-system setup-venv setup-tsl-lane setup-browser
 
 setup-system:
 	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/setup-system.sh; else sudo bash scripts/setup-system.sh; fi
@@ -16,11 +16,15 @@ setup-system:
 setup-venv:
 	@bash scripts/setup-venv.sh
 
+# Debian's Chromium, for the end-to-end check that screenshots the Prefect UI.
+setup-browser:
+	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/setup-browser.sh; else sudo bash scripts/setup-browser.sh; fi
+
 # The TSL lane (continuous aggregates) for tests: PGlite from npm. Optional where Node is absent.
 setup-tsl-lane:
 	@bash scripts/setup-tsl-lane.sh
 
-run: setup
+run: setup-system setup-venv
 	@bash scripts/run-local.sh
 
 lint: setup-venv

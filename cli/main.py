@@ -16,6 +16,10 @@ from db.urls import mask_url
 # Modules under cli/ that define register(subparsers). Add a line to add a command.
 COMMAND_MODULES = [
     "cli.local_db",
+    "cli.drift",
+    "cli.migrate",
+    "cli.history",
+    "cli.health",
 ]
 
 

@@ -42,6 +42,10 @@ class ApplyFailed(SchemaflowError):
     """The master file failed to apply; the transaction was rolled back and nothing changed."""
 
 
+class BackupFailed(SchemaflowError):
+    """pg_dump or pg_restore failed, or a dump could not be verified; a required backup stops the run."""
+
+
 class LocalClusterError(SchemaflowError):
     """The embedded local PostgreSQL cluster could not be initialised, started or stopped."""
 

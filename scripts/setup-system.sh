@@ -23,8 +23,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     apt-get update -qq >/dev/null || die "apt-get update failed; check the machine's Debian sources"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get install ${missing[*]} failed"
+    mkdir -p "$WORK_DIR"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        >"$WORK_DIR/apt.log" 2>&1 || { tail -n 20 "$WORK_DIR/apt.log" >&2; die "apt-get install ${missing[*]} failed"; }
     # Debian's package creates and starts a default cluster on 5432; schemaflow runs its own.
     if command -v pg_ctlcluster >/dev/null; then pg_ctlcluster ${PG_MAJOR} main stop 2>/dev/null || true; fi
 fi

@@ -1,0 +1,90 @@
+"""`schemaflow drift --env ENV | --database-url URL [--scratch-url URL] [--json]`: database vs master file.
+
+Exit 0 when the database matches the master file, 1 when anything differs, 2 on usage or config errors.
+Runs the check directly (no Prefect run), so it answers in seconds; the `schema_drift` flow is the
+scheduled version with an artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+
+from db.drift import DriftReport, check_drift
+from db.errors import ConfigError
+from db.schema_file import read_schema
+
+COLUMNS = ("severity", "status", "kind", "name", "detail")
+DETAIL_WIDTH = 70
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("drift", help="show how a database differs from the master schema file")
+    parser.add_argument("--env", metavar="ENV", help="environment name from environments.toml")
+    parser.add_argument("--database-url", metavar="URL", help="the database to check (overrides --env's)")
+    parser.add_argument(
+        "--scratch-url",
+        metavar="URL",
+        help="an empty database on the same server to build the expected schema in "
+        "(when the role may not CREATE DATABASE); left empty afterwards",
+    )
+    parser.add_argument(
+        "--schema-file", metavar="PATH", help="compare with this file instead of the master schema"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    url = resolve_target(args.env, args.database_url)
+    report = check_drift(
+        url,
+        scratch_url=args.scratch_url,
+        schema_sql=read_schema(args.schema_file) if args.schema_file else None,
+    )
+    print(json.dumps(report.as_dict(), indent=2) if args.json else render_report(report))
+    return 1 if report.has_drift else 0
+
+
+def resolve_target(env_name: str | None, database_url: str | None) -> str:
+    """The URL to check: --database-url, or the environment's connection resolved as migrate does."""
+    if not env_name and not database_url:
+        raise ConfigError("drift needs a database", hint="pass --env ENV or --database-url URL")
+    if not env_name:
+        return str(database_url)
+    from db.credentials import resolve_database_url
+    from db.environments import get_environment
+
+    env = get_environment(env_name)
+    loader = None
+    if env.secret_block and not database_url:
+        from tasks.secrets import load_secret  # imports Prefect; only when a Secret block is named
+
+        loader = load_secret
+    return resolve_database_url(env, explicit_url=database_url, secret_loader=loader).url
+
+
+def render_report(report: DriftReport) -> str:
+    """A plain-text table of the differences followed by the suggested SQL for each."""
+    head = (
+        f"target {report.target} (mode {report.mode}); expected side built in {report.scratch}; "
+        f"{report.seconds:.1f} s"
+    )
+    if not report.has_drift:
+        return f"no drift: the database matches the master file\n{head}"
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts().items()))
+    rows = [dict(d.as_dict(), detail=_clip(d.detail)) for d in report.differences]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
+    lines = [f"drift: {len(rows)} differences ({counts})", head, ""]
+    lines.append("  ".join(c.upper().ljust(widths[c]) for c in COLUMNS).rstrip())
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip() for r in rows]
+    lines += ["", "Suggested SQL (review before running; nothing was applied):"]
+    for i, diff in enumerate(report.differences, 1):
+        lines.append(f"-- [{i}] {diff.status} {diff.kind} {diff.name}")
+        lines.append(textwrap.indent(diff.suggestion, "  "))
+    return "\n".join(lines)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."

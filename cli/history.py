@@ -1,0 +1,55 @@
+"""`schemaflow history --env ENV`: the migrate runs recorded in the target database, newest first."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC
+
+from db.connect import connect
+from db.credentials import resolve_database_url
+from db.environments import get_environment
+from db.history import list_runs
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("history", help="list the migrate runs recorded in an environment's database")
+    parser.add_argument("--env", required=True, metavar="ENV", help="environment name from environments.toml")
+    parser.add_argument("--database-url", metavar="URL", help="override the environment's connection")
+    parser.add_argument("--limit", type=int, default=20, help="how many runs to show (default 20)")
+    parser.add_argument(
+        "--all-environments",
+        action="store_true",
+        help="also show runs recorded under other environment names",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    env = get_environment(args.env)
+    loader = None
+    if env.secret_block and not args.database_url:
+        from tasks.secrets import load_secret  # imports Prefect: only when a Secret block is named
+
+        loader = load_secret
+    resolved = resolve_database_url(env, explicit_url=args.database_url, secret_loader=loader)
+    with connect(resolved.url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        runs = list_runs(conn, None if args.all_environments else env.name, limit=args.limit)
+    print(f"migration history of {resolved}")
+    if not runs:
+        print("  no runs recorded (schemaflow.migration_history is empty or does not exist yet)")
+        return 0
+    print(
+        f"{'id':>5}  {'started (UTC)':19}  {'env':10}  {'outcome':7}  {'changed':>7}  {'secs':>7}  "
+        "who / commit"
+    )
+    for r in runs:
+        commit = (r["git_commit"] or "")[:10] or "-"
+        who = f"{r['os_user'] or '?'}@{r['client_host'] or '?'} as {r['db_user']}"
+        print(
+            f"{r['id']:>5}  {r['started_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {r['environment'][:10]:10}  "
+            f"{r['outcome']:7}  {r['objects_changed']:>7}  {float(r['duration_seconds']):>7.2f}  "
+            f"{who} {commit}"
+        )
+        if r["error_message"]:
+            print(f"{'':7}error: {r['error_message']}")
+    return 0

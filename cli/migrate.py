@@ -1,0 +1,103 @@
+"""`schemaflow migrate --env ENV [--yes] [--dry-run] [--database-url URL]`: run the flow, print its report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from db.environments import Environment, get_environment
+from db.errors import CheckFailed
+from db.preflight import CONFIRMATION_HINT
+
+# The console shows our report, not Prefect's INFO chatter; the run logger still sends INFO to the API.
+QUIET_PREFECT = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("migrate", help="deploy the master schema: preflight, backup, apply, verify")
+    parser.add_argument("--env", required=True, metavar="ENV", help="environment name from environments.toml")
+    parser.add_argument("--yes", action="store_true", help="confirm (required for production)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="apply inside a transaction that is rolled back; print the planned changes",
+    )
+    parser.add_argument("--database-url", metavar="URL", help="override the environment's connection")
+    parser.add_argument("--backup", action="store_true", help="take a backup even where not required")
+    parser.add_argument(
+        "--skip-expectations",
+        action="store_true",
+        help="skip the Great Expectations suites during verification",
+    )
+    parser.add_argument("--schema-file", metavar="PATH", help="apply this file instead of the master schema")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    env = get_environment(args.env)  # an unknown name fails here, before Prefect starts
+    confirmed = args.yes or _confirmed_by_env()
+    if env.require_confirmation and not confirmed and not args.dry_run:
+        confirmed = _ask(env)
+        if not confirmed:
+            raise CheckFailed(
+                f"environment {env.name!r} requires confirmation; nothing was changed",
+                hint=f"re-run with --yes ({CONFIRMATION_HINT})",
+            )
+    for key, value in QUIET_PREFECT.items():
+        os.environ.setdefault(key, value)
+    from flows.migrate import migrate  # Prefect's import is slow; only pay it for a real run
+
+    clock, started = time.monotonic(), time.time()
+    state = migrate(
+        environment=env.name,
+        confirm=confirmed,
+        dry_run=args.dry_run,
+        database_url=args.database_url,
+        backup_anyway=args.backup,
+        run_expectations=not args.skip_expectations,
+        schema_file=args.schema_file,
+        return_state=True,
+    )
+    _print_report(env, started)
+    seconds = time.monotonic() - clock
+    if state.is_completed():
+        print(
+            f"migrate {env.name}: {'dry run ' if args.dry_run else ''}done in {seconds:.1f} s; "
+            f"report also in {env.report_log}; history: schemaflow history --env {env.name}"
+        )
+        return 0
+    state.result(raise_on_failure=True)  # re-raises the flow's SchemaflowError: main() prints it
+    return 1
+
+
+def _confirmed_by_env() -> bool:
+    return os.environ.get("SKIP_CONFIRMATION", "").strip().lower() in ("1", "true", "yes")
+
+
+def _ask(env: Environment) -> bool:
+    """Ask for a typed 'yes' on a terminal; never block a script (no TTY means no)."""
+    if not sys.stdin.isatty():
+        return False
+    print(f"You are about to migrate {env.name!r}: {env.description}")
+    try:
+        answer = input("Type 'yes' to continue: ")
+    except EOFError:
+        return False
+    return answer.strip().lower() == "yes"
+
+
+def _print_report(env: Environment, started: float) -> None:
+    """Print the report this run wrote (never an older run's)."""
+    try:
+        if env.report_log.stat().st_mtime >= started - 1:
+            print(env.report_log.read_text(encoding="utf-8"))
+            return
+    except OSError:
+        pass
+    print(f"(this run wrote no report to {env.report_log}; see the Prefect run's logs)")

@@ -1,0 +1,385 @@
+"""Applying the master schema: all-or-nothing, under the migration lock, with lock retries and a change list.
+
+The whole file runs as one multi-statement string inside one explicit transaction (psycopg 3 sends
+such a string with the simple query protocol, which takes no parameters). Statements that cannot run
+in a transaction block (a continuous aggregate's first refresh, REFRESH ... CONCURRENTLY) run after
+the commit, one by one, in autocommit.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+
+from db.capabilities import detect_capabilities
+from db.catalog import diff_catalogs, snapshot_catalog
+from db.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.errors import ApplyFailed
+from db.history import HistoryRecord, record_run
+from db.migration_lock import hold_migration_lock
+from db.schema_file import checksum, read_schema
+from db.urls import mask_url
+
+SNAPSHOT_SCHEMAS = ("public",)
+# Errors where rolling back and trying the whole transaction again can succeed.
+RETRYABLE_ERRORS: tuple[type[psycopg.Error], ...] = (
+    pg_errors.LockNotAvailable,  # 55P03: lock_timeout expired
+    pg_errors.DeadlockDetected,  # 40P01
+    pg_errors.SerializationFailure,  # 40001
+)
+# GitLab-style backoff: short first sleep, doubling, capped so a retry loop never hides a stuck deploy.
+BACKOFF_FIRST_SECONDS = 0.2
+BACKOFF_MAX_SECONDS = 5.0
+
+MATVIEW_SQL = """
+SELECT m.ispopulated,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = format('%%I.%%I', m.schemaname, m.matviewname)::regclass
+                 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL) AS has_unique_index
+FROM pg_matviews m
+WHERE m.schemaname = %(schema)s AND m.matviewname = %(name)s
+"""
+CAGG_SQL = """
+SELECT 1 FROM timescaledb_information.continuous_aggregates
+WHERE view_schema = %(schema)s AND view_name = %(name)s
+"""
+TIMESCALEDB_INSTALLED_SQL = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
+AGGREGATE_SCHEMA, AGGREGATE_NAME = "public", "metrics_daily"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One catalog object the run created, changed or dropped."""
+
+    action: str  # created | changed | dropped
+    kind: str
+    name: str
+    detail: str = ""
+
+
+@dataclass
+class PostCommitStep:
+    """A statement run after the commit in autocommit (it cannot run in a transaction block)."""
+
+    name: str
+    statement: str
+    status: str = "pending"  # ok | failed | skipped
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class ApplyResult:
+    """What one apply did (or, for a dry run, would do)."""
+
+    environment: str
+    checksum: str
+    mode: str
+    dry_run: bool
+    changes: list[Change] = field(default_factory=list)
+    seconds: float = 0.0
+    attempts: int = 1
+    history_id: int | None = None
+    post_commit_steps: list[PostCommitStep] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def objects_changed(self) -> int:
+        return len(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        """Number of changes per action, e.g. {'created': 120}."""
+        out: dict[str, int] = {}
+        for change in self.changes:
+            out[change.action] = out.get(change.action, 0) + 1
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "objects_changed": self.objects_changed}
+
+
+def apply_master_schema(
+    url: str,
+    sql_text: str | None = None,
+    *,
+    environment: str = "local",
+    lock_timeout: str = "2s",
+    statement_timeout: str = "15min",
+    lock_retries: int = 3,
+    dry_run: bool = False,
+    record_history: bool = True,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyResult:
+    """Apply the master file (or `sql_text`) in one transaction; raise MigrationLocked or ApplyFailed.
+
+    `lock_retries` is how many times a lock timeout is retried after the first attempt.
+    """
+    text = sql_text if sql_text is not None else read_schema()
+    refuse_transaction_control(text)
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    conn = connect(url, autocommit=True, connect_timeout=connect_timeout)
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+    try:
+        with hold_migration_lock(conn):
+            return _apply_locked(
+                conn,
+                text,
+                notices,
+                environment,
+                lock_timeout,
+                statement_timeout,
+                lock_retries,
+                dry_run,
+                record_history,
+                started,
+                clock,
+                sleep,
+            )
+    finally:
+        conn.close()
+
+
+def _apply_locked(
+    conn: psycopg.Connection,
+    text: str,
+    notices: list[str],
+    environment: str,
+    lock_timeout: str,
+    statement_timeout: str,
+    lock_retries: int,
+    dry_run: bool,
+    record_history: bool,
+    started: datetime,
+    clock: float,
+    sleep: Callable[[float], None],
+) -> ApplyResult:
+    """The retry loop and post-commit steps, run while this session holds the migration lock."""
+    mode = detect_capabilities(conn).mode
+    result = ApplyResult(environment=environment, checksum=checksum(text), mode=mode, dry_run=dry_run)
+    attempt = 0
+    while True:
+        attempt += 1
+        result.attempts = attempt
+        notices.clear()
+        try:
+            _run_transaction(
+                conn, text, result, lock_timeout, statement_timeout, dry_run, record_history, started
+            )
+            break
+        except RETRYABLE_ERRORS as exc:
+            if attempt > lock_retries:
+                error = _apply_failed(exc, text, attempt, retryable=True)
+                _record_failure(conn, result, started, clock, error, record_history and not dry_run)
+                raise error from None
+            sleep(backoff_seconds(attempt))
+        except psycopg.Error as exc:
+            error = _apply_failed(exc, text, attempt, retryable=False)
+            _record_failure(conn, result, started, clock, error, record_history and not dry_run)
+            raise error from None
+    result.notices = [n for n in notices if n]
+    if not dry_run:
+        conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(statement_timeout)))
+        result.post_commit_steps = run_post_commit_steps(conn, result)
+    result.seconds = round(time.monotonic() - clock, 3)
+    return result
+
+
+def _run_transaction(
+    conn: psycopg.Connection,
+    text: str,
+    result: ApplyResult,
+    lock_timeout: str,
+    statement_timeout: str,
+    dry_run: bool,
+    record_history: bool,
+    started: datetime,
+) -> None:
+    """One attempt: snapshot, run the file, snapshot, record history; commit (or roll back a dry run)."""
+    with conn.transaction(force_rollback=dry_run):
+        # LOCAL: the limits end with this transaction and never leak into post-commit steps.
+        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)))
+        conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout)))
+        before = snapshot_catalog(conn, schemas=SNAPSHOT_SCHEMAS)
+        conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
+        after = snapshot_catalog(conn, schemas=SNAPSHOT_SCHEMAS)
+        result.changes = changes_between(before, after)
+        result.mode = detect_capabilities(conn).mode
+        if record_history and not dry_run:
+            result.history_id = record_run(
+                conn,
+                HistoryRecord(
+                    environment=result.environment,
+                    checksum=result.checksum,
+                    outcome="success",
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    schema_mode=result.mode,
+                    objects_changed=result.objects_changed,
+                    attempts=result.attempts,
+                    changes=[asdict(c) for c in result.changes],
+                ),
+            )
+
+
+def changes_between(before: dict, after: dict) -> list[Change]:
+    """The objects that appear, differ or disappear going from snapshot `before` to `after`."""
+    actions = {"missing": "created", "changed": "changed", "unexpected": "dropped"}
+    return [
+        Change(
+            action=actions[d.status],
+            kind=d.kind,
+            name=d.name,
+            detail=d.detail if d.status == "changed" else "",
+        )
+        for d in diff_catalogs(expected=after, actual=before)
+    ]
+
+
+def run_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list[PostCommitStep]:
+    """Refresh metrics_daily after commit: a materialized view every run, a new continuous aggregate once."""
+    steps = plan_post_commit_steps(conn, result)
+    for step in steps:
+        if step.status == "skipped":
+            continue
+        clock = time.monotonic()
+        try:
+            conn.execute(step.statement)  # type: ignore[arg-type]  # built from constants above
+            step.status = "ok"
+        except psycopg.Error as exc:
+            step.status = "failed"
+            step.detail = mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+        step.seconds = round(time.monotonic() - clock, 3)
+    return steps
+
+
+def plan_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list[PostCommitStep]:
+    """Detect what metrics_daily is (catalog, not guesswork) and the statement that refreshes it."""
+    params = {"schema": AGGREGATE_SCHEMA, "name": AGGREGATE_NAME}
+    qualified = f"{AGGREGATE_SCHEMA}.{AGGREGATE_NAME}"
+    if conn.execute(TIMESCALEDB_INSTALLED_SQL).fetchone() and conn.execute(CAGG_SQL, params).fetchone():
+        statement = f"CALL refresh_continuous_aggregate('{qualified}', NULL, NULL)"
+        created_now = any(
+            c.action == "created" and c.kind == "cagg" and AGGREGATE_NAME in c.name for c in result.changes
+        )
+        if created_now:
+            return [PostCommitStep("first refresh of continuous aggregate metrics_daily", statement)]
+        # Its refresh policy keeps it current; refreshing everything on each deploy would only cost time.
+        return [
+            PostCommitStep(
+                "refresh of continuous aggregate metrics_daily",
+                statement,
+                status="skipped",
+                detail="already created; its refresh policy keeps it current",
+            )
+        ]
+    row = conn.execute(MATVIEW_SQL, params).fetchone()
+    if row is None:
+        return []
+    populated, has_unique_index = row
+    # CONCURRENTLY keeps the view readable during the refresh but needs data and a unique index.
+    concurrently = "CONCURRENTLY " if populated and has_unique_index else ""
+    return [
+        PostCommitStep(
+            "refresh of materialized view metrics_daily",
+            f"REFRESH MATERIALIZED VIEW {concurrently}{qualified}",
+        )
+    ]
+
+
+def refuse_transaction_control(text: str) -> None:
+    """A file with its own BEGIN/COMMIT would end our transaction early and lose all-or-nothing."""
+    try:
+        from pglast import parser  # C parser, a few ms even for a large file
+
+        statements = parser.parse_sql(text)
+    except Exception:
+        return  # the server reports syntax errors with their position; let it
+    for raw in statements:
+        if type(raw.stmt).__name__ == "TransactionStmt":
+            line = text.count("\n", 0, raw.stmt_location or 0) + 1
+            raise ApplyFailed(
+                f"the schema file controls transactions itself (BEGIN/COMMIT near line {line})",
+                hint="remove BEGIN/COMMIT/ROLLBACK: schemaflow runs the whole file in one transaction",
+            )
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Sleep before retry `attempt`+1: doubling from 0.2 s with jitter, capped at 5 s."""
+    base = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (attempt - 1))
+    return round(base * random.uniform(0.8, 1.2), 3)
+
+
+def error_line(text: str, exc: psycopg.Error) -> int | None:
+    """The 1-based line of the failing statement in `text`, from the server's error position."""
+    position = exc.diag.statement_position
+    if not position:
+        return None
+    try:
+        offset = int(position) - 1
+    except ValueError:
+        return None
+    return text.count("\n", 0, max(0, offset)) + 1
+
+
+def _apply_failed(exc: psycopg.Error, text: str, attempts: int, *, retryable: bool) -> ApplyFailed:
+    primary = exc.diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    where = ""
+    line = error_line(text, exc)
+    if line:
+        where = f" at line {line}"
+    elif exc.diag.context:
+        where = f" ({exc.diag.context.strip().splitlines()[-1]})"
+    sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
+    if retryable:
+        return ApplyFailed(
+            mask_url(f"gave up after {attempts} attempt(s): {primary}{where}{sqlstate}; nothing was changed"),
+            hint="another session holds a lock on a schema table; end it (see preflight's list of "
+            "blocking transactions) or retry when traffic is lower",
+        )
+    return ApplyFailed(
+        mask_url(f"the schema file failed{where}: {primary}{sqlstate}; rolled back, nothing was changed"),
+        hint="fix the statement in the schema file and run again",
+    )
+
+
+def _record_failure(
+    conn: psycopg.Connection,
+    result: ApplyResult,
+    started: datetime,
+    clock: float,
+    error: ApplyFailed,
+    enabled: bool,
+) -> None:
+    """Write the failed run's row in its own transaction (the migration's was rolled back)."""
+    if not enabled:
+        return
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '5s'")
+            result.history_id = record_run(
+                conn,
+                HistoryRecord(
+                    environment=result.environment,
+                    checksum=result.checksum,
+                    outcome="failed",
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    schema_mode=result.mode,
+                    attempts=result.attempts,
+                    error_message=mask_url(error.message)[:2000],
+                ),
+            )
+    except psycopg.Error:
+        pass  # the history row is best effort; the caller raises the real error
+    result.seconds = round(time.monotonic() - clock, 3)

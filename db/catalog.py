@@ -1,0 +1,302 @@
+"""The catalog snapshot shared by apply's change report, health checks and drift detection.
+
+`snapshot_catalog(conn)` reads the schema objects of a database in a handful of catalog queries
+(db/catalog_queries.py) into a JSON-serialisable dict `{kind: {name: {attribute: value}}}`;
+`diff_catalogs(expected, actual)` compares two snapshots into `Difference` rows, each with a severity
+and the SQL a reviewer would run to reconcile it (db/reconcile.py). Names carry no OIDs, so the
+snapshots of two databases built from the same file are equal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from db import catalog_queries as q
+
+KINDS = (
+    "schema",
+    "extension",
+    "type",
+    "table",
+    "column",
+    "constraint",
+    "index",
+    "view",
+    "matview",
+    "function",
+    "trigger",
+    "sequence",
+    "rls",
+    "policy",
+    "grant",
+    "hypertable",
+    "dimension",
+    "cagg",
+    "job",
+)
+# Kinds whose disappearance takes their children (entries whose "parent" names them) with them.
+CONTAINER_KINDS = ("schema", "table", "view", "matview", "sequence", "function", "hypertable", "cagg")
+PARENT = "parent"  # attribute naming the containing object as "kind:name"; not compared
+_RELKIND_NAMES = {"r": "table", "p": "partitioned table", "f": "foreign table"}
+# Ids TimescaleDB assigns in creation order; they differ between databases built from the same file.
+_JOB_CONFIG_IDS = ("mat_hypertable_id", "hypertable_id")
+
+Snapshot = dict[str, dict[str, dict[str, Any]]]
+_SET_PATH_SQL = (
+    "SELECT current_setting('search_path') AS previous, set_config('search_path', %(path)s, true) AS now"
+)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way two catalogs differ: missing (expected only), unexpected (actual only) or changed."""
+
+    kind: str
+    name: str
+    status: str
+    detail: str
+    severity: str
+    suggestion: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def snapshot_catalog(conn: psycopg.Connection, schemas: Iterable[str] = ("public",)) -> Snapshot:
+    """Read every schema object in `schemas` (plus extensions) into {kind: {name: {attr: value}}}."""
+    params = {"schemas": list(schemas)}
+    snap: Snapshot = {kind: {} for kind in KINDS}
+    # An empty search_path makes every definition schema-qualified, so a database-level search_path
+    # setting cannot make two identical catalogs look different. Restored before returning.
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        old_path = cur.execute(_SET_PATH_SQL, {"path": "pg_catalog"}).fetchone()["previous"]  # type: ignore[index]
+
+        def rows(query: str) -> list[dict[str, Any]]:
+            return cur.execute(query, params).fetchall()
+
+        for r in rows(q.SCHEMAS_SQL):
+            snap["schema"][r["name"]] = {"owner": r["owner"]}
+            snap["grant"][f"schema {r['name']}"] = _grant(r["owner"], r["acl"], f"schema:{r['name']}")
+        for r in rows(q.EXTENSIONS_SQL):
+            snap["extension"][r["name"]] = {"version": r["version"], "schema": r["schema"]}
+        for r in rows(q.TYPES_SQL):
+            snap["type"][f"{r['schema']}.{r['name']}"] = {
+                PARENT: f"schema:{r['schema']}",
+                "type": {"e": "enum", "d": "domain"}[r["type"]],
+                "base_type": r["base_type"],
+                "labels": r["labels"],
+                "checks": r["checks"],
+                "not_null": r["not_null"],
+            }
+        _add_relations(snap, rows(q.RELATIONS_SQL))
+        for r in rows(q.COLUMNS_SQL):
+            table = f"{r['schema']}.{r['relation']}"
+            snap["column"][f"{table}.{r['name']}"] = {
+                PARENT: f"table:{table}",
+                "type": r["type"],
+                "not_null": r["not_null"],
+                "default": None if r["generated"] else r["default_expr"],
+                "identity": r["identity"],
+                "generated": r["default_expr"] if r["generated"] else None,
+                "collation": r["collation"],
+                "acl": sorted(r["acl"] or []),
+            }
+        for r in rows(q.CONSTRAINTS_SQL):
+            table = f"{r['schema']}.{r['relation']}"
+            snap["constraint"][f"{table}.{r['name']}"] = {
+                PARENT: f"table:{table}",
+                "type": r["type"],
+                "definition": r["definition"],
+                "validated": r["validated"],
+                "deferrable": r["deferrable"],
+                "deferred": r["deferred"],
+            }
+        relkinds = {name: kind for kind in ("table", "view", "matview") for name in snap[kind]}
+        for r in rows(q.INDEXES_SQL):
+            table = f"{r['schema']}.{r['relation']}"
+            snap["index"][f"{r['schema']}.{r['name']}"] = {
+                PARENT: f"{relkinds.get(table, 'table')}:{table}",
+                "table": table,
+                "definition": r["definition"],
+                "valid": r["valid"],
+            }
+        for r in rows(q.FUNCTIONS_SQL):
+            name = f"{r['schema']}.{r['name']}({r['arguments']})"
+            snap["function"][name] = {
+                PARENT: f"schema:{r['schema']}",
+                "kind": r["kind"],
+                "definition": r["definition"],
+            }
+            snap["grant"][f"function {name}"] = _grant(r["owner"], r["acl"], f"function:{name}")
+        for r in rows(q.TRIGGERS_SQL):
+            table = f"{r['schema']}.{r['relation']}"
+            snap["trigger"][f"{table}.{r['name']}"] = {
+                PARENT: f"{relkinds.get(table, 'table')}:{table}",
+                "definition": r["definition"],
+                "enabled": r["enabled"],
+            }
+        for r in rows(q.POLICIES_SQL):
+            table = f"{r['schema']}.{r['relation']}"
+            snap["policy"][f"{table}.{r['name']}"] = {
+                PARENT: f"table:{table}",
+                "permissive": r["permissive"],
+                "roles": sorted(r["roles"] or []),
+                "cmd": r["cmd"],
+                "using": r["qual"],
+                "with_check": r["with_check"],
+            }
+        if cur.execute(q.TIMESCALEDB_PRESENT_SQL).fetchone()["present"]:  # type: ignore[index]
+            _add_timescaledb(snap, rows)
+        cur.execute("SELECT set_config('search_path', %(path)s, true)", {"path": old_path})
+    return snap
+
+
+def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        name = f"{r['schema']}.{r['name']}"
+        parent = f"schema:{r['schema']}"
+        kind = {"v": "view", "m": "matview", "S": "sequence"}.get(r["relkind"], "table")
+        if kind == "table":
+            snap["table"][name] = {
+                PARENT: parent,
+                "relkind": _RELKIND_NAMES[r["relkind"]],
+                "persistence": r["persistence"],
+                "options": r["options"],
+            }
+            snap["rls"][name] = {
+                PARENT: f"table:{name}",
+                "enabled": r["rls_enabled"],
+                "forced": r["rls_forced"],
+            }
+        elif kind == "sequence":
+            snap["sequence"][name] = {
+                PARENT: parent,
+                "type": r["seq_type"],
+                "increment": r["seq_increment"],
+                "min": r["seq_min"],
+                "max": r["seq_max"],
+                "cycle": r["seq_cycle"],
+                "cache": r["seq_cache"],
+                "owned_by": r["seq_owned_by"],
+            }
+        else:
+            snap[kind][name] = {PARENT: parent, "definition": r["definition"], "options": r["options"]}
+        snap["grant"][f"{kind} {name}"] = _grant(r["owner"], r["acl"], f"{kind}:{name}")
+
+
+def _add_timescaledb(snap: Snapshot, rows: Any) -> None:
+    """Hypertables, dimensions, continuous aggregates and their jobs (TimescaleDB installed only)."""
+    for r in rows(q.HYPERTABLES_SQL):
+        name = f"{r['schema']}.{r['name']}"
+        snap["hypertable"][name] = {
+            PARENT: f"table:{name}",
+            "num_dimensions": r["num_dimensions"],
+            "compression_enabled": r["compression_enabled"],
+        }
+    for r in rows(q.DIMENSIONS_SQL):
+        table = f"{r['schema']}.{r['relation']}"
+        snap["dimension"][f"{table}.{r['name']}"] = {
+            PARENT: f"hypertable:{table}",
+            "dimension_number": r["dimension_number"],
+            "dimension_type": r["dimension_type"],
+            "column_type": r["column_type"],
+            "time_interval": r["time_interval"],
+            "integer_interval": r["integer_interval"],
+            "num_partitions": r["num_partitions"],
+            "integer_now_func": r["integer_now_func"],
+        }
+    materialized: dict[str, str] = {}
+    for r in rows(q.CAGGS_SQL):
+        name = f"{r['schema']}.{r['name']}"
+        # Jobs name the materialization hypertable (older releases) or the view itself (2.2x).
+        materialized[f"{r['mat_schema']}.{r['mat_name']}"] = name
+        materialized[name] = name
+        # A continuous aggregate's user view is reported here, with its real query, not as a view.
+        snap["view"].pop(name, None)
+        snap["grant"].setdefault(f"cagg {name}", snap["grant"].pop(f"view {name}", {}))
+        snap["grant"][f"cagg {name}"][PARENT] = f"cagg:{name}"
+        snap["cagg"][name] = {
+            PARENT: f"schema:{r['schema']}",
+            "materialized_only": r["materialized_only"],
+            "compression_enabled": r["compression_enabled"],
+            "definition": r["definition"],
+        }
+    for r in rows(q.JOBS_SQL):
+        target = f"{r['hypertable_schema']}.{r['hypertable_name']}"
+        if target in materialized:
+            parent = f"cagg:{materialized[target]}"
+        elif target in snap["hypertable"]:
+            parent = f"hypertable:{target}"
+        else:
+            continue
+        config = json.loads(r["config"]) if r["config"] else {}
+        config = {k: v for k, v in config.items() if k not in _JOB_CONFIG_IDS}
+        snap["job"][f"{parent.split(':', 1)[1]}.{r['proc_name']}"] = {
+            PARENT: parent,
+            "proc": f"{r['proc_schema']}.{r['proc_name']}",
+            "schedule_interval": r["schedule_interval"],
+            "scheduled": r["scheduled"],
+            "config": config,
+        }
+
+
+def _grant(owner: str, acl: list[str] | None, parent: str) -> dict[str, Any]:
+    # NULL acl means "the owner's default privileges"; keep it distinct from an explicit list.
+    return {PARENT: parent, "owner": owner, "privileges": sorted(acl) if acl is not None else None}
+
+
+def diff_catalogs(expected: Snapshot, actual: Snapshot) -> list[Difference]:
+    """Compare two snapshots; children of a missing or unexpected object are folded into it."""
+    from db.reconcile import severity_of, suggest
+
+    raw: list[tuple[str, str, str, dict | None, dict | None]] = []
+    for kind in KINDS:
+        exp, act = expected.get(kind, {}), actual.get(kind, {})
+        for name in sorted(exp.keys() | act.keys()):
+            e, a = exp.get(name), act.get(name)
+            if a is None:
+                raw.append((kind, name, "missing", e, None))
+            elif e is None:
+                raw.append((kind, name, "unexpected", None, a))
+            elif _compared(e) != _compared(a):
+                raw.append((kind, name, "changed", e, a))
+    gone = {f"{kind}:{name}" for kind, name, status, _, _ in raw if status != "changed"}
+    diffs = []
+    for kind, name, status, e, a in raw:
+        parent = (e or a or {}).get(PARENT)
+        if parent in gone:
+            continue
+        detail = _describe(kind, status, e, a)
+        suggestion = suggest(kind, name, status, e, a, expected)
+        diffs.append(Difference(kind, name, status, detail, severity_of(kind, status, e, a), suggestion))
+    return diffs
+
+
+def _compared(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != PARENT}
+
+
+def _describe(kind: str, status: str, expected: dict | None, actual: dict | None) -> str:
+    if status == "missing":
+        return f"{kind} is in the master file but not in the database"
+    if status == "unexpected":
+        return f"{kind} is in the database but not in the master file"
+    assert expected is not None and actual is not None
+    parts = []
+    for key in sorted(_compared(expected).keys() | _compared(actual).keys()):
+        e, a = expected.get(key), actual.get(key)
+        if e != a:
+            parts.append(f"{key}: expected {_short(e)}, found {_short(a)}")
+    return "; ".join(parts)
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = re.sub(r"\s+", " ", json.dumps(value) if not isinstance(value, str) else repr(value)).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,201 @@
+"""The catalog queries behind `db.catalog.snapshot_catalog`: one query per kind, never one per object.
+
+Every query takes `%(schemas)s` (text[]) and skips objects that belong to an extension (pg_depend
+deptype 'e'), so TimescaleDB's own functions and tables never show up as drift. Names are built from
+schema and object names only (no OIDs), so two databases built from the same file compare equal.
+"""
+
+from __future__ import annotations
+
+# Shared predicate: the object (classid, oid) is not a member of an extension.
+_NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM pg_depend dep
+                   WHERE dep.classid = '{catalog}'::regclass AND dep.objid = {oid} AND dep.deptype = 'e')"""
+
+SCHEMAS_SQL = f"""
+SELECT n.nspname AS name, pg_get_userbyid(n.nspowner) AS owner, n.nspacl::text[] AS acl
+FROM pg_namespace n
+WHERE n.nspname = ANY(%(schemas)s)
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_namespace", oid="n.oid")}
+ORDER BY 1
+"""
+
+# Tables, views, materialized views, sequences and foreign tables in one pass. Identity sequences
+# (pg_depend deptype 'i') are reported through their column, not as sequences of their own.
+RELATIONS_SQL = f"""
+SELECT n.nspname AS schema, c.relname AS name, c.relkind AS relkind,
+       c.relpersistence AS persistence, pg_get_userbyid(c.relowner) AS owner,
+       c.relrowsecurity AS rls_enabled, c.relforcerowsecurity AS rls_forced,
+       c.reloptions AS options, c.relacl::text[] AS acl,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition,
+       format_type(s.seqtypid, NULL) AS seq_type, s.seqincrement AS seq_increment,
+       s.seqmin AS seq_min, s.seqmax AS seq_max, s.seqcycle AS seq_cycle, s.seqcache AS seq_cache,
+       (SELECT on_.nspname || '.' || oc.relname || '.' || oa.attname
+          FROM pg_depend od
+          JOIN pg_class oc ON oc.oid = od.refobjid
+          JOIN pg_namespace on_ ON on_.oid = oc.relnamespace
+          JOIN pg_attribute oa ON oa.attrelid = od.refobjid AND oa.attnum = od.refobjsubid
+         WHERE od.classid = 'pg_class'::regclass AND od.objid = c.oid AND od.deptype = 'a'
+         LIMIT 1) AS seq_owned_by
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
+WHERE n.nspname = ANY(%(schemas)s)
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid")}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend idep
+                   WHERE idep.classid = 'pg_class'::regclass AND idep.objid = c.oid AND idep.deptype = 'i')
+ORDER BY 1, 2
+"""
+
+COLUMNS_SQL = f"""
+SELECT n.nspname AS schema, c.relname AS relation, a.attname AS name,
+       format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
+       NULLIF(a.attidentity, '') AS identity, NULLIF(a.attgenerated, '') AS generated,
+       pg_get_expr(d.adbin, d.adrelid) AS default_expr,
+       CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS collation,
+       a.attacl::text[] AS acl
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_collation co ON co.oid = a.attcollation
+WHERE n.nspname = ANY(%(schemas)s)
+  AND c.relkind IN ('r', 'p', 'f')
+  AND a.attnum > 0 AND NOT a.attisdropped
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid")}
+ORDER BY 1, 2, a.attnum
+"""
+
+CONSTRAINTS_SQL = f"""
+SELECT n.nspname AS schema, c.relname AS relation, con.conname AS name, con.contype AS type,
+       pg_get_constraintdef(con.oid, true) AS definition, con.convalidated AS validated,
+       con.condeferrable AS deferrable, con.condeferred AS deferred
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s)
+  AND con.contype IN ('p', 'u', 'f', 'c', 'x')
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid")}
+ORDER BY 1, 2, 3
+"""
+
+# Indexes that back a PRIMARY KEY / UNIQUE / EXCLUDE constraint are described by that constraint.
+INDEXES_SQL = f"""
+SELECT n.nspname AS schema, ic.relname AS name, tc.relname AS relation,
+       pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid AS valid, i.indisunique AS is_unique
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class tc ON tc.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE n.nspname = ANY(%(schemas)s)
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_class", oid="tc.oid")}
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                   WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid
+                     AND k.contype IN ('p', 'u', 'x'))
+ORDER BY 1, 2
+"""
+
+FUNCTIONS_SQL = f"""
+SELECT n.nspname AS schema, p.proname AS name, pg_get_function_identity_arguments(p.oid) AS arguments,
+       p.prokind AS kind, pg_get_userbyid(p.proowner) AS owner, p.proacl::text[] AS acl,
+       CASE WHEN p.prokind IN ('f', 'p', 'w') THEN pg_get_functiondef(p.oid) END AS definition
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = ANY(%(schemas)s)
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_proc", oid="p.oid")}
+ORDER BY 1, 2, 3
+"""
+
+# Triggers TimescaleDB adds itself (ts_insert_blocker, cagg invalidation) call its internal functions.
+TRIGGERS_SQL = """
+SELECT n.nspname AS schema, c.relname AS relation, t.tgname AS name,
+       pg_get_triggerdef(t.oid, true) AS definition, t.tgenabled AS enabled
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_proc p ON p.oid = t.tgfoid
+JOIN pg_namespace pn ON pn.oid = p.pronamespace
+WHERE n.nspname = ANY(%(schemas)s)
+  AND NOT t.tgisinternal
+  AND pn.nspname NOT LIKE '\\_timescaledb%%'
+ORDER BY 1, 2, 3
+"""
+
+POLICIES_SQL = """
+SELECT schemaname AS schema, tablename AS relation, policyname AS name, permissive, roles::text[] AS roles,
+       cmd, qual, with_check
+FROM pg_policies
+WHERE schemaname = ANY(%(schemas)s)
+ORDER BY 1, 2, 3
+"""
+
+EXTENSIONS_SQL = """
+SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
+FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ORDER BY 1
+"""
+
+# Enums and domains; composite row types of tables are covered by the tables themselves.
+TYPES_SQL = f"""
+SELECT n.nspname AS schema, t.typname AS name, t.typtype AS type, pg_get_userbyid(t.typowner) AS owner,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
+       (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+         AS labels,
+       (SELECT array_agg(pg_get_constraintdef(k.oid, true) ORDER BY k.conname)
+          FROM pg_constraint k WHERE k.contypid = t.oid) AS checks,
+       t.typnotnull AS not_null
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = ANY(%(schemas)s)
+  AND t.typtype IN ('e', 'd')
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_type", oid="t.oid")}
+ORDER BY 1, 2
+"""
+
+# TimescaleDB: asked only when the extension is installed and its information views exist.
+TIMESCALEDB_PRESENT_SQL = """
+SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL
+   AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS present
+"""
+
+HYPERTABLES_SQL = """
+SELECT hypertable_schema AS schema, hypertable_name AS name, num_dimensions, compression_enabled
+FROM timescaledb_information.hypertables
+WHERE hypertable_schema = ANY(%(schemas)s)
+ORDER BY 1, 2
+"""
+
+DIMENSIONS_SQL = """
+SELECT hypertable_schema AS schema, hypertable_name AS relation, column_name AS name,
+       dimension_number, dimension_type, column_type::text AS column_type,
+       time_interval::text AS time_interval, integer_interval, num_partitions,
+       integer_now_func::text AS integer_now_func
+FROM timescaledb_information.dimensions
+WHERE hypertable_schema = ANY(%(schemas)s)
+ORDER BY 1, 2, dimension_number
+"""
+
+# The user-facing view of a continuous aggregate only selects from `_materialized_hypertable_<id>`;
+# the query as written lives in its direct view, so that is the definition compared.
+CAGGS_SQL = """
+SELECT ca.view_schema AS schema, ca.view_name AS name, ca.materialized_only, ca.compression_enabled,
+       pg_get_viewdef(format('%%I.%%I', cat.direct_view_schema, cat.direct_view_name)::regclass, true)
+         AS definition,
+       ca.materialization_hypertable_schema AS mat_schema, ca.materialization_hypertable_name AS mat_name
+FROM timescaledb_information.continuous_aggregates ca
+JOIN _timescaledb_catalog.continuous_agg cat
+  ON cat.user_view_schema = ca.view_schema AND cat.user_view_name = ca.view_name
+WHERE ca.view_schema = ANY(%(schemas)s)
+ORDER BY 1, 2
+"""
+
+# Background jobs attached to user objects (refresh, compression, retention policies); the built-in
+# telemetry and history-retention jobs have no hypertable and are skipped.
+JOBS_SQL = """
+SELECT j.proc_schema, j.proc_name, j.schedule_interval::text AS schedule_interval, j.scheduled,
+       j.config::text AS config, j.hypertable_schema, j.hypertable_name
+FROM timescaledb_information.jobs j
+WHERE j.hypertable_name IS NOT NULL
+ORDER BY j.hypertable_schema, j.hypertable_name, j.proc_name
+"""

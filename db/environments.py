@@ -1,0 +1,187 @@
+"""Deployment environments (local, staging, production, ...) read from one declarative TOML file."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from db.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FILE = PROJECT_ROOT / "environments.toml"
+FILE_ENV_VAR = "SCHEMAFLOW_ENVIRONMENTS"
+TIMESCALEDB_POLICIES = ("required", "preferred")
+# PostgreSQL duration syntax as SET lock_timeout accepts it; "0" means no timeout.
+_DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One deployment target and the safety rules that apply to it."""
+
+    name: str
+    description: str
+    database_url_env: str | None
+    secret_block: str | None
+    local: bool
+    require_backup: bool
+    require_confirmation: bool
+    timescaledb: str
+    lock_timeout: str
+    statement_timeout: str
+    lock_retries: int
+    connect_timeout: int
+    backup_dir: Path
+    keep_backups: int
+    allow_insecure: bool
+    report_log: Path
+    target_schema: str = "public"
+
+    @property
+    def requires_timescaledb(self) -> bool:
+        return self.timescaledb == "required"
+
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "description": str,
+    "database_url_env": str,
+    "secret_block": str,
+    "local": bool,
+    "require_backup": bool,
+    "require_confirmation": bool,
+    "timescaledb": str,
+    "lock_timeout": str,
+    "statement_timeout": str,
+    "lock_retries": int,
+    "connect_timeout": int,
+    "backup_dir": str,
+    "keep_backups": int,
+    "allow_insecure": bool,
+    "report_log": str,
+    "target_schema": str,
+}
+_BUILTIN_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "database_url_env": "DATABASE_URL",
+    "secret_block": "",
+    "local": False,
+    "require_backup": True,
+    "require_confirmation": False,
+    "timescaledb": "required",
+    "lock_timeout": "1s",
+    "statement_timeout": "5min",
+    "lock_retries": 3,
+    "connect_timeout": 10,
+    "backup_dir": ".local/backups",
+    "keep_backups": 5,
+    "allow_insecure": False,
+    "report_log": ".local/logs/migrate-{name}.log",
+    "target_schema": "public",
+}
+assert set(_TYPES) == {f.name for f in fields(Environment)} - {"name"}
+
+
+def environments_file() -> Path:
+    """The environments file in use: $SCHEMAFLOW_ENVIRONMENTS, else environments.toml at the repo root."""
+    override = os.environ.get(FILE_ENV_VAR, "").strip()
+    return Path(override).expanduser() if override else DEFAULT_FILE
+
+
+def load_environments(path: Path | None = None) -> dict[str, Environment]:
+    """Read and validate every environment in the file; raise ConfigError naming the bad key."""
+    path = path or environments_file()
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"environments file {path} does not exist", hint=f"create it, or point {FILE_ENV_VAR} at one"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"environments file {path} is not valid TOML: {exc}") from None
+    unknown_sections = set(data) - {"defaults", "environments"}
+    if unknown_sections:
+        raise ConfigError(
+            f"{path}: unknown section(s) {sorted(unknown_sections)}",
+            hint="use [defaults] and [environments.NAME]",
+        )
+    defaults = {**_BUILTIN_DEFAULTS, **_checked(data.get("defaults", {}), path, "[defaults]")}
+    tables = data.get("environments", {})
+    if not tables:
+        raise ConfigError(f"{path} defines no environments", hint="add an [environments.NAME] table")
+    return {
+        name: _build(name, {**defaults, **_checked(table, path, f"[environments.{name}]")}, path.parent)
+        for name, table in tables.items()
+    }
+
+
+def get_environment(name: str, path: Path | None = None) -> Environment:
+    """The named environment; ConfigError listing the known names when there is no such environment."""
+    environments = load_environments(path)
+    if name not in environments:
+        known = ", ".join(sorted(environments))
+        raise ConfigError(
+            f"unknown environment {name!r}; known environments: {known}",
+            hint=f"use one of them, or add [environments.{name}] to {path or environments_file()}",
+        )
+    return environments[name]
+
+
+def _checked(table: Any, path: Path, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {where} must be a table")
+    for key, value in table.items():
+        expected = _TYPES.get(key)
+        if expected is None:
+            raise ConfigError(
+                f"{path}: {where} has unknown key {key!r}", hint=f"known keys: {', '.join(sorted(_TYPES))}"
+            )
+        # bool is a subclass of int in Python; `keep_backups = true` is still a mistake.
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: {where} {key} = {value!r} should be of type {expected.__name__}")  # type: ignore[union-attr]
+    return dict(table)
+
+
+def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
+    where = f"environment {name!r}"
+    if values["timescaledb"] not in TIMESCALEDB_POLICIES:
+        raise ConfigError(
+            f"{where}: timescaledb = {values['timescaledb']!r}",
+            hint=f"use one of {', '.join(TIMESCALEDB_POLICIES)}",
+        )
+    for key in ("lock_timeout", "statement_timeout"):
+        if not _DURATION.match(values[key].strip()):
+            raise ConfigError(
+                f"{where}: {key} = {values[key]!r} is not a PostgreSQL duration",
+                hint="write e.g. '100ms', '1s', '15min'",
+            )
+    for key in ("lock_retries", "connect_timeout", "keep_backups"):
+        if values[key] < (1 if key != "lock_retries" else 0):
+            raise ConfigError(f"{where}: {key} = {values[key]} is too small")
+    return Environment(
+        name=name,
+        description=values["description"],
+        database_url_env=values["database_url_env"] or None,
+        secret_block=values["secret_block"] or None,
+        local=values["local"],
+        require_backup=values["require_backup"],
+        require_confirmation=values["require_confirmation"],
+        timescaledb=values["timescaledb"],
+        lock_timeout=values["lock_timeout"].strip(),
+        statement_timeout=values["statement_timeout"].strip(),
+        lock_retries=values["lock_retries"],
+        connect_timeout=values["connect_timeout"],
+        backup_dir=_path(values["backup_dir"], name, base),
+        keep_backups=values["keep_backups"],
+        allow_insecure=values["allow_insecure"],
+        report_log=_path(values["report_log"], name, base),
+        target_schema=values["target_schema"],
+    )
+
+
+def _path(text: str, name: str, base: Path) -> Path:
+    path = Path(text.replace("{name}", name)).expanduser()
+    return path if path.is_absolute() else base / path

@@ -1,0 +1,249 @@
+"""Schema health: is the database what the master file says? Fast catalog checks, one row per concern.
+
+The expected objects come from the master file (db/expected_schema.py), so adding a table, column,
+index or foreign key there is enough for health to check it. Every check is a catalog query; the
+whole run takes well under a second. Failed checks say what is missing and how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from db.capabilities import detect_capabilities
+from db.expected_schema import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+MIGRATE_FIX = "run `schemaflow migrate --env ENV` to re-apply the master file"
+# How far metrics_daily's newest bucket may trail the newest raw event before it counts as stale.
+DEFAULT_REFRESH_LAG = "1 day"
+FRESHNESS_LOOKBACK = "3 days"
+_MAX_LISTED = 8
+# Stale: no bucket, or the newest bucket starts more than the lag before the newest event's UTC day.
+STALE_SQL = """
+SELECT %(bucket)s::timestamptz IS NULL
+    OR %(bucket)s::timestamptz < date_trunc('day', %(event)s::timestamptz, 'UTC') - %(lag)s::interval
+"""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One health result: status 'pass', 'fail' or 'skip'; `fix` says what to do when it failed."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@cache
+def health_sql(name: str) -> str:
+    """The text of db/sql/health_<name>.sql."""
+    return (SQL_DIR / f"health_{name}.sql").read_text(encoding="utf-8")
+
+
+def run_health_checks(
+    conn: psycopg.Connection, expected: ExpectedSchema | None = None, refresh_lag: str = DEFAULT_REFRESH_LAG
+) -> list[HealthCheck]:
+    """Check tables, columns, keys, indexes, hypertables, metrics_daily and RLS; never raises for a failure."""
+    expected = expected or expected_schema()
+    mode = detect_capabilities(conn).mode
+    checks = [
+        *_check_tables_and_columns(conn, expected),
+        _check_primary_keys(conn, expected),
+        _check_indexes(conn, expected),
+        _check_foreign_keys(conn, expected),
+        _check_hypertables(conn, expected, mode),
+        *_check_metrics_daily(conn, mode, refresh_lag),
+        _check_row_level_security(conn, expected),
+    ]
+    return checks
+
+
+def failed(checks: list[HealthCheck]) -> list[HealthCheck]:
+    """The checks that failed."""
+    return [c for c in checks if not c.ok]
+
+
+def _rows(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> list[tuple]:
+    # A savepoint (or a short transaction in autocommit) so one failing query leaves the rest usable.
+    with conn.transaction():
+        return conn.execute(health_sql(name), {"schema": SCHEMA, **params}).fetchall()
+
+
+def _listing(items: list[str]) -> str:
+    shown = ", ".join(items[:_MAX_LISTED])
+    return shown + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+
+
+def _check_tables_and_columns(conn: psycopg.Connection, expected: ExpectedSchema) -> list[HealthCheck]:
+    columns = [(t.name, c.name, c.type_name, c.not_null) for t in expected.tables.values() for c in t.columns]
+    # metrics_daily's columns are fixed by contract; its types depend on the mode, so only names count.
+    columns += [(METRICS_DAILY, name, None, False) for name in METRICS_DAILY_COLUMNS]
+    tables, names, types, not_null = (list(x) for x in zip(*columns, strict=True))
+    rows = _rows(conn, "columns", {"tables": tables, "columns": names, "types": types, "not_null": not_null})
+    missing_tables = sorted({r[0] for r in rows if not r[4]})
+    missing_columns, wrong_types, nullable = [], [], []
+    for table, column, type_name, want_not_null, table_exists, column_exists, actual, type_ok, is_not_null in rows:
+        if not table_exists:
+            continue
+        if not column_exists:
+            missing_columns.append(f"{table}.{column}")
+        elif not type_ok:
+            wrong_types.append(f"{table}.{column} is {actual}, expected {type_name}")
+        elif want_not_null and not is_not_null:
+            nullable.append(f"{table}.{column}")
+    table_count = len(expected.tables) + 1
+    checks = [
+        HealthCheck("core tables", "fail", f"missing: {_listing(missing_tables)}", MIGRATE_FIX)
+        if missing_tables
+        else HealthCheck("core tables", "pass", f"all {table_count} tables and views present")
+    ]
+    problems = [f"missing {c}" for c in missing_columns] + wrong_types + [f"{c} allows NULL" for c in nullable]
+    if problems:
+        fix = MIGRATE_FIX if missing_columns else (
+            "a type or NULL change needs a reviewed one-off migration (the master file never alters "
+            "existing columns); for NULLs: ALTER TABLE ... ALTER COLUMN ... SET NOT NULL"
+        )
+        checks.append(HealthCheck("columns", "fail", _listing(problems), fix))
+    else:
+        checks.append(HealthCheck("columns", "pass", f"{len(rows)} columns with the expected types and NOT NULL"))
+    return checks
+
+
+def _check_primary_keys(conn: psycopg.Connection, expected: ExpectedSchema) -> HealthCheck:
+    tables = [t.name for t in expected.tables.values() if t.primary_key]
+    missing = [r[0] for r in _rows(conn, "primary_keys", {"tables": tables})]
+    if missing:
+        return HealthCheck("primary keys", "fail", f"no valid primary key on: {_listing(missing)}",
+                           "restore the key with ALTER TABLE ... ADD PRIMARY KEY (see the master file)")
+    return HealthCheck("primary keys", "pass", f"{len(tables)} tables have their primary key")
+
+
+def _check_indexes(conn: psycopg.Connection, expected: ExpectedSchema) -> HealthCheck:
+    rows = _rows(conn, "indexes", {"names": list(expected.indexes)})
+    missing = [name for name, exists, _valid, is_expected in rows if is_expected and not exists]
+    invalid = [name for name, exists, valid, _expected in rows if exists and not valid]
+    if missing or invalid:
+        parts = [f"missing: {_listing(missing)}"] if missing else []
+        parts += [f"INVALID (a failed build): {_listing(invalid)}"] if invalid else []
+        fix = MIGRATE_FIX if missing else ""
+        if invalid:
+            fix = (fix + "; " if fix else "") + f"rebuild with REINDEX INDEX CONCURRENTLY {invalid[0]} (or drop it and migrate)"
+        return HealthCheck("indexes", "fail", "; ".join(parts), fix)
+    return HealthCheck("indexes", "pass", f"{len(expected.indexes)} indexes present and valid")
+
+
+def _check_foreign_keys(conn: psycopg.Connection, expected: ExpectedSchema) -> HealthCheck:
+    fks = expected.foreign_keys
+    params = {
+        "tables": [f.table for f in fks],
+        "columns": [",".join(f.columns) for f in fks],
+        "ref_tables": [f.ref_table for f in fks],
+    }
+    rows = _rows(conn, "foreign_keys", params)
+    missing = [f"{t}({c}) -> {r}" for t, c, r, name, _validated, is_expected in rows if is_expected and not name]
+    unvalidated = [(t, name) for t, _c, _r, name, validated, _e in rows if name and not validated]
+    if missing or unvalidated:
+        parts = [f"missing: {_listing(missing)}"] if missing else []
+        parts += [f"NOT VALID: {_listing([f'{t}.{n}' for t, n in unvalidated])}"] if unvalidated else []
+        fix = MIGRATE_FIX if missing else ""
+        if unvalidated:
+            table, name = unvalidated[0]
+            fix = (fix + "; " if fix else "") + f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}"
+        return HealthCheck("foreign keys", "fail", "; ".join(parts), fix)
+    return HealthCheck("foreign keys", "pass", f"{len(fks)} foreign keys present and validated")
+
+
+def _check_hypertables(conn: psycopg.Connection, expected: ExpectedSchema, mode: str) -> HealthCheck:
+    if mode == "plain":
+        return HealthCheck("hypertables", "skip", "not applicable: TimescaleDB is not loaded (plain mode)")
+    hypertables = list(expected.hypertables.values())
+    params = {
+        "tables": [h.table for h in hypertables],
+        "columns": [h.time_column for h in hypertables],
+        "intervals": [h.chunk_interval for h in hypertables],
+    }
+    problems = []
+    for table, column, interval, actual_column, actual_interval, interval_ok in _rows(conn, "hypertables", params):
+        if actual_column is None:
+            problems.append(f"{table} is not a hypertable")
+        elif actual_column != column:
+            problems.append(f"{table} is partitioned on {actual_column}, expected {column}")
+        elif not interval_ok:
+            problems.append(f"{table} has {actual_interval} chunks, expected {interval}")
+    if problems:
+        fix = (f"{MIGRATE_FIX} (it converts plain tables with migrate_data); for a wrong interval: "
+               "SELECT set_chunk_time_interval('TABLE', INTERVAL '...')")
+        return HealthCheck("hypertables", "fail", "; ".join(problems), fix)
+    described = ", ".join(f"{h.table}({h.time_column}, {h.chunk_interval})" for h in hypertables)
+    return HealthCheck("hypertables", "pass", described)
+
+
+def _check_metrics_daily(conn: psycopg.Connection, mode: str, refresh_lag: str) -> list[HealthCheck]:
+    name = "metrics_daily"
+    rows = _rows(conn, "metrics_daily", {})
+    if not rows:
+        return [HealthCheck(name, "fail", "metrics_daily does not exist", MIGRATE_FIX)]
+    relkind, populated, has_unique = rows[0]
+    if mode == "tsl":
+        cagg = _rows(conn, "cagg", {})
+        if not cagg:
+            return [HealthCheck(name, "fail", "metrics_daily is not a continuous aggregate on this TSL server",
+                                f"{MIGRATE_FIX} (it upgrades the materialized view)")]
+        if not cagg[0][2]:
+            return [HealthCheck(name, "fail", "metrics_daily has no refresh policy", MIGRATE_FIX)]
+        form = "continuous aggregate with a refresh policy"
+    else:
+        if relkind != "m":
+            return [HealthCheck(name, "fail", f"metrics_daily is not a materialized view (relkind {relkind})",
+                                MIGRATE_FIX)]
+        if not has_unique:
+            return [HealthCheck(name, "fail", "metrics_daily has no valid unique index (REFRESH CONCURRENTLY "
+                                "needs one)", MIGRATE_FIX)]
+        if not populated:
+            return [HealthCheck(name, "fail", "metrics_daily was never populated",
+                                "REFRESH MATERIALIZED VIEW public.metrics_daily")]
+        form = "materialized view with a unique index"
+    return [HealthCheck(name, "pass", f"{form} ({mode} mode)"), _check_freshness(conn, mode, refresh_lag)]
+
+
+def _check_freshness(conn: psycopg.Connection, mode: str, refresh_lag: str) -> HealthCheck:
+    name = "metrics_daily freshness"
+    try:
+        newest_event, newest_bucket = _rows(conn, "freshness", {"lookback": FRESHNESS_LOOKBACK})[0]
+    except psycopg.Error as exc:
+        return HealthCheck(name, "fail", f"could not read metrics_daily: {exc.diag.message_primary}", MIGRATE_FIX)
+    if newest_event is None:
+        return HealthCheck(name, "pass", f"no raw events in the last {FRESHNESS_LOOKBACK}: nothing to be fresh for")
+    stale = conn.execute(STALE_SQL, {"bucket": newest_bucket, "event": newest_event, "lag": refresh_lag}).fetchone()
+    if stale and stale[0]:
+        fix = ("CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL) and check the policy's job"
+               if mode == "tsl" else "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily (and schedule it)")
+        return HealthCheck(name, "fail", f"newest bucket {newest_bucket} trails the newest event {newest_event} "
+                           f"by more than {refresh_lag}", fix)
+    return HealthCheck(name, "pass", f"newest bucket {newest_bucket}, newest event {newest_event}")
+
+
+def _check_row_level_security(conn: psycopg.Connection, expected: ExpectedSchema) -> HealthCheck:
+    tables = sorted(expected.rls_tables)
+    off = [t for t, enabled, exists in _rows(conn, "rls", {"tables": tables}) if exists and not enabled]
+    unprotected = sorted(set(expected.tenant_scoped()) - expected.rls_tables)
+    if off:
+        return HealthCheck("row level security", "fail", f"RLS disabled on: {_listing(off)}",
+                           f"{MIGRATE_FIX} (or ALTER TABLE {off[0]} ENABLE ROW LEVEL SECURITY)")
+    detail = f"enabled on {len(tables)} tenant tables"
+    if unprotected:
+        detail += f"; the master file leaves {_listing(unprotected)} without RLS"
+    return HealthCheck("row level security", "pass", detail)

@@ -1,0 +1,121 @@
+"""The migration history table (`schemaflow.migration_history`): create it, record a run, read runs back."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+HISTORY_DDL = (Path(__file__).resolve().parent / "sql" / "history.sql").read_text(encoding="utf-8")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+HISTORY_TABLE_EXISTS_SQL = "SELECT to_regclass('schemaflow.migration_history') IS NOT NULL"
+
+INSERT_RUN_SQL = """
+INSERT INTO schemaflow.migration_history
+    (environment, checksum, schema_mode, outcome, objects_changed, attempts, started_at, finished_at,
+     duration_seconds, os_user, client_host, git_commit, error_message, changes)
+VALUES (%(environment)s, %(checksum)s, %(schema_mode)s, %(outcome)s, %(objects_changed)s, %(attempts)s,
+        %(started_at)s, %(finished_at)s, %(duration_seconds)s, %(os_user)s, %(client_host)s,
+        %(git_commit)s, %(error_message)s, %(changes)s::jsonb)
+RETURNING id
+"""
+
+LIST_RUNS_SQL = """
+SELECT id, environment, outcome, objects_changed, attempts, started_at, finished_at, duration_seconds,
+       checksum, schema_mode, db_user, os_user, client_host, git_commit, error_message
+FROM schemaflow.migration_history
+WHERE (%(environment)s::text IS NULL OR environment = %(environment)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s
+"""
+
+
+@dataclass
+class HistoryRecord:
+    """One migrate run as the history table stores it."""
+
+    environment: str
+    checksum: str
+    outcome: str
+    started_at: datetime
+    finished_at: datetime
+    schema_mode: str | None = None
+    objects_changed: int = 0
+    attempts: int = 1
+    error_message: str | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    os_user: str | None = field(default_factory=lambda: _os_user())
+    client_host: str | None = field(default_factory=socket.gethostname)
+    git_commit: str | None = field(default_factory=lambda: git_commit())
+
+    def params(self) -> dict[str, Any]:
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        return {
+            "environment": self.environment,
+            "checksum": self.checksum,
+            "schema_mode": self.schema_mode,
+            "outcome": self.outcome,
+            "objects_changed": self.objects_changed,
+            "attempts": self.attempts,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_seconds": round(seconds, 3),
+            "os_user": self.os_user,
+            "client_host": self.client_host,
+            "git_commit": self.git_commit,
+            "error_message": self.error_message,
+            "changes": json.dumps(self.changes, default=str),
+        }
+
+
+def ensure_history_table(conn: psycopg.Connection) -> None:
+    """Create the schemaflow schema and history table if missing (idempotent, in the caller's transaction)."""
+    conn.execute(HISTORY_DDL)  # type: ignore[arg-type]  # a trusted file, no parameters
+
+
+def record_run(conn: psycopg.Connection, record: HistoryRecord) -> int:
+    """Insert one run (creating the table if needed) and return its id; commits only with the caller."""
+    ensure_history_table(conn)
+    row = conn.execute(INSERT_RUN_SQL, record.params()).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def list_runs(
+    conn: psycopg.Connection, environment: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The most recent runs, newest first; [] when no run was ever recorded on this database."""
+    exists = conn.execute(HISTORY_TABLE_EXISTS_SQL).fetchone()
+    if not exists or not exists[0]:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(LIST_RUNS_SQL, {"environment": environment, "limit": limit})
+        return list(cur.fetchall())
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> str | None:
+    """The checkout's HEAD commit, or None when git or the repository is not there."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and commit else None
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None

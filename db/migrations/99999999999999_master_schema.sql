@@ -1,0 +1,789 @@
+-- =====================================================================================================
+-- podcast_analytics master schema: the single source of truth for the whole database.
+--
+-- Rules of this file (read before editing; `schemaflow lint` enforces the mechanical ones):
+--  1. It describes the END STATE and is re-run on every deploy. Every statement must be idempotent:
+--     CREATE ... IF NOT EXISTS, CREATE OR REPLACE, or a DO block that checks the catalog first.
+--     A second run on an up-to-date database must change nothing and lose no row.
+--  2. It runs both as ONE transaction (the migrate flow) and statement by statement with
+--     `psql -v ON_ERROR_STOP=1 -f`. So: no BEGIN/COMMIT, no CREATE INDEX CONCURRENTLY, no
+--     continuous aggregate WITH DATA, no refresh_continuous_aggregate() here (they refuse to run in a
+--     transaction block). Refreshing metrics_daily is a post-commit step (see "metrics_daily" below).
+--  3. Adding a table: append a CREATE TABLE IF NOT EXISTS in its section, an index for every foreign
+--     key, and (when it has tenant_id) its name in the tenant-isolation list near the end.
+--  4. Adding a column to an existing table: NEVER edit the CREATE TABLE alone (it is skipped on
+--     databases that already have the table). Add it to the CREATE TABLE for fresh databases AND
+--     append `ALTER TABLE t ADD COLUMN IF NOT EXISTS c type [DEFAULT constant]` to the "column
+--     additions" section. New NOT NULL columns need a constant default (no table rewrite, no lock
+--     storm). Type changes, renames and drops are not done here: they need a reviewed one-off
+--     migration, because a re-runnable file cannot know whether it already ran.
+--  5. No unguarded DROP / TRUNCATE / DELETE / UPDATE / ALTER COLUMN ... TYPE: any destructive step
+--     lives inside a DO block whose IF makes it run at most once (e.g. the capability upgrades).
+--  6. Policies, triggers and roles have no IF NOT EXISTS in PostgreSQL 15: create them in DO blocks
+--     that check pg_policies / pg_roles, or with CREATE OR REPLACE TRIGGER.
+--
+-- Capabilities (one file, three kinds of server), decided inside the SQL:
+--   tsl    TimescaleDB loaded with the Timescale license: hypertables + metrics_daily as a continuous
+--          aggregate with a refresh policy.
+--   apache TimescaleDB Apache edition: hypertables + metrics_daily as a materialized view with a
+--          unique index (refreshable CONCURRENTLY).
+--   plain  no TimescaleDB (or installed but not preloaded): plain tables with the same columns and
+--          indexes + metrics_daily as a materialized view.
+-- Re-running after the server gains a capability upgrades in place: plain tables become hypertables
+-- with their rows migrated, the materialized view becomes a continuous aggregate.
+-- =====================================================================================================
+
+-- ----------------------------------------------------------------------------------------------------
+-- Extensions
+-- ----------------------------------------------------------------------------------------------------
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- pgcrypto (digest/hmac for API keys) is optional: gen_random_uuid() is built in since PostgreSQL 13,
+-- and some hosts (e.g. PGlite) do not ship it.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pgcrypto') THEN
+        CREATE EXTENSION IF NOT EXISTS pgcrypto;
+    END IF;
+END
+$$;
+
+-- TimescaleDB, only where its library can be loaded: a native server without it in
+-- shared_preload_libraries answers CREATE EXTENSION with FATAL (the connection drops; no EXCEPTION
+-- clause can catch that), so the file must not even try there. Loadable means: preloaded; or the
+-- license setting is already defined (library loaded); or PGlite (PostgreSQL compiled to WASM with
+-- Emscripten), which has no preload step and loads the library on CREATE EXTENSION.
+DO $$
+DECLARE
+    loaded boolean := 'timescaledb' = ANY (string_to_array(
+                          replace(current_setting('shared_preload_libraries', true), ' ', ''), ','))
+                      OR coalesce(current_setting('timescaledb.license', true), '') <> ''
+                      OR version() LIKE '%Emscripten%';
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        IF NOT loaded THEN
+            RAISE EXCEPTION 'timescaledb is installed in this database but its library is not loaded'
+                USING HINT = 'add timescaledb to shared_preload_libraries and restart the server';
+        END IF;
+    ELSIF loaded AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+        CREATE EXTENSION IF NOT EXISTS timescaledb;
+    END IF;
+END
+$$;
+
+DO $$
+DECLARE
+    mode text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        mode := 'plain';
+    ELSIF current_setting('timescaledb.license', true) = 'timescale' THEN
+        mode := 'tsl';
+    ELSE
+        mode := 'apache';
+    END IF;
+    RAISE NOTICE 'schemaflow master schema mode: %', mode;
+END
+$$;
+
+-- ----------------------------------------------------------------------------------------------------
+-- Shared functions
+-- ----------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.set_updated_at() RETURNS trigger
+    LANGUAGE plpgsql AS
+$$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- The tenant the current session acts for; NULL when unset, so tenant policies then match no row.
+CREATE OR REPLACE FUNCTION public.current_tenant_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid $$;
+
+-- ----------------------------------------------------------------------------------------------------
+-- Multi-tenancy and billing
+-- ----------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.plans (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    code            text NOT NULL UNIQUE CHECK (code ~ '^[a-z0-9_]+$'),
+    name            text NOT NULL,
+    monthly_price_cents bigint NOT NULL DEFAULT 0 CHECK (monthly_price_cents >= 0),
+    max_podcasts    integer CHECK (max_podcasts > 0),
+    max_events_per_month bigint CHECK (max_events_per_month > 0),
+    is_public       boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.plans IS 'Price list shared by all tenants (not tenant-scoped).';
+
+CREATE TABLE IF NOT EXISTS public.tenants (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    slug        text NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'),
+    name        text NOT NULL,
+    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('trial', 'active', 'suspended', 'closed')),
+    plan_id     uuid REFERENCES public.plans (id),
+    timezone    text NOT NULL DEFAULT 'UTC',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS public.tenant_settings (
+    tenant_id   uuid PRIMARY KEY REFERENCES public.tenants (id) ON DELETE CASCADE,
+    settings    jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(settings) = 'object'),
+    features    jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(features) = 'object'),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.tenant_settings IS
+    'Per-tenant JSON settings and feature flags; features->''deals'' = true unlocks the deals table.';
+
+CREATE TABLE IF NOT EXISTS public.tenant_quotas (
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    resource    text NOT NULL CHECK (resource IN ('podcasts', 'episodes', 'listener_events_month',
+                                                  'api_requests_day', 'users', 'campaigns')),
+    quota_limit bigint NOT NULL CHECK (quota_limit >= 0),
+    used        bigint NOT NULL DEFAULT 0 CHECK (used >= 0),
+    reset_at    timestamptz,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, resource)
+);
+COMMENT ON TABLE public.tenant_quotas IS 'Usage limits per tenant and resource, with the current counter.';
+
+CREATE TABLE IF NOT EXISTS public.subscriptions (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    plan_id     uuid NOT NULL REFERENCES public.plans (id),
+    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('trialing', 'active', 'past_due', 'canceled')),
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    ends_at     timestamptz,
+    external_ref text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (ends_at IS NULL OR ends_at > started_at)
+);
+
+CREATE TABLE IF NOT EXISTS public.invoices (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    subscription_id uuid REFERENCES public.subscriptions (id) ON DELETE SET NULL,
+    number          text NOT NULL,
+    period_start    date NOT NULL,
+    period_end      date NOT NULL,
+    amount_cents    bigint NOT NULL CHECK (amount_cents >= 0),
+    currency        char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
+    status          text NOT NULL DEFAULT 'open' CHECK (status IN ('draft', 'open', 'paid', 'void')),
+    issued_at       timestamptz NOT NULL DEFAULT now(),
+    paid_at         timestamptz,
+    UNIQUE (tenant_id, number),
+    CHECK (period_end >= period_start)
+);
+
+-- ----------------------------------------------------------------------------------------------------
+-- Users and access
+-- ----------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.users (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    email           text NOT NULL CHECK (email ~ '^[^@\s]+@[^@\s]+$'),
+    display_name    text,
+    role            text NOT NULL DEFAULT 'viewer' CHECK (role IN ('owner', 'admin', 'editor', 'viewer')),
+    status          text NOT NULL DEFAULT 'active' CHECK (status IN ('invited', 'active', 'disabled')),
+    last_login_at   timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, email)
+);
+
+CREATE TABLE IF NOT EXISTS public.user_email_preferences (
+    user_id         uuid PRIMARY KEY REFERENCES public.users (id) ON DELETE CASCADE,
+    tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    weekly_report   boolean NOT NULL DEFAULT true,
+    campaign_alerts boolean NOT NULL DEFAULT true,
+    product_news    boolean NOT NULL DEFAULT false,
+    unsubscribed_at timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS public.user_metrics (
+    user_id         uuid NOT NULL REFERENCES public.users (id) ON DELETE CASCADE,
+    tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    day             date NOT NULL,
+    logins          integer NOT NULL DEFAULT 0 CHECK (logins >= 0),
+    dashboard_views integer NOT NULL DEFAULT 0 CHECK (dashboard_views >= 0),
+    reports_exported integer NOT NULL DEFAULT 0 CHECK (reports_exported >= 0),
+    api_requests    integer NOT NULL DEFAULT 0 CHECK (api_requests >= 0),
+    PRIMARY KEY (user_id, day)
+);
+COMMENT ON TABLE public.user_metrics IS 'Daily product-usage counters per dashboard user (not listener data).';
+
+CREATE TABLE IF NOT EXISTS public.api_keys (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    created_by  uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    name        text NOT NULL,
+    key_prefix  text NOT NULL UNIQUE CHECK (length(key_prefix) BETWEEN 6 AND 16),
+    key_hash    text NOT NULL,
+    scopes      text[] NOT NULL DEFAULT ARRAY['read']::text[],
+    last_used_at timestamptz,
+    expires_at  timestamptz,
+    revoked_at  timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.api_keys IS
+    'API credentials: only a prefix (for lookup) and a hash of the secret are stored, never the key.';
+
+CREATE TABLE IF NOT EXISTS public.audit_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    actor_user_id uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    actor_api_key_id uuid REFERENCES public.api_keys (id) ON DELETE SET NULL,
+    action      text NOT NULL,
+    entity_type text NOT NULL,
+    entity_id   uuid,
+    details     jsonb NOT NULL DEFAULT '{}'::jsonb,
+    ip_address  inet,
+    occurred_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.audit_log IS 'Append-only record of who changed what, per tenant (compliance).';
+
+-- ----------------------------------------------------------------------------------------------------
+-- Content and sponsors
+-- ----------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.podcasts (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    title       text NOT NULL,
+    slug        text NOT NULL CHECK (slug ~ '^[a-z0-9][a-z0-9-]*$'),
+    description text,
+    language    text NOT NULL DEFAULT 'en' CHECK (language ~ '^[a-z]{2}(-[A-Z]{2})?$'),
+    category    text,
+    rss_url     text,
+    is_explicit boolean NOT NULL DEFAULT false,
+    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('draft', 'active', 'archived')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, slug)
+);
+
+CREATE TABLE IF NOT EXISTS public.episodes (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    podcast_id      uuid NOT NULL REFERENCES public.podcasts (id) ON DELETE CASCADE,
+    title           text NOT NULL,
+    season_number   integer CHECK (season_number > 0),
+    episode_number  integer CHECK (episode_number > 0),
+    duration_seconds integer NOT NULL CHECK (duration_seconds > 0),
+    audio_url       text,
+    status          text NOT NULL DEFAULT 'published' CHECK (status IN ('draft', 'scheduled', 'published', 'archived')),
+    published_at    timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS public.sponsors (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    name        text NOT NULL,
+    website     text,
+    industry    text,
+    contact_email text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, name)
+);
+
+-- ----------------------------------------------------------------------------------------------------
+-- Advertising: campaigns, where they run, and what attribution events point at
+-- ----------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.campaigns (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    sponsor_id  uuid NOT NULL REFERENCES public.sponsors (id) ON DELETE CASCADE,
+    name        text NOT NULL,
+    starts_on   date NOT NULL,
+    ends_on     date NOT NULL,
+    status      text NOT NULL DEFAULT 'scheduled' CHECK (status IN ('draft', 'scheduled', 'active', 'paused', 'completed', 'canceled')),
+    budget_cents bigint NOT NULL DEFAULT 0 CHECK (budget_cents >= 0),
+    goal        text CHECK (goal IN ('awareness', 'clicks', 'installs', 'signups', 'purchases')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (ends_on >= starts_on)
+);
+
+CREATE TABLE IF NOT EXISTS public.campaign_placements (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    campaign_id uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
+    episode_id  uuid NOT NULL REFERENCES public.episodes (id) ON DELETE CASCADE,
+    slot        text NOT NULL CHECK (slot IN ('pre_roll', 'mid_roll', 'post_roll')),
+    offset_seconds integer NOT NULL DEFAULT 0 CHECK (offset_seconds >= 0),
+    price_cents bigint NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (campaign_id, episode_id, slot)
+);
+COMMENT ON TABLE public.campaign_placements IS 'Which ad slot of which episode carries a campaign, and its price.';
+
+CREATE TABLE IF NOT EXISTS public.tracking_links (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    campaign_id uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
+    episode_id  uuid REFERENCES public.episodes (id) ON DELETE SET NULL,
+    code        text NOT NULL UNIQUE CHECK (code ~ '^[A-Za-z0-9_-]{4,32}$'),
+    destination_url text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.tracking_links IS 'Short redirect links read in ads; clicks become attribution events.';
+
+CREATE TABLE IF NOT EXISTS public.promo_codes (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    campaign_id uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
+    code        text NOT NULL CHECK (code ~ '^[A-Z0-9]{3,24}$'),
+    discount_percent integer CHECK (discount_percent BETWEEN 1 AND 100),
+    max_redemptions integer CHECK (max_redemptions > 0),
+    valid_until date,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant_id, code)
+);
+COMMENT ON TABLE public.promo_codes IS 'Codes read out by hosts; redemptions become attribution events.';
+
+-- ----------------------------------------------------------------------------------------------------
+-- Business: deals (feature-flagged), partnerships, referrals
+-- ----------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.deals (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    sponsor_id  uuid NOT NULL REFERENCES public.sponsors (id) ON DELETE CASCADE,
+    campaign_id uuid REFERENCES public.campaigns (id) ON DELETE SET NULL,
+    owner_user_id uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    title       text NOT NULL,
+    stage       text NOT NULL DEFAULT 'lead' CHECK (stage IN ('lead', 'qualified', 'proposal', 'negotiation', 'won', 'lost')),
+    value_cents bigint NOT NULL DEFAULT 0 CHECK (value_cents >= 0),
+    expected_close_on date,
+    closed_at   timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.deals IS
+    'Sponsorship sales pipeline; only for tenants whose tenant_settings.features has "deals": true '
+    '(enforced by the deals_require_feature trigger).';
+
+CREATE TABLE IF NOT EXISTS public.partnerships (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    partner_name text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('cross_promotion', 'network', 'agency', 'distribution')),
+    podcast_id  uuid REFERENCES public.podcasts (id) ON DELETE SET NULL,
+    revenue_share_percent numeric(5, 2) CHECK (revenue_share_percent BETWEEN 0 AND 100),
+    starts_on   date NOT NULL,
+    ends_on     date,
+    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('proposed', 'active', 'ended')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (ends_on IS NULL OR ends_on >= starts_on)
+);
+COMMENT ON TABLE public.partnerships IS 'Agreements with other shows, networks or agencies (cross-promotion, revenue share).';
+
+CREATE TABLE IF NOT EXISTS public.referrals (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    referrer_user_id uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    referred_email text NOT NULL,
+    referred_tenant_id uuid REFERENCES public.tenants (id) ON DELETE SET NULL,
+    code        text NOT NULL UNIQUE,
+    status      text NOT NULL DEFAULT 'sent' CHECK (status IN ('sent', 'signed_up', 'converted', 'expired')),
+    reward_cents bigint NOT NULL DEFAULT 0 CHECK (reward_cents >= 0),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    converted_at timestamptz
+);
+COMMENT ON TABLE public.referrals IS 'Tenant-to-prospect invitations to the product and the reward they earn.';
+
+-- ----------------------------------------------------------------------------------------------------
+-- Integrations
+-- ----------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.webhooks (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    url         text NOT NULL CHECK (url ~ '^https://'),
+    events      text[] NOT NULL CHECK (cardinality(events) > 0),
+    secret_hash text NOT NULL,
+    active      boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS public.webhook_deliveries (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    webhook_id  uuid NOT NULL REFERENCES public.webhooks (id) ON DELETE CASCADE,
+    event_type  text NOT NULL,
+    payload     jsonb NOT NULL,
+    response_status integer CHECK (response_status BETWEEN 100 AND 599),
+    attempts    integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    delivered_at timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.webhook_deliveries IS 'Outbox and delivery log of webhook calls, retried until delivered.';
+
+CREATE TABLE IF NOT EXISTS public.data_exports (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    requested_by uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    kind        text NOT NULL CHECK (kind IN ('listener_events', 'attribution_events', 'metrics_daily')),
+    range_start timestamptz NOT NULL,
+    range_end   timestamptz NOT NULL,
+    status      text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    file_url    text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    CHECK (range_end > range_start)
+);
+COMMENT ON TABLE public.data_exports IS 'CSV/Parquet export jobs requested from the dashboard.';
+
+-- ----------------------------------------------------------------------------------------------------
+-- Time series (hypertables when TimescaleDB is loaded; see "capability upgrades" below).
+-- No foreign key may point AT these tables (hypertables cannot be referenced); their own keys must
+-- contain event_time (a hypertable's unique indexes must include the partitioning column).
+-- ----------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.listener_events (
+    event_id        uuid NOT NULL DEFAULT gen_random_uuid(),
+    event_time      timestamptz NOT NULL,
+    tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    podcast_id      uuid NOT NULL REFERENCES public.podcasts (id) ON DELETE CASCADE,
+    episode_id      uuid NOT NULL REFERENCES public.episodes (id) ON DELETE CASCADE,
+    listener_id     text NOT NULL,
+    session_id      uuid,
+    event_type      text NOT NULL CHECK (event_type IN ('play', 'pause', 'resume', 'seek', 'complete', 'skip', 'download')),
+    position_seconds integer NOT NULL CHECK (position_seconds >= 0),
+    duration_seconds integer NOT NULL DEFAULT 0 CHECK (duration_seconds >= 0),
+    platform        text CHECK (platform IN ('ios', 'android', 'web', 'desktop', 'smart_speaker', 'car', 'other')),
+    app_name        text,
+    country_code    char(2) CHECK (country_code ~ '^[A-Z]{2}$'),
+    region          text,
+    user_agent      text,
+    ip_hash         text,
+    PRIMARY KEY (event_id, event_time)
+);
+COMMENT ON TABLE public.listener_events IS
+    'Raw listening events (one row per play/pause/seek/...); listener_id is a salted hash, never a raw '
+    'device id. duration_seconds = seconds listened in this event.';
+
+CREATE TABLE IF NOT EXISTS public.attribution_events (
+    event_id        uuid NOT NULL DEFAULT gen_random_uuid(),
+    event_time      timestamptz NOT NULL,
+    tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
+    campaign_id     uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
+    episode_id      uuid REFERENCES public.episodes (id) ON DELETE SET NULL,
+    tracking_link_id uuid REFERENCES public.tracking_links (id) ON DELETE SET NULL,
+    promo_code_id   uuid REFERENCES public.promo_codes (id) ON DELETE SET NULL,
+    event_type      text NOT NULL CHECK (event_type IN ('impression', 'click', 'install', 'signup', 'purchase')),
+    revenue_cents   bigint NOT NULL DEFAULT 0 CHECK (revenue_cents >= 0),
+    listener_id     text,
+    country_code    char(2) CHECK (country_code ~ '^[A-Z]{2}$'),
+    PRIMARY KEY (event_id, event_time)
+);
+COMMENT ON TABLE public.attribution_events IS
+    'Conversions credited to a campaign (impression -> click -> install/signup/purchase), via a tracking '
+    'link or promo code.';
+
+-- ----------------------------------------------------------------------------------------------------
+-- Column additions (rule 4): ALTER TABLE ... ADD COLUMN IF NOT EXISTS lines go here, oldest first.
+-- ----------------------------------------------------------------------------------------------------
+ALTER TABLE public.episodes ADD COLUMN IF NOT EXISTS explicit boolean NOT NULL DEFAULT false;
+ALTER TABLE public.podcasts ADD COLUMN IF NOT EXISTS image_url text;
+
+-- ----------------------------------------------------------------------------------------------------
+-- Indexes: every foreign key, frequent lookups, time-series access paths, title search.
+-- Plain CREATE INDEX (not CONCURRENTLY) because this file runs in a transaction; on hypertables it
+-- builds per chunk. A failed concurrent build elsewhere leaves an INVALID index that IF NOT EXISTS
+-- skips: the health checks look at pg_index.indisvalid.
+-- ----------------------------------------------------------------------------------------------------
+CREATE INDEX IF NOT EXISTS idx_tenants_plan_id ON public.tenants (plan_id);
+CREATE INDEX IF NOT EXISTS idx_tenant_quotas_tenant_id ON public.tenant_quotas (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_subscriptions_tenant_id ON public.subscriptions (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_subscriptions_plan_id ON public.subscriptions (plan_id);
+CREATE INDEX IF NOT EXISTS idx_invoices_tenant_id ON public.invoices (tenant_id, issued_at DESC);
+CREATE INDEX IF NOT EXISTS idx_invoices_subscription_id ON public.invoices (subscription_id);
+
+CREATE INDEX IF NOT EXISTS idx_users_tenant_id ON public.users (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_users_email ON public.users (lower(email));
+CREATE INDEX IF NOT EXISTS idx_user_email_preferences_tenant_id ON public.user_email_preferences (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_user_metrics_tenant_id_day ON public.user_metrics (tenant_id, day);
+CREATE INDEX IF NOT EXISTS idx_api_keys_tenant_id ON public.api_keys (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_api_keys_created_by ON public.api_keys (created_by);
+CREATE INDEX IF NOT EXISTS idx_audit_log_tenant_id_occurred_at ON public.audit_log (tenant_id, occurred_at DESC);
+CREATE INDEX IF NOT EXISTS idx_audit_log_actor_user_id ON public.audit_log (actor_user_id);
+CREATE INDEX IF NOT EXISTS idx_audit_log_actor_api_key_id ON public.audit_log (actor_api_key_id);
+CREATE INDEX IF NOT EXISTS idx_audit_log_entity ON public.audit_log (entity_type, entity_id);
+
+CREATE INDEX IF NOT EXISTS idx_podcasts_tenant_id ON public.podcasts (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_podcasts_title_trgm ON public.podcasts USING gin (title gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS idx_episodes_tenant_id ON public.episodes (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_episodes_podcast_id_published_at ON public.episodes (podcast_id, published_at DESC);
+CREATE INDEX IF NOT EXISTS idx_episodes_title_trgm ON public.episodes USING gin (title gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS idx_sponsors_tenant_id ON public.sponsors (tenant_id);
+
+CREATE INDEX IF NOT EXISTS idx_campaigns_tenant_id ON public.campaigns (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_campaigns_sponsor_id ON public.campaigns (sponsor_id);
+CREATE INDEX IF NOT EXISTS idx_campaigns_dates ON public.campaigns (starts_on, ends_on);
+CREATE INDEX IF NOT EXISTS idx_campaign_placements_tenant_id ON public.campaign_placements (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_campaign_placements_campaign_id ON public.campaign_placements (campaign_id);
+CREATE INDEX IF NOT EXISTS idx_campaign_placements_episode_id ON public.campaign_placements (episode_id);
+CREATE INDEX IF NOT EXISTS idx_tracking_links_tenant_id ON public.tracking_links (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_tracking_links_campaign_id ON public.tracking_links (campaign_id);
+CREATE INDEX IF NOT EXISTS idx_tracking_links_episode_id ON public.tracking_links (episode_id);
+CREATE INDEX IF NOT EXISTS idx_promo_codes_campaign_id ON public.promo_codes (campaign_id);
+
+CREATE INDEX IF NOT EXISTS idx_deals_tenant_id_stage ON public.deals (tenant_id, stage);
+CREATE INDEX IF NOT EXISTS idx_deals_sponsor_id ON public.deals (sponsor_id);
+CREATE INDEX IF NOT EXISTS idx_deals_campaign_id ON public.deals (campaign_id);
+CREATE INDEX IF NOT EXISTS idx_deals_owner_user_id ON public.deals (owner_user_id);
+CREATE INDEX IF NOT EXISTS idx_partnerships_tenant_id ON public.partnerships (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_partnerships_podcast_id ON public.partnerships (podcast_id);
+CREATE INDEX IF NOT EXISTS idx_referrals_tenant_id ON public.referrals (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_referrals_referrer_user_id ON public.referrals (referrer_user_id);
+CREATE INDEX IF NOT EXISTS idx_referrals_referred_tenant_id ON public.referrals (referred_tenant_id);
+
+CREATE INDEX IF NOT EXISTS idx_webhooks_tenant_id ON public.webhooks (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_webhook_deliveries_webhook_id ON public.webhook_deliveries (webhook_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS idx_webhook_deliveries_pending ON public.webhook_deliveries (created_at)
+    WHERE delivered_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_webhook_deliveries_tenant_id ON public.webhook_deliveries (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_data_exports_tenant_id ON public.data_exports (tenant_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS idx_data_exports_requested_by ON public.data_exports (requested_by);
+
+-- Time-series indexes lead with the key and end with event_time, so per-chunk scans stay ordered.
+CREATE INDEX IF NOT EXISTS idx_listener_events_timestamp ON public.listener_events (event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_listener_events_tenant_id_time ON public.listener_events (tenant_id, event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_listener_events_podcast_id_time ON public.listener_events (podcast_id, event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_listener_events_episode_id_time ON public.listener_events (episode_id, event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_attribution_events_timestamp ON public.attribution_events (event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_attribution_events_tenant_id_time ON public.attribution_events (tenant_id, event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_attribution_events_campaign_id ON public.attribution_events (campaign_id, event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_attribution_events_episode_id ON public.attribution_events (episode_id, event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_attribution_events_tracking_link_id ON public.attribution_events (tracking_link_id, event_time DESC);
+CREATE INDEX IF NOT EXISTS idx_attribution_events_promo_code_id ON public.attribution_events (promo_code_id, event_time DESC);
+
+-- ----------------------------------------------------------------------------------------------------
+-- Triggers
+-- ----------------------------------------------------------------------------------------------------
+CREATE OR REPLACE TRIGGER trg_tenants_updated_at BEFORE UPDATE ON public.tenants
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE OR REPLACE TRIGGER trg_tenant_settings_updated_at BEFORE UPDATE ON public.tenant_settings
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE OR REPLACE TRIGGER trg_users_updated_at BEFORE UPDATE ON public.users
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE OR REPLACE TRIGGER trg_podcasts_updated_at BEFORE UPDATE ON public.podcasts
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE OR REPLACE TRIGGER trg_episodes_updated_at BEFORE UPDATE ON public.episodes
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE OR REPLACE TRIGGER trg_campaigns_updated_at BEFORE UPDATE ON public.campaigns
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+CREATE OR REPLACE TRIGGER trg_deals_updated_at BEFORE UPDATE ON public.deals
+    FOR EACH ROW EXECUTE FUNCTION public.set_updated_at();
+
+-- The deals feature flag: a deal row may exist only for a tenant that has the feature switched on.
+-- SECURITY DEFINER so the check sees tenant_settings whatever the caller's row-level security says.
+CREATE OR REPLACE FUNCTION public.deals_require_feature() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS
+$$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM public.tenant_settings s
+                   WHERE s.tenant_id = NEW.tenant_id AND s.features @> '{"deals": true}'::jsonb) THEN
+        RAISE EXCEPTION 'deals are not enabled for tenant %', NEW.tenant_id
+            USING ERRCODE = 'check_violation',
+                  HINT = 'set tenant_settings.features = features || ''{"deals": true}'' for this tenant';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER trg_deals_require_feature BEFORE INSERT OR UPDATE OF tenant_id ON public.deals
+    FOR EACH ROW EXECUTE FUNCTION public.deals_require_feature();
+
+-- ----------------------------------------------------------------------------------------------------
+-- Capability upgrades: hypertables
+-- create_hypertable(if_not_exists, migrate_data) is a no-op on a hypertable and moves existing rows
+-- into chunks on a plain table, so the same call serves fresh databases, re-runs and upgrades.
+-- create_default_indexes => false keeps the index set identical to plain mode (ours are above).
+-- ----------------------------------------------------------------------------------------------------
+DO $$
+DECLARE
+    t text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        FOREACH t IN ARRAY ARRAY['listener_events', 'attribution_events'] LOOP
+            IF NOT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+                           WHERE hypertable_schema = 'public' AND hypertable_name = t) THEN
+                PERFORM create_hypertable(format('public.%I', t)::regclass,
+                                          by_range('event_time', INTERVAL '1 day'),
+                                          if_not_exists => TRUE, migrate_data => TRUE,
+                                          create_default_indexes => FALSE);
+                RAISE NOTICE 'schemaflow: % is now a hypertable', t;
+            END IF;
+        END LOOP;
+    END IF;
+END
+$$;
+
+-- ----------------------------------------------------------------------------------------------------
+-- metrics_daily: daily listening per tenant / podcast / episode (UTC days).
+--   tsl          continuous aggregate WITH NO DATA (WITH DATA cannot run in a transaction) plus a
+--                refresh policy; real-time aggregation on, so it is correct before the first refresh.
+--   apache/plain materialized view WITH DATA and a unique index, so it can be refreshed CONCURRENTLY.
+-- Post-commit refresh (autocommit, run by the migrate flow; psql users run it by hand):
+--   tsl:          CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL);
+--   apache/plain: REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily;
+-- TimescaleDB refuses to create a continuous aggregate on a hypertable with row-level security, so
+-- the creation briefly lifts RLS on listener_events inside this same statement/transaction (nobody
+-- can observe it: ALTER TABLE holds an ACCESS EXCLUSIVE lock until commit) and restores it.
+-- Upgrading matview -> continuous aggregate drops only derived data (the view is rebuilt from
+-- listener_events); the tenant view on top is dropped with it and recreated further down.
+-- ----------------------------------------------------------------------------------------------------
+DO $$
+DECLARE
+    tsl boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+                   AND current_setting('timescaledb.license', true) = 'timescale';
+    is_cagg boolean := false;
+    is_matview boolean := EXISTS (SELECT 1 FROM pg_matviews
+                                  WHERE schemaname = 'public' AND matviewname = 'metrics_daily');
+    had_rls boolean;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        is_cagg := EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates
+                           WHERE view_schema = 'public' AND view_name = 'metrics_daily');
+    END IF;
+
+    IF tsl AND NOT is_cagg THEN
+        IF is_matview THEN
+            DROP VIEW IF EXISTS public.tenant_metrics_daily;
+            DROP MATERIALIZED VIEW public.metrics_daily;
+            RAISE NOTICE 'schemaflow: metrics_daily upgraded from materialized view to continuous aggregate';
+        END IF;
+        SELECT relrowsecurity INTO had_rls FROM pg_class WHERE oid = 'public.listener_events'::regclass;
+        IF had_rls THEN
+            ALTER TABLE public.listener_events DISABLE ROW LEVEL SECURITY;
+        END IF;
+        EXECUTE $cagg$
+            CREATE MATERIALIZED VIEW public.metrics_daily
+            WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+            SELECT time_bucket(INTERVAL '1 day', event_time) AS day,
+                   tenant_id,
+                   podcast_id,
+                   episode_id,
+                   count(*) AS events,
+                   count(*) FILTER (WHERE event_type = 'play') AS plays,
+                   count(*) FILTER (WHERE event_type = 'complete') AS completes,
+                   sum(duration_seconds)::bigint AS listened_seconds
+            FROM public.listener_events
+            GROUP BY 1, 2, 3, 4
+            WITH NO DATA
+        $cagg$;
+        IF had_rls THEN
+            ALTER TABLE public.listener_events ENABLE ROW LEVEL SECURITY;
+        END IF;
+        -- Continuous aggregates refuse UNIQUE indexes; GROUP BY already makes the key unique.
+        CREATE INDEX IF NOT EXISTS uq_metrics_daily_key
+            ON public.metrics_daily (tenant_id, podcast_id, episode_id, day);
+        PERFORM add_continuous_aggregate_policy('public.metrics_daily',
+            start_offset => INTERVAL '35 days', end_offset => INTERVAL '1 hour',
+            schedule_interval => INTERVAL '1 hour', if_not_exists => TRUE);
+    ELSIF NOT tsl AND NOT is_cagg AND NOT is_matview THEN
+        EXECUTE $mv$
+            CREATE MATERIALIZED VIEW IF NOT EXISTS public.metrics_daily AS
+            SELECT date_trunc('day', event_time, 'UTC') AS day,
+                   tenant_id,
+                   podcast_id,
+                   episode_id,
+                   count(*) AS events,
+                   count(*) FILTER (WHERE event_type = 'play') AS plays,
+                   count(*) FILTER (WHERE event_type = 'complete') AS completes,
+                   sum(duration_seconds)::bigint AS listened_seconds
+            FROM public.listener_events
+            GROUP BY 1, 2, 3, 4
+            WITH DATA
+        $mv$;
+        CREATE UNIQUE INDEX IF NOT EXISTS uq_metrics_daily_key
+            ON public.metrics_daily (tenant_id, podcast_id, episode_id, day);
+    END IF;
+
+    -- A continuous aggregate is a view in pg_class, a materialized view is not: comment accordingly.
+    EXECUTE format('COMMENT ON %s public.metrics_daily IS %L',
+        CASE (SELECT relkind FROM pg_class WHERE oid = 'public.metrics_daily'::regclass)
+            WHEN 'v' THEN 'VIEW' ELSE 'MATERIALIZED VIEW' END,
+        'Daily listening per tenant/podcast/episode (UTC). No row-level security possible here: read '
+        'it through tenant_metrics_daily. Refresh after each deploy (see the file header).');
+END
+$$;
+
+-- ----------------------------------------------------------------------------------------------------
+-- Tenant isolation (row-level security)
+-- The application connects as (a login role granted) podcast_app and runs
+--   SET app.tenant_id = '<tenant uuid>'
+-- per request/transaction. Every tenant-scoped table gets the policy tenant_isolation: rows of the
+-- current tenant only; no tenant set -> no rows. The table owner (the schema owner) is not subject
+-- to RLS (no FORCE), so migrations, seeding and maintenance see everything.
+-- Hypertable chunks carry the grants but not the policies (timescale/timescaledb#7830), so the
+-- application role gets no access to TimescaleDB's internal schemas (it is never granted there).
+-- ----------------------------------------------------------------------------------------------------
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'podcast_app') THEN
+        CREATE ROLE podcast_app NOLOGIN;
+    END IF;
+END
+$$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    ALTER TABLE public.tenants ENABLE ROW LEVEL SECURITY;
+    IF NOT EXISTS (SELECT 1 FROM pg_policies
+                   WHERE schemaname = 'public' AND tablename = 'tenants' AND policyname = 'tenant_isolation') THEN
+        CREATE POLICY tenant_isolation ON public.tenants
+            USING (id = public.current_tenant_id())
+            WITH CHECK (id = public.current_tenant_id());
+    END IF;
+
+    FOREACH t IN ARRAY ARRAY[
+        'tenant_settings', 'tenant_quotas', 'subscriptions', 'invoices',
+        'users', 'user_email_preferences', 'user_metrics', 'api_keys', 'audit_log',
+        'podcasts', 'episodes', 'sponsors',
+        'campaigns', 'campaign_placements', 'tracking_links', 'promo_codes',
+        'deals', 'partnerships', 'referrals',
+        'webhooks', 'webhook_deliveries', 'data_exports',
+        'listener_events', 'attribution_events'
+    ] LOOP
+        EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
+        IF NOT EXISTS (SELECT 1 FROM pg_policies
+                       WHERE schemaname = 'public' AND tablename = t AND policyname = 'tenant_isolation') THEN
+            EXECUTE format('CREATE POLICY tenant_isolation ON public.%I '
+                           'USING (tenant_id = public.current_tenant_id()) '
+                           'WITH CHECK (tenant_id = public.current_tenant_id())', t);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- metrics_daily cannot carry row-level security (PostgreSQL has none on materialized views, and
+-- TimescaleDB none on continuous aggregates), so the application role gets no privilege on it and
+-- reads it through this security-barrier view, which filters on the same session setting. The view
+-- runs with its owner's rights (no security_invoker), which is what lets it read metrics_daily.
+CREATE OR REPLACE VIEW public.tenant_metrics_daily WITH (security_barrier = true) AS
+SELECT day, tenant_id, podcast_id, episode_id, events, plays, completes, listened_seconds
+FROM public.metrics_daily
+WHERE tenant_id = public.current_tenant_id();
+COMMENT ON VIEW public.tenant_metrics_daily IS
+    'metrics_daily for the tenant in app.tenant_id: the application role''s only way to read it.';
+
+-- ----------------------------------------------------------------------------------------------------
+-- Privileges of the application role (GRANT/REVOKE are idempotent).
+-- ----------------------------------------------------------------------------------------------------
+GRANT USAGE ON SCHEMA public TO podcast_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO podcast_app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO podcast_app;
+REVOKE ALL ON public.metrics_daily FROM podcast_app;
+REVOKE ALL ON public.tenant_metrics_daily FROM podcast_app;
+GRANT SELECT ON public.tenant_metrics_daily TO podcast_app;
+-- Append-only for the application: audit rows are never edited or removed by it.
+REVOKE UPDATE, DELETE ON public.audit_log FROM podcast_app;
+-- The price list is read-only for tenants.
+REVOKE INSERT, UPDATE, DELETE ON public.plans FROM podcast_app;

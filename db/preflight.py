@@ -1,0 +1,316 @@
+"""Preflight: can we safely migrate this target right now? One row per check, each with its reason.
+
+`run_preflight` never raises for a failed check: the caller (the flow's preflight task, the CLI)
+decides what a 'fail' row means. When the URL is invalid or the server unreachable, the checks that
+need a connection are reported as 'skip'. Interpreting --yes / SKIP_CONFIRMATION / an interactive
+"yes" is the caller's job; `confirmed` says the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import psycopg
+
+from db.capabilities import CAPABILITIES_SQL, Capabilities, detect_capabilities
+from db.connect import connect
+from db.environments import Environment
+from db.errors import SchemaflowError
+from db.migration_lock import describe_lock_holder
+from db.urls import mask_url, require_tls_off_loopback, validate_url
+
+MIN_SERVER_VERSION_NUM = 150000
+CONFIRMATION_HINT = "pass confirm=true to the flow, --yes on the CLI, or set SKIP_CONFIRMATION=true"
+# Preflight's own queries must never hang behind someone else's lock.
+PREFLIGHT_SETTINGS_SQL = "SET statement_timeout = '15s'; SET lock_timeout = '2s'"
+
+PRIVILEGES_SQL = """
+SELECT current_user::text,
+       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+       has_database_privilege(current_database(), 'CREATE') AS can_create_schema,
+       (SELECT has_schema_privilege(n.oid, 'CREATE') FROM pg_namespace AS n
+         WHERE n.nspname = %(schema)s) AS can_create_in_schema
+"""
+# Transactions older than %(age)s seconds holding any lock on a relation in the target schema:
+# apply's ALTERs would queue behind them (and everything else would queue behind apply).
+BLOCKING_TRANSACTIONS_SQL = """
+SELECT a.pid, a.usename::text, a.application_name, a.state,
+       round(extract(epoch FROM now() - a.xact_start))::int AS seconds,
+       string_agg(DISTINCT format('%%s (%%s)', c.relname, l.mode), ', ') AS relations
+FROM pg_locks AS l
+JOIN pg_class AS c ON c.oid = l.relation
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND n.nspname = %(schema)s
+  AND a.pid <> pg_backend_pid()
+  AND a.xact_start < now() - make_interval(secs => %(age)s)
+GROUP BY a.pid, a.usename, a.application_name, a.state, a.xact_start
+ORDER BY a.xact_start
+"""
+
+
+_SERVER_CHECKS = (
+    "postgresql version",
+    "timescaledb",
+    "not a read replica",
+    "create privilege",
+    "migration lock",
+    "blocking transactions",
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One preflight row. status: 'pass', 'warn', 'fail', or 'skip' (could not be checked)."""
+
+    name: str
+    status: str
+    detail: str
+    hint: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def preflight_failed(rows: list[CheckResult]) -> bool:
+    """True when any row failed (a run must stop before backup and apply)."""
+    return any(row.status == "fail" for row in rows)
+
+
+def run_preflight(
+    url: str, env: Environment, *, confirmed: bool, min_transaction_age: float = 5.0
+) -> list[CheckResult]:
+    """Run every check against `url` for `env`; rows in a fixed order, password masked everywhere."""
+    rows: list[CheckResult] = []
+    url_row = _check_url(url, env)
+    rows.append(url_row)
+    conn = None
+    if url_row.status == "pass":
+        try:
+            conn = connect(
+                url,
+                autocommit=True,
+                connect_timeout=env.connect_timeout,
+                application_name="schemaflow-preflight",
+            )
+            rows.append(CheckResult("server reachable", "pass", f"connected within {env.connect_timeout} s"))
+        except SchemaflowError as exc:
+            rows.append(
+                CheckResult("server reachable", "fail", mask_url(exc.message), mask_url(exc.hint or ""))
+            )
+    else:
+        rows.append(CheckResult("server reachable", "skip", "not checked: the URL is invalid"))
+    if conn is None:
+        why = "the URL is invalid" if url_row.status != "pass" else "the server is unreachable"
+        rows += [CheckResult(name, "skip", f"not checked: {why}") for name in _SERVER_CHECKS]
+    else:
+        with conn:
+            rows += _server_checks(conn, env, min_transaction_age)
+    rows.append(_check_confirmation(env, confirmed))
+    return rows
+
+
+def _check_url(url: str, env: Environment) -> CheckResult:
+    try:
+        parts = validate_url(url)
+        require_tls_off_loopback(url, allow_insecure=env.allow_insecure)
+    except SchemaflowError as exc:
+        return CheckResult("url valid", "fail", mask_url(exc.message), mask_url(exc.hint or ""))
+    tls = parts["sslmode"] or "libpq default"
+    return CheckResult(
+        "url valid",
+        "pass",
+        f"{parts['host']}:{parts['port']}/{parts['database']} as {parts['user'] or '(default user)'}, "
+        f"sslmode {tls}",
+    )
+
+
+def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -> list[CheckResult]:
+    try:
+        conn.execute(PREFLIGHT_SETTINGS_SQL)
+        caps = _capabilities(conn)
+    except psycopg.Error as exc:
+        reason = f"could not read server facts: {_first_line(exc)}"
+        return [CheckResult("postgresql version", "fail", reason)] + [
+            CheckResult(name, "skip", "not checked: server facts unavailable") for name in _SERVER_CHECKS[1:]
+        ]
+    checks: list[tuple[str, Callable[[], CheckResult]]] = [
+        ("postgresql version", lambda: _check_version(caps)),
+        ("timescaledb", lambda: _check_timescaledb(caps, env)),
+        ("not a read replica", lambda: _check_not_replica(caps)),
+        ("create privilege", lambda: _check_privileges(conn, env, caps)),
+        ("migration lock", lambda: _check_lock(conn)),
+        ("blocking transactions", lambda: _check_blocking(conn, env, min_age)),
+    ]
+    rows = []
+    for name, check in checks:
+        try:
+            rows.append(check())
+        except psycopg.Error as exc:  # a catalog query failed: report it as this check's row
+            rows.append(CheckResult(name, "fail", f"check could not run: {_first_line(exc)}"))
+    return rows
+
+
+def _capabilities(conn: psycopg.Connection) -> Capabilities:
+    try:
+        return detect_capabilities(conn)
+    except psycopg.errors.InsufficientPrivilege:
+        # Only superusers and pg_read_all_settings may read shared_preload_libraries; a loaded
+        # TimescaleDB also defines timescaledb.license, which every role can read.
+        row = conn.execute(
+            CAPABILITIES_SQL.replace("current_setting('shared_preload_libraries', true)", "''")
+        ).fetchone()
+        assert row is not None
+        version_num, version, available, installed, _preload, license_, in_recovery = row
+        return Capabilities(
+            version_num, version, available, installed, bool(license_), license_ or None, bool(in_recovery)
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return mask_url(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _check_version(caps: Capabilities) -> CheckResult:
+    version = caps.server_version.split()[0]
+    if caps.server_version_num < MIN_SERVER_VERSION_NUM:
+        return CheckResult(
+            "postgresql version",
+            "fail",
+            f"PostgreSQL {version} is older than 15",
+            "upgrade the server to PostgreSQL 15 or newer",
+        )
+    return CheckResult("postgresql version", "pass", f"PostgreSQL {version}")
+
+
+def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
+    bad = "fail" if env.requires_timescaledb else "warn"
+    policy = f"environment {env.name!r} {env.timescaledb} TimescaleDB"
+    if not caps.timescaledb_available:
+        return CheckResult(
+            "timescaledb",
+            bad,
+            f"TimescaleDB is not installed on this server ({policy})",
+            "install TimescaleDB, or use a server that has it"
+            if bad == "fail"
+            else "the schema will be applied in plain PostgreSQL mode",
+        )
+    if not caps.timescaledb_preloaded:
+        return CheckResult(
+            "timescaledb",
+            bad,
+            f"TimescaleDB {caps.timescaledb_available} is installed but not in "
+            f"shared_preload_libraries ({policy})",
+            "add timescaledb to shared_preload_libraries and restart the server"
+            if bad == "fail"
+            else "the schema will be applied in plain PostgreSQL mode",
+        )
+    installed = (
+        f"extension {caps.timescaledb_installed} installed"
+        if caps.timescaledb_installed
+        else f"extension not yet created (apply creates {caps.timescaledb_available})"
+    )
+    license_ = caps.timescaledb_license or "unknown"
+    mode = "tsl" if license_ == "timescale" else "apache"
+    note = "" if mode == "tsl" else "; metrics_daily will be a materialized view (no continuous aggregates)"
+    return CheckResult(
+        "timescaledb",
+        "pass",
+        f"available {caps.timescaledb_available}, preloaded, {installed}, "
+        f"license {license_} ({mode} mode{note})",
+    )
+
+
+def _check_not_replica(caps: Capabilities) -> CheckResult:
+    if caps.in_recovery:
+        return CheckResult(
+            "not a read replica",
+            "fail",
+            "the server is a read-only standby (pg_is_in_recovery() is true)",
+            "point the URL at the primary server, not a replica",
+        )
+    return CheckResult("not a read replica", "pass", "pg_is_in_recovery() is false: this is a primary")
+
+
+def _check_privileges(conn: psycopg.Connection, env: Environment, caps: Capabilities) -> CheckResult:
+    row = conn.execute(PRIVILEGES_SQL, {"schema": env.target_schema}).fetchone()
+    assert row is not None
+    user, superuser, can_create_schema, can_create_in_schema = row
+    name = "create privilege"
+    if superuser:
+        return CheckResult(name, "pass", f"role {user} is a superuser")
+    if can_create_in_schema is False or (can_create_in_schema is None and not can_create_schema):
+        return CheckResult(
+            name,
+            "fail",
+            f"role {user} may not CREATE in schema {env.target_schema}",
+            f"GRANT CREATE ON SCHEMA {env.target_schema} TO {user}, or use the owner role",
+        )
+    if not can_create_schema:
+        return CheckResult(
+            name,
+            "fail",
+            f"role {user} may not CREATE schemas in this database "
+            "(schemaflow keeps its history in schema 'schemaflow')",
+            f"GRANT CREATE ON DATABASE <this database> TO {user}",
+        )
+    if caps.timescaledb_available and not caps.timescaledb_installed:
+        return CheckResult(
+            name,
+            "warn",
+            f"role {user} may create in {env.target_schema}, but is not a superuser: "
+            "CREATE EXTENSION timescaledb may be refused",
+            "have a superuser run CREATE EXTENSION timescaledb first",
+        )
+    return CheckResult(
+        name, "pass", f"role {user} may create in schema {env.target_schema} and this database"
+    )
+
+
+def _check_lock(conn: psycopg.Connection) -> CheckResult:
+    holder = describe_lock_holder(conn)
+    if holder:
+        return CheckResult(
+            "migration lock",
+            "fail",
+            f"another migration holds the lock: {holder}",
+            "wait for it to finish; if it is stuck, SELECT pg_terminate_backend(pid)",
+        )
+    return CheckResult("migration lock", "pass", "free")
+
+
+def _check_blocking(conn: psycopg.Connection, env: Environment, min_age: float) -> CheckResult:
+    rows = conn.execute(BLOCKING_TRANSACTIONS_SQL, {"schema": env.target_schema, "age": min_age}).fetchall()
+    if not rows:
+        return CheckResult(
+            "blocking transactions",
+            "pass",
+            f"no transaction older than {min_age:g} s holds a lock in {env.target_schema}",
+        )
+    listed = "; ".join(
+        f"pid {pid} ({app or 'unnamed'}, user {user}, {state}, open {seconds} s) on {relations}"
+        for pid, user, app, state, seconds, relations in rows
+    )
+    return CheckResult(
+        "blocking transactions",
+        "warn",
+        f"{len(rows)} long transaction(s) hold locks: {listed}",
+        f"apply waits at most lock_timeout={env.lock_timeout} per try; end them or wait "
+        "(SELECT pg_terminate_backend(pid))",
+    )
+
+
+def _check_confirmation(env: Environment, confirmed: bool) -> CheckResult:
+    if not env.require_confirmation:
+        return CheckResult("confirmation", "pass", f"not required for {env.name}")
+    if confirmed:
+        return CheckResult("confirmation", "pass", f"confirmed for {env.name}")
+    return CheckResult(
+        "confirmation",
+        "fail",
+        f"environment {env.name!r} requires confirmation; nothing was changed",
+        CONFIRMATION_HINT,
+    )

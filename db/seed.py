@@ -1,0 +1,139 @@
+"""Deterministic demo and test data for the master schema, generated inside the database.
+
+The SQL lives in db/sql/seed.sql, split into named steps; each step runs with client-side
+parameters (seed, tenants, events, days, anchor). The same parameters give the same rows, and a
+second run adds nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import ClientCursor
+
+from db.errors import ConfigError
+
+SEED_SQL = Path(__file__).resolve().parent / "sql" / "seed.sql"
+_STEP_MARK = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
+
+# The tables seed-data fills, in the order the steps fill them.
+SEEDED_TABLES = (
+    "plans", "tenants", "tenant_settings", "tenant_quotas", "subscriptions", "invoices", "users",
+    "user_email_preferences", "user_metrics", "api_keys", "podcasts", "episodes", "sponsors", "campaigns",
+    "campaign_placements", "tracking_links", "promo_codes", "deals", "partnerships", "referrals", "webhooks",
+    "data_exports", "audit_log", "webhook_deliveries", "listener_events", "attribution_events",
+)
+
+# Statements that cannot run in a transaction block (continuous aggregate) or need one populated
+# matview with a unique index (CONCURRENTLY); chosen by what metrics_daily is on this server.
+REFRESH_CAGG = "CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL)"
+REFRESH_MATVIEW = "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily"
+METRICS_DAILY_KIND_SQL = """
+SELECT c.relkind::text, coalesce(m.ispopulated, false)
+FROM pg_class c
+LEFT JOIN pg_matviews m ON m.schemaname = 'public' AND m.matviewname = c.relname
+WHERE c.oid = to_regclass('public.metrics_daily')
+"""
+
+
+@dataclass
+class SeedReport:
+    """Rows inserted per table, and seconds per step (for the benchmark printout)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+
+def load_steps(path: Path = SEED_SQL) -> list[tuple[str, str]]:
+    """The seed file as (step name, SQL text) pairs, in file order."""
+    text = path.read_text(encoding="utf-8")
+    parts = _STEP_MARK.split(text)
+    # parts = [preamble, name1, body1, name2, body2, ...]
+    return [(parts[i], parts[i + 1].strip()) for i in range(1, len(parts), 2)]
+
+
+def default_anchor() -> datetime:
+    """The end of the generated period: the start of the current hour, UTC (never in the future)."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def validate_scale(*, tenants: int, events: int, days: int, seed: int) -> None:
+    """Reject scales the generator cannot honour, with a message that says the allowed range."""
+    if not 1 <= tenants <= 100_000:
+        raise ConfigError(f"--tenants must be between 1 and 100000, got {tenants}")
+    if not 0 <= events <= 200_000_000:
+        raise ConfigError(f"--events must be between 0 and 200000000, got {events}")
+    if not 1 <= days <= 3650:
+        raise ConfigError(f"--days must be between 1 and 3650, got {days}")
+    if not 0 <= seed <= 1_000_000:
+        raise ConfigError(f"--seed must be between 0 and 1000000, got {seed}")
+
+
+def seed_report(
+    conn: psycopg.Connection,
+    *,
+    tenants: int = 3,
+    events: int = 10_000,
+    days: int = 30,
+    seed: int = 1,
+    anchor: datetime | None = None,
+) -> SeedReport:
+    """Generate the data in one transaction on `conn` and return rows and timings per step."""
+    validate_scale(tenants=tenants, events=events, days=days, seed=seed)
+    params = {"seed": seed, "tenants": tenants, "events": events, "days": days,
+              "anchor": anchor or default_anchor()}
+    report = SeedReport()
+    with conn.transaction(), ClientCursor(conn) as cur:
+        # The owner bypasses row-level security anyway; this makes the seed work under FORCE too.
+        cur.execute("SET LOCAL row_security = off")
+        for name, body in load_steps():
+            started = time.perf_counter()
+            cur.execute(body, params)
+            while cur.nextset():  # a step may hold several statements; its INSERT comes last
+                pass
+            report.seconds[name] = time.perf_counter() - started
+            if name in SEEDED_TABLES:
+                report.rows[name] = max(cur.rowcount, 0)
+    return report
+
+
+def seed_data(
+    conn: psycopg.Connection,
+    *,
+    tenants: int = 3,
+    events: int = 10_000,
+    days: int = 30,
+    seed: int = 1,
+    anchor: datetime | None = None,
+) -> dict[str, int]:
+    """Generate deterministic, invariant-respecting data; return the rows inserted per table."""
+    return seed_report(conn, tenants=tenants, events=events, days=days, seed=seed, anchor=anchor).rows
+
+
+def refresh_metrics_daily(conn: psycopg.Connection) -> str | None:
+    """Bring metrics_daily up to date after a commit; return the statement run (None if no view).
+
+    Needs an autocommit connection: a continuous aggregate's refresh refuses a transaction block.
+    """
+    row = conn.execute(METRICS_DAILY_KIND_SQL).fetchone()
+    if row is None:
+        return None
+    relkind, populated = row
+    if relkind == "v":
+        statement = REFRESH_CAGG
+    elif populated:
+        statement = REFRESH_MATVIEW
+    else:
+        # CONCURRENTLY needs a populated view; the first fill takes the plain (locking) form.
+        statement = "REFRESH MATERIALIZED VIEW public.metrics_daily"
+    conn.execute(statement)
+    return statement

@@ -1,0 +1,143 @@
+"""The `migrate` flow: preflight -> backup -> apply -> verify for one environment, and its run report."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from pydantic import SecretStr
+
+from db.credentials import resolve_database_url
+from db.environments import get_environment
+from db.errors import SchemaflowError
+from tasks.apply import apply
+from tasks.backup import backup
+from tasks.preflight import preflight
+from tasks.reporting import RunReport, publish_report, write_report_log
+from tasks.secrets import load_secret
+from tasks.verify import verify
+
+SKIP_CONFIRMATION_VAR = "SKIP_CONFIRMATION"
+
+
+def confirmation_given(confirm: bool) -> bool:
+    """The flow's confirm parameter, or SKIP_CONFIRMATION=true in the environment (for CI)."""
+    return confirm or os.environ.get(SKIP_CONFIRMATION_VAR, "").strip().lower() in ("1", "true", "yes")
+
+
+@flow(name="migrate", flow_run_name="migrate-{environment}", log_prints=False)
+def migrate(
+    environment: str = "local",
+    confirm: bool = False,
+    dry_run: bool = False,
+    database_url: SecretStr | None = None,
+    backup_anyway: bool = False,
+    run_expectations: bool = True,
+    schema_file: str | None = None,
+) -> dict[str, Any]:
+    """Deploy the master schema to one environment: preflight, backup, apply, verify.
+
+    Args:
+        environment: Name of an environment in environments.toml (local, staging, production, ...).
+        confirm: Required for environments that demand confirmation (production). Without it the run
+            stops after preflight, having changed nothing. SKIP_CONFIRMATION=true also confirms.
+        dry_run: Run preflight and apply inside a transaction that is rolled back, and report the
+            changes a real run would make. No backup, no verification, nothing changed.
+        database_url: Override the environment's connection (stored masked). Normally left empty: the
+            URL comes from the environment's Secret block or variables.
+        backup_anyway: Take a backup even where the environment does not require one.
+        run_expectations: Run the Great Expectations suites during verification (slower on big data).
+        schema_file: Apply this file instead of the repository's master schema (for rehearsals).
+
+    Returns:
+        A summary: environment, outcome, changes, backup file, history id, report log path.
+    """
+    logger = get_run_logger()
+    report = RunReport(environment=environment, dry_run=dry_run, flow_run=str(flow_run.get_name() or ""))
+    log_path = None
+    try:
+        env = get_environment(environment)
+        log_path = env.report_log
+        explicit = database_url.get_secret_value() if database_url else None
+        resolved = resolve_database_url(env, explicit_url=explicit, secret_loader=load_secret)
+        report.target = str(resolved)
+        logger.info("migrating %s at %s%s", environment, resolved, " (dry run)" if dry_run else "")
+        url = resolved.url
+
+        # A dry run rolls back everything, so planning against production needs no confirmation.
+        report.preflight = preflight(url, environment, confirmation_given(confirm) or dry_run)
+
+        restore_command = None
+        if dry_run:
+            report.backup_skipped = "skipped: dry run changes nothing"
+        elif env.require_backup or backup_anyway:
+            report.backup = backup(url, environment)
+            restore_command = report.backup.get("restore_command")
+            report.restore_command = ""  # shown only if verification fails
+        else:
+            report.backup_skipped = f"skipped: not required for {environment}"
+
+        report.apply = apply(url, environment, dry_run=dry_run, schema_file=schema_file)
+        failed_steps = [s for s in report.apply.post_commit_steps if s.status == "failed"]
+        if failed_steps:
+            step = failed_steps[0]
+            raise SchemaflowError(
+                f"the schema was applied and committed, but {step.name} failed: {step.detail}",
+                hint=f"run it by hand in autocommit: {step.statement}",
+            )
+
+        if dry_run:
+            report.verify_notes.append("skipped: a dry run leaves nothing to verify")
+        else:
+            try:
+                report.verify = verify(
+                    url, environment, run_expectations=run_expectations, restore_command=restore_command
+                )
+            except SchemaflowError as exc:
+                report.verify = getattr(exc, "rows", None) or report.verify
+                report.restore_command = restore_command or ""
+                raise
+        report.outcome = "success"
+    except SchemaflowError as exc:
+        if report.preflight is None and hasattr(exc, "rows") and exc.rows:
+            report.preflight = exc.rows
+        report.fail(exc.message, exc.hint)
+        logger.error("migrate %s failed: %s", environment, report.error)
+        raise
+    except Exception as exc:
+        report.fail(f"unexpected {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        _finish(report, log_path, logger)
+    return summary(report, log_path)
+
+
+def summary(report: RunReport, log_path: Any) -> dict[str, Any]:
+    """What the flow returns (and the CLI prints): small, JSON-friendly, no password."""
+    result = report.apply
+    return {
+        "environment": report.environment,
+        "outcome": report.outcome,
+        "dry_run": report.dry_run,
+        "objects_changed": result.objects_changed if result else 0,
+        "changes": result.counts() if result else {},
+        "history_id": result.history_id if result else None,
+        "backup": (report.backup or {}).get("path"),
+        "report_log": str(log_path) if log_path else None,
+    }
+
+
+def _finish(report: RunReport, log_path: Any, logger: Any) -> None:
+    """Publish the markdown artifact and write the log file, whatever happened."""
+    try:
+        publish_report(report)
+    except Exception as exc:  # the report must never hide the run's own outcome
+        logger.warning("could not publish the report artifact: %s", type(exc).__name__)
+    if log_path:
+        try:
+            write_report_log(log_path, report)
+            logger.info("run report written to %s", log_path)
+        except OSError as exc:
+            logger.warning("could not write the run report to %s: %s", log_path, exc)

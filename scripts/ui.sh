@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The local Prefect UI for schemaflow: `scripts/ui.sh start` (make ui) starts a Prefect server
+# (SQLite under .local/prefect), creates the `schemaflow` process work pool, deploys everything in
+# prefect.yaml and starts a worker; `scripts/ui.sh stop` (make ui-stop) stops what start started,
+# by the PIDs it wrote. `scripts/ui.sh status` says what runs. Idempotent: a second start reuses the
+# running server and worker and only re-deploys.
+#
+# Settings (environment variables):
+#   SCHEMAFLOW_PREFECT_HOME  where the server's database, logs and PID files live (.local/prefect)
+#   SCHEMAFLOW_UI_PORT       loopback port of the server and UI (4200; a free one if 4200 is taken)
+#   SCHEMAFLOW_PREFECT_FILE  the deployments file (prefect.yaml)
+#   SCHEMAFLOW_WORK_POOL     the work pool's name (schemaflow)
+# The worker inherits this shell's environment, so DATABASE_URL, SCHEMAFLOW_ENVIRONMENTS and the
+# like reach the flow runs it starts.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PREFECT="$ROOT/.venv/bin/prefect"
+PYTHON="$ROOT/.venv/bin/python"
+STATE=${SCHEMAFLOW_PREFECT_HOME:-$ROOT/.local/prefect}
+PREFECT_FILE=${SCHEMAFLOW_PREFECT_FILE:-$ROOT/prefect.yaml}
+POOL=${SCHEMAFLOW_WORK_POOL:-schemaflow}
+STARTUP_TIMEOUT=${SCHEMAFLOW_UI_STARTUP_TIMEOUT:-120}
+
+export PREFECT_HOME="$STATE"
+export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# The CLI must never ask a question from make.
+export PREFECT_CLI_PROMPT=false
+
+say() { printf 'ui: [%3ss] %s\n' "$SECONDS" "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+alive() { # alive NAME: true when NAME.pid names a running process
+    local pidfile="$STATE/$1.pid"
+    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+healthy() { # healthy PORT: the Prefect API answers on 127.0.0.1:PORT
+    "$PYTHON" - "$1" <<'PY' >/dev/null 2>&1
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api/health", timeout=2).read()
+PY
+}
+
+port_free() {
+    "$PYTHON" - "$1" <<'PY' >/dev/null 2>&1
+import socket, sys
+with socket.socket() as s:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+PY
+}
+
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+choose_port() {
+    local wanted=${SCHEMAFLOW_UI_PORT:-4200}
+    if port_free "$wanted"; then echo "$wanted"; return; fi
+    [ -z "${SCHEMAFLOW_UI_PORT:-}" ] || die "port $wanted is in use; pick another with SCHEMAFLOW_UI_PORT=NNNN"
+    local other
+    other=$(free_port)
+    say "port $wanted is in use by something else; using $other"
+    echo "$other"
+}
+
+start_server() {
+    local port
+    if alive server && [ -f "$STATE/port" ]; then
+        port=$(cat "$STATE/port")
+        say "server already running (pid $(cat "$STATE/server.pid"), port $port)"
+    else
+        port=$(choose_port)
+        echo "$port" > "$STATE/port"
+        # setsid: the server and its children form one process group that stop can signal as a whole.
+        # The UI asks /ui-settings where the API is; without PREFECT_UI_API_URL it says port 4200.
+        PREFECT_UI_API_URL="http://127.0.0.1:$port/api" PREFECT_SERVER_API_PORT="$port" \
+            setsid "$PREFECT" server start --host 127.0.0.1 --port "$port" --analytics-off \
+            >"$STATE/server.log" 2>&1 < /dev/null &
+        echo $! > "$STATE/server.pid"
+        say "starting the Prefect server on 127.0.0.1:$port (log: $STATE/server.log)"
+    fi
+    local waited=0
+    until healthy "$port"; do
+        alive server || die "the Prefect server exited; last lines of $STATE/server.log:
+$(tail -n 20 "$STATE/server.log" 2>/dev/null)"
+        [ "$waited" -lt "$STARTUP_TIMEOUT" ] || die "the Prefect server did not answer within ${STARTUP_TIMEOUT}s; see $STATE/server.log"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    export PREFECT_API_URL="http://127.0.0.1:$port/api"
+}
+
+ensure_pool() {
+    if ! "$PREFECT" work-pool inspect "$POOL" >/dev/null 2>&1; then
+        "$PREFECT" work-pool create "$POOL" --type process >/dev/null || die "could not create work pool $POOL"
+        say "created work pool $POOL (process)"
+    fi
+}
+
+deploy_all() {
+    say "deploying everything in $(basename "$PREFECT_FILE")"
+    if ! "$PREFECT" deploy --all --no-prompt --prefect-file "$PREFECT_FILE" >"$STATE/deploy.log" 2>&1; then
+        die "prefect deploy failed; see $STATE/deploy.log:
+$(tail -n 20 "$STATE/deploy.log")"
+    fi
+    grep -oE "Deployment '[^']+' successfully" "$STATE/deploy.log" | sed -E "s/Deployment '([^']+)'.*/ui:   deployed \\1/" >&2 || true
+}
+
+start_worker() {
+    if alive worker; then
+        say "worker already running (pid $(cat "$STATE/worker.pid"))"
+        return
+    fi
+    setsid "$PREFECT" worker start --pool "$POOL" --type process --name "schemaflow-$(hostname)-$$" \
+        >"$STATE/worker.log" 2>&1 < /dev/null &
+    echo $! > "$STATE/worker.pid"
+    say "started a worker on pool $POOL (log: $STATE/worker.log)"
+}
+
+stop_one() { # stop_one NAME: signal NAME's process group until it is gone
+    local pidfile="$STATE/$1.pid" pid
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+        # A worker answers the first SIGTERM by asking its flow-run processes to stop and keeps running
+        # for a long time; a second signal (SIGINT) ends it at once. SIGKILL is the last resort, so
+        # `make ui-stop` never hangs; each signal gets up to 5 s.
+        local sig waited
+        for sig in TERM INT INT KILL; do
+            kill -s "$sig" -- "-$pid" 2>/dev/null || kill -s "$sig" "$pid" 2>/dev/null || true
+            waited=0
+            while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 20 ]; do
+                sleep 0.25
+                waited=$((waited + 1))
+            done
+            kill -0 "$pid" 2>/dev/null || break
+        done
+        # Children the group signal missed (none expected) would keep the port; take them too.
+        kill -s KILL -- "-$pid" 2>/dev/null || true
+        say "stopped $1 (pid $pid)"
+    fi
+    rm -f "$pidfile"
+}
+
+case "${1:-start}" in
+    start)
+        mkdir -p "$STATE"
+        [ -x "$PREFECT" ] || die "$PREFECT not found; run make setup first"
+        [ -f "$PREFECT_FILE" ] || die "$PREFECT_FILE not found"
+        start_server
+        ensure_pool
+        deploy_all
+        start_worker
+        echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")  (stop with: make ui-stop)"
+        ;;
+    stop)
+        stop_one worker
+        stop_one server
+        ;;
+    status)
+        for name in server worker; do
+            if alive "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
+        done
+        if alive server; then echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")"; fi
+        ;;
+    *)
+        die "usage: $0 start|stop|status"
+        ;;
+esac

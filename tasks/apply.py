@@ -1,0 +1,81 @@
+"""The apply task: the master file in one transaction; Prefect retries only failures a rerun can fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from prefect import task
+
+from db.apply import ApplyResult, apply_master_schema
+from db.environments import get_environment
+from db.errors import ConnectionFailed
+from db.schema_file import read_schema
+from tasks.reporting import artifact_key, change_rows, publish_table, run_logger
+
+# Phrases of db.connect's messages for a server that went away (a restart, a failover), not bad config.
+_TRANSIENT_CONNECTION = ("cannot reach", "no answer from")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors where the whole apply may simply be run again: a lost or refused connection.
+
+    Lock timeouts are retried inside apply_master_schema already; a MigrationLocked must fail fast;
+    a broken statement fails the same way every time.
+    """
+    if isinstance(exc, ConnectionFailed):
+        return any(phrase in exc.message for phrase in _TRANSIENT_CONNECTION)
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's retry_condition_fn: retry the apply task only after a transient failure."""
+    try:
+        state.result()
+    except Exception as exc:
+        return is_transient(exc)
+    return False
+
+
+@task(
+    name="apply",
+    task_run_name="apply-{environment}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=retry_if_transient,
+)
+def apply(url: str, environment: str, dry_run: bool = False, schema_file: str | None = None) -> ApplyResult:
+    """Apply (or, with dry_run, plan) the master schema for `environment` and publish the change list."""
+    logger = run_logger()
+    env = get_environment(environment)
+    result = apply_master_schema(
+        url,
+        read_schema(schema_file),
+        environment=environment,
+        lock_timeout=env.lock_timeout,
+        statement_timeout=env.statement_timeout,
+        lock_retries=env.lock_retries,
+        dry_run=dry_run,
+        connect_timeout=env.connect_timeout,
+    )
+    verb = "would change" if dry_run else "changed"
+    logger.info(
+        "apply %s %d object(s) in %.2f s (%s mode, %d attempt(s)): %s",
+        verb,
+        result.objects_changed,
+        result.seconds,
+        result.mode,
+        result.attempts,
+        result.counts() or "none",
+    )
+    for notice in result.notices:
+        logger.info("server notice: %s", notice)
+    for step in result.post_commit_steps:
+        log = logger.warning if step.status == "failed" else logger.info
+        log("post-commit %s: %s (%.2f s) %s", step.name, step.status, step.seconds, step.detail)
+    publish_table(
+        table=change_rows(result) or [{"action": "none", "kind": "", "name": "no changes", "detail": ""}],
+        key=artifact_key(environment, "changes"),
+        description=f"{'Planned' if dry_run else 'Applied'} schema changes for {environment}",
+    )
+    return result

@@ -1,0 +1,52 @@
+"""The backup task: pg_dump the target, prove the dump is readable, prune old ones; no backup, no apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+
+from db.environments import get_environment
+from tasks.reporting import artifact_key, publish_table, run_logger
+
+
+@task(name="backup", task_run_name="backup-{environment}")
+def backup(url: str, environment: str) -> dict[str, Any]:
+    """Back up `environment`'s database; any failure raises and stops the run before apply."""
+    from db.backup import backup_database, prune_backups, restore_command, verify_backup
+
+    logger = run_logger()
+    env = get_environment(environment)
+    result = backup_database(url, env)
+    verify_backup(result.path)
+    pruned = prune_backups(env)
+    info = {
+        "path": str(result.path),
+        "size_bytes": result.size_bytes,
+        "seconds": round(result.seconds, 2),
+        "verified": True,
+        "pruned": [str(p) for p in pruned],
+        "restore_command": restore_command(env, result.path),
+    }
+    logger.info(
+        "backup %s (%d bytes, %.1f s) verified with pg_restore --list; pruned %d older",
+        info["path"],
+        info["size_bytes"],
+        info["seconds"],
+        len(pruned),
+    )
+    publish_table(
+        table=[
+            {
+                "file": info["path"],
+                "size_bytes": info["size_bytes"],
+                "seconds": info["seconds"],
+                "verified": "yes",
+                "pruned": len(pruned),
+                "restore": info["restore_command"],
+            }
+        ],
+        key=artifact_key(environment, "backup"),
+        description=f"Backup taken before migrating {environment}",
+    )
+    return info

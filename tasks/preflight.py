@@ -1,0 +1,36 @@
+"""The preflight task: every safety check in one table; a failing row stops the run before any change."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from db.environments import get_environment
+from db.errors import CheckFailed
+from db.preflight import CheckResult, preflight_failed, run_preflight
+from tasks.reporting import artifact_key, check_rows, publish_table, run_logger
+
+
+@task(name="preflight", task_run_name="preflight-{environment}")
+def preflight(url: str, environment: str, confirmed: bool) -> list[CheckResult]:
+    """Run the preflight checks, publish them as a table; raise CheckFailed when any row fails."""
+    logger = run_logger()
+    env = get_environment(environment)
+    rows = run_preflight(url, env, confirmed=confirmed)
+    for row in rows:
+        log = logger.warning if row.status in ("fail", "warn") else logger.info
+        log("preflight %-22s %-4s %s", row.name, row.status, row.detail)
+    publish_table(
+        table=check_rows(rows),
+        key=artifact_key(environment, "preflight"),
+        description=f"Preflight checks for {environment}",
+    )
+    if preflight_failed(rows):
+        failed = [r for r in rows if r.status == "fail"]
+        first = failed[0]
+        raise CheckFailed(
+            f"preflight failed for {environment}: {', '.join(r.name for r in failed)} "
+            f"({first.detail}); nothing was changed",
+            hint=first.hint or None,
+            rows=rows,
+        )
+    return rows

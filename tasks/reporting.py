@@ -1,0 +1,184 @@
+"""The run report a person reads after a migrate run: one markdown text for the UI and the log file."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from db.apply import ApplyResult
+from db.preflight import CheckResult
+from db.urls import mask_url
+
+MAX_LISTED_CHANGES = 200
+STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger inside a flow or task run; a plain logger when a task is called via .fn()."""
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("schemaflow.tasks")
+
+
+def in_run() -> bool:
+    """True inside a flow or task run (artifacts attach to it); False when a task is called via .fn()."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return bool(FlowRunContext.get() or TaskRunContext.get())
+
+
+def publish_table(table: list[dict[str, Any]], key: str, description: str) -> None:
+    """A table artifact for the current run; nothing outside a run (Prefect deprecates orphan artifacts)."""
+    if not in_run():
+        return
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(table=table, key=key, description=description)
+
+
+def artifact_key(environment: str, what: str) -> str:
+    """A stable artifact key (lowercase letters, digits, dashes), e.g. migrate-production-report."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", environment.lower()).strip("-") or "env"
+    return f"migrate-{slug}-{what}"
+
+
+def check_rows(rows: list[CheckResult]) -> list[dict[str, str]]:
+    """Check rows as the table artifact shows them."""
+    return [
+        {"check": r.name, "status": r.status, "detail": mask_url(r.detail), "hint": mask_url(r.hint)}
+        for r in rows
+    ]
+
+
+def change_rows(result: ApplyResult) -> list[dict[str, str]]:
+    return [{"action": c.action, "kind": c.kind, "name": c.name, "detail": c.detail} for c in result.changes]
+
+
+@dataclass
+class RunReport:
+    """Everything one run did, filled in step by step so a failed run still reports what happened."""
+
+    environment: str
+    dry_run: bool = False
+    target: str = ""
+    flow_run: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    preflight: list[CheckResult] | None = None
+    backup: dict[str, Any] | None = None
+    backup_skipped: str = ""
+    apply: ApplyResult | None = None
+    verify: list[CheckResult] | None = None
+    verify_notes: list[str] = field(default_factory=list)
+    outcome: str = "running"  # success | failed
+    error: str = ""
+    hint: str = ""
+    restore_command: str = ""
+
+    def fail(self, message: str, hint: str | None = None) -> None:
+        self.outcome = "failed"
+        self.error = mask_url(message)
+        self.hint = mask_url(hint or "")
+
+    def to_markdown(self) -> str:
+        """The report as markdown (also readable as plain text in a terminal or log file)."""
+        title = "dry run (rolled back, nothing changed)" if self.dry_run else "migrate"
+        out = [f"# schemaflow {title}: environment `{self.environment}`", ""]
+        out.append(f"- target: {mask_url(self.target) or '(not resolved)'}")
+        if self.flow_run:
+            out.append(f"- flow run: {self.flow_run}")
+        out.append(f"- started: {self.started_at:%Y-%m-%d %H:%M:%S} UTC")
+        out.append(f"- outcome: **{self.outcome.upper()}**" + (f": {self.error}" if self.error else ""))
+        if self.hint:
+            out.append(f"- what to do: {self.hint}")
+        if self.restore_command:
+            out.append(f"- restore the backup taken before this run: `{mask_url(self.restore_command)}`")
+        out += ["", "## Preflight", ""]
+        out += _check_table(self.preflight) if self.preflight is not None else ["not run", ""]
+        out += ["## Backup", ""]
+        out += self._backup_lines()
+        out += ["## Changes", ""]
+        out += self._apply_lines()
+        out += ["## Verification", ""]
+        out += _check_table(self.verify) if self.verify is not None else ["not run", ""]
+        out += [f"- {note}" for note in self.verify_notes]
+        return mask_url("\n".join(out).rstrip() + "\n")
+
+    def _backup_lines(self) -> list[str]:
+        if self.backup:
+            b = self.backup
+            size = _human_size(b.get("size_bytes"))
+            lines = [f"- file: `{b.get('path')}` ({size}, {b.get('seconds', '?')} s)"]
+            if b.get("verified") is not None:
+                lines.append(f"- verified with pg_restore --list: {'yes' if b['verified'] else 'NO'}")
+            if b.get("pruned"):
+                lines.append(f"- pruned older backups: {len(b['pruned'])}")
+            return [*lines, ""]
+        return [self.backup_skipped or "not run", ""]
+
+    def _apply_lines(self) -> list[str]:
+        result = self.apply
+        if result is None:
+            return ["not run", ""]
+        counts = result.counts()
+        summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no changes"
+        verb = "would make" if result.dry_run else "made"
+        lines = [
+            f"- mode: {result.mode}; {verb} {result.objects_changed} change(s): {summary}",
+            f"- {result.seconds} s, {result.attempts} attempt(s), checksum `{result.checksum[:12]}`"
+            + (f", history id {result.history_id}" if result.history_id else ""),
+        ]
+        lines += [
+            f"- post-commit: {s.name}: {s.status} ({s.seconds} s){' — ' + s.detail if s.detail else ''}"
+            for s in result.post_commit_steps
+        ]
+        if result.changes:
+            lines += ["", "| action | kind | name |", "|---|---|---|"]
+            lines += [f"| {c.action} | {c.kind} | {c.name} |" for c in result.changes[:MAX_LISTED_CHANGES]]
+            if len(result.changes) > MAX_LISTED_CHANGES:
+                lines.append(f"| … | | {len(result.changes) - MAX_LISTED_CHANGES} more |")
+        return [*lines, ""]
+
+
+def _check_table(rows: list[CheckResult]) -> list[str]:
+    lines = ["| status | check | detail |", "|---|---|---|"]
+    for r in rows:
+        detail = r.detail + (f" — {r.hint}" if r.hint and r.status in ("fail", "warn") else "")
+        lines.append(f"| {STATUS_MARK.get(r.status, r.status)} | {r.name} | {detail.replace('|', '/')} |")
+    return [*lines, ""]
+
+
+def _human_size(size: Any) -> str:
+    if not isinstance(size, int | float):
+        return "size unknown"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def write_report_log(path: Path, report: RunReport) -> Path:
+    """Write the report to the environment's log file (replacing the previous run's); return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.to_markdown(), encoding="utf-8")
+    return path
+
+
+def publish_report(report: RunReport) -> None:
+    """The run's markdown summary artifact, under a stable key so the UI keeps its history."""
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(
+        markdown=report.to_markdown(),
+        key=artifact_key(report.environment, "report"),
+        description=f"schemaflow migrate report for {report.environment}",
+    )

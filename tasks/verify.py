@@ -1,0 +1,102 @@
+"""The verify task: table count and key tables, then health checks and GX suites where they exist."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from prefect import task
+
+from db.connect import connect
+from db.environments import get_environment
+from db.errors import CheckFailed
+from db.preflight import CheckResult
+from db.verify import verify_schema
+from tasks.reporting import artifact_key, check_rows, publish_table, run_logger
+
+_FAILED = ("fail", "failed", "error")
+
+
+@task(name="verify", task_run_name="verify-{environment}")
+def verify(
+    url: str, environment: str, run_expectations: bool = True, restore_command: str | None = None
+) -> list[CheckResult]:
+    """Verify the deployed schema; raise CheckFailed (with the restore command, if any) when a row fails."""
+    logger = run_logger()
+    env = get_environment(environment)
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        rows = verify_schema(conn, env.target_schema)
+        rows += health_rows(conn)
+    rows += (
+        expectation_rows(url)
+        if run_expectations
+        else [CheckResult("expectations", "skip", "not run (run_expectations=false)")]
+    )
+    for row in rows:
+        log = logger.warning if row.status in ("fail", "warn") else logger.info
+        log("verify %-28s %-4s %s", row.name, row.status, row.detail)
+    publish_table(
+        table=check_rows(rows),
+        key=artifact_key(environment, "verify"),
+        description=f"Verification after migrating {environment}",
+    )
+    failed = [r for r in rows if r.status == "fail"]
+    if failed:
+        if restore_command:
+            logger.error(
+                "verification failed; to restore the backup taken before this run: %s", restore_command
+            )
+        raise CheckFailed(
+            f"verification failed for {environment}: {', '.join(r.name for r in failed)} "
+            f"({failed[0].detail})",
+            hint=f"restore the backup taken before this run with: {restore_command}"
+            if restore_command
+            else (failed[0].hint or "see the verification table in the run report"),
+            rows=rows,
+        )
+    return rows
+
+
+def health_rows(conn) -> list[CheckResult]:  # type: ignore[no-untyped-def]
+    """The schema health checks as report rows, or one 'skip' row when db.health is not installed."""
+    if importlib.util.find_spec("db.health") is None:
+        return [CheckResult("health checks", "skip", "db.health is not available in this checkout")]
+    from db.health import run_health_checks  # type: ignore[import-not-found,unused-ignore]
+
+    return [
+        CheckResult(f"health: {h.name}", _status(h.status), h.detail, getattr(h, "fix", "") or "")
+        for h in run_health_checks(conn)
+    ]
+
+
+def expectation_rows(url: str) -> list[CheckResult]:
+    """One row per GX suite (GX is imported only here: it costs seconds), or a 'skip' row without it."""
+    if importlib.util.find_spec("expectations.runner") is None:
+        return [CheckResult("expectations", "skip", "expectations.runner is not available in this checkout")]
+    from expectations.runner import run_suites  # type: ignore[import-not-found,unused-ignore]
+
+    report = run_suites(url)
+    by_suite: dict[str, list[dict]] = {}
+    for row in report.rows:
+        by_suite.setdefault(row["suite"], []).append(row)
+    rows = []
+    for suite, results in by_suite.items():
+        bad = [r for r in results if not r["success"]]
+        detail = f"{len(results) - len(bad)}/{len(results)} expectations met"
+        if bad:
+            detail += ": failed " + ", ".join(str(r["expectation"]) for r in bad[:5])
+        rows.append(CheckResult(f"expectations: {suite}", "fail" if bad else "pass", detail))
+    if not rows:
+        rows.append(
+            CheckResult("expectations", "pass" if report.success else "fail", "no suite rows returned")
+        )
+    docs = getattr(report, "data_docs_index", None)
+    if docs:
+        rows.append(CheckResult("data docs", "pass", f"file://{docs}"))
+    return rows
+
+
+def _status(status: str) -> str:
+    status = str(status).lower()
+    if status in _FAILED:
+        return "fail"
+    return status if status in ("warn", "skip") else "pass"

@@ -1,0 +1,82 @@
+"""`schemaflow drift`: exit codes, the table and JSON output, --env resolution, masked errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cli.main import main
+
+SMALL_SCHEMA = Path(__file__).resolve().parents[1] / "db" / "drift_schema.sql"
+ENVIRONMENTS = """
+[defaults]
+database_url_env = "SCHEMAFLOW_DRIFT_TEST_URL"
+allow_insecure = true
+timescaledb = "preferred"
+
+[environments.staging]
+require_backup = false
+"""
+
+
+@pytest.fixture
+def small_db(db_url: str) -> str:
+    """A database built from the small test schema (the CLI compares it with --schema-file)."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(SMALL_SCHEMA.read_text())  # type: ignore[arg-type]
+    return db_url
+
+
+def test_no_drift_exits_0(small_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["drift", "--database-url", small_db, "--schema-file", str(SMALL_SCHEMA)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("no drift")
+    assert "postgres:***@" in out
+
+
+def test_drift_exits_1_with_a_table_and_suggested_sql(
+    small_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(small_db) as conn:
+        conn.execute("ALTER TABLE episodes DISABLE ROW LEVEL SECURITY; DROP INDEX idx_episodes_tenant_id")
+    code = main(["drift", "--database-url", small_db, "--schema-file", str(SMALL_SCHEMA)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "drift: 2 differences (1 changed, 1 missing)" in out
+    assert re.search(
+        r"^high +changed +rls +public\.episodes +enabled: expected true, found false$", out, re.M
+    )
+    assert "ALTER TABLE public.episodes ENABLE ROW LEVEL SECURITY;" in out
+    assert "CREATE INDEX idx_episodes_tenant_id ON public.episodes USING btree (tenant_id);" in out
+
+
+def test_json_output_and_env_resolution(
+    small_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "environments.toml").write_text(ENVIRONMENTS)
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(tmp_path / "environments.toml"))
+    monkeypatch.setenv("SCHEMAFLOW_DRIFT_TEST_URL", small_db)
+    with psycopg.connect(small_db) as conn:
+        conn.execute("ALTER TABLE tenants ADD COLUMN nickname text")
+    code = main(["drift", "--env", "staging", "--schema-file", str(SMALL_SCHEMA), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert report["has_drift"] is True and report["counts"] == {"unexpected": 1}
+    [diff] = report["differences"]
+    assert (diff["status"], diff["kind"], diff["name"]) == ("unexpected", "column", "public.tenants.nickname")
+    assert diff["suggestion"].startswith("ALTER TABLE public.tenants DROP COLUMN nickname;")
+    assert "***" in report["target"]
+
+
+def test_usage_errors_exit_2_without_a_password(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["drift"]) == 2
+    assert "pass --env ENV or --database-url URL" in capsys.readouterr().err
+    assert main(["drift", "--database-url", "postgresql://bob:hunter2@127.0.0.1:1/x", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "cannot reach" in err
+    assert main(["drift", "--env", "no-such-env"]) == 2

@@ -1,0 +1,132 @@
+"""`schemaflow migrate` and `schemaflow history`: exit codes, confirmation, the printed report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cli.main import main
+from db.apply import apply_master_schema
+
+ENVIRONMENTS = """
+[defaults]
+database_url_env = "SCHEMAFLOW_TEST_URL"
+allow_insecure = true
+timescaledb = "preferred"
+lock_retries = 1
+connect_timeout = 3
+backup_dir = "{root}/backups/{{name}}"
+report_log = "{root}/logs/migrate-{{name}}.log"
+
+[environments.dev]
+require_backup = false
+
+[environments.production]
+require_backup = true
+require_confirmation = true
+timescaledb = "required"
+keep_backups = 2
+"""
+
+
+@pytest.fixture
+def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private environments file whose environments point at this test's fresh database."""
+    path = tmp_path / "environments.toml"
+    path.write_text(ENVIRONMENTS.format(root=tmp_path))
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
+    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
+    monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
+    for key in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_SERVER_LOGGING_LEVEL"):
+        monkeypatch.setenv(key, os.environ.get(key, "WARNING"))
+    return tmp_path
+
+
+def _public_tables(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_unknown_environment_is_a_usage_error(environments: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["migrate", "--env", "nowhere"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown environment 'nowhere'" in err and "dev, production" in err
+
+
+def test_production_without_confirmation_stops_before_any_change(
+    environments: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["migrate", "--env", "production"]) == 1  # pytest's stdin is not a terminal
+    err = capsys.readouterr().err
+    assert "requires confirmation; nothing was changed" in err and "--yes" in err
+    assert not (environments / "backups").exists()
+    assert _public_tables(db_url) == 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_production_with_yes_backs_up_applies_and_verifies(
+    environments: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    clock = time.monotonic()
+    code = main(["migrate", "--env", "production", "--yes", "--skip-expectations"])
+    out = capsys.readouterr().out
+    print(f"\nmigrate --env production --yes (in-process CLI, fresh database): {time.monotonic() - clock:.1f} s")
+    assert code == 0, out
+    backups = list((environments / "backups" / "production").iterdir())
+    assert len(backups) == 1 and backups[0].stat().st_size > 0
+    assert str(backups[0]) in out
+    assert "outcome: **SUCCESS**" in out and "| PASS | key tables present |" in out
+    assert _public_tables(db_url) > 20
+
+    assert main(["history", "--env", "production"]) == 0
+    history = capsys.readouterr().out
+    assert "success" in history and "production" in history
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_wrong_password_is_one_line_and_never_echoed(
+    environments: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    bad = db_url.replace("postgres:", "postgres:Wr0ngSecret", 1).replace("@", "x@", 1)
+    code = main(["migrate", "--env", "dev", "--database-url", bad, "--skip-expectations"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "authentication failed" in captured.err
+    assert "Wr0ngSecret" not in captured.out + captured.err
+    assert "Wr0ngSecret" not in (environments / "logs" / "migrate-dev.log").read_text()
+
+
+def test_history_before_any_run_says_so(environments: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["history", "--env", "dev"]) == 0
+    assert "no runs recorded" in capsys.readouterr().out
+
+
+def test_history_lists_runs_newest_first(environments: Path, db_url: str, capsys: pytest.CaptureFixture) -> None:
+    small = "CREATE TABLE IF NOT EXISTS public.t (id int PRIMARY KEY);\n"
+    apply_master_schema(db_url, small, environment="dev")
+    apply_master_schema(db_url, small, environment="dev")
+    assert main(["history", "--env", "dev"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " dev " in line]
+    assert len(lines) == 2 and lines[0].split()[0] > lines[1].split()[0]
+    assert "***" in lines[0] or "postgres" in lines[0]
+
+
+def test_dry_run_as_a_real_command_prints_the_plan_and_changes_nothing(environments: Path, db_url: str) -> None:
+    """The installed console script end to end (its own temporary Prefect server): the CLI wall time."""
+    exe = Path(sys.executable).with_name("schemaflow")
+    clock = time.monotonic()
+    done = subprocess.run([str(exe), "migrate", "--env", "dev", "--dry-run"], capture_output=True, text=True,
+                          timeout=180, env={**os.environ})  # fmt: skip
+    print(f"\nschemaflow migrate --env dev --dry-run (subprocess): {time.monotonic() - clock:.1f} s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "would make" in done.stdout and "public.listener_events" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert _public_tables(db_url) == 0

@@ -1,0 +1,72 @@
+"""The environments file: the shipped environments, unknown names, and environments added without code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from db.environments import get_environment, load_environments
+from db.errors import ConfigError
+
+
+def test_shipped_file_defines_the_three_environments_with_their_rules() -> None:
+    envs = load_environments()
+    assert {"local", "staging", "production"} <= set(envs)
+    local, staging, production = envs["local"], envs["staging"], envs["production"]
+    assert local.local and not local.require_backup and not local.require_confirmation
+    assert local.timescaledb == "preferred"
+    assert staging.secret_block and staging.require_backup and not staging.require_confirmation
+    assert production.require_backup and production.require_confirmation
+    assert production.requires_timescaledb and staging.requires_timescaledb
+    assert production.lock_timeout == "1s" and production.lock_retries >= 3
+    assert production.report_log.name == "migrate-production.log"
+
+
+def test_unknown_environment_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown environment 'prod'") as info:
+        get_environment("prod")
+    assert "local, production, staging" in info.value.message
+    assert info.value.exit_code == 2
+
+
+def test_custom_file_adds_an_environment_without_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "envs.toml"
+    path.write_text(
+        '[defaults]\nkeep_backups = 2\nbackup_dir = "backups"\n'
+        '[environments.qa]\ndatabase_url_env = "QA_DATABASE_URL"\nlock_timeout = "250ms"\n'
+        'timescaledb = "preferred"\nallow_insecure = true\n'
+    )
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
+    qa = get_environment("qa")
+    assert qa.database_url_env == "QA_DATABASE_URL"
+    assert qa.lock_timeout == "250ms" and qa.keep_backups == 2 and qa.allow_insecure
+    assert qa.backup_dir == tmp_path / "backups"
+    with pytest.raises(ConfigError, match="known environments: qa"):
+        get_environment("production")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("[environments.x]\nrequire_bakcup = true\n", "unknown key 'require_bakcup'"),
+        ("[environments.x]\nkeep_backups = 'many'\n", "should be of type int"),
+        ("[environments.x]\nlock_timeout = 'soon'\n", "not a PostgreSQL duration"),
+        ("[environments.x]\ntimescaledb = 'maybe'\n", "timescaledb = 'maybe'"),
+        ("[environments.x\n", "not valid TOML"),
+        ("[defaults]\n", "defines no environments"),
+    ],
+)
+def test_bad_file_is_a_config_error_naming_the_problem(tmp_path: Path, body: str, fragment: str) -> None:
+    path = tmp_path / "envs.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=fragment):
+        load_environments(path)
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        get_environment("local")

@@ -1,0 +1,102 @@
+"""The migrate flow under a real (temporary) Prefect server against real databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from db.errors import CheckFailed
+from db.history import list_runs
+
+ENVIRONMENTS = """
+[defaults]
+database_url_env = "SCHEMAFLOW_TEST_URL"
+allow_insecure = true
+timescaledb = "preferred"
+lock_timeout = "1s"
+lock_retries = 1
+connect_timeout = 5
+backup_dir = "{root}/backups/{{name}}"
+report_log = "{root}/logs/migrate-{{name}}.log"
+
+[environments.dev]
+require_backup = false
+
+[environments.production]
+require_backup = true
+require_confirmation = true
+timescaledb = "required"
+keep_backups = 2
+"""
+
+
+@pytest.fixture
+def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private environments file whose environments all point at this test's fresh database."""
+    path = tmp_path / "environments.toml"
+    path.write_text(ENVIRONMENTS.format(root=tmp_path))
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
+    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
+    monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
+    return tmp_path
+
+
+def _artifacts(key: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_migrate_twice_creates_everything_then_nothing(environments: Path, db_url: str) -> None:
+    from flows.migrate import migrate
+
+    first = migrate(environment="dev", run_expectations=False)
+    assert first["outcome"] == "success" and first["objects_changed"] > 20
+    assert first["backup"] is None
+    second = migrate(environment="dev", run_expectations=False)
+    assert second["objects_changed"] == 0 and second["changes"] == {}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        runs = list_runs(conn, "dev")
+    assert [r["id"] for r in runs] == [second["history_id"], first["history_id"]]
+
+    log = (environments / "logs" / "migrate-dev.log").read_text()
+    assert "outcome: **SUCCESS**" in log and "made 0 change(s)" in log and "key table listener_events" in log
+    assert "PASS" in log and "password" not in log.lower()
+    for what in ("report", "preflight", "changes", "verify"):
+        assert _artifacts(f"migrate-dev-{what}"), what
+    reports = _artifacts("migrate-dev-report")
+    assert len(reports) == 2 and any("made 0 change(s)" in a.data for a in reports)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failing_run_ends_failed_with_the_actionable_message(environments: Path, db_url: str) -> None:
+    from flows.migrate import migrate
+
+    broken = environments / "broken.sql"
+    broken.write_text("CREATE TABLE public.a (id int);\nCREATE TABLE public.b (id no_such_type);\n")
+    state = migrate(environment="dev", schema_file=str(broken), return_state=True)
+    assert state.is_failed()
+    assert "at line 2" in (state.message or "") and "no_such_type" in (state.message or "")
+    log = (environments / "logs" / "migrate-dev.log").read_text()
+    assert "outcome: **FAILED**" in log and "## Changes\n\nnot run" in log
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_verify_task_failure_carries_the_restore_command(environments: Path, db_url: str) -> None:
+    from tasks.verify import verify
+
+    with pytest.raises(CheckFailed) as caught:
+        verify.fn(
+            db_url, "dev", run_expectations=False, restore_command="schemaflow restore --env dev --backup X"
+        )
+    assert "key tables present" in caught.value.message
+    assert caught.value.hint and "schemaflow restore --env dev --backup X" in caught.value.hint
+    statuses = {r.name: r.status for r in caught.value.rows}
+    assert statuses["key tables present"] == "fail"
