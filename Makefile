@@ -39,6 +39,14 @@ format: setup-venv
 test: setup lint
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# A local Prefect server + worker with every deployment in prefect.yaml; prints the UI's address.
+ui: setup-venv
+	@bash scripts/ui.sh start
+
+ui-stop:
+	@bash scripts/ui.sh stop
+
 clean:
+	-@bash scripts/ui.sh stop 2>/dev/null || true
 	-@$(SF) local-db stop 2>/dev/null || true
 	rm -rf .local $(VENV) scripts/pglite/node_modules

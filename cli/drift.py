@@ -32,7 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--schema-file", metavar="PATH", help="compare with this file instead of the master schema"
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the report as JSON")
+    output.add_argument(
+        "--sql",
+        action="store_true",
+        help="print only the suggested SQL, as a script to review (never run by schemaflow)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -43,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
         scratch_url=args.scratch_url,
         schema_sql=read_schema(args.schema_file) if args.schema_file else None,
     )
-    print(json.dumps(report.as_dict(), indent=2) if args.json else render_report(report))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    elif args.sql:
+        print(render_script(report))
+    else:
+        print(render_report(report))
     return 1 if report.has_drift else 0
 
 
@@ -83,6 +94,21 @@ def render_report(report: DriftReport) -> str:
     for i, diff in enumerate(report.differences, 1):
         lines.append(f"-- [{i}] {diff.status} {diff.kind} {diff.name}")
         lines.append(textwrap.indent(diff.suggestion, "  "))
+    return "\n".join(lines)
+
+
+def render_script(report: DriftReport) -> str:
+    """The suggested statements as one reviewable script, each under a comment naming its difference."""
+    lines = [
+        f"-- schemaflow drift: {len(report.differences)} differences in {report.target}",
+        "-- Review every statement; missing objects are best restored by re-running migrate.",
+    ]
+    for diff in report.differences:
+        lines += [
+            "",
+            f"-- {diff.severity} {diff.status} {diff.kind} {diff.name}: {diff.detail}",
+            diff.suggestion,
+        ]
     return "\n".join(lines)
 
 

@@ -26,10 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--database-url", metavar="URL", help="the database to check (overrides --env's)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--full", action="store_true", help="validate every row, not just the recent window")
-    parser.add_argument("--window-days", type=int, default=7, metavar="N",
-                        help="validate the time series of the last N days (default 7)")
+    parser.add_argument(
+        "--window-days",
+        type=int,
+        default=7,
+        metavar="N",
+        help="validate the time series of the last N days (default 7)",
+    )
     parser.add_argument("--no-gx", action="store_true", help="catalog health checks only (about a second)")
-    parser.add_argument("--data-docs-dir", metavar="DIR", help="where to build GX Data Docs (default .local/gx-docs)")
+    parser.add_argument(
+        "--data-docs-dir", metavar="DIR", help="where to build GX Data Docs (default .local/gx-docs)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -54,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
             "healthy": ok,
             "health_seconds": round(health_seconds, 3),
             "checks": [c.as_dict() for c in checks],
-            "expectations": None if suites is None else {
+            "expectations": None
+            if suites is None
+            else {
                 "success": suites.success,
                 "seconds": round(suites.seconds, 2),
                 "mode": suites.mode,
@@ -104,13 +113,17 @@ def render_checks(checks: list[HealthCheck], seconds: float) -> str:
 def render_suites(report) -> str:  # type: ignore[no-untyped-def]
     """A line per failed expectation (all of them pass otherwise), the timing and the Data Docs path."""
     failed = report.failed_rows()
-    lines = [f"expectations: {len(report.rows) - len(failed)}/{len(report.rows)} met "
-             f"({report.seconds:.1f} s, {report.mode} mode)"]
+    lines = [
+        f"expectations: {len(report.rows) - len(failed)}/{len(report.rows)} met "
+        f"({report.seconds:.1f} s, {report.mode} mode)"
+    ]
     not_applicable = [r for r in report.rows if r["expectation"] == "not applicable"]
     lines += [f"  n/a   {r['suite']}: {r['observed_value']}" for r in not_applicable]
-    lines += [f"  FAIL  {r['suite']} / {r['expectation']}: observed {_clip(mask_url(str(r['observed_value'])))}"
-              + (f", {r['unexpected_count']} unexpected" if r.get("unexpected_count") else "")
-              for r in failed]
+    lines += [
+        f"  FAIL  {r['suite']} / {r['expectation']}: observed {_clip(mask_url(str(r['observed_value'])))}"
+        + (f", {r['unexpected_count']} unexpected" if r.get("unexpected_count") else "")
+        for r in failed
+    ]
     if report.data_docs_index:
         lines.append(f"Data Docs: {report.data_docs_index}")
     return "\n".join(lines)

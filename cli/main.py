@@ -20,6 +20,11 @@ COMMAND_MODULES = [
     "cli.migrate",
     "cli.history",
     "cli.health",
+    "cli.backup",
+    "cli.restore",
+    "cli.seed_data",
+    "cli.lint",
+    "cli.secrets",
 ]
 
 

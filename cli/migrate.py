@@ -6,16 +6,24 @@ import argparse
 import os
 import sys
 import time
+import urllib.request
+from pathlib import Path
 
 from db.environments import Environment, get_environment
 from db.errors import CheckFailed
 from db.preflight import CONFIRMATION_HINT
+from db.urls import validate_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # The console shows our report, not Prefect's INFO chatter; the run logger still sends INFO to the API.
 QUIET_PREFECT = {
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    # Without a configured server a temporary one starts (~7 s idle, far more on a busy machine);
+    # Prefect's 20 s default fails the whole run on a loaded CI box.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
@@ -41,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)  # an unknown name fails here, before Prefect starts
+    if args.database_url:
+        validate_url(args.database_url)  # so does a malformed URL
     confirmed = args.yes or _confirmed_by_env()
     if env.require_confirmation and not confirmed and not args.dry_run:
         confirmed = _ask(env)
@@ -51,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             )
     for key, value in QUIET_PREFECT.items():
         os.environ.setdefault(key, value)
+    _use_running_ui_server()
+    from pydantic import SecretStr
+
     from flows.migrate import migrate  # Prefect's import is slow; only pay it for a real run
 
     clock, started = time.monotonic(), time.time()
@@ -58,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         environment=env.name,
         confirm=confirmed,
         dry_run=args.dry_run,
-        database_url=args.database_url,
+        # As SecretStr Prefect stores the parameter as '**********'; a plain str would be stored as is.
+        database_url=SecretStr(args.database_url) if args.database_url else None,
         backup_anyway=args.backup,
         run_expectations=not args.skip_expectations,
         schema_file=args.schema_file,
@@ -74,6 +88,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     state.result(raise_on_failure=True)  # re-raises the flow's SchemaflowError: main() prints it
     return 1
+
+
+def _use_running_ui_server() -> None:
+    """Send the run to `make ui`'s server when it answers (visible in the UI, no startup wait)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    # Where scripts/ui.sh keeps its server's state (same variable, same default).
+    state = Path(os.environ.get("SCHEMAFLOW_PREFECT_HOME") or PROJECT_ROOT / ".local" / "prefect")
+    try:
+        api = f"http://127.0.0.1:{int((state / 'port').read_text().strip())}/api"
+        with urllib.request.urlopen(f"{api}/health", timeout=1) as response:
+            if response.status == 200:
+                os.environ["PREFECT_API_URL"] = api
+    except (OSError, ValueError):
+        return
 
 
 def _confirmed_by_env() -> bool:

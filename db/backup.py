@@ -70,6 +70,7 @@ def backup_database(
 ) -> BackupResult:
     """pg_dump `url` into env.backup_dir and verify it; raise BackupFailed (no backup, no apply)."""
     parts = validate_url(url)
+    _check_server(url, env.connect_timeout, parts)
     target_dir = backup_dir or env.backup_dir
     _private_dir(target_dir)
     final = target_dir / backup_name(env.name)
@@ -287,6 +288,21 @@ def _swap_databases(admin_url: str, target: str, fresh: str, replaced: str) -> N
         )
 
 
+def _check_server(url: str, connect_timeout: int, parts: dict[str, str]) -> None:
+    """Connect first: a clear ConnectionFailed within the timeout, and a clear version mismatch."""
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        server_major = conn.info.server_version // 10000
+    version = subprocess.run([_binary("pg_dump"), "--version"], capture_output=True, text=True, check=False)
+    found = re.search(r"\)\s+(\d+)", version.stdout)  # "pg_dump (PostgreSQL) 15.20 (Debian ...)"
+    client_major = int(found.group(1)) if found else server_major
+    if server_major > client_major:
+        raise BackupFailed(
+            f"pg_dump {client_major} cannot dump the PostgreSQL {server_major} server at "
+            f"{parts['host']}:{parts['port']} (pg_dump must be at least the server's version)",
+            hint=f"install postgresql-client-{server_major} and set SCHEMAFLOW_PG_BIN to its bin directory",
+        )
+
+
 def _list_archive(path: Path) -> tuple[int, bool]:
     if not path.exists():
         raise BackupFailed(
@@ -296,8 +312,9 @@ def _list_archive(path: Path) -> tuple[int, bool]:
         [_binary("pg_restore"), "--list", str(path)], capture_output=True, text=True, check=False
     )
     entries = [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
-    if result.returncode != 0 or not entries:
-        detail = (result.stderr.strip().splitlines() or ["the archive lists no entries"])[-1]
+    # An empty database dumps to an archive with no entries; the header is what proves it readable.
+    if result.returncode != 0 or "; Archive created at" not in result.stdout:
+        detail = (result.stderr.strip().splitlines() or ["no archive header"])[-1]
         raise BackupFailed(
             f"backup {path} is not a readable pg_dump archive: {detail}",
             hint="take a new backup; do not migrate without one",

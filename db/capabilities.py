@@ -11,7 +11,8 @@ SELECT current_setting('server_version_num')::int AS server_version_num,
        current_setting('server_version') AS server_version,
        (SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb') AS available_version,
        (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS installed_version,
-       current_setting('shared_preload_libraries', true) AS preload,
+       -- pg_settings, not current_setting(): the latter raises for roles that are not superusers.
+       (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload,
        current_setting('timescaledb.license', true) AS license,
        pg_is_in_recovery() AS in_recovery
 """

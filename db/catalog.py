@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from db import catalog_queries as q
+from db.reconcile import severity_of, suggest
 
 KINDS = (
     "schema",
@@ -49,6 +50,7 @@ _RELKIND_NAMES = {"r": "table", "p": "partitioned table", "f": "foreign table"}
 _JOB_CONFIG_IDS = ("mat_hypertable_id", "hypertable_id")
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
+Rows = Callable[[str], list[dict[str, Any]]]
 _SET_PATH_SQL = (
     "SELECT current_setting('search_path') AS previous, set_config('search_path', %(path)s, true) AS now"
 )
@@ -73,89 +75,108 @@ def snapshot_catalog(conn: psycopg.Connection, schemas: Iterable[str] = ("public
     """Read every schema object in `schemas` (plus extensions) into {kind: {name: {attr: value}}}."""
     params = {"schemas": list(schemas)}
     snap: Snapshot = {kind: {} for kind in KINDS}
-    # An empty search_path makes every definition schema-qualified, so a database-level search_path
-    # setting cannot make two identical catalogs look different. Restored before returning.
+    # A search_path of pg_catalog alone makes every definition schema-qualified, so a database-level
+    # search_path setting cannot make two identical catalogs look different. Restored before returning.
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         old_path = cur.execute(_SET_PATH_SQL, {"path": "pg_catalog"}).fetchone()["previous"]  # type: ignore[index]
 
         def rows(query: str) -> list[dict[str, Any]]:
             return cur.execute(query, params).fetchall()
 
-        for r in rows(q.SCHEMAS_SQL):
-            snap["schema"][r["name"]] = {"owner": r["owner"]}
-            snap["grant"][f"schema {r['name']}"] = _grant(r["owner"], r["acl"], f"schema:{r['name']}")
-        for r in rows(q.EXTENSIONS_SQL):
-            snap["extension"][r["name"]] = {"version": r["version"], "schema": r["schema"]}
-        for r in rows(q.TYPES_SQL):
-            snap["type"][f"{r['schema']}.{r['name']}"] = {
-                PARENT: f"schema:{r['schema']}",
-                "type": {"e": "enum", "d": "domain"}[r["type"]],
-                "base_type": r["base_type"],
-                "labels": r["labels"],
-                "checks": r["checks"],
-                "not_null": r["not_null"],
-            }
+        _add_schemas_and_types(snap, rows)
         _add_relations(snap, rows(q.RELATIONS_SQL))
-        for r in rows(q.COLUMNS_SQL):
-            table = f"{r['schema']}.{r['relation']}"
-            snap["column"][f"{table}.{r['name']}"] = {
-                PARENT: f"table:{table}",
-                "type": r["type"],
-                "not_null": r["not_null"],
-                "default": None if r["generated"] else r["default_expr"],
-                "identity": r["identity"],
-                "generated": r["default_expr"] if r["generated"] else None,
-                "collation": r["collation"],
-                "acl": sorted(r["acl"] or []),
-            }
-        for r in rows(q.CONSTRAINTS_SQL):
-            table = f"{r['schema']}.{r['relation']}"
-            snap["constraint"][f"{table}.{r['name']}"] = {
-                PARENT: f"table:{table}",
-                "type": r["type"],
-                "definition": r["definition"],
-                "validated": r["validated"],
-                "deferrable": r["deferrable"],
-                "deferred": r["deferred"],
-            }
-        relkinds = {name: kind for kind in ("table", "view", "matview") for name in snap[kind]}
-        for r in rows(q.INDEXES_SQL):
-            table = f"{r['schema']}.{r['relation']}"
-            snap["index"][f"{r['schema']}.{r['name']}"] = {
-                PARENT: f"{relkinds.get(table, 'table')}:{table}",
-                "table": table,
-                "definition": r["definition"],
-                "valid": r["valid"],
-            }
-        for r in rows(q.FUNCTIONS_SQL):
-            name = f"{r['schema']}.{r['name']}({r['arguments']})"
-            snap["function"][name] = {
-                PARENT: f"schema:{r['schema']}",
-                "kind": r["kind"],
-                "definition": r["definition"],
-            }
-            snap["grant"][f"function {name}"] = _grant(r["owner"], r["acl"], f"function:{name}")
-        for r in rows(q.TRIGGERS_SQL):
-            table = f"{r['schema']}.{r['relation']}"
-            snap["trigger"][f"{table}.{r['name']}"] = {
-                PARENT: f"{relkinds.get(table, 'table')}:{table}",
-                "definition": r["definition"],
-                "enabled": r["enabled"],
-            }
-        for r in rows(q.POLICIES_SQL):
-            table = f"{r['schema']}.{r['relation']}"
-            snap["policy"][f"{table}.{r['name']}"] = {
-                PARENT: f"table:{table}",
-                "permissive": r["permissive"],
-                "roles": sorted(r["roles"] or []),
-                "cmd": r["cmd"],
-                "using": r["qual"],
-                "with_check": r["with_check"],
-            }
+        _add_table_parts(snap, rows)
+        _add_code_and_policies(snap, rows)
         if cur.execute(q.TIMESCALEDB_PRESENT_SQL).fetchone()["present"]:  # type: ignore[index]
             _add_timescaledb(snap, rows)
         cur.execute("SELECT set_config('search_path', %(path)s, true)", {"path": old_path})
     return snap
+
+
+def _add_schemas_and_types(snap: Snapshot, rows: Rows) -> None:
+    for r in rows(q.SCHEMAS_SQL):
+        snap["schema"][r["name"]] = {"owner": r["owner"]}
+        snap["grant"][f"schema {r['name']}"] = _grant(r["owner"], r["acl"], f"schema:{r['name']}")
+    for r in rows(q.EXTENSIONS_SQL):
+        snap["extension"][r["name"]] = {"version": r["version"], "schema": r["schema"]}
+    for r in rows(q.TYPES_SQL):
+        snap["type"][f"{r['schema']}.{r['name']}"] = {
+            PARENT: f"schema:{r['schema']}",
+            "type": {"e": "enum", "d": "domain"}[r["type"]],
+            "base_type": r["base_type"],
+            "labels": r["labels"],
+            "checks": r["checks"],
+            "not_null": r["not_null"],
+        }
+
+
+def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
+    """Columns, constraints and indexes: the children of tables (and of materialized views)."""
+    for r in rows(q.COLUMNS_SQL):
+        table = f"{r['schema']}.{r['relation']}"
+        snap["column"][f"{table}.{r['name']}"] = {
+            PARENT: f"table:{table}",
+            "type": r["type"],
+            "not_null": r["not_null"],
+            "default": None if r["generated"] else r["default_expr"],
+            "identity": r["identity"],
+            "generated": r["default_expr"] if r["generated"] else None,
+            "collation": r["collation"],
+            "acl": sorted(r["acl"] or []),
+        }
+    for r in rows(q.CONSTRAINTS_SQL):
+        table = f"{r['schema']}.{r['relation']}"
+        snap["constraint"][f"{table}.{r['name']}"] = {
+            PARENT: f"table:{table}",
+            "type": r["type"],
+            "definition": r["definition"],
+            "validated": r["validated"],
+            "deferrable": r["deferrable"],
+            "deferred": r["deferred"],
+        }
+    relkinds = _relation_kinds(snap)
+    for r in rows(q.INDEXES_SQL):
+        table = f"{r['schema']}.{r['relation']}"
+        snap["index"][f"{r['schema']}.{r['name']}"] = {
+            PARENT: f"{relkinds.get(table, 'table')}:{table}",
+            "table": table,
+            "definition": r["definition"],
+            "valid": r["valid"],
+        }
+
+
+def _add_code_and_policies(snap: Snapshot, rows: Rows) -> None:
+    """Functions, triggers and row-level security policies."""
+    for r in rows(q.FUNCTIONS_SQL):
+        name = f"{r['schema']}.{r['name']}({r['arguments']})"
+        snap["function"][name] = {
+            PARENT: f"schema:{r['schema']}",
+            "kind": r["kind"],
+            "definition": r["definition"],
+        }
+        snap["grant"][f"function {name}"] = _grant(r["owner"], r["acl"], f"function:{name}")
+    relkinds = _relation_kinds(snap)
+    for r in rows(q.TRIGGERS_SQL):
+        table = f"{r['schema']}.{r['relation']}"
+        snap["trigger"][f"{table}.{r['name']}"] = {
+            PARENT: f"{relkinds.get(table, 'table')}:{table}",
+            "definition": r["definition"],
+            "enabled": r["enabled"],
+        }
+    for r in rows(q.POLICIES_SQL):
+        table = f"{r['schema']}.{r['relation']}"
+        snap["policy"][f"{table}.{r['name']}"] = {
+            PARENT: f"table:{table}",
+            "permissive": r["permissive"],
+            "roles": sorted(r["roles"] or []),
+            "cmd": r["cmd"],
+            "using": r["qual"],
+            "with_check": r["with_check"],
+        }
+
+
+def _relation_kinds(snap: Snapshot) -> dict[str, str]:
+    return {name: kind for kind in ("table", "view", "matview") for name in snap[kind]}
 
 
 def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
@@ -191,7 +212,7 @@ def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
         snap["grant"][f"{kind} {name}"] = _grant(r["owner"], r["acl"], f"{kind}:{name}")
 
 
-def _add_timescaledb(snap: Snapshot, rows: Any) -> None:
+def _add_timescaledb(snap: Snapshot, rows: Rows) -> None:
     """Hypertables, dimensions, continuous aggregates and their jobs (TimescaleDB installed only)."""
     for r in rows(q.HYPERTABLES_SQL):
         name = f"{r['schema']}.{r['name']}"
@@ -228,6 +249,17 @@ def _add_timescaledb(snap: Snapshot, rows: Any) -> None:
             "compression_enabled": r["compression_enabled"],
             "definition": r["definition"],
         }
+    for r in rows(q.CAGG_INDEXES_SQL):
+        # `_materialized_hypertable_<id>` differs between databases: name it after the aggregate.
+        cagg, internal = f"{r['schema']}.{r['cagg']}", f"{r['mat_schema']}.{r['mat_name']}"
+        index = r["name"].replace(r["mat_name"], r["cagg"])
+        definition = r["definition"].replace(internal, cagg).replace(r["mat_name"], r["cagg"])
+        snap["index"][f"{r['schema']}.{index}"] = {
+            PARENT: f"cagg:{cagg}",
+            "table": cagg,
+            "definition": definition,
+            "valid": r["valid"],
+        }
     for r in rows(q.JOBS_SQL):
         target = f"{r['hypertable_schema']}.{r['hypertable_name']}"
         if target in materialized:
@@ -254,8 +286,6 @@ def _grant(owner: str, acl: list[str] | None, parent: str) -> dict[str, Any]:
 
 def diff_catalogs(expected: Snapshot, actual: Snapshot) -> list[Difference]:
     """Compare two snapshots; children of a missing or unexpected object are folded into it."""
-    from db.reconcile import severity_of, suggest
-
     raw: list[tuple[str, str, str, dict | None, dict | None]] = []
     for kind in KINDS:
         exp, act = expected.get(kind, {}), actual.get(kind, {})

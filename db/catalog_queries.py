@@ -190,6 +190,20 @@ WHERE ca.view_schema = ANY(%(schemas)s)
 ORDER BY 1, 2
 """
 
+# Indexes on a continuous aggregate live on its materialization hypertable in an internal schema.
+CAGG_INDEXES_SQL = """
+SELECT ca.view_schema AS schema, ca.view_name AS cagg, ic.relname AS name,
+       pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid AS valid,
+       ca.materialization_hypertable_schema AS mat_schema, ca.materialization_hypertable_name AS mat_name
+FROM timescaledb_information.continuous_aggregates ca
+JOIN pg_namespace n ON n.nspname = ca.materialization_hypertable_schema
+JOIN pg_class tc ON tc.relnamespace = n.oid AND tc.relname = ca.materialization_hypertable_name
+JOIN pg_index i ON i.indrelid = tc.oid
+JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE ca.view_schema = ANY(%(schemas)s)
+ORDER BY 1, 2, 3
+"""
+
 # Background jobs attached to user objects (refresh, compression, retention policies); the built-in
 # telemetry and history-retention jobs have no hypertable and are skipped.
 JOBS_SQL = """

@@ -124,9 +124,16 @@ def _from_var(name: str, environ: Mapping[str, str], skipped: list[str]) -> str 
 
 
 def _from_postgres_vars(environ: Mapping[str, str], skipped: list[str]) -> str | None:
+    url = url_from_postgres_vars(environ)
+    if not url:
+        skipped.append("POSTGRES_HOST unset")
+    return url
+
+
+def url_from_postgres_vars(environ: Mapping[str, str]) -> str | None:
+    """postgresql:// URL from POSTGRES_HOST/PORT/USER/PASSWORD/DATABASE (or _DB), or None without a host."""
     host = environ.get("POSTGRES_HOST", "").strip()
     if not host:
-        skipped.append("POSTGRES_HOST unset")
         return None
     user = environ.get("POSTGRES_USER", "postgres")
     password = environ.get("POSTGRES_PASSWORD", "")

@@ -19,9 +19,9 @@ import psycopg
 from psycopg import sql
 
 from db.capabilities import Capabilities, detect_capabilities
-from db.catalog import Difference, diff_catalogs, snapshot_catalog
+from db.catalog import KINDS, Difference, diff_catalogs, snapshot_catalog
 from db.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.errors import ConfigError
+from db.errors import ApplyFailed, ConfigError
 from db.schema_file import checksum, read_schema
 from db.urls import mask_url, validate_url, with_database
 
@@ -92,6 +92,11 @@ def check_drift(
         caps = detect_capabilities(conn)
         mode = caps.mode
         actual = snapshot_catalog(conn, schemas)
+        if caps.in_recovery and not scratch_url:
+            raise ConfigError(
+                "the target is a read replica: no scratch database can be created on it",
+                hint="pass --scratch-url naming an empty database on its primary (same build)",
+            )
         if scratch_url:
             expected = expected_from_existing(scratch_url, text, schemas, caps, connect_timeout)
             scratch = mask_url(scratch_url)
@@ -101,7 +106,7 @@ def check_drift(
                 scratch = f"{validate_url(created_url)['database']} (created and dropped)"
     diffs = sorted(
         diff_catalogs(expected=expected, actual=actual),
-        key=lambda d: (SEVERITY_ORDER.get(d.severity, 9), d.kind, d.name),
+        key=lambda d: (SEVERITY_ORDER.get(d.severity, 9), KINDS.index(d.kind), d.name),
     )
     return DriftReport(
         target=mask_url(url),
@@ -134,9 +139,12 @@ def expected_from_new(url: str, text: str, schemas: tuple[str, ...], connect_tim
     """Apply the file into a fresh scratch database the way migrate does, then snapshot it."""
     from db.apply import apply_master_schema  # the same apply path as `schemaflow migrate`
 
-    apply_master_schema(
-        url, text, environment="drift-scratch", record_history=False, connect_timeout=connect_timeout
-    )
+    try:
+        apply_master_schema(
+            url, text, environment="drift-scratch", record_history=False, connect_timeout=connect_timeout
+        )
+    except ApplyFailed as exc:
+        raise _file_does_not_apply(exc.message) from None
     with connect(url, connect_timeout=connect_timeout) as conn:
         return snapshot_catalog(conn, schemas)
 
@@ -155,7 +163,10 @@ def expected_from_existing(
                 hint="point --scratch-url at an empty database; the check leaves it empty again",
             )
         with conn.transaction(force_rollback=True):
-            conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
+            try:
+                conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
+            except psycopg.Error as exc:
+                raise _file_does_not_apply(str(exc).splitlines()[0]) from None
             built = detect_capabilities(conn)
             # The license setting is only visible once the extension is loaded in the database.
             if target.timescaledb_license and built.timescaledb_license != target.timescaledb_license:
@@ -166,6 +177,15 @@ def expected_from_existing(
 def server_facts(caps: Capabilities) -> tuple:
     """What decides the schema mode the file picks: PostgreSQL major, TimescaleDB build and preload."""
     return (caps.server_version_num // 10000, caps.timescaledb_available, caps.timescaledb_preloaded)
+
+
+def _file_does_not_apply(reason: str) -> ConfigError:
+    # A configuration error (exit 2), not drift (exit 1): the file itself is broken.
+    return ConfigError(
+        f"the schema file does not apply to an empty scratch database, so there is nothing to compare "
+        f"with: {mask_url(reason)}",
+        hint="fix the file (schemaflow lint, or apply it to a fresh database); the target was not touched",
+    )
 
 
 def _other_server(url: str) -> ConfigError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import pglast
 from pglast import ast
@@ -119,7 +120,7 @@ def expected_schema(sql_text: str | None = None) -> ExpectedSchema:
     text = sql_text if sql_text is not None else read_schema()
     expected = ExpectedSchema()
     for raw in pglast.parse_sql(text):
-        stmt = raw.stmt
+        stmt: Any = raw.stmt
         if isinstance(stmt, ast.CreateStmt) and _in_schema(stmt.relation):
             _read_create_table(stmt, expected)
         elif isinstance(stmt, ast.AlterTableStmt) and _in_schema(stmt.relation):
@@ -144,7 +145,9 @@ def _read_hypertables(text: str, expected: ExpectedSchema) -> None:
     outside = _DO_BLOCK_RE.sub(" ", text)
     for block in [*blocks, outside]:
         for call in _HYPERTABLE_CALL_RE.finditer(block):
-            literal = _QUOTED_NAME_RE.fullmatch(call.group("table").replace("public.", "").replace("::regclass", ""))
+            literal = _QUOTED_NAME_RE.fullmatch(
+                call.group("table").replace("public.", "").replace("::regclass", "")
+            )
             tables = [literal.group(1)] if literal else _loop_tables(block, expected)
             chunk = call.group("i1") or call.group("i2") or _DEFAULT_CHUNK_INTERVAL
             for table in tables:
@@ -159,18 +162,18 @@ def _read_row_level_security(text: str, expected: ExpectedSchema) -> None:
             expected.rls_tables.update(_loop_tables(block, expected))
 
 
-def _in_schema(relation: ast.RangeVar) -> bool:
+def _in_schema(relation: Any) -> bool:
     return relation.schemaname in (None, SCHEMA)
 
 
-def _type_name(type_name: ast.TypeName) -> str:
+def _type_name(type_name: Any) -> str:
     names = [n.sval for n in type_name.names]
     base = names[-1] if names[-1] in _SERIAL_TYPES else ".".join(names)
     base = _SERIAL_TYPES.get(base, base)
     return base + ("[]" if type_name.arrayBounds else "")
 
 
-def _read_create_table(stmt: ast.CreateStmt, expected: ExpectedSchema) -> None:
+def _read_create_table(stmt: Any, expected: ExpectedSchema) -> None:
     table = stmt.relation.relname
     columns: list[ExpectedColumn] = []
     primary_key: tuple[str, ...] = ()
@@ -178,11 +181,12 @@ def _read_create_table(stmt: ast.CreateStmt, expected: ExpectedSchema) -> None:
         if isinstance(element, ast.ColumnDef):
             kinds = {c.contype for c in element.constraints or ()}
             not_null = bool(kinds & _NOT_NULL_KINDS)
-            columns.append(ExpectedColumn(element.colname, _type_name(element.typeName), not_null))
+            name = str(element.colname)
+            columns.append(ExpectedColumn(name, _type_name(element.typeName), not_null))
             for constraint in element.constraints or ():
                 if constraint.contype == ConstrType.CONSTR_PRIMARY:
-                    primary_key = (element.colname,)
-                _read_constraint(table, constraint, expected, column=element.colname)
+                    primary_key = (name,)
+                _read_constraint(table, constraint, expected, column=name)
         elif isinstance(element, ast.Constraint):
             if element.contype == ConstrType.CONSTR_PRIMARY:
                 primary_key = tuple(k.sval for k in element.keys or ())
@@ -192,7 +196,7 @@ def _read_create_table(stmt: ast.CreateStmt, expected: ExpectedSchema) -> None:
     expected.tables[table] = ExpectedTable(table, tuple(columns), primary_key)
 
 
-def _read_alter_table(stmt: ast.AlterTableStmt, expected: ExpectedSchema) -> None:
+def _read_alter_table(stmt: Any, expected: ExpectedSchema) -> None:
     """ADD CONSTRAINT and ADD COLUMN (the file's "column additions" section)."""
     table_name = stmt.relation.relname
     for cmd in stmt.cmds or ():
@@ -206,14 +210,18 @@ def _read_alter_table(stmt: ast.AlterTableStmt, expected: ExpectedSchema) -> Non
             if element.colname in table.column_names:
                 continue
             kinds = {c.contype for c in element.constraints or ()}
-            column = ExpectedColumn(element.colname, _type_name(element.typeName), bool(kinds & _NOT_NULL_KINDS))
-            expected.tables[table_name] = ExpectedTable(table_name, (*table.columns, column), table.primary_key)
+            column = ExpectedColumn(
+                str(element.colname), _type_name(element.typeName), bool(kinds & _NOT_NULL_KINDS)
+            )
+            expected.tables[table_name] = ExpectedTable(
+                table_name, (*table.columns, column), table.primary_key
+            )
             for constraint in element.constraints or ():
                 _read_constraint(table_name, constraint, expected, column=element.colname)
 
 
 def _read_constraint(
-    table: str, constraint: ast.Constraint, expected: ExpectedSchema, column: str | None = None
+    table: str, constraint: Any, expected: ExpectedSchema, column: str | None = None
 ) -> None:
     if constraint.contype == ConstrType.CONSTR_FOREIGN and _in_schema(constraint.pktable):
         columns = tuple(a.sval for a in constraint.fk_attrs or ()) or ((column,) if column else ())
@@ -222,17 +230,18 @@ def _read_constraint(
         _read_value_set(table, constraint.raw_expr, expected)
 
 
-def _read_value_set(table: str, expr: ast.Node, expected: ExpectedSchema) -> None:
+def _read_value_set(table: str, expr: Any, expected: ExpectedSchema) -> None:
     """Record `col IN ('a', 'b')` checks: the allowed values GX validates against."""
     if not isinstance(expr, ast.A_Expr) or not isinstance(expr.rexpr, (tuple, list)):
         return
     if not isinstance(expr.lexpr, ast.ColumnRef):
         return
-    column = expr.lexpr.fields[-1].sval
-    values = []
+    fields: Any = expr.lexpr.fields
+    column = str(fields[-1].sval)
+    values: list[str] = []
     for item in expr.rexpr:
         const = item.arg if isinstance(item, ast.TypeCast) else item
         if not isinstance(const, ast.A_Const) or not isinstance(const.val, ast.String):
             return
-        values.append(const.val.sval)
+        values.append(str(const.val.sval))
     expected.value_sets[(table, column)] = tuple(values)

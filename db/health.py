@@ -56,7 +56,7 @@ def health_sql(name: str) -> str:
 def run_health_checks(
     conn: psycopg.Connection, expected: ExpectedSchema | None = None, refresh_lag: str = DEFAULT_REFRESH_LAG
 ) -> list[HealthCheck]:
-    """Check tables, columns, keys, indexes, hypertables, metrics_daily and RLS; never raises for a failure."""
+    """Check tables, columns, keys, indexes, hypertables, metrics_daily and RLS; never raises."""
     expected = expected or expected_schema()
     mode = detect_capabilities(conn).mode
     checks = [
@@ -88,14 +88,26 @@ def _listing(items: list[str]) -> str:
 
 
 def _check_tables_and_columns(conn: psycopg.Connection, expected: ExpectedSchema) -> list[HealthCheck]:
-    columns = [(t.name, c.name, c.type_name, c.not_null) for t in expected.tables.values() for c in t.columns]
+    columns: list[tuple[str, str, str | None, bool]] = [
+        (t.name, c.name, c.type_name, c.not_null) for t in expected.tables.values() for c in t.columns
+    ]
     # metrics_daily's columns are fixed by contract; its types depend on the mode, so only names count.
     columns += [(METRICS_DAILY, name, None, False) for name in METRICS_DAILY_COLUMNS]
     tables, names, types, not_null = (list(x) for x in zip(*columns, strict=True))
     rows = _rows(conn, "columns", {"tables": tables, "columns": names, "types": types, "not_null": not_null})
     missing_tables = sorted({r[0] for r in rows if not r[4]})
     missing_columns, wrong_types, nullable = [], [], []
-    for table, column, type_name, want_not_null, table_exists, column_exists, actual, type_ok, is_not_null in rows:
+    for (
+        table,
+        column,
+        type_name,
+        want_not_null,
+        table_exists,
+        column_exists,
+        actual,
+        type_ok,
+        is_not_null,
+    ) in rows:
         if not table_exists:
             continue
         if not column_exists:
@@ -110,15 +122,23 @@ def _check_tables_and_columns(conn: psycopg.Connection, expected: ExpectedSchema
         if missing_tables
         else HealthCheck("core tables", "pass", f"all {table_count} tables and views present")
     ]
-    problems = [f"missing {c}" for c in missing_columns] + wrong_types + [f"{c} allows NULL" for c in nullable]
+    problems = (
+        [f"missing {c}" for c in missing_columns] + wrong_types + [f"{c} allows NULL" for c in nullable]
+    )
     if problems:
-        fix = MIGRATE_FIX if missing_columns else (
-            "a type or NULL change needs a reviewed one-off migration (the master file never alters "
-            "existing columns); for NULLs: ALTER TABLE ... ALTER COLUMN ... SET NOT NULL"
+        fix = (
+            MIGRATE_FIX
+            if missing_columns
+            else (
+                "a type or NULL change needs a reviewed one-off migration (the master file never alters "
+                "existing columns); for NULLs: ALTER TABLE ... ALTER COLUMN ... SET NOT NULL"
+            )
         )
         checks.append(HealthCheck("columns", "fail", _listing(problems), fix))
     else:
-        checks.append(HealthCheck("columns", "pass", f"{len(rows)} columns with the expected types and NOT NULL"))
+        checks.append(
+            HealthCheck("columns", "pass", f"{len(rows)} columns with the expected types and NOT NULL")
+        )
     return checks
 
 
@@ -126,8 +146,12 @@ def _check_primary_keys(conn: psycopg.Connection, expected: ExpectedSchema) -> H
     tables = [t.name for t in expected.tables.values() if t.primary_key]
     missing = [r[0] for r in _rows(conn, "primary_keys", {"tables": tables})]
     if missing:
-        return HealthCheck("primary keys", "fail", f"no valid primary key on: {_listing(missing)}",
-                           "restore the key with ALTER TABLE ... ADD PRIMARY KEY (see the master file)")
+        return HealthCheck(
+            "primary keys",
+            "fail",
+            f"no valid primary key on: {_listing(missing)}",
+            "restore the key with ALTER TABLE ... ADD PRIMARY KEY (see the master file)",
+        )
     return HealthCheck("primary keys", "pass", f"{len(tables)} tables have their primary key")
 
 
@@ -140,7 +164,9 @@ def _check_indexes(conn: psycopg.Connection, expected: ExpectedSchema) -> Health
         parts += [f"INVALID (a failed build): {_listing(invalid)}"] if invalid else []
         fix = MIGRATE_FIX if missing else ""
         if invalid:
-            fix = (fix + "; " if fix else "") + f"rebuild with REINDEX INDEX CONCURRENTLY {invalid[0]} (or drop it and migrate)"
+            fix = (
+                fix + "; " if fix else ""
+            ) + f"rebuild with REINDEX INDEX CONCURRENTLY {invalid[0]} (or drop it and migrate)"
         return HealthCheck("indexes", "fail", "; ".join(parts), fix)
     return HealthCheck("indexes", "pass", f"{len(expected.indexes)} indexes present and valid")
 
@@ -153,7 +179,9 @@ def _check_foreign_keys(conn: psycopg.Connection, expected: ExpectedSchema) -> H
         "ref_tables": [f.ref_table for f in fks],
     }
     rows = _rows(conn, "foreign_keys", params)
-    missing = [f"{t}({c}) -> {r}" for t, c, r, name, _validated, is_expected in rows if is_expected and not name]
+    missing = [
+        f"{t}({c}) -> {r}" for t, c, r, name, _validated, is_expected in rows if is_expected and not name
+    ]
     unvalidated = [(t, name) for t, _c, _r, name, validated, _e in rows if name and not validated]
     if missing or unvalidated:
         parts = [f"missing: {_listing(missing)}"] if missing else []
@@ -176,7 +204,9 @@ def _check_hypertables(conn: psycopg.Connection, expected: ExpectedSchema, mode:
         "intervals": [h.chunk_interval for h in hypertables],
     }
     problems = []
-    for table, column, interval, actual_column, actual_interval, interval_ok in _rows(conn, "hypertables", params):
+    for table, column, interval, actual_column, actual_interval, interval_ok in _rows(
+        conn, "hypertables", params
+    ):
         if actual_column is None:
             problems.append(f"{table} is not a hypertable")
         elif actual_column != column:
@@ -184,8 +214,10 @@ def _check_hypertables(conn: psycopg.Connection, expected: ExpectedSchema, mode:
         elif not interval_ok:
             problems.append(f"{table} has {actual_interval} chunks, expected {interval}")
     if problems:
-        fix = (f"{MIGRATE_FIX} (it converts plain tables with migrate_data); for a wrong interval: "
-               "SELECT set_chunk_time_interval('TABLE', INTERVAL '...')")
+        fix = (
+            f"{MIGRATE_FIX} (it converts plain tables with migrate_data); for a wrong interval: "
+            "SELECT set_chunk_time_interval('TABLE', INTERVAL '...')"
+        )
         return HealthCheck("hypertables", "fail", "; ".join(problems), fix)
     described = ", ".join(f"{h.table}({h.time_column}, {h.chunk_interval})" for h in hypertables)
     return HealthCheck("hypertables", "pass", described)
@@ -200,21 +232,42 @@ def _check_metrics_daily(conn: psycopg.Connection, mode: str, refresh_lag: str) 
     if mode == "tsl":
         cagg = _rows(conn, "cagg", {})
         if not cagg:
-            return [HealthCheck(name, "fail", "metrics_daily is not a continuous aggregate on this TSL server",
-                                f"{MIGRATE_FIX} (it upgrades the materialized view)")]
+            return [
+                HealthCheck(
+                    name,
+                    "fail",
+                    "metrics_daily is not a continuous aggregate on this TSL server",
+                    f"{MIGRATE_FIX} (it upgrades the materialized view)",
+                )
+            ]
         if not cagg[0][2]:
             return [HealthCheck(name, "fail", "metrics_daily has no refresh policy", MIGRATE_FIX)]
         form = "continuous aggregate with a refresh policy"
     else:
         if relkind != "m":
-            return [HealthCheck(name, "fail", f"metrics_daily is not a materialized view (relkind {relkind})",
-                                MIGRATE_FIX)]
+            return [
+                HealthCheck(
+                    name, "fail", f"metrics_daily is not a materialized view (relkind {relkind})", MIGRATE_FIX
+                )
+            ]
         if not has_unique:
-            return [HealthCheck(name, "fail", "metrics_daily has no valid unique index (REFRESH CONCURRENTLY "
-                                "needs one)", MIGRATE_FIX)]
+            return [
+                HealthCheck(
+                    name,
+                    "fail",
+                    "metrics_daily has no valid unique index (REFRESH CONCURRENTLY needs one)",
+                    MIGRATE_FIX,
+                )
+            ]
         if not populated:
-            return [HealthCheck(name, "fail", "metrics_daily was never populated",
-                                "REFRESH MATERIALIZED VIEW public.metrics_daily")]
+            return [
+                HealthCheck(
+                    name,
+                    "fail",
+                    "metrics_daily was never populated",
+                    "REFRESH MATERIALIZED VIEW public.metrics_daily",
+                )
+            ]
         form = "materialized view with a unique index"
     return [HealthCheck(name, "pass", f"{form} ({mode} mode)"), _check_freshness(conn, mode, refresh_lag)]
 
@@ -224,15 +277,29 @@ def _check_freshness(conn: psycopg.Connection, mode: str, refresh_lag: str) -> H
     try:
         newest_event, newest_bucket = _rows(conn, "freshness", {"lookback": FRESHNESS_LOOKBACK})[0]
     except psycopg.Error as exc:
-        return HealthCheck(name, "fail", f"could not read metrics_daily: {exc.diag.message_primary}", MIGRATE_FIX)
+        return HealthCheck(
+            name, "fail", f"could not read metrics_daily: {exc.diag.message_primary}", MIGRATE_FIX
+        )
     if newest_event is None:
-        return HealthCheck(name, "pass", f"no raw events in the last {FRESHNESS_LOOKBACK}: nothing to be fresh for")
-    stale = conn.execute(STALE_SQL, {"bucket": newest_bucket, "event": newest_event, "lag": refresh_lag}).fetchone()
+        return HealthCheck(
+            name, "pass", f"no raw events in the last {FRESHNESS_LOOKBACK}: nothing to be fresh for"
+        )
+    stale = conn.execute(
+        STALE_SQL, {"bucket": newest_bucket, "event": newest_event, "lag": refresh_lag}
+    ).fetchone()
     if stale and stale[0]:
-        fix = ("CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL) and check the policy's job"
-               if mode == "tsl" else "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily (and schedule it)")
-        return HealthCheck(name, "fail", f"newest bucket {newest_bucket} trails the newest event {newest_event} "
-                           f"by more than {refresh_lag}", fix)
+        fix = (
+            "CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL) and check the policy's job"
+            if mode == "tsl"
+            else "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily (and schedule it)"
+        )
+        return HealthCheck(
+            name,
+            "fail",
+            f"newest bucket {newest_bucket} trails the newest event {newest_event} "
+            f"by more than {refresh_lag}",
+            fix,
+        )
     return HealthCheck(name, "pass", f"newest bucket {newest_bucket}, newest event {newest_event}")
 
 
@@ -241,8 +308,12 @@ def _check_row_level_security(conn: psycopg.Connection, expected: ExpectedSchema
     off = [t for t, enabled, exists in _rows(conn, "rls", {"tables": tables}) if exists and not enabled]
     unprotected = sorted(set(expected.tenant_scoped()) - expected.rls_tables)
     if off:
-        return HealthCheck("row level security", "fail", f"RLS disabled on: {_listing(off)}",
-                           f"{MIGRATE_FIX} (or ALTER TABLE {off[0]} ENABLE ROW LEVEL SECURITY)")
+        return HealthCheck(
+            "row level security",
+            "fail",
+            f"RLS disabled on: {_listing(off)}",
+            f"{MIGRATE_FIX} (or ALTER TABLE {off[0]} ENABLE ROW LEVEL SECURITY)",
+        )
     detail = f"enabled on {len(tables)} tenant tables"
     if unprotected:
         detail += f"; the master file leaves {_listing(unprotected)} without RLS"

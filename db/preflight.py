@@ -8,6 +8,7 @@ need a connection are reported as 'skip'. Interpreting --yes / SKIP_CONFIRMATION
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -138,7 +139,7 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
         ]
     checks: list[tuple[str, Callable[[], CheckResult]]] = [
         ("postgresql version", lambda: _check_version(caps)),
-        ("timescaledb", lambda: _check_timescaledb(caps, env)),
+        ("timescaledb", lambda: _check_timescaledb(caps, env, _probe_if_unloaded(conn, caps))),
         ("not a read replica", lambda: _check_not_replica(caps)),
         ("create privilege", lambda: _check_privileges(conn, env, caps)),
         ("migration lock", lambda: _check_lock(conn)),
@@ -169,6 +170,28 @@ def _capabilities(conn: psycopg.Connection) -> Capabilities:
         )
 
 
+def _probe_if_unloaded(conn: psycopg.Connection, caps: Capabilities) -> str | None:
+    needs_probe = (
+        caps.timescaledb_available and not caps.timescaledb_preloaded and not caps.timescaledb_installed
+    )
+    return _probe_timescaledb(conn) if needs_probe else None
+
+
+def _probe_timescaledb(conn: psycopg.Connection) -> str | None:
+    """Create TimescaleDB in a rolled-back transaction; its license when that works without preloading.
+
+    Some servers (PGlite's WASM build) load TimescaleDB on CREATE EXTENSION instead of at start-up;
+    a stock server refuses with "must be preloaded". Nothing is kept either way.
+    """
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+    except psycopg.Error:
+        return None
+    return (row[0] if row else None) or None
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return mask_url(text.splitlines()[0] if text else type(exc).__name__)
@@ -186,7 +209,9 @@ def _check_version(caps: Capabilities) -> CheckResult:
     return CheckResult("postgresql version", "pass", f"PostgreSQL {version}")
 
 
-def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
+def _check_timescaledb(
+    caps: Capabilities, env: Environment, probed_license: str | None = None
+) -> CheckResult:
     bad = "fail" if env.requires_timescaledb else "warn"
     policy = f"environment {env.name!r} {env.timescaledb} TimescaleDB"
     if not caps.timescaledb_available:
@@ -198,6 +223,10 @@ def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
             if bad == "fail"
             else "the schema will be applied in plain PostgreSQL mode",
         )
+    loaded = "preloaded"
+    if not caps.timescaledb_preloaded and not caps.timescaledb_installed and probed_license:
+        caps = dataclasses.replace(caps, timescaledb_preloaded=True, timescaledb_license=probed_license)
+        loaded = "loads on CREATE EXTENSION without preloading"
     if not caps.timescaledb_preloaded:
         return CheckResult(
             "timescaledb",
@@ -219,7 +248,7 @@ def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
     return CheckResult(
         "timescaledb",
         "pass",
-        f"available {caps.timescaledb_available}, preloaded, {installed}, "
+        f"available {caps.timescaledb_available}, {loaded}, {installed}, "
         f"license {license_} ({mode} mode{note})",
     )
 

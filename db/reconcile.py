@@ -12,6 +12,7 @@ import re
 RERUN = "-- re-run migrate (schemaflow migrate --env ENV) to create it; by hand:"
 _SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
 _RESERVED = {"user", "order", "group", "table", "select", "from", "where", "limit", "default", "check", "end"}
+# aclitem letters (PostgreSQL docs, "Privileges") and the keyword each stands for.
 _PRIVILEGES = {
     "r": "SELECT",
     "a": "INSERT",

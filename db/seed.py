@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,14 +20,38 @@ from psycopg import ClientCursor
 from db.errors import ConfigError
 
 SEED_SQL = Path(__file__).resolve().parent / "sql" / "seed.sql"
+# What a parallel worker's own session needs before it can insert its slice of listener_events.
+_WORKER_STEPS = ("helpers", "listener_setup", "listener_events")
 _STEP_MARK = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
 
 # The tables seed-data fills, in the order the steps fill them.
 SEEDED_TABLES = (
-    "plans", "tenants", "tenant_settings", "tenant_quotas", "subscriptions", "invoices", "users",
-    "user_email_preferences", "user_metrics", "api_keys", "podcasts", "episodes", "sponsors", "campaigns",
-    "campaign_placements", "tracking_links", "promo_codes", "deals", "partnerships", "referrals", "webhooks",
-    "data_exports", "audit_log", "webhook_deliveries", "listener_events", "attribution_events",
+    "plans",
+    "tenants",
+    "tenant_settings",
+    "tenant_quotas",
+    "subscriptions",
+    "invoices",
+    "users",
+    "user_email_preferences",
+    "user_metrics",
+    "api_keys",
+    "podcasts",
+    "episodes",
+    "sponsors",
+    "campaigns",
+    "campaign_placements",
+    "tracking_links",
+    "promo_codes",
+    "deals",
+    "partnerships",
+    "referrals",
+    "webhooks",
+    "data_exports",
+    "audit_log",
+    "webhook_deliveries",
+    "listener_events",
+    "attribution_events",
 )
 
 # Statements that cannot run in a transaction block (continuous aggregate) or need one populated
@@ -48,9 +73,12 @@ class SeedReport:
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    elapsed: float = 0.0
+
     @property
     def total_seconds(self) -> float:
-        return sum(self.seconds.values())
+        """Seconds spent in steps (parallel workers counted once, by wall clock)."""
+        return self.elapsed or sum(self.seconds.values())
 
 
 def load_steps(path: Path = SEED_SQL) -> list[tuple[str, str]]:
@@ -88,21 +116,56 @@ def seed_report(
     anchor: datetime | None = None,
 ) -> SeedReport:
     """Generate the data in one transaction on `conn` and return rows and timings per step."""
-    validate_scale(tenants=tenants, events=events, days=days, seed=seed)
-    params = {"seed": seed, "tenants": tenants, "events": events, "days": days,
-              "anchor": anchor or default_anchor()}
+    params = _params(tenants=tenants, events=events, days=days, seed=seed, anchor=anchor)
     report = SeedReport()
-    with conn.transaction(), ClientCursor(conn) as cur:
-        # The owner bypasses row-level security anyway; this makes the seed work under FORCE too.
-        cur.execute("SET LOCAL row_security = off")
-        for name, body in load_steps():
-            started = time.perf_counter()
-            cur.execute(body, params)
-            while cur.nextset():  # a step may hold several statements; its INSERT comes last
-                pass
-            report.seconds[name] = time.perf_counter() - started
-            if name in SEEDED_TABLES:
-                report.rows[name] = max(cur.rowcount, 0)
+    with conn.transaction():
+        _run_steps(conn, load_steps(), dict(params, **_slice(0, events)), report)
+    return report
+
+
+def seed_database(
+    url: str,
+    *,
+    tenants: int = 3,
+    events: int = 10_000,
+    days: int = 30,
+    seed: int = 1,
+    anchor: datetime | None = None,
+    workers: int = 2,
+) -> SeedReport:
+    """Like seed_report, but the bulk of listener_events is inserted by `workers` connections at once.
+
+    One transaction first writes everything else plus a sparse subset of the events (which creates
+    every chunk, so the workers never wait on each other's chunk creation) and commits; then each
+    worker inserts its slice of the remaining events in its own transaction. Not all-or-nothing: if
+    a worker fails, seed a fresh database again.
+    """
+    from db.connect import connect
+
+    begun = time.perf_counter()
+    params = _params(tenants=tenants, events=events, days=days, seed=seed, anchor=anchor)
+    stride = max(1, events // (days * 24)) if workers > 1 else 0
+    report = SeedReport()
+    with connect(url) as conn, conn.transaction():
+        _run_steps(conn, load_steps(), dict(params, **_slice(0, events, stride, sparse=True)), report)
+    if stride <= 1 or report.rows.get("listener_events", 0) == 0:
+        report.elapsed = time.perf_counter() - begun
+        return report  # everything is in, or this seed was loaded before
+    steps = [step for step in load_steps() if step[0] in _WORKER_STEPS]
+    bounds = [events * k // workers for k in range(workers + 1)]
+
+    def insert_slice(lo: int, hi: int) -> SeedReport:
+        part = SeedReport()
+        with connect(url) as worker, worker.transaction():
+            _run_steps(worker, steps, dict(params, **_slice(lo, hi, stride, sparse=False, guard=False)), part)
+        return part
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(insert_slice, bounds[:-1], bounds[1:]))
+    report.rows["listener_events"] += sum(p.rows.get("listener_events", 0) for p in parts)
+    report.seconds["listener_events_parallel"] = time.perf_counter() - started
+    report.elapsed = time.perf_counter() - begun
     return report
 
 
@@ -117,6 +180,38 @@ def seed_data(
 ) -> dict[str, int]:
     """Generate deterministic, invariant-respecting data; return the rows inserted per table."""
     return seed_report(conn, tenants=tenants, events=events, days=days, seed=seed, anchor=anchor).rows
+
+
+def _params(*, tenants: int, events: int, days: int, seed: int, anchor: datetime | None) -> dict:
+    validate_scale(tenants=tenants, events=events, days=days, seed=seed)
+    return {
+        "seed": seed,
+        "tenants": tenants,
+        "events": events,
+        "days": days,
+        "anchor": anchor or default_anchor(),
+    }
+
+
+def _slice(lo: int, hi: int, stride: int = 0, *, sparse: bool = False, guard: bool = True) -> dict:
+    """Which listener events a run inserts: lo <= i < hi, thinned by stride (see seed.sql)."""
+    return {"lo": lo, "hi": hi, "stride": stride, "sparse": sparse, "guard": guard}
+
+
+def _run_steps(
+    conn: psycopg.Connection, steps: list[tuple[str, str]], params: dict, report: SeedReport
+) -> None:
+    with ClientCursor(conn) as cur:
+        # The owner bypasses row-level security anyway; this makes the seed work under FORCE too.
+        cur.execute("SET LOCAL row_security = off")
+        for name, body in steps:
+            started = time.perf_counter()
+            cur.execute(body, params)
+            while cur.nextset():  # a step may hold several statements; its INSERT comes last
+                pass
+            report.seconds[name] = time.perf_counter() - started
+            if name in SEEDED_TABLES:
+                report.rows[name] = max(cur.rowcount, 0)
 
 
 def refresh_metrics_daily(conn: psycopg.Connection) -> str | None:

@@ -45,17 +45,18 @@ def verify_schema(conn: psycopg.Connection, schema: str = "public") -> list[Chec
     params = {"schema": schema, "key_tables": list(KEY_TABLES)}
     row = conn.execute(TABLE_COUNT_SQL, params).fetchone()
     total, found = (row[0], set(row[1] or [])) if row else (0, set())
-    rows = [CheckResult("table count", "pass" if total else "fail", f"{total} tables in schema {schema}")]
+    rerun = "run schemaflow migrate again and read its change list; check the master file defines them"
+    rows = [
+        CheckResult("table count", "pass" if total else "fail", f"{total} tables in schema {schema}",
+                    "" if total else rerun)
+    ]  # fmt: skip
     missing = [t for t in KEY_TABLES if t not in found]
-    rows.append(
-        CheckResult(
-            "key tables present",
-            "fail" if missing else "pass",
-            f"missing: {', '.join(missing)}"
-            if missing
-            else f"all {len(KEY_TABLES)}: {', '.join(KEY_TABLES)}",
+    if missing:
+        rows.append(CheckResult("key tables present", "fail", f"missing: {', '.join(missing)}", rerun))
+    else:
+        rows.append(
+            CheckResult("key tables present", "pass", f"all {len(KEY_TABLES)}: {', '.join(KEY_TABLES)}")
         )
-    )
     rows.extend(_validate_key_tables(conn, schema, params))
     rows.extend(_check_hypertables(conn, schema, found))
     return rows

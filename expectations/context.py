@@ -16,6 +16,13 @@ from db.urls import sqlalchemy_url
 DATASOURCE_NAME = "schemaflow_postgres"
 DATA_DOCS_SITE = "schemaflow_docs"
 DEFAULT_DATA_DOCS_DIR = Path(__file__).resolve().parents[1] / ".local" / "gx-docs"
+DATA_DOCS_DIR_ENV = "SCHEMAFLOW_GX_DOCS_DIR"
+
+
+def default_data_docs_dir() -> Path:
+    """Where Data Docs go unless a run says otherwise: $SCHEMAFLOW_GX_DOCS_DIR or .local/gx-docs."""
+    configured = os.environ.get(DATA_DOCS_DIR_ENV)
+    return Path(configured) if configured else DEFAULT_DATA_DOCS_DIR
 
 
 def quiet_gx() -> None:

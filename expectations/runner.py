@@ -18,7 +18,7 @@ from db.connect import connect
 from db.errors import CheckFailed
 from db.expected_schema import ExpectedSchema, expected_schema
 from db.urls import mask_url
-from expectations.context import DEFAULT_DATA_DOCS_DIR, open_context
+from expectations.context import default_data_docs_dir, open_context
 from expectations.spec import UNEXPECTED_ROWS_LIMIT, RunOptions, SuiteSpec
 from expectations.suites import event_invariants, hypertables, metrics_daily, table_shape
 
@@ -72,7 +72,7 @@ def run_suites(
     specs = [s for s in build_suites(options) if suites is None or s.name in suites]
     rows = [_not_applicable_row(s) for s in specs if s.not_applicable]
     runnable = [s for s in specs if not s.not_applicable]
-    docs_dir = data_docs_dir or DEFAULT_DATA_DOCS_DIR
+    docs_dir = data_docs_dir or default_data_docs_dir()
     index = None
     if runnable:
         validated, index = _validate(url, runnable, docs_dir, build_docs)
@@ -105,23 +105,33 @@ def _validate(
     try:
         context, datasource = open_context(url, docs_dir)
     except Exception as exc:  # GX wraps connection failures in its own types; mask whatever it says
-        raise CheckFailed(f"GX could not open the database: {mask_url(str(exc)).splitlines()[0]}",
-                          hint="check the URL and that the server is reachable") from None
+        raise CheckFailed(
+            f"GX could not open the database: {mask_url(str(exc)).splitlines()[0]}",
+            hint="check the URL and that the server is reachable",
+        ) from None
     definitions = []
     for spec in specs:
         for batch in spec.batches:
             asset = datasource.add_query_asset(batch.asset, query=batch.query)
             batch_definition = asset.add_batch_definition_whole_table(f"{batch.asset} batch")
-            suite = context.suites.add(gx.ExpectationSuite(name=f"{spec.name}.{batch.asset}"))
-            for check in batch.checks:
-                suite.add_expectation(check.build())
-            definitions.append(context.validation_definitions.add(
-                gx.ValidationDefinition(name=f"{spec.name}.{batch.asset}", data=batch_definition, suite=suite)
-            ))
+            # All expectations at once: add_expectation() re-serialises the suite into its store each time.
+            expectations = [check.build() for check in batch.checks]
+            suite = context.suites.add(
+                gx.ExpectationSuite(name=f"{spec.name}.{batch.asset}", expectations=expectations)
+            )
+            definitions.append(
+                context.validation_definitions.add(
+                    gx.ValidationDefinition(
+                        name=f"{spec.name}.{batch.asset}", data=batch_definition, suite=suite
+                    )
+                )
+            )
     # No UpdateDataDocsAction: it rebuilds the whole site once per validation (seconds each).
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name="schemaflow_verification", validation_definitions=definitions, result_format=RESULT_FORMAT
-    ))
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="schemaflow_verification", validation_definitions=definitions, result_format=RESULT_FORMAT
+        )
+    )
     result = checkpoint.run()
     if build_docs:
         context.build_data_docs()

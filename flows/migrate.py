@@ -14,6 +14,7 @@ from db.environments import get_environment
 from db.errors import SchemaflowError
 from tasks.apply import apply
 from tasks.backup import backup
+from tasks.notify import notify_failure
 from tasks.preflight import preflight
 from tasks.reporting import RunReport, publish_report, write_report_log
 from tasks.secrets import load_secret
@@ -27,7 +28,7 @@ def confirmation_given(confirm: bool) -> bool:
     return confirm or os.environ.get(SKIP_CONFIRMATION_VAR, "").strip().lower() in ("1", "true", "yes")
 
 
-@flow(name="migrate", flow_run_name="migrate-{environment}", log_prints=False)
+@flow(name="migrate", flow_run_name="migrate-{environment}", log_prints=False, on_failure=[notify_failure])
 def migrate(
     environment: str = "local",
     confirm: bool = False,
@@ -73,9 +74,10 @@ def migrate(
         if dry_run:
             report.backup_skipped = "skipped: dry run changes nothing"
         elif env.require_backup or backup_anyway:
-            report.backup = backup(url, environment)
+            report.backup = backup(
+                url, environment, url_in_restore_command=resolved.source == "--database-url"
+            )
             restore_command = report.backup.get("restore_command")
-            report.restore_command = ""  # shown only if verification fails
         else:
             report.backup_skipped = f"skipped: not required for {environment}"
 

@@ -1,4 +1,4 @@
-"""The `schema_health` flow: health checks, then the GX suites, then one report; schedulable per environment."""
+"""The `schema_health` flow: health checks, then the GX suites, one report; scheduled per environment."""
 
 from __future__ import annotations
 

@@ -7,8 +7,6 @@
 # refreshed, verification with the suites on real data). Later runs only migrate.
 #
 # Settings: SCHEMAFLOW_SEED_ARGS (extra arguments for `schemaflow seed-data`, e.g. "--events 100000").
-# Flow runs go to the Prefect server of `make ui` when it is running, otherwise to a temporary one
-# that shares its database (.local/prefect), so `make ui` shows them later.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,12 +18,9 @@ PREFECT_STATE="$ROOT/.local/prefect"
 say() { printf 'run: %s\n' "$*" >&2; }
 
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# `schemaflow migrate` itself sends runs to `make ui`'s server when it answers; otherwise its temporary
+# server keeps them in the same database, where `make ui` shows them later.
 export PREFECT_HOME="${PREFECT_HOME:-$PREFECT_STATE}"
-if [ -f "$PREFECT_STATE/server.pid" ] && kill -0 "$(cat "$PREFECT_STATE/server.pid")" 2>/dev/null \
-    && [ -f "$PREFECT_STATE/port" ]; then
-    export PREFECT_API_URL="http://127.0.0.1:$(cat "$PREFECT_STATE/port")/api"
-    say "sending flow runs to the running Prefect UI server ($PREFECT_API_URL)"
-fi
 
 "$SF" local-db start
 
@@ -45,9 +40,9 @@ if "$SF" --help 2>/dev/null | grep -qE '^\s+seed-data\b'; then
             say "empty database: creating the schema before seeding"
             "$SF" migrate --env local --skip-expectations
         fi
-        say "seeding demo data (schemaflow seed-data ${SCHEMAFLOW_SEED_ARGS:-})"
+        say "seeding demo data (schemaflow seed-data --env local ${SCHEMAFLOW_SEED_ARGS:-})"
         # shellcheck disable=SC2086  # the extra arguments are meant to split
-        "$SF" seed-data ${SCHEMAFLOW_SEED_ARGS:-}
+        "$SF" seed-data --env local ${SCHEMAFLOW_SEED_ARGS:-}
     else
         say "the database already has data: not seeding again"
     fi
@@ -63,6 +58,7 @@ cat >&2 <<EOF
 run: done. Where to look next:
   - this run's report:          $report
   - migration history:          $SF history --env local
+  - GX Data Docs:               the "data docs" row of the report (when the suites ran)
   - the database:               psql "\$($SF local-db url)"   (stop it with: $SF local-db stop)
   - Prefect UI (runs, artifacts: migrate-local-report, -preflight, -changes, -verify):  make ui
 EOF

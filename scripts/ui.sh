@@ -31,9 +31,11 @@ export PREFECT_CLI_PROMPT=false
 say() { printf 'ui: [%3ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-alive() { # alive NAME: true when NAME.pid names a running process
-    local pidfile="$STATE/$1.pid"
-    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+alive() { # alive NAME: true when NAME.pid names a running Prefect process (not a recycled PID)
+    local pidfile="$STATE/$1.pid" pid
+    [ -f "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q prefect
 }
 
 healthy() { # healthy PORT: the Prefect API answers on 127.0.0.1:PORT
@@ -123,7 +125,7 @@ stop_one() { # stop_one NAME: signal NAME's process group until it is gone
     local pidfile="$STATE/$1.pid" pid
     [ -f "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$1"; then
         # A worker answers the first SIGTERM by asking its flow-run processes to stop and keeps running
         # for a long time; a second signal (SIGINT) ends it at once. SIGKILL is the last resort, so
         # `make ui-stop` never hangs; each signal gets up to 5 s.
@@ -154,6 +156,7 @@ case "${1:-start}" in
         deploy_all
         start_worker
         echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")  (stop with: make ui-stop)"
+        echo "For the prefect CLI: export PREFECT_API_URL=$PREFECT_API_URL"
         ;;
     stop)
         stop_one worker
@@ -163,7 +166,10 @@ case "${1:-start}" in
         for name in server worker; do
             if alive "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
         done
-        if alive server; then echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")"; fi
+        if alive server; then
+            echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")"
+            echo "For the prefect CLI: export PREFECT_API_URL=http://127.0.0.1:$(cat "$STATE/port")/api"
+        fi
         ;;
     *)
         die "usage: $0 start|stop|status"

@@ -35,7 +35,7 @@ def check_health(url: str, environment: str) -> list[HealthCheck]:
     create_table_artifact(
         table=[{c: mask_url(str(getattr(check, c))) for c in HEALTH_COLUMNS} for check in checks],
         key=health_artifact_key(environment, "checks"),
-        description=f"Schema health of {environment}: {sum(not c.ok for c in checks)} failed of {len(checks)}",
+        description=f"Schema health of {environment}: {sum(not c.ok for c in checks)}/{len(checks)} failed",
     )
     return checks
 
@@ -48,14 +48,25 @@ def run_expectation_suites(
     from expectations.runner import run_suites  # GX import costs seconds: only when this task runs
 
     logger = get_run_logger()
-    report = run_suites(url, window_days=window_days, full=full,
-                        data_docs_dir=Path(data_docs_dir) if data_docs_dir else None)
+    report = run_suites(
+        url, window_days=window_days, full=full, data_docs_dir=Path(data_docs_dir) if data_docs_dir else None
+    )
     failed = report.failed_rows()
     for row in failed:
-        logger.warning("expectation failed: %s / %s (observed %s)", row["suite"], row["expectation"],
-                       row["observed_value"])
-    logger.info("%d expectations, %d failed, %.1f s (%s mode); Data Docs: %s", len(report.rows), len(failed),
-                report.seconds, report.mode, report.data_docs_index)
+        logger.warning(
+            "expectation failed: %s / %s (observed %s)",
+            row["suite"],
+            row["expectation"],
+            row["observed_value"],
+        )
+    logger.info(
+        "%d expectations, %d failed, %.1f s (%s mode); Data Docs: %s",
+        len(report.rows),
+        len(failed),
+        report.seconds,
+        report.mode,
+        report.data_docs_index,
+    )
     scope = "everything" if full else f"the last {window_days} days"
     create_table_artifact(
         table=[{c: _cell(row.get(c)) for c in EXPECTATION_COLUMNS} for row in report.rows],
@@ -75,8 +86,11 @@ def run_expectation_suites(
 def publish_health_report(environment: str, checks: list[HealthCheck], suites: dict | None) -> str:
     """A markdown summary: failed checks with their fixes, failed expectations, and the Data Docs link."""
     markdown = render_health_markdown(environment, checks, suites)
-    create_markdown_artifact(markdown=markdown, key=health_artifact_key(environment, "report"),
-                             description=f"Schema health report for {environment}")
+    create_markdown_artifact(
+        markdown=markdown,
+        key=health_artifact_key(environment, "report"),
+        description=f"Schema health report for {environment}",
+    )
     return markdown
 
 
@@ -93,10 +107,15 @@ def render_health_markdown(environment: str, checks: list[HealthCheck], suites: 
         lines += ["", "**Expectations:** not run"]
     else:
         total = len(suites.get("rows", []))
-        lines += ["", f"**Expectations:** {total - len(bad_rows)}/{total} met in {suites.get('seconds')} s "
-                  f"({suites.get('mode')} mode)"]
-        lines += [f"- {r['suite']} / {r['expectation']}: observed {mask_url(str(r['observed_value']))}"
-                  for r in bad_rows]
+        lines += [
+            "",
+            f"**Expectations:** {total - len(bad_rows)}/{total} met in {suites.get('seconds')} s "
+            f"({suites.get('mode')} mode)",
+        ]
+        lines += [
+            f"- {r['suite']} / {r['expectation']}: observed {mask_url(str(r['observed_value']))}"
+            for r in bad_rows
+        ]
         index = suites.get("data_docs_index")
         lines += ["", f"**Data Docs:** [{index}](file://{index})" if index else "**Data Docs:** not built"]
     return "\n".join(lines)

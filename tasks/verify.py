@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import psycopg
 from prefect import task
 
 from db.connect import connect
@@ -56,7 +57,7 @@ def verify(
     return rows
 
 
-def health_rows(conn) -> list[CheckResult]:  # type: ignore[no-untyped-def]
+def health_rows(conn: psycopg.Connection) -> list[CheckResult]:
     """The schema health checks as report rows, or one 'skip' row when db.health is not installed."""
     if importlib.util.find_spec("db.health") is None:
         return [CheckResult("health checks", "skip", "db.health is not available in this checkout")]

@@ -5,8 +5,11 @@ SELECT e.name,
        coalesce(i.indisvalid, false) AS is_valid,
        true AS expected
 FROM unnest(%(names)s::text[]) AS e(name)
+-- A continuous aggregate's indexes live on its materialization hypertable in _timescaledb_internal.
 LEFT JOIN pg_class ic
-       ON ic.relname = e.name AND ic.relnamespace = to_regnamespace(%(schema)s) AND ic.relkind IN ('i', 'I')
+       ON ic.relname = e.name
+      AND ic.relnamespace IN (to_regnamespace(%(schema)s), to_regnamespace('_timescaledb_internal'))
+      AND ic.relkind IN ('i', 'I')
 LEFT JOIN pg_index i ON i.indexrelid = ic.oid
 UNION ALL
 SELECT ic.relname::text, true, false, false

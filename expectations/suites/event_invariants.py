@@ -18,7 +18,9 @@ FUTURE_SKEW = "5 minutes"
 
 EVENTS_QUERY = "SELECT * FROM {schema}.{table} WHERE {window}"
 # Without a JOIN, GX aliases {batch} itself (as "subselect"): no alias of ours here.
-FUTURE_QUERY = f"SELECT event_id, event_time FROM {{batch}} WHERE event_time > now() + interval '{FUTURE_SKEW}'"
+FUTURE_QUERY = (
+    f"SELECT event_id, event_time FROM {{batch}} WHERE event_time > now() + interval '{FUTURE_SKEW}'"
+)
 EPISODE_TENANT_QUERY = f"""
 SELECT e.event_id, e.tenant_id, ep.tenant_id AS episode_tenant_id
 FROM {{batch}} AS e JOIN {SCHEMA}.episodes AS ep ON ep.id = e.episode_id
@@ -54,28 +56,54 @@ WHERE (e.event_time AT TIME ZONE 'UTC')::date NOT BETWEEN c.starts_on AND c.ends
 def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
     """Two batches (the window of each event table) with their column and cross-table checks."""
     listener = Batch(LISTENER_EVENTS, _events_query(LISTENER_EVENTS, options))
-    listener.checks += _column_checks(LISTENER_EVENTS, expected, non_negative=("position_seconds", "duration_seconds"))
+    listener.checks += _column_checks(
+        LISTENER_EVENTS, expected, non_negative=("position_seconds", "duration_seconds")
+    )
     listener.checks += [
-        unexpected_rows(f"{LISTENER_EVENTS} not in the future", FUTURE_QUERY,
-                        f"no listener event is more than {FUTURE_SKEW} in the future"),
-        unexpected_rows(f"{LISTENER_EVENTS} tenant is the episode's", EPISODE_TENANT_QUERY,
-                        "each listener event's tenant is its episode's tenant"),
-        unexpected_rows(f"{LISTENER_EVENTS} podcast is the episode's", EPISODE_PODCAST_QUERY,
-                        "each listener event's podcast is its episode's podcast"),
-        unexpected_rows(f"{LISTENER_EVENTS} within episode length", WITHIN_EPISODE_QUERY,
-                        "positions and listened seconds do not exceed the episode's length"),
+        unexpected_rows(
+            f"{LISTENER_EVENTS} not in the future",
+            FUTURE_QUERY,
+            f"no listener event is more than {FUTURE_SKEW} in the future",
+        ),
+        unexpected_rows(
+            f"{LISTENER_EVENTS} tenant is the episode's",
+            EPISODE_TENANT_QUERY,
+            "each listener event's tenant is its episode's tenant",
+        ),
+        unexpected_rows(
+            f"{LISTENER_EVENTS} podcast is the episode's",
+            EPISODE_PODCAST_QUERY,
+            "each listener event's podcast is its episode's podcast",
+        ),
+        unexpected_rows(
+            f"{LISTENER_EVENTS} within episode length",
+            WITHIN_EPISODE_QUERY,
+            "positions and listened seconds do not exceed the episode's length",
+        ),
     ]
     attribution = Batch(ATTRIBUTION_EVENTS, _events_query(ATTRIBUTION_EVENTS, options))
     attribution.checks += _column_checks(ATTRIBUTION_EVENTS, expected, non_negative=("revenue_cents",))
     attribution.checks += [
-        unexpected_rows(f"{ATTRIBUTION_EVENTS} not in the future", FUTURE_QUERY,
-                        f"no attribution event is more than {FUTURE_SKEW} in the future"),
-        unexpected_rows(f"{ATTRIBUTION_EVENTS} campaign exists", CAMPAIGN_EXISTS_QUERY,
-                        "each attribution event references an existing campaign"),
-        unexpected_rows(f"{ATTRIBUTION_EVENTS} tenant is the campaign's", CAMPAIGN_TENANT_QUERY,
-                        "each attribution event's tenant is its campaign's tenant"),
-        unexpected_rows(f"{ATTRIBUTION_EVENTS} within campaign dates", CAMPAIGN_DATES_QUERY,
-                        "each attribution event falls within its campaign's dates (UTC)"),
+        unexpected_rows(
+            f"{ATTRIBUTION_EVENTS} not in the future",
+            FUTURE_QUERY,
+            f"no attribution event is more than {FUTURE_SKEW} in the future",
+        ),
+        unexpected_rows(
+            f"{ATTRIBUTION_EVENTS} campaign exists",
+            CAMPAIGN_EXISTS_QUERY,
+            "each attribution event references an existing campaign",
+        ),
+        unexpected_rows(
+            f"{ATTRIBUTION_EVENTS} tenant is the campaign's",
+            CAMPAIGN_TENANT_QUERY,
+            "each attribution event's tenant is its campaign's tenant",
+        ),
+        unexpected_rows(
+            f"{ATTRIBUTION_EVENTS} within campaign dates",
+            CAMPAIGN_DATES_QUERY,
+            "each attribution event falls within its campaign's dates (UTC)",
+        ),
     ]
     return SuiteSpec(NAME, [listener, attribution])
 
@@ -92,12 +120,19 @@ def _column_checks(table: str, expected: ExpectedSchema, non_negative: tuple[str
         if c.not_null
     ]
     checks += [
-        gx_check(f"{table}.{column} in known set", "ExpectColumnValuesToBeInSet", column=column, value_set=list(values))
+        gx_check(
+            f"{table}.{column} in known set",
+            "ExpectColumnValuesToBeInSet",
+            column=column,
+            value_set=list(values),
+        )
         for (owner, column), values in expected.value_sets.items()
         if owner == table and column == "event_type"
     ]
     checks += [
-        gx_check(f"{table}.{column} non-negative", "ExpectColumnValuesToBeBetween", column=column, min_value=0)
+        gx_check(
+            f"{table}.{column} non-negative", "ExpectColumnValuesToBeBetween", column=column, min_value=0
+        )
         for column in non_negative
     ]
     checks.append(gx_check(f"{table}.event_id unique", "ExpectColumnValuesToBeUnique", column="event_id"))

@@ -21,13 +21,15 @@ LEFT JOIN {{batch}} AS d ON d.hypertable_name = e.table_name AND d.dimension_num
 WHERE d.hypertable_name IS NULL OR d.column_name <> e.column_name OR d.time_interval <> e.chunk_interval
 """
 JOBS_ASSET = "timescaledb_jobs"
+# Jobs name the materialization hypertable (older TimescaleDB) or the view itself (2.2x).
 JOBS_QUERY = f"""
 SELECT ca.view_name::text AS view_name, j.job_id AS job_id, j.proc_name::text AS proc_name,
        j.scheduled AS scheduled
 FROM timescaledb_information.continuous_aggregates ca
 LEFT JOIN timescaledb_information.jobs j
-       ON j.hypertable_schema = ca.materialization_hypertable_schema
-      AND j.hypertable_name = ca.materialization_hypertable_name
+       ON (j.hypertable_schema, j.hypertable_name)
+          IN ((ca.materialization_hypertable_schema, ca.materialization_hypertable_name),
+              (ca.view_schema, ca.view_name))
 WHERE ca.view_schema = '{SCHEMA}'
 """
 # No scheduled refresh policy on metrics_daily (the batch lists one row per cagg job).
@@ -43,20 +45,28 @@ WHERE j.view_name IS NULL
 def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
     """Per expected hypertable: partitioned as declared; in TSL mode also metrics_daily's refresh job."""
     if options.mode == "plain":
-        return SuiteSpec(NAME, not_applicable="TimescaleDB is not loaded (plain mode): there are no hypertables")
+        return SuiteSpec(
+            NAME, not_applicable="TimescaleDB is not loaded (plain mode): there are no hypertables"
+        )
     dimensions = Batch(DIMENSIONS_ASSET, DIMENSIONS_QUERY)
     for h in expected.hypertables.values():
         query = HYPERTABLE_QUERY.format(table=h.table, column=h.time_column, interval=h.chunk_interval)
-        dimensions.checks.append(unexpected_rows(
-            f"{h.table} hypertable", query,
-            f"{h.table} is a hypertable on {h.time_column} with {h.chunk_interval} chunks",
-        ))
+        dimensions.checks.append(
+            unexpected_rows(
+                f"{h.table} hypertable",
+                query,
+                f"{h.table} is a hypertable on {h.time_column} with {h.chunk_interval} chunks",
+            )
+        )
     batches = [dimensions]
     if options.mode == "tsl":
         jobs = Batch(JOBS_ASSET, JOBS_QUERY)
-        jobs.checks.append(unexpected_rows(
-            f"{METRICS_DAILY} refresh policy", REFRESH_POLICY_QUERY,
-            f"{METRICS_DAILY} is a continuous aggregate with a scheduled refresh policy",
-        ))
+        jobs.checks.append(
+            unexpected_rows(
+                f"{METRICS_DAILY} refresh policy",
+                REFRESH_POLICY_QUERY,
+                f"{METRICS_DAILY} is a continuous aggregate with a scheduled refresh policy",
+            )
+        )
         batches.append(jobs)
     return SuiteSpec(NAME, batches)

@@ -34,7 +34,8 @@ FULL JOIN (
     WHERE {raw_window} AND e.event_time < {cutoff}
     GROUP BY 1, 2, 3, 4
 ) AS r
-  ON a.day = r.day AND a.tenant_id = r.tenant_id AND a.podcast_id = r.podcast_id AND a.episode_id = r.episode_id
+  ON a.day = r.day AND a.tenant_id = r.tenant_id
+ AND a.podcast_id = r.podcast_id AND a.episode_id = r.episode_id
 WHERE (a.events, a.plays, a.completes, a.listened_seconds)
       IS DISTINCT FROM (r.events, r.plays, r.completes, r.listened_seconds)
 """
@@ -44,7 +45,8 @@ FROM (SELECT max(e.event_time) AS newest_event FROM {schema}.listener_events AS 
       WHERE {raw_window} AND e.event_time <= now()) AS r
 CROSS JOIN (SELECT max(m.day) AS newest_bucket FROM {{batch}} AS m) AS a
 WHERE r.newest_event IS NOT NULL
-  AND (a.newest_bucket IS NULL OR a.newest_bucket < date_trunc('day', r.newest_event, 'UTC') - interval '{lag}')
+  AND (a.newest_bucket IS NULL
+       OR a.newest_bucket < date_trunc('day', r.newest_event, 'UTC') - interval '{lag}')
 """
 
 
@@ -58,21 +60,34 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
     names = {"schema": SCHEMA, "view": METRICS_DAILY, "lag": options.refresh_lag}
     cutoff = CUTOFF.format(**names)
     batch = Batch(METRICS_DAILY, METRICS_QUERY.format(window=window, **names))
-    batch.checks.append(gx_check(
-        f"{METRICS_DAILY} key unique", "ExpectCompoundColumnsToBeUnique", column_list=list(METRICS_DAILY_KEY)
-    ))
+    batch.checks.append(
+        gx_check(
+            f"{METRICS_DAILY} key unique",
+            "ExpectCompoundColumnsToBeUnique",
+            column_list=list(METRICS_DAILY_KEY),
+        )
+    )
     batch.checks += [
-        gx_check(f"{METRICS_DAILY}.{column} non-negative", "ExpectColumnValuesToBeBetween", column=column, min_value=0)
+        gx_check(
+            f"{METRICS_DAILY}.{column} non-negative",
+            "ExpectColumnValuesToBeBetween",
+            column=column,
+            min_value=0,
+        )
         for column in COUNT_COLUMNS
     ]
-    batch.checks.append(unexpected_rows(
-        f"{METRICS_DAILY} totals equal raw events",
-        TOTALS_QUERY.format(cutoff=cutoff, raw_window=raw_window, **names),
-        f"every closed day in the window (older than {options.refresh_lag}) equals the raw listener_events totals",
-    ))
-    batch.checks.append(unexpected_rows(
-        f"{METRICS_DAILY} fresh",
-        FRESHNESS_QUERY.format(raw_window=raw_window, **names),
-        f"the newest bucket is at most {options.refresh_lag} behind the newest raw event",
-    ))
+    batch.checks.append(
+        unexpected_rows(
+            f"{METRICS_DAILY} totals equal raw events",
+            TOTALS_QUERY.format(cutoff=cutoff, raw_window=raw_window, **names),
+            f"each closed day in the window (older than {options.refresh_lag}) equals the raw totals",
+        )
+    )
+    batch.checks.append(
+        unexpected_rows(
+            f"{METRICS_DAILY} fresh",
+            FRESHNESS_QUERY.format(raw_window=raw_window, **names),
+            f"the newest bucket is at most {options.refresh_lag} behind the newest raw event",
+        )
+    )
     return SuiteSpec(NAME, [batch])

@@ -48,12 +48,18 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
     table_list = ", ".join(f"'{t}'" for t in tables)
     columns = sql_values([(t, c) for t, cols in tables.items() for c in cols])
     batch = Batch(ASSET, COLUMNS_QUERY)
-    batch.checks.append(unexpected_rows(
-        "core tables exist", MISSING_TABLES_QUERY.format(tables=names),
-        f"all {len(tables)} core tables and metrics_daily exist",
-    ))
-    batch.checks.append(unexpected_rows(
-        "columns match the master file", COLUMN_SET_QUERY.format(columns=columns, table_list=table_list),
-        "every core table has exactly the columns the master file declares",
-    ))
+    batch.checks.append(
+        unexpected_rows(
+            "core tables exist",
+            MISSING_TABLES_QUERY.format(tables=names),
+            f"all {len(tables)} core tables and metrics_daily exist",
+        )
+    )
+    batch.checks.append(
+        unexpected_rows(
+            "columns match the master file",
+            COLUMN_SET_QUERY.format(columns=columns, table_list=table_list),
+            "every core table has exactly the columns the master file declares",
+        )
+    )
     return SuiteSpec(NAME, [batch])

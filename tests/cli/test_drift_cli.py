@@ -53,6 +53,10 @@ def test_drift_exits_1_with_a_table_and_suggested_sql(
     )
     assert "ALTER TABLE public.episodes ENABLE ROW LEVEL SECURITY;" in out
     assert "CREATE INDEX idx_episodes_tenant_id ON public.episodes USING btree (tenant_id);" in out
+    assert main(["drift", "--database-url", small_db, "--schema-file", str(SMALL_SCHEMA), "--sql"]) == 1
+    script = capsys.readouterr().out
+    assert "\n-- high changed rls public.episodes: enabled: expected true, found false\n" in script
+    assert "ALTER TABLE public.episodes ENABLE ROW LEVEL SECURITY;" in script
 
 
 def test_json_output_and_env_resolution(
@@ -80,3 +84,17 @@ def test_usage_errors_exit_2_without_a_password(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert "hunter2" not in err and "cannot reach" in err
     assert main(["drift", "--env", "no-such-env"]) == 2
+
+
+def test_a_schema_file_that_does_not_apply_is_a_config_error(
+    small_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.sql"
+    broken.write_text("CREATE TABLE public.ok (id int);\nCREATE TABLE public.bad (id no_such_type);\n")
+    assert main(["drift", "--database-url", small_db, "--schema-file", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "does not apply to an empty scratch database" in err and "no_such_type" in err
+    assert "target was not touched" in err
+    with psycopg.connect(small_db) as conn:
+        leftovers = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'schemaflow_drift_%'")
+        assert leftovers.fetchone() == (0,)

@@ -43,6 +43,7 @@ def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
     monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
     monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
+    monkeypatch.setenv("SCHEMAFLOW_PREFECT_HOME", str(tmp_path / "no-ui"))  # never a developer's `make ui`
     for key in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_SERVER_LOGGING_LEVEL"):
         monkeypatch.setenv(key, os.environ.get(key, "WARNING"))
     return tmp_path
@@ -61,6 +62,17 @@ def test_unknown_environment_is_a_usage_error(environments: Path, capsys: pytest
     assert "unknown environment 'nowhere'" in err and "dev, production" in err
 
 
+def test_a_malformed_url_is_a_usage_error_without_the_password(
+    environments: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert (
+        main(["migrate", "--env", "dev", "--database-url", "postgresql://app:S3cretPw@db.example:99999/x"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "malformed database URL" in err and "S3cretPw" not in err and len(err.splitlines()) == 2
+
+
 def test_production_without_confirmation_stops_before_any_change(
     environments: Path, db_url: str, capsys: pytest.CaptureFixture
 ) -> None:
@@ -75,10 +87,14 @@ def test_production_without_confirmation_stops_before_any_change(
 def test_production_with_yes_backs_up_applies_and_verifies(
     environments: Path, db_url: str, capsys: pytest.CaptureFixture
 ) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:  # production already holds data
+        conn.execute("CREATE TABLE public.legacy (id int PRIMARY KEY); INSERT INTO public.legacy VALUES (1)")
     clock = time.monotonic()
     code = main(["migrate", "--env", "production", "--yes", "--skip-expectations"])
     out = capsys.readouterr().out
-    print(f"\nmigrate --env production --yes (in-process CLI, fresh database): {time.monotonic() - clock:.1f} s")
+    print(
+        f"\nmigrate --env production --yes (in-process CLI, fresh database): {time.monotonic() - clock:.1f} s"
+    )
     assert code == 0, out
     backups = list((environments / "backups" / "production").iterdir())
     assert len(backups) == 1 and backups[0].stat().st_size > 0
@@ -102,6 +118,12 @@ def test_a_wrong_password_is_one_line_and_never_echoed(
     assert "authentication failed" in captured.err
     assert "Wr0ngSecret" not in captured.out + captured.err
     assert "Wr0ngSecret" not in (environments / "logs" / "migrate-dev.log").read_text()
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+    stored = [r.parameters.get("database_url") for r in runs if r.parameters.get("database_url")]
+    assert stored and all("Wr0ngSecret" not in str(value) for value in stored), stored
 
 
 def test_history_before_any_run_says_so(environments: Path, capsys: pytest.CaptureFixture) -> None:
@@ -109,7 +131,9 @@ def test_history_before_any_run_says_so(environments: Path, capsys: pytest.Captu
     assert "no runs recorded" in capsys.readouterr().out
 
 
-def test_history_lists_runs_newest_first(environments: Path, db_url: str, capsys: pytest.CaptureFixture) -> None:
+def test_history_lists_runs_newest_first(
+    environments: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
     small = "CREATE TABLE IF NOT EXISTS public.t (id int PRIMARY KEY);\n"
     apply_master_schema(db_url, small, environment="dev")
     apply_master_schema(db_url, small, environment="dev")
@@ -119,12 +143,21 @@ def test_history_lists_runs_newest_first(environments: Path, db_url: str, capsys
     assert "***" in lines[0] or "postgres" in lines[0]
 
 
-def test_dry_run_as_a_real_command_prints_the_plan_and_changes_nothing(environments: Path, db_url: str) -> None:
-    """The installed console script end to end (its own temporary Prefect server): the CLI wall time."""
+@pytest.mark.usefixtures("prefect_harness")
+def test_dry_run_as_a_real_command_prints_the_plan_and_changes_nothing(
+    environments: Path, db_url: str
+) -> None:
+    """The installed console script end to end, its run sent to the session's Prefect server.
+
+    (A CLI run without a server starts a temporary one first: benchmarks/bench_apply.py --flow times that.)
+    """
+    from prefect.settings import PREFECT_API_URL
+
     exe = Path(sys.executable).with_name("schemaflow")
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     clock = time.monotonic()
     done = subprocess.run([str(exe), "migrate", "--env", "dev", "--dry-run"], capture_output=True, text=True,
-                          timeout=180, env={**os.environ})  # fmt: skip
+                          timeout=180, env=env)  # fmt: skip
     print(f"\nschemaflow migrate --env dev --dry-run (subprocess): {time.monotonic() - clock:.1f} s")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "would make" in done.stdout and "public.listener_events" in done.stdout

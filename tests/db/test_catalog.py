@@ -25,6 +25,7 @@ SELECT create_hypertable('public.listener_events', 'event_time', chunk_time_inte
 CREATE MATERIALIZED VIEW public.metrics_daily WITH (timescaledb.continuous) AS
 SELECT time_bucket('1 day', event_time) AS day, episode_id, count(*) AS events
 FROM public.listener_events GROUP BY 1, 2 WITH NO DATA;
+CREATE INDEX idx_metrics_daily_episode ON public.metrics_daily (episode_id, day);
 SELECT add_continuous_aggregate_policy('public.metrics_daily', start_offset => INTERVAL '3 days',
                                        end_offset => INTERVAL '1 hour',
                                        schedule_interval => INTERVAL '1 hour');
@@ -192,8 +193,36 @@ def test_tsl_snapshot_describes_the_continuous_aggregate_and_its_policy(tsl_url:
     assert "time_bucket" in cagg["definition"] and "_materialized_hypertable" not in cagg["definition"]
     assert "public.metrics_daily" not in before["view"]
     assert "public.metrics_daily.policy_refresh_continuous_aggregate" in before["job"]
+    cagg_indexes = {
+        n: i["definition"] for n, i in before["index"].items() if i["parent"] == "cagg:public.metrics_daily"
+    }
+    assert cagg_indexes["public.idx_metrics_daily_episode"] == (
+        "CREATE INDEX idx_metrics_daily_episode ON public.metrics_daily USING btree (episode_id, day)"
+    )
+    assert not any("_materialized_hypertable" in n + d for n, d in cagg_indexes.items())
     found = {(d.status, d.kind, d.name) for d in diff_catalogs(before, after)}
     assert found == {
         ("missing", "job", "public.metrics_daily.policy_refresh_continuous_aggregate"),
         ("changed", "cagg", "public.metrics_daily"),
     }
+
+
+def test_grant_and_policy_suggestions_restore_the_expected_state() -> None:
+    grant = {"parent": "table:public.t", "owner": "app_owner", "privileges": ["app_owner=arwdDxt/app_owner"]}
+    widened = dict(
+        grant, owner="postgres", privileges=[*grant["privileges"], "=r/app_owner", "bi=aw/app_owner"]
+    )
+    [diff] = diff_catalogs({"grant": {"table public.t": grant}}, {"grant": {"table public.t": widened}})
+    assert (diff.status, diff.severity) == ("changed", "high")
+    assert diff.suggestion.splitlines() == [
+        "ALTER TABLE public.t OWNER TO app_owner;",
+        "REVOKE SELECT ON TABLE public.t FROM PUBLIC;",
+        "REVOKE INSERT, UPDATE ON TABLE public.t FROM bi;",
+    ]
+    policy = {"parent": "table:public.t", "permissive": "PERMISSIVE", "roles": ["public"], "cmd": "SELECT",
+              "using": "(tenant_id = public.current_tenant_id())", "with_check": None}  # fmt: skip
+    [missing] = diff_catalogs({"policy": {"public.t.tenant_isolation": policy}}, {})
+    assert missing.suggestion.endswith(
+        "CREATE POLICY tenant_isolation ON public.t AS PERMISSIVE FOR SELECT TO public\n"
+        "  USING ((tenant_id = public.current_tenant_id()));"
+    )

@@ -19,6 +19,7 @@ from db.catalog import diff_catalogs, snapshot_catalog
 from db.drift import SCRATCH_PREFIX, check_drift
 from db.errors import ConfigError
 from db.local_cluster import LocalCluster
+from db.schema_file import read_schema
 from db.urls import with_database
 from tests.conftest import create_database, drop_database
 
@@ -28,10 +29,16 @@ SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WH
 
 
 @pytest.fixture(scope="module")
-def migrated_url(pg_cluster: LocalCluster) -> Iterator[str]:
+def schema_text() -> str:
+    """The master file read once, so every database in this module is built from the same text."""
+    return read_schema()
+
+
+@pytest.fixture(scope="module")
+def migrated_url(pg_cluster: LocalCluster, schema_text: str) -> Iterator[str]:
     """One database migrated from the master file by the real apply, shared by this module."""
     url = create_database(pg_cluster, "drift")
-    apply_master_schema(url, environment="test")
+    apply_master_schema(url, schema_text, environment="test")
     yield url
     drop_database(pg_cluster, url)
 
@@ -156,25 +163,25 @@ def test_suggestions_are_the_sql_a_reviewer_would_run(migrated_url: str, baselin
     assert by_kind["rls"].severity == "high"
 
 
-def test_database_migrated_from_the_file_has_no_drift_apache(migrated_url: str) -> None:
-    report = check_drift(migrated_url)
+def test_database_migrated_from_the_file_has_no_drift_apache(migrated_url: str, schema_text: str) -> None:
+    report = check_drift(migrated_url, schema_sql=schema_text)
     print(f"\ndrift check on the full schema (apache mode): {report.seconds:.2f} s")
     assert report.mode == "apache"
     assert report.differences == [], [d.as_dict() for d in report.differences]
     assert "created and dropped" in report.scratch
 
 
-def test_database_migrated_from_the_file_has_no_drift_plain(plain_db_url: str) -> None:
-    apply_master_schema(plain_db_url, environment="test")
+def test_database_migrated_from_the_file_has_no_drift_plain(plain_db_url: str, schema_text: str) -> None:
+    apply_master_schema(plain_db_url, schema_text, environment="test")
     started = time.monotonic()
-    report = check_drift(plain_db_url)
+    report = check_drift(plain_db_url, schema_sql=schema_text)
     print(f"\ndrift check on the full schema (plain mode): {time.monotonic() - started:.2f} s")
     assert report.mode == "plain"
     assert report.differences == [], [d.as_dict() for d in report.differences]
 
 
 def test_template_copy_with_scratch_url_reports_changes_and_leaves_scratch_empty(
-    pg_cluster: LocalCluster, migrated_url: str
+    pg_cluster: LocalCluster, migrated_url: str, schema_text: str
 ) -> None:
     # TimescaleDB databases can be copied WITH TEMPLATE: the copy's catalog (hypertables included)
     # equals the original's, which the first assertion relies on.
@@ -189,7 +196,7 @@ def test_template_copy_with_scratch_url_reports_changes_and_leaves_scratch_empty
     try:
         with psycopg.connect(copy_url) as conn:
             conn.execute("ALTER TABLE tenants ADD COLUMN nickname text; DROP INDEX idx_users_email")
-        report = check_drift(copy_url, scratch_url=scratch_url)
+        report = check_drift(copy_url, scratch_url=scratch_url, schema_sql=schema_text)
         with psycopg.connect(scratch_url) as conn:
             left = conn.execute(PUBLIC_RELATIONS_SQL).fetchone()
     finally:

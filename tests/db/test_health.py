@@ -22,45 +22,83 @@ from tests.support.seeded import clone_template
 # phrase the failure's detail or fix must contain (what is missing, or what to run).
 CORRUPTIONS = {
     "missing table": (["DROP TABLE public.data_exports"], "core tables", "data_exports"),
-    "missing column": (["ALTER TABLE public.podcasts DROP COLUMN image_url"], "columns", "podcasts.image_url"),
-    "wrong type": (["ALTER TABLE public.sponsors ALTER COLUMN industry TYPE varchar(40)"], "columns",
-                   "sponsors.industry is character varying(40)"),
-    "nullable column": (["ALTER TABLE public.episodes ALTER COLUMN title DROP NOT NULL"], "columns",
-                        "episodes.title allows NULL"),
+    "missing column": (
+        ["ALTER TABLE public.podcasts DROP COLUMN image_url"],
+        "columns",
+        "podcasts.image_url",
+    ),
+    "wrong type": (
+        ["ALTER TABLE public.sponsors ALTER COLUMN industry TYPE varchar(40)"],
+        "columns",
+        "sponsors.industry is character varying(40)",
+    ),
+    "nullable column": (
+        ["ALTER TABLE public.episodes ALTER COLUMN title DROP NOT NULL"],
+        "columns",
+        "episodes.title allows NULL",
+    ),
     "missing index": (["DROP INDEX public.idx_campaigns_dates"], "indexes", "idx_campaigns_dates"),
     "invalid index": (
-        ["UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.idx_sponsors_tenant_id'::regclass"],
-        "indexes", "REINDEX INDEX CONCURRENTLY idx_sponsors_tenant_id",
+        [
+            "UPDATE pg_index SET indisvalid = false "
+            "WHERE indexrelid = 'public.idx_sponsors_tenant_id'::regclass"
+        ],
+        "indexes",
+        "REINDEX INDEX CONCURRENTLY idx_sponsors_tenant_id",
     ),
-    "missing foreign key": (["ALTER TABLE public.deals DROP CONSTRAINT deals_owner_user_id_fkey"],
-                            "foreign keys", "deals(owner_user_id) -> users"),
+    "missing foreign key": (
+        ["ALTER TABLE public.deals DROP CONSTRAINT deals_owner_user_id_fkey"],
+        "foreign keys",
+        "deals(owner_user_id) -> users",
+    ),
     "unvalidated foreign key": (
-        ["ALTER TABLE public.deals DROP CONSTRAINT deals_owner_user_id_fkey",
-         "ALTER TABLE public.deals ADD CONSTRAINT deals_owner_user_id_fkey FOREIGN KEY (owner_user_id) "
-         "REFERENCES public.users (id) NOT VALID"],
-        "foreign keys", "VALIDATE CONSTRAINT deals_owner_user_id_fkey",
+        [
+            "ALTER TABLE public.deals DROP CONSTRAINT deals_owner_user_id_fkey",
+            "ALTER TABLE public.deals ADD CONSTRAINT deals_owner_user_id_fkey FOREIGN KEY (owner_user_id) "
+            "REFERENCES public.users (id) NOT VALID",
+        ],
+        "foreign keys",
+        "VALIDATE CONSTRAINT deals_owner_user_id_fkey",
     ),
-    "missing primary key": (["ALTER TABLE public.sponsors DROP CONSTRAINT sponsors_pkey CASCADE"],
-                            "primary keys", "sponsors"),
-    "rls disabled": (["ALTER TABLE public.campaigns DISABLE ROW LEVEL SECURITY"], "row level security",
-                     "campaigns"),
+    "missing primary key": (
+        ["ALTER TABLE public.sponsors DROP CONSTRAINT sponsors_pkey CASCADE"],
+        "primary keys",
+        "sponsors",
+    ),
+    "rls disabled": (
+        ["ALTER TABLE public.campaigns DISABLE ROW LEVEL SECURITY"],
+        "row level security",
+        "campaigns",
+    ),
     "lost hypertable": (
-        ["ALTER TABLE public.attribution_events RENAME TO attribution_events_old",
-         "CREATE TABLE public.attribution_events (LIKE public.attribution_events_old INCLUDING ALL)",
-         "INSERT INTO public.attribution_events SELECT * FROM public.attribution_events_old"],
-        "hypertables", "attribution_events is not a hypertable",
+        [
+            "ALTER TABLE public.attribution_events RENAME TO attribution_events_old",
+            "CREATE TABLE public.attribution_events (LIKE public.attribution_events_old INCLUDING ALL)",
+            "INSERT INTO public.attribution_events SELECT * FROM public.attribution_events_old",
+        ],
+        "hypertables",
+        "attribution_events is not a hypertable",
     ),
-    "wrong chunk interval": (["SELECT set_chunk_time_interval('public.listener_events', INTERVAL '7 days')"],
-                             "hypertables", "listener_events has 7 days chunks, expected 1 day"),
-    "metrics_daily missing": (["DROP MATERIALIZED VIEW public.metrics_daily CASCADE"], "metrics_daily",
-                              "does not exist"),
+    "wrong chunk interval": (
+        ["SELECT set_chunk_time_interval('public.listener_events', INTERVAL '7 days')"],
+        "hypertables",
+        "listener_events has 7 days chunks, expected 1 day",
+    ),
+    "metrics_daily missing": (
+        ["DROP MATERIALIZED VIEW public.metrics_daily CASCADE"],
+        "metrics_daily",
+        "does not exist",
+    ),
     "stale aggregate": (
-        ["CREATE TEMP TABLE recent AS SELECT * FROM public.listener_events "
-         "WHERE event_time >= date_trunc('day', now(), 'UTC') - interval '2 days'",
-         "DELETE FROM public.listener_events WHERE event_id IN (SELECT event_id FROM recent)",
-         "REFRESH MATERIALIZED VIEW public.metrics_daily",
-         "INSERT INTO public.listener_events SELECT * FROM recent"],
-        "metrics_daily freshness", "REFRESH MATERIALIZED VIEW",
+        [
+            "CREATE TEMP TABLE recent AS SELECT * FROM public.listener_events "
+            "WHERE event_time >= date_trunc('day', now(), 'UTC') - interval '2 days'",
+            "DELETE FROM public.listener_events WHERE event_id IN (SELECT event_id FROM recent)",
+            "REFRESH MATERIALIZED VIEW public.metrics_daily",
+            "INSERT INTO public.listener_events SELECT * FROM recent",
+        ],
+        "metrics_daily freshness",
+        "REFRESH MATERIALIZED VIEW",
     ),
 }
 # A dropped table also takes its indexes and foreign keys with it; those checks may fail alongside.
@@ -95,8 +133,17 @@ def test_clean_database_passes_every_check_quickly(health_conn: psycopg.Connecti
     print(f"\nhealth checks on the full schema (including parsing the master file): {seconds:.3f} s")
     assert [c for c in checks if c.status != "pass"] == []
     names = {c.name for c in checks}
-    assert {"core tables", "columns", "indexes", "foreign keys", "hypertables", "metrics_daily",
-            "metrics_daily freshness", "row level security", "primary keys"} <= names
+    assert {
+        "core tables",
+        "columns",
+        "indexes",
+        "foreign keys",
+        "hypertables",
+        "metrics_daily",
+        "metrics_daily freshness",
+        "row level security",
+        "primary keys",
+    } <= names
     assert "apache" in _by_name(checks)["metrics_daily"].detail
 
 

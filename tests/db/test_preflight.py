@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -73,6 +75,23 @@ def test_unreachable_server_skips_the_rest(production: Environment) -> None:
     assert "pw-should-hide" not in repr(rows)
 
 
+def test_silent_server_fails_within_the_connect_timeout(production: Environment) -> None:
+    with socket.socket() as listener:  # accepts connections, never answers: a hung server
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        url = f"postgresql://app@127.0.0.1:{listener.getsockname()[1]}/db"
+        fast = dataclasses.replace(production, connect_timeout=1)
+        started = time.monotonic()
+        rows = by_name(run_preflight(url, fast, confirmed=True))
+        elapsed = time.monotonic() - started
+    assert rows["server reachable"].status == "fail"
+    assert (
+        "no answer from 127.0.0.1" in rows["server reachable"].detail
+        and "within 1 s" in rows["server reachable"].detail
+    )
+    assert elapsed < 10, f"preflight took {elapsed:.1f} s with connect_timeout=1"
+
+
 def test_invalid_url_is_the_first_failed_row(production: Environment) -> None:
     rows = by_name(run_preflight("postgresql://app:pw-should-hide@/nodb", production, confirmed=True))
     assert rows["url valid"].status == "fail" and "no host" in rows["url valid"].detail
@@ -133,9 +152,8 @@ def test_role_without_create_privilege_fails(db_url: str, production: Environmen
             conn.execute("DROP ROLE reader")
 
 
-@pytest.fixture(scope="module")
-def standby(pg_cluster: LocalCluster) -> Iterator[LocalCluster]:
-    """A streaming standby of the fixture cluster, made with pg_basebackup -R."""
+def start_standby(primary: LocalCluster) -> LocalCluster:
+    """A streaming standby of `primary`, made with pg_basebackup -R (run as the server's OS user)."""
     base = Path(tempfile.mkdtemp(prefix="schemaflow-test-standby-"))
     base.chmod(0o755)
     replica = LocalCluster(datadir=base / "pgdata", port=free_port(), preload_timescaledb=True)
@@ -148,9 +166,9 @@ def standby(pg_cluster: LocalCluster) -> Iterator[LocalCluster]:
         "-X",
         "stream",
         "-h",
-        str(pg_cluster.datadir),
+        str(primary.datadir),
         "-p",
-        str(pg_cluster.port),
+        str(primary.port),
         "-U",
         "postgres",
     ]
@@ -159,11 +177,17 @@ def standby(pg_cluster: LocalCluster) -> Iterator[LocalCluster]:
     result = subprocess.run(cmd, capture_output=True, text=True, cwd="/", check=False)
     if result.returncode != 0:
         pytest.fail(f"pg_basebackup failed: {result.stderr.strip()}")
-    shutil.copy(pg_cluster.password_file, replica.password_file)
+    shutil.copy(primary.password_file, replica.password_file)
     replica.start()  # rewrites port and socket directory in schemaflow.conf, keeps standby.signal
+    return replica
+
+
+@pytest.fixture(scope="module")
+def standby(pg_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    replica = start_standby(pg_cluster)
     yield replica
     replica.destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(replica.datadir.parent, ignore_errors=True)
 
 
 def test_read_replica_fails_preflight(standby: LocalCluster, production: Environment) -> None:
@@ -177,3 +201,11 @@ def test_insecure_remote_url_fails_before_any_connection(production: Environment
     rows = by_name(run_preflight("postgresql://app@db.example.com/app", production, confirmed=True))
     assert rows["url valid"].status == "fail" and "sslmode=require" in rows["url valid"].hint
     assert rows["server reachable"].status == "skip"
+
+
+@pytest.mark.tsl
+def test_tsl_lane_passes_with_the_tsl_license(tsl_url: str, production: Environment) -> None:
+    rows = by_name(run_preflight(tsl_url, production, confirmed=True))
+    assert not preflight_failed(list(rows.values())), rows
+    assert "license timescale (tsl mode" in rows["timescaledb"].detail
+    assert "PostgreSQL 17" in rows["postgresql version"].detail

@@ -55,7 +55,9 @@ def capture(url: str, name: str, *, virtual_time_ms: int = 15000, timeout: float
             [*base, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=timeout
         )
         if not screenshot.exists():
-            raise RuntimeError(f"chromium made no screenshot of {url} (exit {shot.returncode}): {shot.stderr[-2000:]}")
+            raise RuntimeError(
+                f"chromium made no screenshot of {url} (exit {shot.returncode}): {shot.stderr[-2000:]}"
+            )
     with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-") as profile:
         base = [binary, *_FLAGS, f"--user-data-dir={profile}", budget]
         dump = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=timeout)

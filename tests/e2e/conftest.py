@@ -13,8 +13,8 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -64,6 +64,7 @@ class PrefectStack:
     local_db_url: str
     production_db_url: str
     started_seconds: float
+    env: dict[str, str] = field(repr=False)
 
     @property
     def api_url(self) -> str:
@@ -79,7 +80,10 @@ class PrefectStack:
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with temporary_settings(updates={PREFECT_API_URL: self.api_url}), get_client(sync_client=True) as client:
+        with (
+            temporary_settings(updates={PREFECT_API_URL: self.api_url}),
+            get_client(sync_client=True) as client,
+        ):
             yield client
 
     def run_deployment(self, name: str, parameters: dict[str, Any] | None = None) -> UUID:
@@ -102,6 +106,10 @@ class PrefectStack:
                     pytest.fail(f"flow run {run.name} still {state} after {timeout:.0f}s\n{self.log_tail()}")
                 time.sleep(1)
 
+    def ui_script(self, action: str) -> subprocess.CompletedProcess[str]:
+        """Run `scripts/ui.sh ACTION` against this stack."""
+        return _ui_script(action, self.env, timeout=240)
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the worker's and server's logs, for failure messages."""
         parts = []
@@ -122,14 +130,14 @@ def _ui_script(action: str, env: dict[str, str], timeout: float) -> subprocess.C
 def _kill_leftovers(home: Path) -> None:
     """Last resort after `ui.sh stop`: SIGKILL any process group whose PID file is still there."""
     for pidfile in home.glob("*.pid"):
-        try:
+        with suppress(ValueError, ProcessLookupError, PermissionError):
             os.killpg(int(pidfile.read_text().strip()), signal.SIGKILL)
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
 
 
 @pytest.fixture(scope="session")
-def prefect_stack(pg_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
+def prefect_stack(
+    pg_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrefectStack]:
     """Server + work pool + every deployment in prefect.yaml + one worker, for the whole session."""
     home = tmp_path_factory.mktemp("prefect-home")
     local_url = create_database(pg_cluster, "e2e_local")
@@ -153,10 +161,12 @@ def prefect_stack(pg_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFac
     started = time.monotonic()
     try:
         result = _ui_script("start", env, timeout=240)
-        stack = PrefectStack(home, port, local_url, production_url, time.monotonic() - started)
+        stack = PrefectStack(home, port, local_url, production_url, time.monotonic() - started, env)
         if result.returncode != 0:
-            pytest.fail(f"scripts/ui.sh start failed ({result.returncode}):\n{result.stderr}\n{stack.log_tail()}")
-        print(f"\ne2e: Prefect stack up in {stack.started_seconds:.1f}s at {stack.ui_url}")
+            pytest.fail(
+                f"scripts/ui.sh start failed ({result.returncode}):\n{result.stderr}\n{stack.log_tail()}"
+            )
+        print(f"\ne2e: Prefect stack up in {stack.started_seconds:.1f}s at {stack.ui_url}\n{result.stderr}")
         yield stack
     finally:
         stopped = time.monotonic()

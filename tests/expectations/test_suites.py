@@ -21,77 +21,113 @@ from tests.conftest import drop_database
 from tests.support.seeded import apply_and_seed, clone_template
 
 RECENT = "SELECT event_id FROM public.listener_events WHERE event_time > now() - interval '1 day'"
-EVENT_COLUMNS = ("tenant_id, podcast_id, episode_id, listener_id, event_type, position_seconds, "
-                 "duration_seconds")
+EVENT_COLUMNS = (
+    "tenant_id, podcast_id, episode_id, listener_id, event_type, position_seconds, duration_seconds"
+)
 
 # name -> (statements, the only expectations that may fail, refresh metrics_daily afterwards)
 CORRUPTIONS: dict[str, tuple[list[str], set[str], bool]] = {
     "null in a required column": (
-        ["ALTER TABLE public.listener_events ALTER COLUMN listener_id DROP NOT NULL",
-         f"UPDATE public.listener_events SET listener_id = NULL WHERE event_id IN ({RECENT} LIMIT 3)"],
-        {"listener_events.listener_id not null"}, True,
+        [
+            "ALTER TABLE public.listener_events ALTER COLUMN listener_id DROP NOT NULL",
+            f"UPDATE public.listener_events SET listener_id = NULL WHERE event_id IN ({RECENT} LIMIT 3)",
+        ],
+        {"listener_events.listener_id not null"},
+        True,
     ),
     "unknown event type": (
-        ["ALTER TABLE public.listener_events DROP CONSTRAINT listener_events_event_type_check",
-         f"UPDATE public.listener_events SET event_type = 'teleport' "
-         f"WHERE event_id IN ({RECENT} AND event_type = 'pause' LIMIT 2)"],
-        {"listener_events.event_type in known set"}, True,
+        [
+            "ALTER TABLE public.listener_events DROP CONSTRAINT listener_events_event_type_check",
+            f"UPDATE public.listener_events SET event_type = 'teleport' "
+            f"WHERE event_id IN ({RECENT} AND event_type = 'pause' LIMIT 2)",
+        ],
+        {"listener_events.event_type in known set"},
+        True,
     ),
     "negative duration": (
-        ["ALTER TABLE public.listener_events DROP CONSTRAINT listener_events_duration_seconds_check",
-         "UPDATE public.listener_events SET duration_seconds = -5 WHERE event_id = ("
-         " SELECT e.event_id FROM public.listener_events e JOIN public.metrics_daily m"
-         " ON m.day = date_trunc('day', e.event_time, 'UTC') AND m.episode_id = e.episode_id"
-         " AND m.tenant_id = e.tenant_id WHERE e.event_time > now() - interval '1 day'"
-         " AND m.listened_seconds > e.duration_seconds + 10 LIMIT 1)"],
-        {"listener_events.duration_seconds non-negative"}, True,
+        [
+            "ALTER TABLE public.listener_events DROP CONSTRAINT listener_events_duration_seconds_check",
+            "UPDATE public.listener_events SET duration_seconds = -5 WHERE event_id = ("
+            " SELECT e.event_id FROM public.listener_events e JOIN public.metrics_daily m"
+            " ON m.day = date_trunc('day', e.event_time, 'UTC') AND m.episode_id = e.episode_id"
+            " AND m.tenant_id = e.tenant_id WHERE e.event_time > now() - interval '1 day'"
+            " AND m.listened_seconds > e.duration_seconds + 10 LIMIT 1)",
+        ],
+        {"listener_events.duration_seconds non-negative"},
+        True,
     ),
     "event in the future": (
-        [f"INSERT INTO public.listener_events (event_id, event_time, {EVENT_COLUMNS}) "
-         f"SELECT gen_random_uuid(), now() + interval '1 day', {EVENT_COLUMNS} FROM public.listener_events "
-         f"WHERE event_id IN ({RECENT} LIMIT 1)"],
-        {"listener_events not in the future"}, True,
+        [
+            f"INSERT INTO public.listener_events (event_id, event_time, {EVENT_COLUMNS}) "
+            f"SELECT gen_random_uuid(), now() + interval '1 day', {EVENT_COLUMNS} "
+            "FROM public.listener_events "
+            f"WHERE event_id IN ({RECENT} LIMIT 1)"
+        ],
+        {"listener_events not in the future"},
+        True,
     ),
     "tenant differs from the episode's": (
-        ["UPDATE public.listener_events le SET tenant_id = "
-         "(SELECT t.id FROM public.tenants t WHERE t.id <> le.tenant_id ORDER BY t.id LIMIT 1) "
-         "WHERE le.event_id IN (SELECT event_id FROM public.listener_events "
-         "WHERE event_time > now() - interval '6 days' LIMIT 1200)"],
-        {"listener_events tenant is the episode's"}, True,
+        [
+            "UPDATE public.listener_events le SET tenant_id = "
+            "(SELECT t.id FROM public.tenants t WHERE t.id <> le.tenant_id ORDER BY t.id LIMIT 1) "
+            "WHERE le.event_id IN (SELECT event_id FROM public.listener_events "
+            "WHERE event_time > now() - interval '6 days' LIMIT 1200)"
+        ],
+        {"listener_events tenant is the episode's"},
+        True,
     ),
     "duplicated event id": (
-        [f"UPDATE public.listener_events SET event_id = ({RECENT} ORDER BY event_time LIMIT 1) "
-         f"WHERE event_id = ({RECENT} ORDER BY event_time DESC LIMIT 1)"],
-        {"listener_events.event_id unique"}, True,
+        [
+            f"UPDATE public.listener_events SET event_id = ({RECENT} ORDER BY event_time LIMIT 1) "
+            f"WHERE event_id = ({RECENT} ORDER BY event_time DESC LIMIT 1)"
+        ],
+        {"listener_events.event_id unique"},
+        True,
     ),
     "attribution event for a missing campaign": (
-        ["SET session_replication_role = replica",  # skips the foreign-key triggers, as a bad load would
-         "UPDATE public.attribution_events SET campaign_id = gen_random_uuid() WHERE event_id = ("
-         "SELECT event_id FROM public.attribution_events WHERE event_time > now() - interval '5 days' LIMIT 1)"],
-        {"attribution_events campaign exists"}, True,
+        [
+            "SET session_replication_role = replica",  # skips the foreign-key triggers, as a bad load would
+            "UPDATE public.attribution_events SET campaign_id = gen_random_uuid() WHERE event_id = ("
+            "SELECT event_id FROM public.attribution_events "
+            "WHERE event_time > now() - interval '5 days' LIMIT 1)",
+        ],
+        {"attribution_events campaign exists"},
+        True,
     ),
     "metrics_daily total disagrees with raw events": (
-        [f"INSERT INTO public.listener_events (event_id, event_time, {EVENT_COLUMNS}) "
-         f"SELECT gen_random_uuid(), event_time, {EVENT_COLUMNS} FROM public.listener_events "
-         "WHERE event_time BETWEEN now() - interval '4 days' AND now() - interval '3 days' LIMIT 1"],
-        {"metrics_daily totals equal raw events"}, False,
+        [
+            f"INSERT INTO public.listener_events (event_id, event_time, {EVENT_COLUMNS}) "
+            f"SELECT gen_random_uuid(), event_time, {EVENT_COLUMNS} FROM public.listener_events "
+            "WHERE event_time BETWEEN now() - interval '4 days' AND now() - interval '3 days' LIMIT 1"
+        ],
+        {"metrics_daily totals equal raw events"},
+        False,
     ),
     "stale aggregate": (
-        ["CREATE TEMP TABLE recent AS SELECT * FROM public.listener_events "
-         "WHERE event_time >= date_trunc('day', now(), 'UTC') - interval '2 days'",
-         "DELETE FROM public.listener_events WHERE event_id IN (SELECT event_id FROM recent)",
-         "REFRESH MATERIALIZED VIEW public.metrics_daily",
-         "INSERT INTO public.listener_events SELECT * FROM recent"],
-        {"metrics_daily fresh"}, False,
+        [
+            "CREATE TEMP TABLE recent AS SELECT * FROM public.listener_events "
+            "WHERE event_time >= date_trunc('day', now(), 'UTC') - interval '2 days'",
+            "DELETE FROM public.listener_events WHERE event_id IN (SELECT event_id FROM recent)",
+            "REFRESH MATERIALIZED VIEW public.metrics_daily",
+            "INSERT INTO public.listener_events SELECT * FROM recent",
+        ],
+        {"metrics_daily fresh"},
+        False,
     ),
     "missing table": (["DROP TABLE public.data_exports"], {"core tables exist"}, True),
-    "missing column": (["ALTER TABLE public.podcasts DROP COLUMN image_url"],
-                       {"columns match the master file"}, True),
+    "missing column": (
+        ["ALTER TABLE public.podcasts DROP COLUMN image_url"],
+        {"columns match the master file"},
+        True,
+    ),
     "table lost its hypertable": (
-        ["ALTER TABLE public.listener_events RENAME TO listener_events_old",
-         "CREATE TABLE public.listener_events (LIKE public.listener_events_old INCLUDING ALL)",
-         "INSERT INTO public.listener_events SELECT * FROM public.listener_events_old"],
-        {"listener_events hypertable"}, True,
+        [
+            "ALTER TABLE public.listener_events RENAME TO listener_events_old",
+            "CREATE TABLE public.listener_events (LIKE public.listener_events_old INCLUDING ALL)",
+            "INSERT INTO public.listener_events SELECT * FROM public.listener_events_old",
+        ],
+        {"listener_events hypertable"},
+        True,
     ),
 }
 
@@ -114,13 +150,22 @@ def test_clean_data_passes_every_suite_and_builds_data_docs(pg_cluster: LocalClu
         report = run_suites(url, data_docs_dir=tmp_path / "docs")
     finally:
         drop_database(pg_cluster, url)
-    print(f"\nGX suites on small data (10k events, 7-day window, {report.mode} mode, with Data Docs, "
-          f"including the GX import on first use): {report.seconds:.1f} s for {len(report.rows)} expectations")
+    print(
+        f"\nGX suites on small data (10k events, 7-day window, {report.mode} mode, with Data Docs, "
+        f"including the GX import on first use): {report.seconds:.1f} s for {len(report.rows)} expectations"
+    )
     assert report.failed_rows() == []
     assert report.success and report.mode == "apache"
-    assert {r["suite"] for r in report.rows} == {"table_shape", "hypertables", "event_invariants", "metrics_daily"}
-    assert all(set(r) == {"suite", "expectation", "success", "observed_value", "unexpected_count"}
-               for r in report.rows)
+    assert {r["suite"] for r in report.rows} == {
+        "table_shape",
+        "hypertables",
+        "event_invariants",
+        "metrics_daily",
+    }
+    assert all(
+        set(r) == {"suite", "expectation", "success", "observed_value", "unexpected_count"}
+        for r in report.rows
+    )
     assert report.data_docs_index == tmp_path / "docs" / "index.html"
     assert report.data_docs_index.exists()
     password = urlsplit(url).password
@@ -180,7 +225,9 @@ def test_a_missing_event_table_reports_readable_errors_not_a_crash(pg_cluster: L
         drop_database(pg_cluster, url)
     failed = report.failed_rows()
     assert failed and all(r["expectation"].startswith("attribution_events") for r in failed)
-    assert all('relation "public.attribution_events" does not exist' in str(r["observed_value"]) for r in failed)
+    assert all(
+        'relation "public.attribution_events" does not exist' in str(r["observed_value"]) for r in failed
+    )
     assert all("Traceback" not in str(r["observed_value"]) for r in failed)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.errors import CheckFailed
+from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, MigrationLocked
 from db.history import list_runs
 
 ENVIRONMENTS = """
@@ -86,6 +86,17 @@ def test_a_failing_run_ends_failed_with_the_actionable_message(environments: Pat
     assert "outcome: **FAILED**" in log and "## Changes\n\nnot run" in log
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+    assert _artifacts("migrate-dev-failure"), "the on_failure hook records the failure"
+
+
+def test_only_transient_failures_are_retried_by_prefect() -> None:
+    from tasks.apply import is_transient
+
+    assert is_transient(ConnectionFailed("cannot reach a PostgreSQL server at db:5432: refused"))
+    assert is_transient(psycopg.OperationalError("server closed the connection unexpectedly"))
+    assert not is_transient(ConnectionFailed("authentication failed for user 'app' at db:5432/app"))
+    assert not is_transient(ApplyFailed("the schema file failed at line 3"))
+    assert not is_transient(MigrationLocked("another migration is running on this database: pid 7"))
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -52,7 +52,7 @@ def clone_template(cluster: LocalCluster, prefix: str = "h") -> str:
     """A new database copied from the seeded template; returns its URL (drop it with drop_database)."""
     template = seeded_template(cluster)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
         sql.Identifier(name), sql.Identifier(template)
     )
     with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
@@ -61,8 +61,9 @@ def clone_template(cluster: LocalCluster, prefix: str = "h") -> str:
                 conn.execute(statement)
                 break
             except psycopg.errors.ObjectInUse:  # an autovacuum worker may be visiting the template
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                             (template,))
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template,)
+                )
                 time.sleep(0.2 * (attempt + 1))
         else:
             raise RuntimeError(f"could not copy template {template}: it stays busy")

@@ -1,0 +1,150 @@
+"""Benchmark: backup_database (directory format, -Z1, parallel) vs plain `pg_dump -Fc` on ~1M events.
+
+Run by hand: `.venv/bin/python benchmarks/bench_backup.py [--events 1000000] [--runs 3] [--variants]`.
+Starts its own throwaway PostgreSQL 15 + TimescaleDB cluster, applies the master schema and seeds it
+with db.seed.seed_data (or, without that module, generate_series rows in a listener_events
+hypertable), then alternates the two dumps in the same run and prints medians, sizes and the ratio.
+`--variants` also times the other formats/levels the choice in db/backup.py was made from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+
+from db.backup import backup_database
+from db.environments import get_environment
+from db.local_cluster import PG_BIN, LocalCluster, free_port
+
+FALLBACK_SEED_SQL = """
+CREATE EXTENSION IF NOT EXISTS timescaledb;
+CREATE TABLE listener_events (
+    event_id uuid NOT NULL DEFAULT gen_random_uuid(), event_time timestamptz NOT NULL,
+    tenant_id uuid NOT NULL, episode_id uuid NOT NULL, listener_id text NOT NULL,
+    event_type text NOT NULL, position_seconds integer NOT NULL, platform text,
+    PRIMARY KEY (event_id, event_time));
+SELECT create_hypertable('listener_events', 'event_time', chunk_time_interval => interval '1 day');
+INSERT INTO listener_events
+    (event_time, tenant_id, episode_id, listener_id, event_type, position_seconds, platform)
+SELECT now() - (i % 30) * interval '1 day' - (i % 86400) * interval '1 second',
+       md5((i % 10)::text)::uuid, md5((i % 2000)::text)::uuid, md5((i % 50000)::text),
+       (ARRAY['play','pause','resume','seek','complete','skip','download'])[1 + i % 7], i % 3600,
+       (ARRAY['ios','android','web'])[1 + i % 3]
+FROM generate_series(1, %(events)s) AS i;
+"""
+VARIANTS = {
+    "-Fc default (Z6)": ["-Fc"],
+    "-Fc -Z0": ["-Fc", "-Z0"],
+    "-Fc -Z1": ["-Fc", "-Z1"],
+    "-Fd -j1 -Z1": ["-Fd", "-j1", "-Z1"],
+    "-Fd -j2 -Z1": ["-Fd", "-j2", "-Z1"],
+    "-Fd -j2 -Z0": ["-Fd", "-j2", "-Z0"],
+}
+
+
+def seed(url: str, events: int) -> str:
+    try:
+        from db.apply import apply_master_schema
+        from db.seed import seed_data
+    except ImportError:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(FALLBACK_SEED_SQL.replace("%(events)s", str(int(events))))
+        return f"generate_series: {events} listener_events rows"
+    apply_master_schema(url, environment="bench", record_history=False)
+    with psycopg.connect(url) as conn:
+        rows = seed_data(conn, events=events)
+        conn.commit()
+    return f"db.seed.seed_data: {sum(rows.values())} rows ({rows.get('listener_events', 0)} listener_events)"
+
+
+def raw_dump(url: str, args: list[str], target: Path) -> float:
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    env = {**os.environ, "PGPASSWORD": str(params.pop("password", ""))}
+    started = time.perf_counter()
+    dbname = psycopg.conninfo.make_conninfo("", **params)
+    cmd = [str(PG_BIN / "pg_dump"), *args, "-f", str(target), "-d", dbname]
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return time.perf_counter() - started
+
+
+def size(path: Path) -> int:
+    return (
+        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        if path.is_dir()
+        else path.stat().st_size
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--variants", action="store_true", help="also time the other pg_dump formats")
+    args = parser.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="schemaflow-bench-backup-"))
+    base.chmod(0o755)
+    cluster = LocalCluster(datadir=base / "pgdata", port=free_port())
+    try:
+        cluster.start()
+        cluster.ensure_database()
+        url = cluster.url()
+        started = time.perf_counter()
+        print(f"seeded with {seed(url, args.events)} in {time.perf_counter() - started:.1f} s")
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+        print(
+            f"database size {row[0] if row else '?'}; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}"
+        )
+
+        env = dataclasses.replace(get_environment("local"), backup_dir=base / "backups")
+        ours: list[float] = []
+        plain: list[float] = []
+        variants: dict[str, list[float]] = {name: [] for name in VARIANTS} if args.variants else {}
+        sizes: dict[str, int] = {}
+        for run in range(args.runs):
+            result = backup_database(url, env)
+            ours.append(result.seconds)
+            sizes["backup_database"] = result.size_bytes
+            shutil.rmtree(result.path)
+            target = base / f"plain-{run}.dump"
+            plain.append(raw_dump(url, ["-Fc"], target))
+            sizes["pg_dump -Fc"] = size(target)
+            target.unlink()
+            for name, extra in VARIANTS.items() if args.variants else ():
+                target = base / f"variant-{run}"
+                variants[name].append(raw_dump(url, extra, target))
+                sizes[name] = size(target)
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+        def line(name: str, times: list[float]) -> str:
+            return (f"  {name:24} median {statistics.median(times):6.2f} s  best {min(times):6.2f} s  "
+                    f"{sizes[name] / 1e6:7.1f} MB")  # fmt: skip
+
+        print(f"{args.runs} runs each, alternating:")
+        print(line("backup_database", ours))
+        print(line("pg_dump -Fc", plain))
+        for name, times in variants.items():
+            print(line(name, times))
+        ratio = statistics.median(plain) / statistics.median(ours)
+        print(f"backup_database is {ratio:.2f}x the speed of pg_dump -Fc (median), "
+              f"{sizes['backup_database'] / sizes['pg_dump -Fc']:.2f}x its size")  # fmt: skip
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""`schemaflow backup --env ENV [--database-url URL]`: a verified pg_dump of the environment's database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from db.backup import backup_database, prune_backups, restore_command
+from db.credentials import ResolvedUrl, resolve_database_url
+from db.environments import Environment, get_environment
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("backup", help="pg_dump an environment's database, verify it, prune old backups")
+    parser.add_argument("--env", required=True, metavar="ENV", help="environment name from environments.toml")
+    parser.add_argument("--database-url", metavar="URL", help="override the environment's connection")
+    parser.set_defaults(handler=run)
+
+
+def resolve_for_cli(env: Environment, database_url: str | None) -> ResolvedUrl:
+    """The environment's URL; Prefect (for its Secret block) is imported only when it could be used."""
+    loader = None
+    if env.secret_block and not database_url:
+        from tasks.secrets import load_secret
+
+        loader = load_secret
+    return resolve_database_url(env, explicit_url=database_url, secret_loader=loader)
+
+
+def run(args: argparse.Namespace) -> int:
+    env = get_environment(args.env)
+    resolved = resolve_for_cli(env, args.database_url)
+    result = backup_database(resolved.url, env)
+    pruned = prune_backups(env)
+    for warning in result.warnings:
+        print(f"  {warning}", file=sys.stderr)
+    print(
+        f"backup of {resolved}: {result.path} ({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f} s, "
+        f"{result.entries} archive entries, verified with pg_restore --list)"
+    )
+    if pruned:
+        print(f"pruned {len(pruned)} older backup(s) of {env.name}; keeping {env.keep_backups}")
+    url = args.database_url and resolved.url
+    print(f"restore with: {restore_command(env, result.path, url or None)}")
+    return 0

@@ -1,0 +1,64 @@
+"""`schemaflow restore --env ENV --backup PATH [--into NAME] [--yes]`: put a backup back.
+
+With --into NAME the backup goes into a new database NAME and nothing else changes. Without it the
+environment's database is replaced: the backup is restored into a fresh database, the names are
+swapped, and the old database is kept (renamed) so the restore itself can be undone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from cli.backup import resolve_for_cli
+from db.backup import restore_backup, verify_backup
+from db.environments import Environment, get_environment
+from db.errors import CheckFailed
+from db.urls import mask_url
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("restore", help="restore a backup into a new database or in place of the target")
+    parser.add_argument("--env", required=True, metavar="ENV", help="environment name from environments.toml")
+    parser.add_argument("--backup", required=True, metavar="PATH", help="a backup made by schemaflow backup")
+    parser.add_argument("--into", metavar="NAME", help="restore into this new database instead of replacing")
+    parser.add_argument("--yes", action="store_true", help="confirm replacing the environment's database")
+    parser.add_argument("--database-url", metavar="URL", help="override the environment's connection")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    env = get_environment(args.env)
+    path = Path(args.backup).expanduser()
+    entries = verify_backup(path)  # a missing or unreadable backup fails before anything is touched
+    resolved = resolve_for_cli(env, args.database_url)
+    if not args.into and not (args.yes or _confirmed_by_env() or _ask(env, resolved.masked)):
+        raise CheckFailed(
+            f"restoring in place of {env.name}'s database needs confirmation; nothing was changed",
+            hint="re-run with --yes (or SKIP_CONFIRMATION=true), or use --into NAME to restore beside it",
+        )
+    result = restore_backup(path, resolved.url, into=args.into)
+    print(
+        f"restored {path} ({entries} archive entries) into database {result.database!r} "
+        f"in {result.seconds:.1f} s: {mask_url(result.url)}"
+    )
+    if result.replaced:
+        print(f"the previous database was kept as {result.replaced!r}; drop it once you are satisfied")
+    return 0
+
+
+def _confirmed_by_env() -> bool:
+    return os.environ.get("SKIP_CONFIRMATION", "").strip().lower() in ("1", "true", "yes")
+
+
+def _ask(env: Environment, masked_url: str) -> bool:
+    """A typed 'yes' on a terminal; without a terminal the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    print(f"This replaces {env.name}'s database {masked_url} with the backup (the old one is kept, renamed).")
+    try:
+        return input("Type 'yes' to continue: ").strip().lower() == "yes"
+    except EOFError:
+        return False

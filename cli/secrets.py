@@ -1,0 +1,123 @@
+"""`schemaflow secrets set|list`: the Prefect Secret blocks that hold staging's and production's URLs.
+
+The block names come from environments.toml (`secret_block`); the values come from a variable named
+with --from-env or from a prompt that does not echo, and go straight to the Prefect server. Nothing is
+written to a file, so nothing can be committed.
+
+Which server: PREFECT_API_URL when it is set, otherwise the one `make ui` runs (.local/prefect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+
+from db.environments import Environment, get_environment, load_environments
+from db.errors import ConfigError
+from db.urls import mask_url, require_tls_off_loopback, validate_url
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+UI_STATE_DIR = PROJECT_ROOT / ".local" / "prefect"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("secrets", help="store environments' database URLs in Prefect Secret blocks")
+    actions = parser.add_subparsers(dest="secrets_action", metavar="ACTION", required=True)
+    set_parser = actions.add_parser("set", help="create or replace an environment's Secret block")
+    set_parser.add_argument("environment", help="an environment with secret_block set (staging, production)")
+    set_parser.add_argument(
+        "--from-env",
+        metavar="VAR",
+        help="read the URL from this environment variable instead of prompting (e.g. STAGING_DATABASE_URL)",
+    )
+    set_parser.add_argument("--overwrite", action="store_true", help="replace an existing block")
+    actions.add_parser("list", help="show each environment's block and whether the server has it")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    api_url = prefect_api_url()
+    if args.secrets_action == "list":
+        return list_blocks(api_url)
+    env = get_environment(args.environment)
+    if not env.secret_block:
+        raise ConfigError(
+            f"environment {env.name!r} has no secret_block",
+            hint=f'add secret_block = "schemaflow-{env.name}-database-url" to [environments.{env.name}]',
+        )
+    url = read_url(env, args.from_env)
+    save_block(env.secret_block, url, api_url=api_url, overwrite=args.overwrite)
+    print(f"saved {mask_url(url)} as Secret block {env.secret_block!r} on {api_url}")
+    return 0
+
+
+def prefect_api_url() -> str:
+    """PREFECT_API_URL, else the `make ui` server's API; ConfigError when neither is there."""
+    configured = os.environ.get("PREFECT_API_URL", "").strip()
+    if configured:
+        return configured
+    port_file = UI_STATE_DIR / "port"
+    if port_file.exists():
+        return f"http://127.0.0.1:{port_file.read_text().strip()}/api"
+    raise ConfigError(
+        "no Prefect server to store the secret on",
+        hint="start one with `make ui`, or set PREFECT_API_URL to your server's API",
+    )
+
+
+def read_url(env: Environment, from_env: str | None) -> str:
+    """The URL from the named variable or a no-echo prompt, validated like a deploy would."""
+    if from_env:
+        url = os.environ.get(from_env, "").strip()
+        if not url:
+            raise ConfigError(f"{from_env} is not set or empty", hint=f"export {from_env}=postgresql://...")
+    else:
+        url = getpass.getpass(f"database URL for {env.name} (input hidden): ").strip()
+    validate_url(url)
+    require_tls_off_loopback(url, allow_insecure=env.allow_insecure)
+    return url
+
+
+def save_block(name: str, value: str, *, api_url: str, overwrite: bool) -> None:
+    """Store `value` as Secret block `name` on the server at `api_url`."""
+    from prefect.blocks.system import Secret
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from pydantic import SecretStr
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        try:
+            Secret(value=SecretStr(value)).save(name, overwrite=overwrite)
+        except ValueError as exc:
+            if "already" in str(exc).lower():
+                raise ConfigError(
+                    f"Secret block {name!r} already exists", hint="add --overwrite to replace it"
+                ) from None
+            raise ConfigError(f"could not save Secret block {name!r}: {mask_url(str(exc))}") from None
+        except Exception as exc:
+            raise ConfigError(
+                f"could not reach the Prefect server at {api_url}: {type(exc).__name__}",
+                hint="is it running? `make ui` starts a local one",
+            ) from None
+
+
+def list_blocks(api_url: str) -> int:
+    """Print each environment's Secret block and whether it exists; exit 1 if one is missing."""
+    from prefect.blocks.system import Secret
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    missing = 0
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        for env in load_environments().values():
+            if not env.secret_block:
+                continue
+            try:
+                Secret.load(env.secret_block)
+                state = "present"
+            except ValueError:
+                state = "MISSING"
+                missing += 1
+            print(f"{env.name:<12} {env.secret_block:<40} {state}")
+    print(f"(server: {api_url})")
+    return 1 if missing else 0

@@ -1,0 +1,74 @@
+"""`schemaflow seed-data [--database-url URL | --env ENV] --tenants N --events N --days D [--seed S]`.
+
+Fills a database that has the master schema with deterministic demo data, then refreshes
+metrics_daily. Refuses environments that require confirmation (production): demo rows do not belong
+there.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from db.connect import connect
+from db.errors import ConfigError
+from db.seed import refresh_metrics_daily, seed_database
+from db.urls import mask_url
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("seed-data", help="fill a database with deterministic demo data")
+    parser.add_argument("--env", metavar="ENV", help="environment name from environments.toml")
+    parser.add_argument("--database-url", metavar="URL", help="the database to fill (overrides --env's)")
+    parser.add_argument("--tenants", type=int, default=3, help="number of tenants (default 3)")
+    parser.add_argument("--events", type=int, default=100_000, help="listener events (default 100000)")
+    parser.add_argument("--days", type=int, default=30, help="days of history up to now (default 30)")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="generator seed: same seed, same rows (default 1)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="connections inserting listener events at once (default 2)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    url = resolve_target(args.env, args.database_url)
+    if not 1 <= args.workers <= 16:
+        raise ConfigError(f"--workers must be between 1 and 16, got {args.workers}")
+    report = seed_database(
+        url, tenants=args.tenants, events=args.events, days=args.days, seed=args.seed, workers=args.workers
+    )
+    with connect(url, autocommit=True) as conn:
+        refreshed = refresh_metrics_daily(conn)
+    total = sum(report.rows.values())
+    print(f"seeded {mask_url(url)}: {total} rows in {report.elapsed:.1f} s (seed {args.seed})")
+    for table, rows in report.rows.items():
+        print(f"  {table:<24} {rows:>10}")
+    if refreshed:
+        print(f"then: {refreshed}")
+    if total == 0:
+        print("nothing new: this seed was already loaded (use another --seed for more data)")
+    return 0
+
+
+def resolve_target(env_name: str | None, database_url: str | None) -> str:
+    """--database-url, or the environment's connection; never an environment that needs confirmation."""
+    if not env_name and not database_url:
+        raise ConfigError("seed-data needs a database", hint="pass --env ENV or --database-url URL")
+    if not env_name:
+        return str(database_url)
+    from db.credentials import resolve_database_url
+    from db.environments import get_environment
+
+    env = get_environment(env_name)
+    if env.require_confirmation:
+        raise ConfigError(
+            f"refusing to write demo data into environment {env.name!r} (it requires confirmation)",
+            hint="seed a local or staging database instead",
+        )
+    loader = None
+    if env.secret_block and not database_url:
+        from tasks.secrets import load_secret  # imports Prefect; only when a Secret block is named
+
+        loader = load_secret
+    return resolve_database_url(env, explicit_url=database_url, secret_loader=loader).url

@@ -1,0 +1,179 @@
+"""Backups: a TimescaleDB database round-trips row for row, files are private, pruning keeps N."""
+
+from __future__ import annotations
+
+import dataclasses
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from db.backup import (
+    backup_database,
+    backup_name,
+    manual_restore_commands,
+    prune_backups,
+    restore_backup,
+    restore_command,
+    verify_backup,
+)
+from db.environments import Environment, get_environment
+from db.errors import BackupFailed
+from db.local_cluster import LocalCluster
+from db.urls import with_database
+
+SEED_SQL = """
+CREATE EXTENSION IF NOT EXISTS timescaledb;
+CREATE TABLE tenants (id uuid PRIMARY KEY, slug text UNIQUE NOT NULL);
+CREATE TABLE listener_events (
+    event_id uuid NOT NULL, event_time timestamptz NOT NULL,
+    tenant_id uuid NOT NULL REFERENCES tenants (id), listener_id text NOT NULL,
+    position_seconds integer NOT NULL, PRIMARY KEY (event_id, event_time));
+SELECT create_hypertable('listener_events', 'event_time', chunk_time_interval => interval '1 day');
+INSERT INTO tenants SELECT md5(i::text)::uuid, 'tenant-' || i FROM generate_series(1, 5) AS i;
+INSERT INTO listener_events
+SELECT md5('e' || i)::uuid, timestamptz '2026-11-01' + i * interval '7 minutes',
+       md5((1 + i % 5)::text)::uuid, 'listener-' || (i % 97), i % 3600
+FROM generate_series(1, 5000) AS i;
+"""
+FINGERPRINT_SQL = """
+SELECT (SELECT count(*) FROM tenants),
+       (SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM tenants AS t),
+       (SELECT count(*) FROM listener_events),
+       (SELECT md5(string_agg(e::text, ',' ORDER BY e.event_id)) FROM listener_events AS e),
+       (SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'listener_events')
+"""
+
+
+@pytest.fixture
+def staging(tmp_path: Path) -> Environment:
+    return dataclasses.replace(get_environment("staging"), backup_dir=tmp_path / "backups", keep_backups=2)
+
+
+@pytest.fixture
+def seeded_url(db_url: str) -> str:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(SEED_SQL)
+    return db_url
+
+
+@pytest.fixture
+def extra_databases(pg_cluster: LocalCluster) -> Iterator[list[str]]:
+    names: list[str] = []
+    yield names
+    with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fingerprint(url: str) -> tuple:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(FINGERPRINT_SQL).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_backup_delete_restore_into_new_database_brings_every_row_back(
+    seeded_url: str, staging: Environment, extra_databases: list[str]
+) -> None:
+    before = fingerprint(seeded_url)
+    assert before[0] == 5 and before[2] == 5000 and before[4] > 20  # rows spread over many chunks
+    result = backup_database(seeded_url, staging)
+
+    assert result.path.parent == staging.backup_dir and result.path.name.startswith("staging-")
+    assert result.timescaledb and result.entries > 10 and result.size_bytes > 0
+    assert not [w for w in result.warnings if "circular" in w]  # TimescaleDB's catalog noise is filtered
+    assert stat.S_IMODE(staging.backup_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o700
+    files = [p for p in result.path.rglob("*") if p.is_file()]
+    assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+    assert verify_backup(result.path) == result.entries
+
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM listener_events")
+    assert fingerprint(seeded_url)[2] == 0
+
+    name = f"restored_{uuid.uuid4().hex[:8]}"
+    extra_databases.append(name)
+    restored = restore_backup(result.path, seeded_url, into=name)
+    assert restored.database == name and restored.replaced is None
+    assert fingerprint(with_database(seeded_url, name)) == before
+    assert fingerprint(seeded_url)[2] == 0  # --into leaves the original alone
+
+
+def test_restore_in_place_keeps_the_replaced_database(
+    seeded_url: str, staging: Environment, extra_databases: list[str]
+) -> None:
+    before = fingerprint(seeded_url)
+    result = backup_database(seeded_url, staging)
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE listener_events")
+        conn.execute("CREATE TABLE made_after_backup (id int)")
+    restored = restore_backup(result.path, seeded_url)
+    assert restored.replaced
+    extra_databases.append(restored.replaced)
+    assert fingerprint(seeded_url) == before
+    with psycopg.connect(seeded_url) as conn:
+        assert conn.execute("SELECT to_regclass('made_after_backup')").fetchone() == (None,)
+    assert fingerprint(with_database(seeded_url, restored.replaced))[2] == 0
+
+
+def test_restore_commands_name_the_backup_and_hide_the_password(staging: Environment, tmp_path: Path) -> None:
+    path = tmp_path / "staging-20260101T000000.000Z.dumpdir"
+    url = "postgresql://app:Zq9-restore-pw@127.0.0.1:5432/podcasts"
+    command = restore_command(staging, path)
+    assert command == f"schemaflow restore --env staging --backup {path} --yes"
+    assert "Zq9-restore-pw" not in restore_command(staging, path, url)
+    manual = "\n".join(manual_restore_commands(path, url))
+    assert "timescaledb_pre_restore()" in manual and "timescaledb_post_restore()" in manual
+    assert "Zq9-restore-pw" not in manual
+
+
+def test_prune_keeps_the_newest_n_of_this_environment_only(staging: Environment) -> None:
+    staging.backup_dir.mkdir(parents=True)
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ours = [staging.backup_dir / backup_name("staging", start + timedelta(hours=h)) for h in range(5)]
+    others = [staging.backup_dir / backup_name(env, start) for env in ("production", "staging-eu")]
+    for path in [*ours, *others]:
+        path.mkdir()
+        (path / "toc.dat").write_bytes(b"x")
+    (staging.backup_dir / "notes.txt").write_text("not a backup")
+
+    pruned = prune_backups(staging)
+    assert pruned == ours[:3]
+    remaining = sorted(p.name for p in staging.backup_dir.iterdir())
+    assert remaining == sorted([*(p.name for p in ours[3:]), *(p.name for p in others), "notes.txt"])
+    assert prune_backups(staging) == []
+
+
+def test_unreadable_backup_fails_verification(tmp_path: Path) -> None:
+    bogus = tmp_path / "staging-20260101T000000.000Z.dumpdir"
+    bogus.mkdir()
+    (bogus / "toc.dat").write_bytes(b"not an archive")
+    with pytest.raises(BackupFailed, match="not a readable pg_dump archive"):
+        verify_backup(bogus)
+    with pytest.raises(BackupFailed, match="does not exist"):
+        verify_backup(tmp_path / "missing")
+
+
+def test_required_backup_fails_closed_on_a_missing_database(
+    pg_cluster: LocalCluster, staging: Environment
+) -> None:
+    from db.errors import ConnectionFailed
+
+    with pytest.raises(ConnectionFailed, match="does not exist"):
+        backup_database(pg_cluster.url("no_such_database"), staging)
+    assert not staging.backup_dir.exists() or not any(staging.backup_dir.iterdir())
+
+
+@pytest.mark.tsl
+def test_newer_server_than_pg_dump_says_which_client_to_install(tsl_url: str, staging: Environment) -> None:
+    # The TSL lane is PostgreSQL 17; our pg_dump is 15, which refuses newer servers.
+    with pytest.raises(BackupFailed, match="pg_dump 15 cannot dump the PostgreSQL 17") as info:
+        backup_database(tsl_url, staging)
+    assert "postgresql-client-17" in (info.value.hint or "")
