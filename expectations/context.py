@@ -31,10 +31,12 @@ def quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
-def open_context(url: str, data_docs_dir: Path) -> tuple[Any, Any]:
+def open_context(url: str, data_docs_dir: Path, *, pooled: bool = True) -> tuple[Any, Any]:
     """An ephemeral GX context with a filesystem Data Docs site and the database as a SQL source.
 
     Returns (context, datasource). `import great_expectations` costs seconds, so it happens here.
+    `pooled=False` opens a connection per query: GX's engines each keep an idle pooled connection,
+    which a single-connection server (PGlite, the TSL test lane) waits on forever.
     """
     quiet_gx()
     import great_expectations as gx
@@ -57,5 +59,12 @@ def open_context(url: str, data_docs_dir: Path) -> tuple[Any, Any]:
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )
-    datasource = context.data_sources.add_postgres(DATASOURCE_NAME, connection_string=sqlalchemy_url(url))
+    engine_kwargs: dict[str, Any] = {}
+    if not pooled:
+        from sqlalchemy.pool import NullPool
+
+        engine_kwargs["poolclass"] = NullPool
+    datasource = context.data_sources.add_postgres(
+        DATASOURCE_NAME, connection_string=sqlalchemy_url(url), kwargs=engine_kwargs
+    )
     return context, datasource

@@ -29,6 +29,12 @@ SUITE_BUILDERS: list[Callable[[ExpectedSchema, RunOptions], SuiteSpec]] = [
     metrics_daily.build,
 ]
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
+# TimescaleDB loaded without shared_preload_libraries: only an embedded server (PGlite) does that, and
+# it serves one connection at a time, so GX must not keep idle pooled connections there.
+SINGLE_CONNECTION_SQL = """
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+       AND coalesce(current_setting('shared_preload_libraries', true), '') NOT LIKE '%timescaledb%'
+"""
 
 
 @dataclass
@@ -68,6 +74,8 @@ def run_suites(
     started = time.perf_counter()
     with connect(url, autocommit=True) as conn:
         mode = detect_capabilities(conn).mode
+        row = conn.execute(SINGLE_CONNECTION_SQL).fetchone()
+        pooled = not (row and row[0])
     options = RunOptions(window_days=window_days, full=full, mode=mode)
     specs = [s for s in build_suites(options) if suites is None or s.name in suites]
     rows = [_not_applicable_row(s) for s in specs if s.not_applicable]
@@ -75,7 +83,7 @@ def run_suites(
     docs_dir = data_docs_dir or default_data_docs_dir()
     index = None
     if runnable:
-        validated, index = _validate(url, runnable, docs_dir, build_docs)
+        validated, index = _validate(url, runnable, docs_dir, build_docs=build_docs, pooled=pooled)
         rows += validated
     return SuitesReport(
         success=all(r["success"] for r in rows),
@@ -97,13 +105,13 @@ def _not_applicable_row(spec: SuiteSpec) -> dict[str, Any]:
 
 
 def _validate(
-    url: str, specs: list[SuiteSpec], docs_dir: Path, build_docs: bool
+    url: str, specs: list[SuiteSpec], docs_dir: Path, *, build_docs: bool, pooled: bool
 ) -> tuple[list[dict[str, Any]], Path | None]:
     """Register assets, suites and validation definitions, run one checkpoint, build Data Docs."""
     import great_expectations as gx
 
     try:
-        context, datasource = open_context(url, docs_dir)
+        context, datasource = open_context(url, docs_dir, pooled=pooled)
     except Exception as exc:  # GX wraps connection failures in its own types; mask whatever it says
         raise CheckFailed(
             f"GX could not open the database: {mask_url(str(exc)).splitlines()[0]}",

@@ -10,6 +10,7 @@
 #   SCHEMAFLOW_UI_PORT       loopback port of the server and UI (4200; a free one if 4200 is taken)
 #   SCHEMAFLOW_PREFECT_FILE  the deployments file (prefect.yaml)
 #   SCHEMAFLOW_WORK_POOL     the work pool's name (schemaflow)
+#   SCHEMAFLOW_UI_STARTUP_TIMEOUT  seconds to wait for the server to answer (120)
 # The worker inherits this shell's environment, so DATABASE_URL, SCHEMAFLOW_ENVIRONMENTS and the
 # like reach the flow runs it starts.
 set -euo pipefail
