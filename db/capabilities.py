@@ -14,7 +14,8 @@ SELECT current_setting('server_version_num')::int AS server_version_num,
        -- pg_settings, not current_setting(): the latter raises for roles that are not superusers.
        (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload,
        current_setting('timescaledb.license', true) AS license,
-       pg_is_in_recovery() AS in_recovery
+       pg_is_in_recovery() AS in_recovery,
+       version() LIKE '%%Emscripten%%' AS loads_on_create
 """
 
 
@@ -45,9 +46,11 @@ def detect_capabilities(conn: psycopg.Connection) -> Capabilities:
     """Read the server's version and TimescaleDB state in one query."""
     row = conn.execute(CAPABILITIES_SQL).fetchone()
     assert row is not None
-    version_num, version, available, installed, preload, license_, in_recovery = row
-    # PGlite loads TimescaleDB without shared_preload_libraries; a loaded library sets the license GUC.
-    preloaded = "timescaledb" in (preload or "") or bool(license_)
+    version_num, version, available, installed, preload, license_, in_recovery, loads_on_create = row
+    # A loaded library defines the license setting. PGlite (PostgreSQL compiled to WASM with
+    # Emscripten) has no preload step and loads TimescaleDB on CREATE EXTENSION, which a native
+    # server without the preload answers with FATAL, so it must never be tried there.
+    preloaded = "timescaledb" in (preload or "") or bool(license_) or bool(loads_on_create)
     return Capabilities(
         server_version_num=version_num,
         server_version=version,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from db.capabilities import CAPABILITIES_SQL, Capabilities, detect_capabilities
+from db.capabilities import Capabilities, detect_capabilities
 from db.connect import connect
 from db.environments import Environment
 from db.errors import SchemaflowError
@@ -131,7 +131,7 @@ def _check_url(url: str, env: Environment) -> CheckResult:
 def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -> list[CheckResult]:
     try:
         conn.execute(PREFLIGHT_SETTINGS_SQL)
-        caps = _capabilities(conn)
+        caps = _license_before_apply(conn, detect_capabilities(conn))
     except psycopg.Error as exc:
         reason = f"could not read server facts: {_first_line(exc)}"
         return [CheckResult("postgresql version", "fail", reason)] + [
@@ -139,7 +139,7 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
         ]
     checks: list[tuple[str, Callable[[], CheckResult]]] = [
         ("postgresql version", lambda: _check_version(caps)),
-        ("timescaledb", lambda: _check_timescaledb(caps, env, _probe_if_unloaded(conn, caps))),
+        ("timescaledb", lambda: _check_timescaledb(caps, env)),
         ("not a read replica", lambda: _check_not_replica(caps)),
         ("create privilege", lambda: _check_privileges(conn, env, caps)),
         ("migration lock", lambda: _check_lock(conn)),
@@ -154,42 +154,21 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
     return rows
 
 
-def _capabilities(conn: psycopg.Connection) -> Capabilities:
-    try:
-        return detect_capabilities(conn)
-    except psycopg.errors.InsufficientPrivilege:
-        # Only superusers and pg_read_all_settings may read shared_preload_libraries; a loaded
-        # TimescaleDB also defines timescaledb.license, which every role can read.
-        row = conn.execute(
-            CAPABILITIES_SQL.replace("current_setting('shared_preload_libraries', true)", "''")
-        ).fetchone()
-        assert row is not None
-        version_num, version, available, installed, _preload, license_, in_recovery = row
-        return Capabilities(
-            version_num, version, available, installed, bool(license_), license_ or None, bool(in_recovery)
-        )
+def _license_before_apply(conn: psycopg.Connection, caps: Capabilities) -> Capabilities:
+    """Learn the license of a loadable but not yet created TimescaleDB in a rolled-back transaction.
 
-
-def _probe_if_unloaded(conn: psycopg.Connection, caps: Capabilities) -> str | None:
-    needs_probe = (
-        caps.timescaledb_available and not caps.timescaledb_preloaded and not caps.timescaledb_installed
-    )
-    return _probe_timescaledb(conn) if needs_probe else None
-
-
-def _probe_timescaledb(conn: psycopg.Connection) -> str | None:
-    """Create TimescaleDB in a rolled-back transaction; its license when that works without preloading.
-
-    Some servers (PGlite's WASM build) load TimescaleDB on CREATE EXTENSION instead of at start-up;
-    a stock server refuses with "must be preloaded". Nothing is kept either way.
+    Safe only where the library is loadable (preloaded, or PGlite): a native server without the
+    preload answers CREATE EXTENSION with FATAL. Nothing is kept either way.
     """
+    if not caps.timescaledb_preloaded or caps.timescaledb_installed or caps.timescaledb_license:
+        return caps
     try:
         with conn.transaction(force_rollback=True):
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
             row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
     except psycopg.Error:
-        return None
-    return (row[0] if row else None) or None
+        return caps
+    return dataclasses.replace(caps, timescaledb_license=(row[0] if row else None) or None)
 
 
 def _first_line(exc: Exception) -> str:
@@ -209,9 +188,7 @@ def _check_version(caps: Capabilities) -> CheckResult:
     return CheckResult("postgresql version", "pass", f"PostgreSQL {version}")
 
 
-def _check_timescaledb(
-    caps: Capabilities, env: Environment, probed_license: str | None = None
-) -> CheckResult:
+def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
     bad = "fail" if env.requires_timescaledb else "warn"
     policy = f"environment {env.name!r} {env.timescaledb} TimescaleDB"
     if not caps.timescaledb_available:
@@ -224,9 +201,6 @@ def _check_timescaledb(
             else "the schema will be applied in plain PostgreSQL mode",
         )
     loaded = "preloaded"
-    if not caps.timescaledb_preloaded and not caps.timescaledb_installed and probed_license:
-        caps = dataclasses.replace(caps, timescaledb_preloaded=True, timescaledb_license=probed_license)
-        loaded = "loads on CREATE EXTENSION without preloading"
     if not caps.timescaledb_preloaded:
         return CheckResult(
             "timescaledb",

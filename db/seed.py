@@ -72,7 +72,6 @@ class SeedReport:
 
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-
     elapsed: float = 0.0
 
     @property

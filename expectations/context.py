@@ -59,12 +59,10 @@ def open_context(url: str, data_docs_dir: Path, *, pooled: bool = True) -> tuple
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )
-    engine_kwargs: dict[str, Any] = {}
+    options: dict[str, Any] = {"connection_string": sqlalchemy_url(url)}
     if not pooled:
         from sqlalchemy.pool import NullPool
 
-        engine_kwargs["poolclass"] = NullPool
-    datasource = context.data_sources.add_postgres(
-        DATASOURCE_NAME, connection_string=sqlalchemy_url(url), kwargs=engine_kwargs
-    )
+        options["kwargs"] = {"poolclass": NullPool}  # create_engine() keyword arguments
+    datasource = context.data_sources.add_postgres(DATASOURCE_NAME, **options)
     return context, datasource

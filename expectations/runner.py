@@ -7,6 +7,7 @@ print and to publish as Prefect artifacts.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,6 +143,9 @@ def _validate(
     )
     result = checkpoint.run()
     if build_docs:
+        # The ephemeral context only knows this run: pages of earlier runs would be unlinked orphans.
+        for owned in ("validations", "expectations"):
+            shutil.rmtree(docs_dir / owned, ignore_errors=True)
         context.build_data_docs()
     rows = []
     for validation in result.run_results.values():

@@ -45,9 +45,12 @@ def run_expectation_suites(
     url: str, environment: str, window_days: int = 7, full: bool = False, data_docs_dir: str | None = None
 ) -> dict:
     """Run the GX suites and publish one table row per expectation; returns the report as a dict."""
+    from expectations.context import default_data_docs_dir
     from expectations.runner import run_suites  # GX import costs seconds: only when this task runs
 
     logger = get_run_logger()
+    # One folder per environment, so schedules for staging and production never overwrite each other.
+    data_docs_dir = data_docs_dir or str(default_data_docs_dir() / environment)
     report = run_suites(
         url, window_days=window_days, full=full, data_docs_dir=Path(data_docs_dir) if data_docs_dir else None
     )

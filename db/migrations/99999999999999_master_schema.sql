@@ -53,11 +53,14 @@ $$;
 -- shared_preload_libraries answers CREATE EXTENSION with FATAL (the connection drops; no EXCEPTION
 -- clause can catch that), so the file must not even try there. Loadable means: preloaded; or the
 -- license setting is already defined (library loaded); or PGlite (PostgreSQL compiled to WASM with
--- Emscripten), which has no preload step and loads the library on CREATE EXTENSION.
+-- Emscripten), which has no preload step and loads the library on CREATE EXTENSION. pg_settings
+-- rather than current_setting(): only superusers may read shared_preload_libraries directly, and
+-- pg_settings just hides the row from other roles instead of raising.
 DO $$
 DECLARE
     loaded boolean := 'timescaledb' = ANY (string_to_array(
-                          replace(current_setting('shared_preload_libraries', true), ' ', ''), ','))
+                          replace(coalesce((SELECT setting FROM pg_settings
+                                               WHERE name = 'shared_preload_libraries'), ''), ' ', ''), ','))
                       OR coalesce(current_setting('timescaledb.license', true), '') <> ''
                       OR version() LIKE '%Emscripten%';
 BEGIN

@@ -20,7 +20,7 @@ database_url_env = "SCHEMAFLOW_TEST_URL"
 allow_insecure = true
 timescaledb = "preferred"
 lock_retries = 1
-connect_timeout = 3
+connect_timeout = 10
 backup_dir = "{root}/backups/{{name}}"
 report_log = "{root}/logs/migrate-{{name}}.log"
 

@@ -183,4 +183,4 @@ def test_expected_schema_reads_the_master_file() -> None:
     assert expected.value_sets[("listener_events", "event_type")][0] == "play"
     assert "explicit" in expected.tables["episodes"].column_names  # from the "column additions" section
     assert "listener_events" in expected.rls_tables
-    assert any(fk.label == "listener_events(episode_id) -> episodes" for fk in expected.foreign_keys)
+    assert any(fk.label == "episodes(podcast_id) -> podcasts" for fk in expected.foreign_keys)

@@ -64,8 +64,8 @@ def test_healthy_run_publishes_a_row_per_expectation_and_links_data_docs(
     assert set(rows[0]) == {"suite", "expectation", "success", "observed_value", "unexpected_count"}
     (report,) = _artifacts(health_artifact_key("qa", "report"))
     assert "HEALTHY" in report.data
-    assert str(tmp_path / "gx-docs" / "index.html") in report.data
-    assert (tmp_path / "gx-docs" / "index.html").exists()
+    assert str(tmp_path / "gx-docs" / "qa" / "index.html") in report.data
+    assert (tmp_path / "gx-docs" / "qa" / "index.html").exists()
     assert _artifacts(health_artifact_key("qa", "checks"))
 
 

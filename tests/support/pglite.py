@@ -12,6 +12,15 @@ import psycopg
 from psycopg import sql
 
 PGLITE_DIR = Path(__file__).resolve().parents[2] / "scripts" / "pglite"
+RESET_SQL = Path(__file__).with_name("pglite_reset.sql")
+_USER_SCHEMAS = (
+    "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
+    "AND nspname NOT LIKE '\\_timescaledb%' "
+    "AND nspname NOT IN ('information_schema', 'public', 'timescaledb_information', 'timescaledb_experimental') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass "
+    "AND d.objid = pg_namespace.oid AND d.deptype = 'e')"
+)
+_USER_ROLES = "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%' AND rolname <> current_user"
 
 
 def lane_unavailable_reason() -> str | None:
@@ -55,24 +64,23 @@ class PgliteServer:
         raise RuntimeError(f"PGlite server not ready after {timeout}s: {self.logfile.read_text()[-2000:]}")
 
     def reset(self) -> None:
-        """Drop everything the last test made: the public schema, schemaflow's schema, extensions."""
+        """Drop what the last test made (schemas, public objects, roles); keep the extensions loaded."""
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute("SET client_min_messages = warning")
-            for schema in conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
-                "AND nspname NOT IN ('information_schema', 'public') "
-                "AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid "
-                "WHERE d.objid = pg_namespace.oid AND d.deptype = 'e')"
-            ).fetchall():
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema[0])))
-            for ext in ("timescaledb", "pg_trgm", "uuid-ossp", "pgcrypto"):
-                conn.execute(sql.SQL("DROP EXTENSION IF EXISTS {} CASCADE").format(sql.Identifier(ext)))
-            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.execute("CREATE SCHEMA public")
-            for role in conn.execute(
-                "SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%' AND rolname <> current_user"
-            ).fetchall():
-                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role[0])))
+            for (schema,) in conn.execute(_USER_SCHEMAS).fetchall():
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            conn.execute(RESET_SQL.read_text())
+            for (role,) in conn.execute(_USER_ROLES).fetchall():
+                conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            # One backend serves every connection, so settings made by a test leak into the next one.
+            # Not RESET ALL: PGlite starts with search_path=pg_catalog on its command line, so RESET
+            # would hide public; put each session-set parameter back to its built-in value instead.
+            conn.execute(
+                "SELECT set_config(name, coalesce(boot_val, ''), false) FROM pg_settings "
+                "WHERE source = 'session' AND name <> 'client_min_messages'"
+            )
+            conn.execute("SET client_min_messages = notice")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
