@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cli.target import environment_url
 from db.backup import backup_database, prune_backups, restore_command
-from db.credentials import ResolvedUrl, resolve_database_url
-from db.environments import Environment, get_environment
+from db.environments import get_environment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,19 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def resolve_for_cli(env: Environment, database_url: str | None) -> ResolvedUrl:
-    """The environment's URL; Prefect (for its Secret block) is imported only when it could be used."""
-    loader = None
-    if env.secret_block and not database_url:
-        from tasks.secrets import load_secret
-
-        loader = load_secret
-    return resolve_database_url(env, explicit_url=database_url, secret_loader=loader)
-
-
 def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
-    resolved = resolve_for_cli(env, args.database_url)
+    resolved = environment_url(env, args.database_url)
     result = backup_database(resolved.url, env)
     pruned = prune_backups(env)
     for warning in result.warnings:

@@ -11,8 +11,8 @@ import argparse
 import json
 import textwrap
 
+from cli.target import resolve_target
 from db.drift import DriftReport, check_drift
-from db.errors import ConfigError
 from db.schema_file import read_schema
 
 COLUMNS = ("severity", "status", "kind", "name", "detail")
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = resolve_target(args.env, args.database_url)
+    url = resolve_target(args.env, args.database_url, command="drift").url
     report = check_drift(
         url,
         scratch_url=args.scratch_url,
@@ -56,24 +56,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_report(report))
     return 1 if report.has_drift else 0
-
-
-def resolve_target(env_name: str | None, database_url: str | None) -> str:
-    """The URL to check: --database-url, or the environment's connection resolved as migrate does."""
-    if not env_name and not database_url:
-        raise ConfigError("drift needs a database", hint="pass --env ENV or --database-url URL")
-    if not env_name:
-        return str(database_url)
-    from db.credentials import resolve_database_url
-    from db.environments import get_environment
-
-    env = get_environment(env_name)
-    loader = None
-    if env.secret_block and not database_url:
-        from tasks.secrets import load_secret  # imports Prefect; only when a Secret block is named
-
-        loader = load_secret
-    return resolve_database_url(env, explicit_url=database_url, secret_loader=loader).url
 
 
 def render_report(report: DriftReport) -> str:

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from cli.target import resolve_target
 from db.connect import connect
 from db.errors import ConfigError
 from db.health import HealthCheck, run_health_checks
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.window_days < 1:
         raise ConfigError(f"--window-days must be at least 1, not {args.window_days}")
-    url = resolve_target(args.env, args.database_url)
+    url = resolve_target(args.env, args.database_url, command="health").url
     started = time.perf_counter()
     with connect(url, autocommit=True) as conn:
         checks = run_health_checks(conn)
@@ -78,24 +79,6 @@ def run(args: argparse.Namespace) -> int:
             print()
             print(render_suites(suites))
     return 0 if ok else 1
-
-
-def resolve_target(env_name: str | None, database_url: str | None) -> str:
-    """The URL to check: --database-url, or the environment's connection resolved as migrate does."""
-    if not env_name and not database_url:
-        raise ConfigError("health needs a database", hint="pass --env ENV or --database-url URL")
-    if not env_name:
-        return str(database_url)
-    from db.credentials import resolve_database_url
-    from db.environments import get_environment
-
-    env = get_environment(env_name)
-    loader = None
-    if env.secret_block and not database_url:
-        from tasks.secrets import load_secret  # imports Prefect; only when a Secret block is named
-
-        loader = load_secret
-    return resolve_database_url(env, explicit_url=database_url, secret_loader=loader).url
 
 
 def render_checks(checks: list[HealthCheck], seconds: float) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import UTC
 
+from cli.target import environment_url
 from db.connect import connect
-from db.credentials import resolve_database_url
 from db.environments import get_environment
 from db.history import list_runs
 
@@ -26,12 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
-    loader = None
-    if env.secret_block and not args.database_url:
-        from tasks.secrets import load_secret  # imports Prefect: only when a Secret block is named
-
-        loader = load_secret
-    resolved = resolve_database_url(env, explicit_url=args.database_url, secret_loader=loader)
+    resolved = environment_url(env, args.database_url)
     with connect(resolved.url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
         runs = list_runs(conn, None if args.all_environments else env.name, limit=args.limit)
     print(f"migration history of {resolved}")

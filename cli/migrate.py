@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from cli.target import ask_yes
 from db.environments import Environment, get_environment
 from db.errors import CheckFailed
-from db.preflight import CONFIRMATION_HINT
+from db.preflight import CONFIRMATION_HINT, confirmation_skipped
 from db.urls import validate_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-# The console shows our report, not Prefect's INFO chatter; the run logger still sends INFO to the API.
+# The console shows our report and one error line, not Prefect's chatter or the tracebacks its engine
+# logs for a failed task (--debug shows them); the run logger still sends everything to the API/UI.
 QUIET_PREFECT = {
-    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
     # Without a configured server a temporary one starts (~7 s idle, far more on a busy machine);
@@ -51,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)  # an unknown name fails here, before Prefect starts
     if args.database_url:
         validate_url(args.database_url)  # so does a malformed URL
-    confirmed = args.yes or _confirmed_by_env()
+    confirmed = args.yes or confirmation_skipped()
     if env.require_confirmation and not confirmed and not args.dry_run:
-        confirmed = _ask(env)
+        confirmed = ask_yes(f"You are about to migrate {env.name!r}: {env.description}")
         if not confirmed:
             raise CheckFailed(
                 f"environment {env.name!r} requires confirmation; nothing was changed",
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
             )
     for key, value in QUIET_PREFECT.items():
         os.environ.setdefault(key, value)
+    # Always set (not setdefault): a level inherited from a parent Prefect process would bring back
+    # the engine's tracebacks on a plain failed check.
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO" if args.debug else "CRITICAL"
     _use_running_ui_server()
     from pydantic import SecretStr
 
@@ -103,22 +107,6 @@ def _use_running_ui_server() -> None:
                 os.environ["PREFECT_API_URL"] = api
     except (OSError, ValueError):
         return
-
-
-def _confirmed_by_env() -> bool:
-    return os.environ.get("SKIP_CONFIRMATION", "").strip().lower() in ("1", "true", "yes")
-
-
-def _ask(env: Environment) -> bool:
-    """Ask for a typed 'yes' on a terminal; never block a script (no TTY means no)."""
-    if not sys.stdin.isatty():
-        return False
-    print(f"You are about to migrate {env.name!r}: {env.description}")
-    try:
-        answer = input("Type 'yes' to continue: ")
-    except EOFError:
-        return False
-    return answer.strip().lower() == "yes"
 
 
 def _print_report(env: Environment, started: float) -> None:

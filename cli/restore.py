@@ -8,14 +8,13 @@ swapped, and the old database is kept (renamed) so the restore itself can be und
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from cli.backup import resolve_for_cli
+from cli.target import ask_yes, environment_url
 from db.backup import restore_backup, verify_backup
-from db.environments import Environment, get_environment
+from db.environments import get_environment
 from db.errors import CheckFailed
+from db.preflight import confirmation_skipped
 from db.urls import mask_url
 
 
@@ -33,8 +32,12 @@ def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
     path = Path(args.backup).expanduser()
     entries = verify_backup(path)  # a missing or unreadable backup fails before anything is touched
-    resolved = resolve_for_cli(env, args.database_url)
-    if not args.into and not (args.yes or _confirmed_by_env() or _ask(env, resolved.masked)):
+    resolved = environment_url(env, args.database_url)
+    question = (
+        f"This replaces {env.name}'s database {resolved.masked} with the backup "
+        "(the old one is kept, renamed)."
+    )
+    if not args.into and not (args.yes or confirmation_skipped() or ask_yes(question)):
         raise CheckFailed(
             f"restoring in place of {env.name}'s database needs confirmation; nothing was changed",
             hint="re-run with --yes (or SKIP_CONFIRMATION=true), or use --into NAME to restore beside it",
@@ -47,18 +50,3 @@ def run(args: argparse.Namespace) -> int:
     if result.replaced:
         print(f"the previous database was kept as {result.replaced!r}; drop it once you are satisfied")
     return 0
-
-
-def _confirmed_by_env() -> bool:
-    return os.environ.get("SKIP_CONFIRMATION", "").strip().lower() in ("1", "true", "yes")
-
-
-def _ask(env: Environment, masked_url: str) -> bool:
-    """A typed 'yes' on a terminal; without a terminal the answer is no."""
-    if not sys.stdin.isatty():
-        return False
-    print(f"This replaces {env.name}'s database {masked_url} with the backup (the old one is kept, renamed).")
-    try:
-        return input("Type 'yes' to continue: ").strip().lower() == "yes"
-    except EOFError:
-        return False

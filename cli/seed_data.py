@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from cli.target import resolve_target
 from db.connect import connect
+from db.environments import get_environment
 from db.errors import ConfigError
 from db.seed import refresh_metrics_daily, seed_database
 from db.urls import mask_url
@@ -32,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = resolve_target(args.env, args.database_url)
+    if args.env and get_environment(args.env).require_confirmation:
+        raise ConfigError(
+            f"refusing to write demo data into environment {args.env!r} (it requires confirmation)",
+            hint="seed a local or staging database instead",
+        )
+    url = resolve_target(args.env, args.database_url, command="seed-data").url
     if not 1 <= args.workers <= 16:
         raise ConfigError(f"--workers must be between 1 and 16, got {args.workers}")
     report = seed_database(
@@ -49,26 +56,3 @@ def run(args: argparse.Namespace) -> int:
     if total == 0:
         print("nothing new: this seed was already loaded (use another --seed for more data)")
     return 0
-
-
-def resolve_target(env_name: str | None, database_url: str | None) -> str:
-    """--database-url, or the environment's connection; never an environment that needs confirmation."""
-    if not env_name and not database_url:
-        raise ConfigError("seed-data needs a database", hint="pass --env ENV or --database-url URL")
-    if not env_name:
-        return str(database_url)
-    from db.credentials import resolve_database_url
-    from db.environments import get_environment
-
-    env = get_environment(env_name)
-    if env.require_confirmation:
-        raise ConfigError(
-            f"refusing to write demo data into environment {env.name!r} (it requires confirmation)",
-            hint="seed a local or staging database instead",
-        )
-    loader = None
-    if env.secret_block and not database_url:
-        from tasks.secrets import load_secret  # imports Prefect; only when a Secret block is named
-
-        loader = load_secret
-    return resolve_database_url(env, explicit_url=database_url, secret_loader=loader).url

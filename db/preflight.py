@@ -9,7 +9,8 @@ need a connection are reported as 'skip'. Interpreting --yes / SKIP_CONFIRMATION
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import psycopg
@@ -22,6 +23,15 @@ from db.migration_lock import describe_lock_holder
 from db.urls import mask_url, require_tls_off_loopback, validate_url
 
 MIN_SERVER_VERSION_NUM = 150000
+SKIP_CONFIRMATION_VAR = "SKIP_CONFIRMATION"
+
+
+def confirmation_skipped(environ: Mapping[str, str] | None = None) -> bool:
+    """True when SKIP_CONFIRMATION=true (or 1/yes) is set: CI's way to confirm, as the old script had."""
+    value = (os.environ if environ is None else environ).get(SKIP_CONFIRMATION_VAR, "")
+    return value.strip().lower() in ("1", "true", "yes")
+
+
 CONFIRMATION_HINT = "pass confirm=true to the flow, --yes on the CLI, or set SKIP_CONFIRMATION=true"
 # Preflight's own queries must never hang behind someone else's lock.
 PREFLIGHT_SETTINGS_SQL = "SET statement_timeout = '15s'; SET lock_timeout = '2s'"

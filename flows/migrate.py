@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -12,6 +11,7 @@ from pydantic import SecretStr
 from db.credentials import resolve_database_url
 from db.environments import get_environment
 from db.errors import SchemaflowError
+from db.preflight import confirmation_skipped
 from tasks.apply import apply
 from tasks.backup import backup
 from tasks.notify import notify_failure
@@ -20,12 +20,10 @@ from tasks.reporting import RunReport, publish_report, write_report_log
 from tasks.secrets import load_secret
 from tasks.verify import verify
 
-SKIP_CONFIRMATION_VAR = "SKIP_CONFIRMATION"
-
 
 def confirmation_given(confirm: bool) -> bool:
     """The flow's confirm parameter, or SKIP_CONFIRMATION=true in the environment (for CI)."""
-    return confirm or os.environ.get(SKIP_CONFIRMATION_VAR, "").strip().lower() in ("1", "true", "yes")
+    return confirm or confirmation_skipped()
 
 
 @flow(name="migrate", flow_run_name="migrate-{environment}", log_prints=False, on_failure=[notify_failure])

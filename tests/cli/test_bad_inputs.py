@@ -92,7 +92,7 @@ def assert_one_line_error(code: int, out: str, err: str, expected_code: int, fra
     assert len(errors) == 1, err
     assert fragment in errors[0], errors[0]
     assert code == expected_code, (code, err)
-    assert "Traceback" not in out + err
+    assert "Traceback" not in out + err, out + err
     assert PASSWORD not in out + err
 
 

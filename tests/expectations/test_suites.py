@@ -151,8 +151,8 @@ def test_clean_data_passes_every_suite_and_builds_data_docs(pg_cluster: LocalClu
     finally:
         drop_database(pg_cluster, url)
     print(
-        f"\nGX suites on small data (10k events, 7-day window, {report.mode} mode, with Data Docs, "
-        f"including the GX import on first use): {report.seconds:.1f} s for {len(report.rows)} expectations"
+        f"\nGX suites on small data (10k events, 7-day window, {report.mode} mode, with Data Docs): "
+        f"{report.seconds:.1f} s for {len(report.rows)} expectations"
     )
     assert report.failed_rows() == []
     assert report.success and report.mode == "apache"

@@ -9,37 +9,13 @@ import pytest
 
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, MigrationLocked
 from db.history import list_runs
-
-ENVIRONMENTS = """
-[defaults]
-database_url_env = "SCHEMAFLOW_TEST_URL"
-allow_insecure = true
-timescaledb = "preferred"
-lock_timeout = "1s"
-lock_retries = 1
-connect_timeout = 10
-backup_dir = "{root}/backups/{{name}}"
-report_log = "{root}/logs/migrate-{{name}}.log"
-
-[environments.dev]
-require_backup = false
-
-[environments.production]
-require_backup = true
-require_confirmation = true
-timescaledb = "required"
-keep_backups = 2
-"""
+from tests.support.environments import use_test_environments
 
 
 @pytest.fixture
 def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private environments file whose environments all point at this test's fresh database."""
-    path = tmp_path / "environments.toml"
-    path.write_text(ENVIRONMENTS.format(root=tmp_path))
-    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
-    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
-    monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
+    use_test_environments(tmp_path, db_url, monkeypatch)
     return tmp_path
 
 

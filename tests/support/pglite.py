@@ -16,7 +16,8 @@ RESET_SQL = Path(__file__).with_name("pglite_reset.sql")
 _USER_SCHEMAS = (
     "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
     "AND nspname NOT LIKE '\\_timescaledb%' "
-    "AND nspname NOT IN ('information_schema', 'public', 'timescaledb_information', 'timescaledb_experimental') "
+    "AND nspname NOT IN ('information_schema', 'public', "
+    "'timescaledb_information', 'timescaledb_experimental') "
     "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass "
     "AND d.objid = pg_namespace.oid AND d.deptype = 'e')"
 )
