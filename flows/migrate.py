@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -12,6 +13,7 @@ from db.credentials import resolve_database_url
 from db.environments import get_environment
 from db.errors import SchemaflowError
 from db.preflight import confirmation_skipped
+from db.urls import mask_url
 from tasks.apply import apply
 from tasks.backup import backup
 from tasks.notify import notify_failure
@@ -107,8 +109,11 @@ def migrate(
         logger.error("migrate %s failed: %s", environment, report.error)
         raise
     except Exception as exc:
+        # Prefect stores a raised exception's text as the run's state message and logs its
+        # traceback; an unexpected error's text may hold a URL, so only a masked copy leaves here.
         report.fail(f"unexpected {type(exc).__name__}: {exc}")
-        raise
+        logger.error("unexpected failure:\n%s", mask_url(traceback.format_exc()))
+        raise SchemaflowError(report.error, hint="see the run's logs; report it if it persists") from None
     finally:
         _finish(report, log_path, logger)
     return summary(report, log_path)

@@ -12,10 +12,16 @@ from db.environments import get_environment
 from db.errors import CheckFailed
 from db.schema_file import read_schema
 from tasks.drift import detect_drift
+from tasks.notify import notify_failure
 from tasks.secrets import load_secret
 
 
-@flow(name="schema-drift", flow_run_name="schema-drift-{environment}", log_prints=False)
+@flow(
+    name="schema-drift",
+    flow_run_name="schema-drift-{environment}",
+    log_prints=False,
+    on_failure=[notify_failure],
+)
 def schema_drift(
     environment: str = "staging",
     database_url: SecretStr | None = None,

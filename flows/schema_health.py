@@ -11,10 +11,16 @@ from db.credentials import resolve_database_url
 from db.environments import get_environment
 from db.errors import CheckFailed
 from tasks.health import check_health, publish_health_report, run_expectation_suites
+from tasks.notify import notify_failure
 from tasks.secrets import load_secret
 
 
-@flow(name="schema-health", flow_run_name="schema-health-{environment}", log_prints=False)
+@flow(
+    name="schema-health",
+    flow_run_name="schema-health-{environment}",
+    log_prints=False,
+    on_failure=[notify_failure],
+)
 def schema_health(
     environment: str = "staging",
     database_url: SecretStr | None = None,
