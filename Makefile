@@ -49,7 +49,6 @@ ui-stop:
 # Timings against raw psql / pg_dump / hand-written SQL, measured in the same run (not part of CI).
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python "$$b"; done
-	@SCHEMAFLOW_BENCH=1 $(BIN)/python -m pytest -q -s tests/db/test_seed.py -k benchmark
 
 clean:
 	-@bash scripts/ui.sh stop 2>/dev/null || true

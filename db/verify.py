@@ -1,4 +1,7 @@
-"""Post-apply verification: the old script's table count and key-table query, done as report rows."""
+"""Post-apply verification: the old script's table count and key-table query, done as report rows.
+
+Hypertables, indexes, foreign keys and RLS are db/health.py's checks, which verify runs after these.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ from db.preflight import CheckResult
 
 # The six tables the old migrate script checked after every deploy.
 KEY_TABLES = ("tenants", "users", "podcasts", "episodes", "campaigns", "listener_events")
-# Tables that must be hypertables whenever TimescaleDB is loaded (apache or tsl mode).
-HYPERTABLES = ("listener_events",)
 
 # The old verification query: how many tables, and which key tables are present.
 TABLE_COUNT_SQL = """
@@ -32,12 +33,6 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relname = ANY(%(key_tables)s) AND c.relkind IN ('r', 'p')
 ORDER BY c.relname
 """
-HYPERTABLES_SQL = """
-SELECT hypertable_name::text FROM timescaledb_information.hypertables WHERE hypertable_schema = %(schema)s
-"""
-TIMESCALEDB_LOADED_SQL = """
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
-"""
 
 
 def verify_schema(conn: psycopg.Connection, schema: str = "public") -> list[CheckResult]:
@@ -58,7 +53,6 @@ def verify_schema(conn: psycopg.Connection, schema: str = "public") -> list[Chec
             CheckResult("key tables present", "pass", f"all {len(KEY_TABLES)}: {', '.join(KEY_TABLES)}")
         )
     rows.extend(_validate_key_tables(conn, schema, params))
-    rows.extend(_check_hypertables(conn, schema, found))
     return rows
 
 
@@ -92,22 +86,3 @@ def _is_readable(conn: psycopg.Connection, schema: str, table: str) -> str | Non
     except psycopg.Error as exc:
         return (exc.diag.message_primary or type(exc).__name__).strip()
     return None
-
-
-def _check_hypertables(conn: psycopg.Connection, schema: str, found: set[str]) -> list[CheckResult]:
-    loaded = conn.execute(TIMESCALEDB_LOADED_SQL).fetchone()
-    if not loaded or not loaded[0]:
-        return [CheckResult("hypertables", "pass", "TimescaleDB not installed here: plain tables expected")]
-    hypertables = {r[0] for r in conn.execute(HYPERTABLES_SQL, {"schema": schema}).fetchall()}
-    expected = [t for t in HYPERTABLES if t in found]
-    missing = [t for t in expected if t not in hypertables]
-    if missing:
-        return [
-            CheckResult(
-                "hypertables",
-                "fail",
-                f"TimescaleDB is installed but {', '.join(missing)} is a plain table; re-run migrate",
-            )
-        ]
-    names = ", ".join(sorted(hypertables))
-    return [CheckResult("hypertables", "pass", f"{len(hypertables)} hypertable(s): {names}")]

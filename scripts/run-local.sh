@@ -34,20 +34,16 @@ with psycopg.connect(sys.argv[1], connect_timeout=10) as conn:
 PY
 )
 
-if "$SF" --help 2>/dev/null | grep -qE '^\s+seed-data\b'; then
-    if [ "$rows" -le 0 ]; then
-        if [ "$rows" -lt 0 ]; then
-            say "empty database: creating the schema before seeding"
-            "$SF" migrate --env local --skip-expectations
-        fi
-        say "seeding demo data (schemaflow seed-data --env local ${SCHEMAFLOW_SEED_ARGS:-})"
-        # shellcheck disable=SC2086  # the extra arguments are meant to split
-        "$SF" seed-data --env local ${SCHEMAFLOW_SEED_ARGS:-}
-    else
-        say "the database already has data: not seeding again"
+if [ "$rows" -le 0 ]; then
+    if [ "$rows" -lt 0 ]; then
+        say "empty database: creating the schema before seeding"
+        "$SF" migrate --env local --skip-expectations
     fi
+    say "seeding demo data (schemaflow seed-data --env local ${SCHEMAFLOW_SEED_ARGS:-})"
+    # shellcheck disable=SC2086  # the extra arguments are meant to split
+    "$SF" seed-data --env local ${SCHEMAFLOW_SEED_ARGS:-}
 else
-    say "schemaflow seed-data is not available in this checkout: migrating without demo data"
+    say "the database already has data: not seeding again"
 fi
 
 "$SF" migrate --env local

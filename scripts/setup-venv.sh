@@ -17,6 +17,7 @@ if [ -f "$stamp" ] && cmp -s pyproject.toml "$stamp"; then
     exit 0
 fi
 say "installing schemaflow and its dependencies into $VENV (first time: about 2 minutes)"
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q -e '.[dev]' || { say "ERROR: pip install failed (see above)"; exit 1; }
+log=$VENV/pip-install.log
+{ "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" -m pip install -q -e '.[dev]'; } >"$log" 2>&1 \
+    || { grep -v '^WARNING: Location' "$log" | tail -n 30 >&2; say "ERROR: pip install failed; full log: $log"; exit 1; }
 cp pyproject.toml "$stamp"

@@ -1,8 +1,6 @@
-"""The verify task: table count and key tables, then health checks and GX suites where they exist."""
+"""The verify task: the old table-count and key-table checks, the health checks, the GX suites."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import psycopg
 from prefect import task
@@ -10,6 +8,7 @@ from prefect import task
 from db.connect import connect
 from db.environments import get_environment
 from db.errors import CheckFailed
+from db.health import run_health_checks
 from db.preflight import CheckResult
 from db.verify import verify_schema
 from tasks.reporting import artifact_key, check_rows, publish_table, run_logger
@@ -58,11 +57,7 @@ def verify(
 
 
 def health_rows(conn: psycopg.Connection) -> list[CheckResult]:
-    """The schema health checks as report rows, or one 'skip' row when db.health is not installed."""
-    if importlib.util.find_spec("db.health") is None:
-        return [CheckResult("health checks", "skip", "db.health is not available in this checkout")]
-    from db.health import run_health_checks  # type: ignore[import-not-found,unused-ignore]
-
+    """The schema health checks (db/health.py) as report rows."""
     return [
         CheckResult(f"health: {h.name}", _status(h.status), h.detail, getattr(h, "fix", "") or "")
         for h in run_health_checks(conn)
@@ -70,10 +65,8 @@ def health_rows(conn: psycopg.Connection) -> list[CheckResult]:
 
 
 def expectation_rows(url: str) -> list[CheckResult]:
-    """One row per GX suite (GX is imported only here: it costs seconds), or a 'skip' row without it."""
-    if importlib.util.find_spec("expectations.runner") is None:
-        return [CheckResult("expectations", "skip", "expectations.runner is not available in this checkout")]
-    from expectations.runner import run_suites  # type: ignore[import-not-found,unused-ignore]
+    """One row per GX suite; GX is imported only here, because its import costs seconds."""
+    from expectations.runner import run_suites
 
     report = run_suites(url)
     by_suite: dict[str, list[dict]] = {}
