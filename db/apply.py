@@ -22,7 +22,7 @@ from psycopg import sql
 from db.capabilities import detect_capabilities
 from db.catalog import diff_catalogs, snapshot_catalog
 from db.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.errors import ApplyFailed
+from db.errors import ApplyFailed, ConnectionFailed
 from db.history import HistoryRecord, record_run
 from db.migration_lock import hold_migration_lock
 from db.schema_file import checksum, read_schema
@@ -184,6 +184,15 @@ def _apply_locked(
                 raise error from None
             sleep(backoff_seconds(attempt))
         except psycopg.Error as exc:
+            if conn.broken:
+                # Not the file's fault, and if the drop came during COMMIT nobody knows whether it
+                # committed; the file is idempotent, so running it again settles it either way.
+                raise ConnectionFailed(
+                    f"lost the connection to the server during apply (attempt {attempt}): "
+                    f"{mask_url((str(exc).strip().splitlines() or [type(exc).__name__])[0])}",
+                    hint="run migrate again: the master file is idempotent, and `schemaflow history` "
+                    "shows whether this run committed",
+                ) from None
             error = _apply_failed(exc, text, attempt, retryable=False)
             _record_failure(conn, result, started, clock, error, record_history and not dry_run)
             raise error from None
@@ -263,36 +272,41 @@ def run_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list
     return steps
 
 
-def plan_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list[PostCommitStep]:
-    """Detect what metrics_daily is (catalog, not guesswork) and the statement that refreshes it."""
+def metrics_daily_refresh(conn: psycopg.Connection) -> tuple[str, str] | None:
+    """('cagg' or 'matview', the statement that refreshes metrics_daily), from the catalog; None if absent."""
     params = {"schema": AGGREGATE_SCHEMA, "name": AGGREGATE_NAME}
     qualified = f"{AGGREGATE_SCHEMA}.{AGGREGATE_NAME}"
     if conn.execute(TIMESCALEDB_INSTALLED_SQL).fetchone() and conn.execute(CAGG_SQL, params).fetchone():
-        statement = f"CALL refresh_continuous_aggregate('{qualified}', NULL, NULL)"
-        created_now = any(
-            c.action == "created" and c.kind == "cagg" and AGGREGATE_NAME in c.name for c in result.changes
-        )
-        if created_now:
-            return [PostCommitStep("first refresh of continuous aggregate metrics_daily", statement)]
-        # Its refresh policy keeps it current; refreshing everything on each deploy would only cost time.
-        return [
-            PostCommitStep(
-                "refresh of continuous aggregate metrics_daily",
-                statement,
-                status="skipped",
-                detail="already created; its refresh policy keeps it current",
-            )
-        ]
+        return "cagg", f"CALL refresh_continuous_aggregate('{qualified}', NULL, NULL)"
     row = conn.execute(MATVIEW_SQL, params).fetchone()
     if row is None:
-        return []
+        return None
     populated, has_unique_index = row
     # CONCURRENTLY keeps the view readable during the refresh but needs data and a unique index.
     concurrently = "CONCURRENTLY " if populated and has_unique_index else ""
+    return "matview", f"REFRESH MATERIALIZED VIEW {concurrently}{qualified}"
+
+
+def plan_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list[PostCommitStep]:
+    """Detect what metrics_daily is (catalog, not guesswork) and the statement that refreshes it."""
+    found = metrics_daily_refresh(conn)
+    if found is None:
+        return []
+    kind, statement = found
+    if kind == "matview":
+        return [PostCommitStep("refresh of materialized view metrics_daily", statement)]
+    created_now = any(
+        c.action == "created" and c.kind == "cagg" and AGGREGATE_NAME in c.name for c in result.changes
+    )
+    if created_now:
+        return [PostCommitStep("first refresh of continuous aggregate metrics_daily", statement)]
+    # Its refresh policy keeps it current; refreshing everything on each deploy would only cost time.
     return [
         PostCommitStep(
-            "refresh of materialized view metrics_daily",
-            f"REFRESH MATERIALIZED VIEW {concurrently}{qualified}",
+            "refresh of continuous aggregate metrics_daily",
+            statement,
+            status="skipped",
+            detail="already created; its refresh policy keeps it current",
         )
     ]
 

@@ -166,7 +166,9 @@ def expected_from_existing(
             try:
                 conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
             except psycopg.Error as exc:
-                raise _file_does_not_apply(str(exc).splitlines()[0]) from None
+                raise _file_does_not_apply(
+                    (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                ) from None
             built = detect_capabilities(conn)
             # The license setting is only visible once the extension is loaded in the database.
             if target.timescaledb_license and built.timescaledb_license != target.timescaledb_license:

@@ -56,7 +56,7 @@ def health_sql(name: str) -> str:
 def run_health_checks(
     conn: psycopg.Connection, expected: ExpectedSchema | None = None, refresh_lag: str = DEFAULT_REFRESH_LAG
 ) -> list[HealthCheck]:
-    """Check tables, columns, keys, indexes, hypertables, metrics_daily and RLS; never raises."""
+    """Check tables, columns, keys, indexes, hypertables, metrics_daily and RLS (catalog queries only)."""
     expected = expected or expected_schema()
     mode = detect_capabilities(conn).mode
     checks = [

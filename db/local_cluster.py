@@ -63,8 +63,10 @@ class LocalCluster:
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.datadir.chmod(0o700)
         password = secrets.token_urlsafe(18)
-        self.password_file.write_text(password + "\n")
-        self.password_file.chmod(0o600)
+        # Created 0600 from the start: write-then-chmod would leave it readable for a moment.
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
         _chown_to_server_user(self.datadir)
         # initdb reads the password from a file: a private temp file, gone right after.
         fd, pwfile = tempfile.mkstemp(prefix="schemaflow-initdb-")
@@ -159,10 +161,11 @@ class LocalCluster:
 
     def ensure_database(self) -> bool:
         """Create the cluster's default database if missing; return True when it was created."""
-        import psycopg
         from psycopg import sql
 
-        with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=10) as conn:
+        from db.connect import connect
+
+        with connect(self.url("postgres"), autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone():
                 return False
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
@@ -217,7 +220,13 @@ class LocalCluster:
 def cluster_from_env(root: Path) -> LocalCluster:
     """The project's embedded cluster: `.local/pgdata` under `root`, port from SCHEMAFLOW_LOCAL_PORT."""
     base = Path(os.environ.get("SCHEMAFLOW_LOCAL_DIR", root / ".local"))
-    port = int(os.environ.get("SCHEMAFLOW_LOCAL_PORT", DEFAULT_PORT))
+    raw_port = os.environ.get("SCHEMAFLOW_LOCAL_PORT", str(DEFAULT_PORT))
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise LocalClusterError(
+            f"SCHEMAFLOW_LOCAL_PORT={raw_port!r} is not a TCP port",
+            hint=f"set it to a number from 1024 to 65535, or unset it for {DEFAULT_PORT}",
+        )
+    port = int(raw_port)
     return LocalCluster(datadir=base / "pgdata", port=port)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import ClientCursor
 
+from db.apply import metrics_daily_refresh
 from db.errors import ConfigError
 
 SEED_SQL = Path(__file__).resolve().parent / "sql" / "seed.sql"
@@ -53,17 +54,6 @@ SEEDED_TABLES = (
     "listener_events",
     "attribution_events",
 )
-
-# Statements that cannot run in a transaction block (continuous aggregate) or need one populated
-# matview with a unique index (CONCURRENTLY); chosen by what metrics_daily is on this server.
-REFRESH_CAGG = "CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL)"
-REFRESH_MATVIEW = "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily"
-METRICS_DAILY_KIND_SQL = """
-SELECT c.relkind::text, coalesce(m.ispopulated, false)
-FROM pg_class c
-LEFT JOIN pg_matviews m ON m.schemaname = 'public' AND m.matviewname = c.relname
-WHERE c.oid = to_regclass('public.metrics_daily')
-"""
 
 
 @dataclass
@@ -218,16 +208,8 @@ def refresh_metrics_daily(conn: psycopg.Connection) -> str | None:
 
     Needs an autocommit connection: a continuous aggregate's refresh refuses a transaction block.
     """
-    row = conn.execute(METRICS_DAILY_KIND_SQL).fetchone()
-    if row is None:
+    found = metrics_daily_refresh(conn)
+    if found is None:
         return None
-    relkind, populated = row
-    if relkind == "v":
-        statement = REFRESH_CAGG
-    elif populated:
-        statement = REFRESH_MATVIEW
-    else:
-        # CONCURRENTLY needs a populated view; the first fill takes the plain (locking) form.
-        statement = "REFRESH MATERIALIZED VIEW public.metrics_daily"
-    conn.execute(statement)
-    return statement
+    conn.execute(found[1])
+    return found[1]

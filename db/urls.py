@@ -13,7 +13,8 @@ _LOOPBACK = ("localhost", "127.0.0.1", "::1", "")
 _STRONG_SSLMODES = ("require", "verify-ca", "verify-full")
 # password=... inside a libpq keyword string or a query string, and user:password@ in a URL.
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
+# Greedy up to the last "@" of the word: a password with a raw "@" must be masked whole.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)(\S*)(@)")
 
 
 def mask_url(text: str | None) -> str:
@@ -49,6 +50,12 @@ def validate_url(url: str) -> dict[str, str]:
         raise ConfigError(
             f"database URL {mask_url(url)} has scheme {parts.scheme or '(none)'!r}",
             hint="use postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+        )
+    if parts.netloc.count("@") > 1:
+        # urlsplit splits at the last "@", libpq at the first: they would disagree on the host.
+        raise ConfigError(
+            f"database URL {mask_url(url)} has an unencoded '@' in its user or password",
+            hint="percent-encode it as %40, e.g. postgresql://app:p%40ss@db.example.com/app",
         )
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     host = unquote(parts.hostname or "") or query.get("host", "")

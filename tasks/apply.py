@@ -14,7 +14,7 @@ from db.schema_file import read_schema
 from tasks.reporting import artifact_key, change_rows, publish_table, run_logger
 
 # Phrases of db.connect's messages for a server that went away (a restart, a failover), not bad config.
-_TRANSIENT_CONNECTION = ("cannot reach", "no answer from")
+_TRANSIENT_CONNECTION = ("cannot reach", "no answer from", "lost the connection")
 
 
 def is_transient(exc: BaseException) -> bool:

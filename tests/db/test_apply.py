@@ -211,3 +211,30 @@ def test_concurrent_runs_one_wins(db_url: str) -> None:
         t.join()
     assert sorted(outcomes) == ["applied", "locked"]
     assert [r["outcome"] for r in _history(db_url)] == ["success"]
+
+
+def test_a_connection_lost_mid_apply_is_a_transient_error_and_nothing_is_kept(db_url: str) -> None:
+    from db.errors import ConnectionFailed
+    from tasks.apply import is_transient
+
+    text = "CREATE TABLE IF NOT EXISTS half_done (id int);\nSELECT pg_sleep(30);\n"
+
+    def kill_the_apply_session() -> None:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            for _ in range(100):
+                killed = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE '%pg_sleep(30)%' "
+                    "AND pid <> pg_backend_pid()"
+                ).fetchall()
+                if killed:
+                    return
+                time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_the_apply_session)
+    killer.start()
+    with pytest.raises(ConnectionFailed, match="lost the connection") as info:
+        apply_master_schema(db_url, sql_text=text, environment="test", lock_retries=0)
+    killer.join()
+    assert is_transient(info.value), "a lost connection must be retried by the apply task"
+    assert "half_done" not in _tables(db_url)
