@@ -13,6 +13,7 @@ import textwrap
 
 from cli.target import resolve_target
 from db.drift import DriftReport, check_drift
+from db.reconcile import one_line
 from db.schema_file import read_schema
 
 COLUMNS = ("severity", "status", "kind", "name", "detail")
@@ -67,14 +68,16 @@ def render_report(report: DriftReport) -> str:
     if not report.has_drift:
         return f"no drift: the database matches the master file\n{head}"
     counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts().items()))
-    rows = [dict(d.as_dict(), detail=_clip(d.detail)) for d in report.differences]
+    rows = [
+        dict(d.as_dict(), name=one_line(d.name), detail=_clip(one_line(d.detail))) for d in report.differences
+    ]
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
     lines = [f"drift: {len(rows)} differences ({counts})", head, ""]
     lines.append("  ".join(c.upper().ljust(widths[c]) for c in COLUMNS).rstrip())
     lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip() for r in rows]
     lines += ["", "Suggested SQL (review before running; nothing was applied):"]
     for i, diff in enumerate(report.differences, 1):
-        lines.append(f"-- [{i}] {diff.status} {diff.kind} {diff.name}")
+        lines.append(one_line(f"-- [{i}] {diff.status} {diff.kind} {diff.name}"))
         lines.append(textwrap.indent(diff.suggestion, "  "))
     return "\n".join(lines)
 
@@ -82,13 +85,14 @@ def render_report(report: DriftReport) -> str:
 def render_script(report: DriftReport) -> str:
     """The suggested statements as one reviewable script, each under a comment naming its difference."""
     lines = [
-        f"-- schemaflow drift: {len(report.differences)} differences in {report.target}",
+        one_line(f"-- schemaflow drift: {len(report.differences)} differences in {report.target}"),
         "-- Review every statement; missing objects are best restored by re-running migrate.",
     ]
     for diff in report.differences:
         lines += [
             "",
-            f"-- {diff.severity} {diff.status} {diff.kind} {diff.name}: {diff.detail}",
+            # Names and details come from the database: one_line keeps a crafted name inside the comment.
+            one_line(f"-- {diff.severity} {diff.status} {diff.kind} {diff.name}: {diff.detail}"),
             diff.suggestion,
         ]
     return "\n".join(lines)

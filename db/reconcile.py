@@ -8,10 +8,43 @@ unexpected and changed objects get the DROP/ALTER/CREATE that would bring the da
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from psycopg import sql
 
 RERUN = "-- re-run migrate (schemaflow migrate --env ENV) to create it; by hand:"
 _SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
-_RESERVED = {"user", "order", "group", "table", "select", "from", "where", "limit", "default", "check", "end"}
+# PostgreSQL's reserved, type/function-name and column-name keywords (kwlist.h of 15, plus 16 and 17's
+# additions): each is rejected unquoted as a table, type or function name. Unreserved keywords
+# (name, version, ...) are valid identifiers everywhere, so they stay unquoted and readable.
+# fmt: off
+_KEYWORDS = frozenset((
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
+    "between", "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character", "check",
+    "coalesce", "collate", "collation", "column", "concurrently", "constraint", "create", "cross",
+    "current_catalog", "current_date", "current_role", "current_schema", "current_time",
+    "current_timestamp", "current_user", "dec", "decimal", "default", "deferrable", "desc", "distinct",
+    "do", "else", "end", "except", "exists", "extract", "false", "fetch", "float", "for", "foreign",
+    "freeze", "from", "full", "grant", "greatest", "group", "grouping", "having", "ilike", "in",
+    "initially", "inner", "inout", "int", "integer", "intersect", "interval", "into", "is", "isnull",
+    "join", "json", "json_array", "json_arrayagg", "json_exists", "json_object", "json_objectagg",
+    "json_query", "json_scalar", "json_serialize", "json_table", "json_value", "lateral", "leading",
+    "least", "left", "like", "limit", "localtime", "localtimestamp", "merge_action", "national", "natural",
+    "nchar", "none", "normalize", "not", "notnull", "null", "nullif", "numeric", "offset", "on", "only",
+    "or", "order", "out", "outer", "overlaps", "overlay", "placing", "position", "precision", "primary",
+    "real", "references", "returning", "right", "row", "select", "session_user", "setof", "similar",
+    "smallint", "some", "substring", "symmetric", "system_user", "table", "tablesample", "then", "time",
+    "timestamp", "to", "trailing", "treat", "trim", "true", "union", "unique", "user", "using", "values",
+    "varchar", "variadic", "verbose", "when", "where", "window", "with", "xmlattributes", "xmlconcat",
+    "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize",
+    "xmltable",
+))
+# fmt: on
+# Characters that end a `--` comment (PostgreSQL and psql treat \r and \n as line ends) or that a
+# terminal would interpret; object names may contain any of them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# grantee=privileges/grantor, the grantee quoted when it needs to be (and empty for PUBLIC).
+_ACL_ITEM = re.compile(r'^("(?:[^"]|"")*"|[^=]*)=([^/]*)')
 # aclitem letters (PostgreSQL docs, "Privileges") and the keyword each stands for.
 _PRIVILEGES = {
     "r": "SELECT",
@@ -64,18 +97,27 @@ def suggest(
     kind: str, name: str, status: str, expected: dict | None, actual: dict | None, snapshot: dict
 ) -> str:
     """The SQL (with a leading comment where judgement is needed) that reconciles one difference."""
-    render = globals().get(f"_suggest_{kind}")
+    render = _RENDERERS.get(kind)
     text = render(name, status, expected or {}, actual or {}, snapshot) if render else None
     if text is None:
-        return RERUN if status == "missing" else f"-- review {kind} {name} by hand"
+        return RERUN if status == "missing" else one_line(f"-- review {kind} {name} by hand")
     return text
 
 
 def quote_ident(name: str) -> str:
-    """Quote an identifier only when PostgreSQL needs it."""
-    if _SIMPLE_IDENT.match(name) and name not in _RESERVED:
+    """Quote an identifier only when PostgreSQL needs it (psycopg does the quoting and escaping)."""
+    if _SIMPLE_IDENT.match(name) and name not in _KEYWORDS:
         return name
-    return '"' + name.replace('"', '""') + '"'
+    return sql.Identifier(name).as_string(None)
+
+
+def one_line(text: str) -> str:
+    """`text` safe inside a `--` comment: control characters (newlines first) shown as escapes.
+
+    A crafted object name could otherwise end the comment and put its own statement into the
+    script a reviewer runs.
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _q(name: str, parts: int = 2) -> tuple[str, ...]:
@@ -92,6 +134,18 @@ def _split_child(name: str) -> tuple[str, str]:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _regclass(name: str) -> str:
+    """'schema.table' as a regclass literal: quoted inside, since regclass input folds case."""
+    return _literal(_q(name)[0])
+
+
+def _function_ref(name: str) -> str:
+    """'schema.fname(args)' with schema and name quoted; the arguments are PostgreSQL's own text."""
+    schema, rest = name.split(".", 1)
+    fname, args = rest.split("(", 1)
+    return f"{quote_ident(schema)}.{quote_ident(fname)}({args}"
 
 
 def _suggest_schema(name: str, status: str, e: dict, a: dict, snap: dict) -> str | None:
@@ -128,7 +182,9 @@ def _suggest_type(name: str, status: str, e: dict, a: dict, snap: dict) -> str |
                 return "\n".join(
                     f"ALTER TYPE {rel} ADD VALUE IF NOT EXISTS {_literal(lbl)};" for lbl in added
                 )
-            return f"-- enum labels differ; values cannot be removed in place: rebuild {rel} by hand"
+            return one_line(
+                f"-- enum labels differ; values cannot be removed in place: rebuild {rel} by hand"
+            )
         labels = ", ".join(_literal(lbl) for lbl in e["labels"] or [])
         return f"{RERUN}\nCREATE TYPE {rel} AS ENUM ({labels});"
     checks = " ".join(e.get("checks") or [])
@@ -167,7 +223,7 @@ def _suggest_table(name: str, status: str, e: dict, a: dict, snap: dict) -> str 
     if status == "unexpected":
         return f"DROP TABLE {rel};  -- review first: this drops its rows"
     if status == "changed":
-        return f"-- table storage differs ({e} vs {a}); review ALTER TABLE {rel} SET (...) by hand"
+        return one_line(f"-- table storage differs ({e} vs {a}); review ALTER TABLE {rel} SET (...) by hand")
     lines = [
         f"  {_column_sql(n.rsplit('.', 1)[1], c)}" for n, c in _children(snap, "column", f"table:{name}")
     ]
@@ -204,7 +260,8 @@ def _suggest_column(name: str, status: str, e: dict, a: dict, snap: dict) -> str
             else f"ALTER COLUMN {col} ADD {_column_sql('x', e).split(' ', 2)[2]}"
         )
     if not steps:
-        return f"-- column {name} differs in {', '.join(k for k in e if e[k] != a.get(k))}; review by hand"
+        differs = ", ".join(k for k in e if e[k] != a.get(k))
+        return one_line(f"-- column {name} differs in {differs}; review by hand")
     return f"ALTER TABLE {rel}\n  " + ",\n  ".join(steps) + ";"
 
 
@@ -241,7 +298,7 @@ def _suggest_view(name: str, status: str, e: dict, a: dict, snap: dict) -> str |
     create = f"CREATE OR REPLACE VIEW {rel}{options} AS\n{e['definition']}"
     if status == "missing":
         return f"{RERUN}\n{create}"
-    return f"{create}\n-- if its columns changed: DROP VIEW {rel}; then re-run migrate"
+    return f"{create}\n" + one_line(f"-- if its columns changed: DROP VIEW {rel}; then re-run migrate")
 
 
 def _suggest_matview(name: str, status: str, e: dict, a: dict, snap: dict) -> str | None:
@@ -271,9 +328,7 @@ def _suggest_cagg(name: str, status: str, e: dict, a: dict, snap: dict) -> str |
 def _suggest_function(name: str, status: str, e: dict, a: dict, snap: dict) -> str | None:
     if status == "unexpected":
         keyword = "PROCEDURE" if a.get("kind") == "p" else "FUNCTION"
-        schema, rest = name.split(".", 1)
-        fname, args = rest.split("(", 1)
-        return f"DROP {keyword} {quote_ident(schema)}.{quote_ident(fname)}({args};"
+        return f"DROP {keyword} {_function_ref(name)};"
     if e.get("definition"):
         return (RERUN + "\n" if status == "missing" else "") + e["definition"].rstrip() + ";"
     return None
@@ -332,16 +387,22 @@ def _suggest_policy(name: str, status: str, e: dict, a: dict, snap: dict) -> str
 def _acl_map(items: list[str] | None) -> dict[str, set[str]]:
     result: dict[str, set[str]] = {}
     for item in items or []:
-        grantee, _, rest = item.partition("=")
-        privs = rest.split("/", 1)[0].replace("*", "")
-        result[grantee.strip('"') or "PUBLIC"] = {_PRIVILEGES.get(ch, ch) for ch in privs}
+        match = _ACL_ITEM.match(item)
+        if not match:
+            continue
+        grantee, privs = match.group(1), match.group(2).replace("*", "")
+        if grantee.startswith('"'):  # aclitem quotes a name the way SQL does; quote_ident re-quotes it
+            grantee = grantee[1:-1].replace('""', '"')
+        result[grantee or "PUBLIC"] = {_PRIVILEGES.get(ch, ch) for ch in privs}
     return result
 
 
 def _suggest_grant(name: str, status: str, e: dict, a: dict, snap: dict) -> str | None:
     kind, obj = name.split(" ", 1)
     keyword = _OBJECT_KEYWORDS.get(kind, kind.upper())
-    target = quote_ident(obj) if kind == "schema" else obj if kind == "function" else _q(obj)[0]
+    target = (
+        quote_ident(obj) if kind == "schema" else _function_ref(obj) if kind == "function" else _q(obj)[0]
+    )
     steps = []
     if e.get("owner") != a.get("owner"):
         steps.append(f"ALTER {keyword} {target} OWNER TO {quote_ident(e['owner'])};")
@@ -366,10 +427,13 @@ def _suggest_grant(name: str, status: str, e: dict, a: dict, snap: dict) -> str 
 def _suggest_hypertable(name: str, status: str, e: dict, a: dict, snap: dict) -> str | None:
     (rel,) = _q(name)
     if status == "unexpected":
-        return (
-            f"-- {rel} is a hypertable the file does not expect; it cannot be turned back in place:\n"
-            f"-- create a plain copy (CREATE TABLE ... (LIKE {rel} INCLUDING ALL)), copy the rows,\n"
-            f"-- swap the names"
+        return "\n".join(
+            one_line(line)
+            for line in (
+                f"-- {rel} is a hypertable the file does not expect; it cannot be turned back in place:",
+                f"-- create a plain copy (CREATE TABLE ... (LIKE {rel} INCLUDING ALL)), copy the rows,",
+                "-- swap the names",
+            )
         )
     if status == "changed":
         flag = "true" if e.get("compression_enabled") else "false"
@@ -384,7 +448,7 @@ def _suggest_hypertable(name: str, status: str, e: dict, a: dict, snap: dict) ->
         else str(dim["integer_interval"])
     )
     return (
-        f"{RERUN}\nSELECT create_hypertable({_literal(name)}, {_literal(col)},\n"
+        f"{RERUN}\nSELECT create_hypertable({_regclass(name)}, {_literal(col)},\n"
         f"    chunk_time_interval => {interval}, if_not_exists => TRUE, migrate_data => TRUE);\n"
         f"-- migrate_data rewrites the table under a lock: plan a maintenance window"
     )
@@ -394,15 +458,14 @@ def _suggest_dimension(name: str, status: str, e: dict, a: dict, snap: dict) -> 
     table, col = name.rsplit(".", 1)
     if status == "changed" and e.get("time_interval") != a.get("time_interval") and e.get("time_interval"):
         return (
-            f"SELECT set_chunk_time_interval({_literal(table)}, INTERVAL {_literal(e['time_interval'])});"
+            f"SELECT set_chunk_time_interval({_regclass(table)}, INTERVAL {_literal(e['time_interval'])});"
             "  -- applies to new chunks only"
         )
     if status == "changed" and e.get("integer_interval") != a.get("integer_interval"):
-        return (
-            f"SELECT set_chunk_time_interval({_literal(table)}, {e['integer_interval']});  -- new chunks only"
-        )
+        interval = e["integer_interval"]
+        return f"SELECT set_chunk_time_interval({_regclass(table)}, {interval});  -- new chunks only"
     if status == "missing" and e.get("num_partitions"):
-        return f"SELECT add_dimension({_literal(table)}, by_hash({_literal(col)}, {e['num_partitions']}));"
+        return f"SELECT add_dimension({_regclass(table)}, by_hash({_literal(col)}, {e['num_partitions']}));"
     return None
 
 
@@ -411,9 +474,36 @@ def _suggest_job(name: str, status: str, e: dict, a: dict, snap: dict) -> str | 
     if status == "unexpected":
         remove = _REMOVE_POLICY.get(proc)
         return (
-            f"SELECT {remove}({_literal(target)});" if remove else f"-- remove job {proc} on {target} by hand"
+            f"SELECT {remove}({_regclass(target)});"
+            if remove
+            else one_line(f"-- remove job {proc} on {target} by hand")
         )
     if status == "changed":
         remove = _REMOVE_POLICY.get(proc, "remove_" + proc)
-        return f"SELECT {remove}({_literal(target)});\n-- then re-run migrate: it adds the policy as defined"
+        return f"SELECT {remove}({_regclass(target)});\n-- then re-run migrate: it adds the policy as defined"
     return None
+
+
+Renderer = Callable[[str, str, dict, dict, dict], str | None]
+# Kind -> renderer; a kind without one gets the generic "review by hand" (or re-run migrate) line.
+_RENDERERS: dict[str, Renderer] = {
+    "schema": _suggest_schema,
+    "extension": _suggest_extension,
+    "type": _suggest_type,
+    "table": _suggest_table,
+    "column": _suggest_column,
+    "constraint": _suggest_constraint,
+    "index": _suggest_index,
+    "view": _suggest_view,
+    "matview": _suggest_matview,
+    "cagg": _suggest_cagg,
+    "function": _suggest_function,
+    "trigger": _suggest_trigger,
+    "sequence": _suggest_sequence,
+    "rls": _suggest_rls,
+    "policy": _suggest_policy,
+    "grant": _suggest_grant,
+    "hypertable": _suggest_hypertable,
+    "dimension": _suggest_dimension,
+    "job": _suggest_job,
+}

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import traceback
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import SecretStr
 
-from db.credentials import resolve_database_url
 from db.environments import get_environment
 from db.errors import SchemaflowError
 from db.preflight import confirmation_skipped
-from db.urls import mask_url
 from tasks.apply import apply
 from tasks.backup import backup
 from tasks.notify import notify_failure
 from tasks.preflight import preflight
-from tasks.reporting import RunReport, publish_report, write_report_log
-from tasks.secrets import load_secret
+from tasks.reporting import RunReport, publish_report, unexpected_error, write_report_log
+from tasks.secrets import resolve_flow_target
 from tasks.verify import verify
 
 
@@ -61,8 +58,7 @@ def migrate(
     try:
         env = get_environment(environment)
         log_path = env.report_log
-        explicit = database_url.get_secret_value() if database_url else None
-        resolved = resolve_database_url(env, explicit_url=explicit, secret_loader=load_secret)
+        resolved = resolve_flow_target(env, database_url)
         report.target = str(resolved)
         logger.info("migrating %s at %s%s", environment, resolved, " (dry run)" if dry_run else "")
         url = resolved.url
@@ -109,11 +105,9 @@ def migrate(
         logger.error("migrate %s failed: %s", environment, report.error)
         raise
     except Exception as exc:
-        # Prefect stores a raised exception's text as the run's state message and logs its
-        # traceback; an unexpected error's text may hold a URL, so only a masked copy leaves here.
-        report.fail(f"unexpected {type(exc).__name__}: {exc}")
-        logger.error("unexpected failure:\n%s", mask_url(traceback.format_exc()))
-        raise SchemaflowError(report.error, hint="see the run's logs; report it if it persists") from None
+        error = unexpected_error(exc, logger)
+        report.fail(error.message, error.hint)
+        raise error from None
     finally:
         _finish(report, log_path, logger)
     return summary(report, log_path)

@@ -7,13 +7,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
-from db.credentials import resolve_database_url
 from db.environments import get_environment
 from db.errors import CheckFailed
 from db.schema_file import read_schema
 from tasks.drift import detect_drift
 from tasks.notify import notify_failure
-from tasks.secrets import load_secret
+from tasks.reporting import masked_unexpected_errors
+from tasks.secrets import resolve_flow_target
 
 
 @flow(
@@ -43,13 +43,12 @@ def schema_drift(
         The report: target (masked), mode, counts and every difference with its suggested SQL.
     """
     logger = get_run_logger()
-    env = get_environment(environment)
-    explicit = database_url.get_secret_value() if database_url else None
-    resolved = resolve_database_url(env, explicit_url=explicit, secret_loader=load_secret)
-    logger.info("checking %s at %s for drift", environment, resolved)
-    scratch = scratch_url.get_secret_value() if scratch_url else None
-    schema_sql = read_schema(schema_file) if schema_file else None
-    report = detect_drift(resolved.url, environment, scratch_url=scratch, schema_sql=schema_sql)
+    with masked_unexpected_errors(logger):
+        resolved = resolve_flow_target(get_environment(environment), database_url)
+        logger.info("checking %s at %s for drift", environment, resolved)
+        scratch = scratch_url.get_secret_value() if scratch_url else None
+        schema_sql = read_schema(schema_file) if schema_file else None
+        report = detect_drift(resolved.url, environment, scratch_url=scratch, schema_sql=schema_sql)
     if report.has_drift and fail_on_drift:
         raise CheckFailed(
             f"{environment} has drifted from the master file: {len(report.differences)} differences",

@@ -7,12 +7,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
-from db.credentials import resolve_database_url
 from db.environments import get_environment
 from db.errors import CheckFailed
 from tasks.health import check_health, publish_health_report, run_expectation_suites
 from tasks.notify import notify_failure
-from tasks.secrets import load_secret
+from tasks.reporting import masked_unexpected_errors
+from tasks.secrets import resolve_flow_target
 
 
 @flow(
@@ -41,15 +41,14 @@ def schema_health(
         Health rows, expectation rows and the Data Docs index path.
     """
     logger = get_run_logger()
-    env = get_environment(environment)
-    explicit = database_url.get_secret_value() if database_url else None
-    resolved = resolve_database_url(env, explicit_url=explicit, secret_loader=load_secret)
-    logger.info("checking the health of %s at %s", environment, resolved)
-    checks = check_health(resolved.url, environment)
-    suites = None
-    if run_expectations:
-        suites = run_expectation_suites(resolved.url, environment, window_days=window_days, full=full)
-    publish_health_report(environment, checks, suites)
+    with masked_unexpected_errors(logger):
+        resolved = resolve_flow_target(get_environment(environment), database_url)
+        logger.info("checking the health of %s at %s", environment, resolved)
+        checks = check_health(resolved.url, environment)
+        suites = None
+        if run_expectations:
+            suites = run_expectation_suites(resolved.url, environment, window_days=window_days, full=full)
+        publish_health_report(environment, checks, suites)
     bad_checks = [c for c in checks if not c.ok]
     bad_rows = [r for r in (suites or {}).get("rows", []) if not r["success"]]
     if bad_checks or bad_rows:

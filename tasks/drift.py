@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from db.drift import DriftReport, check_drift
 from db.urls import mask_url
+from tasks.reporting import artifact_key
 
 TABLE_COLUMNS = ("severity", "status", "kind", "name", "detail", "suggestion")
 
 
 def drift_artifact_key(environment: str) -> str:
     """A stable key so the UI keeps the history of one environment's drift, e.g. drift-staging."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", environment.lower()).strip("-") or "env"
-    return f"drift-{slug}"
+    return artifact_key(environment, flow="drift")
 
 
 # No retries: the check changes nothing, and a scheduled run simply tries again next time.

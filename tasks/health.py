@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -11,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from db.connect import connect
 from db.health import HealthCheck, run_health_checks
 from db.urls import mask_url
+from tasks.reporting import artifact_key
 
 HEALTH_COLUMNS = ("name", "status", "detail", "fix")
 EXPECTATION_COLUMNS = ("suite", "expectation", "success", "observed_value", "unexpected_count")
@@ -18,8 +18,7 @@ EXPECTATION_COLUMNS = ("suite", "expectation", "success", "observed_value", "une
 
 def health_artifact_key(environment: str, what: str) -> str:
     """A stable key per environment so the UI keeps the history, e.g. schema-health-staging-checks."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", environment.lower()).strip("-") or "env"
-    return f"schema-health-{slug}-{what}"
+    return artifact_key(environment, what, flow="schema-health")
 
 
 # No retries: checks change nothing, and a scheduled run tries again next time.

@@ -13,7 +13,6 @@ Use it as `@flow(..., on_failure=[notify_failure])`.
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Any
 
@@ -22,6 +21,7 @@ from prefect.events import emit_event
 from prefect.logging.loggers import flow_run_logger
 
 from db.urls import mask_url
+from tasks.reporting import artifact_key
 
 FAILURE_EVENT = "schemaflow.run.failed"
 LOUD_ENVIRONMENTS = frozenset({"production"})
@@ -29,7 +29,7 @@ LOUD_ENVIRONMENTS = frozenset({"production"})
 
 def failure_artifact_key(flow_name: str, environment: str) -> str:
     """The artifact key for a flow's failures in one environment (lowercase, digits and dashes only)."""
-    return re.sub(r"[^a-z0-9-]+", "-", f"{flow_name}-{environment}-failure".lower()).strip("-")
+    return artifact_key(environment, "failure", flow=flow_name)
 
 
 def failure_message(state: Any) -> str:

@@ -1,15 +1,22 @@
-"""The run report a person reads after a migrate run: one markdown text for the UI and the log file."""
+"""The run report a person reads after a migrate run: one markdown text for the UI and the log file.
+
+Also what every flow shares when it reports: artifact keys, and unexpected errors turned masked.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from db.apply import ApplyResult
+from db.errors import SchemaflowError
 from db.preflight import CheckResult
 from db.urls import mask_url
 
@@ -44,10 +51,46 @@ def publish_table(table: list[dict[str, Any]], key: str, description: str) -> No
     create_table_artifact(table=table, key=key, description=description)
 
 
-def artifact_key(environment: str, what: str) -> str:
-    """A stable artifact key (lowercase letters, digits, dashes), e.g. migrate-production-report."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", environment.lower()).strip("-") or "env"
-    return f"migrate-{slug}-{what}"
+def artifact_key(environment: str, what: str = "", flow: str = "migrate") -> str:
+    """A stable artifact key per flow and environment, so the UI keeps the history of each.
+
+    Prefect accepts only lowercase letters, digits and dashes: migrate-production-report,
+    schema-health-staging-checks, drift-staging (no `what`), schema-drift-prod-eu-failure.
+    """
+    parts = [_slug(flow), _slug(environment) or "env", _slug(what)]
+    return "-".join(part for part in parts if part)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+
+
+def unexpected_error(exc: Exception, logger: logging.Logger | logging.LoggerAdapter) -> SchemaflowError:
+    """Log `exc`'s traceback masked; return the SchemaflowError to raise `from None` in its place.
+
+    Prefect stores a raised exception's text as the run's state message (the failure hook and the UI
+    show it) and logs its traceback; an unexpected error's text may hold a URL with its password, so
+    only a masked copy may leave the flow, and `from None` keeps the original out of the chain.
+    """
+    logger.error("unexpected failure:\n%s", mask_url("".join(traceback.format_exception(exc))))
+    return SchemaflowError(
+        mask_url(f"unexpected {type(exc).__name__}: {exc}"),
+        hint="see the run's logs; report it if it persists",
+    )
+
+
+@contextmanager
+def masked_unexpected_errors(logger: logging.Logger | logging.LoggerAdapter) -> Iterator[None]:
+    """Re-raise an unexpected exception of the block as `unexpected_error(exc)`, masked.
+
+    SchemaflowErrors pass through unchanged: their messages are written to be shown.
+    """
+    try:
+        yield
+    except SchemaflowError:
+        raise
+    except Exception as exc:
+        raise unexpected_error(exc, logger) from None
 
 
 def check_rows(rows: list[CheckResult]) -> list[dict[str, str]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from cli.main import main
 
@@ -98,3 +99,38 @@ def test_a_schema_file_that_does_not_apply_is_a_config_error(
     with psycopg.connect(small_db) as conn:
         leftovers = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'schemaflow_drift_%'")
         assert leftovers.fetchone() == (0,)
+
+
+def test_sql_script_keeps_a_crafted_name_inside_its_comment(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = tmp_path / "awkward.sql"
+    schema.write_text('CREATE TABLE public."primary" ("column" integer, "it""s" text);\n')
+    # The newline would end the script's `--` comment, making the rest of the name a statement.
+    crafted = 'x\nDROP TABLE "primary"; --'
+    with psycopg.connect(db_url) as conn:
+        conn.execute(schema.read_text())  # type: ignore[arg-type]
+        conn.execute(
+            sql.SQL(
+                'ALTER TABLE public."primary" DROP COLUMN "column"; CREATE TABLE public.{} (id int)'
+            ).format(sql.Identifier(crafted))
+        )
+    assert main(["drift", "--database-url", db_url, "--schema-file", str(schema), "--sql"]) == 1
+    script = capsys.readouterr().out
+    assert (
+        '\n-- low unexpected table public.x\\nDROP TABLE "primary"; --: '
+        "table is in the database but not in the master file\n"
+    ) in script
+    assert 'ALTER TABLE public."primary" ADD COLUMN IF NOT EXISTS "column" integer;' in script
+    with psycopg.connect(db_url) as conn:
+        conn.execute(script)  # type: ignore[arg-type]
+        tables = conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+        ).fetchall()
+        columns = conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'public.\"primary\"'::regclass "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attname"
+        ).fetchall()
+        conn.rollback()
+    assert tables == [("primary",)]
+    assert columns == [("column",), ('it"s',)]

@@ -244,3 +244,43 @@ def test_role_without_createdb_is_told_to_use_scratch_url(
             leftovers = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",
                                      (SCRATCH_PREFIX + "%",)).fetchone()  # fmt: skip
     assert leftovers == (0,)
+
+
+# Names the old 11-word reserved list let through unquoted, a quote, and a name a hostile user could
+# pick: its newline would end a `--` comment and start a statement of its own.
+AWKWARD_SCHEMA = """
+CREATE TABLE public."primary" ("column" integer NOT NULL, "it""s" text);
+CREATE FUNCTION public."select"() RETURNS integer LANGUAGE sql AS 'SELECT 1';
+REVOKE ALL ON public."primary" FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION public."select"() FROM PUBLIC;
+"""
+CRAFTED = 'x\nDROP TABLE "primary"; --'
+
+
+def test_suggestions_for_awkward_names_are_valid_sql_that_reconciles(db_url: str) -> None:
+    hand_changes = sql.SQL(
+        'ALTER TABLE public."primary" DROP COLUMN "column", ALTER COLUMN "it""s" TYPE varchar(10), '
+        "ADD COLUMN {crafted} integer; "
+        "CREATE TABLE public.{crafted} (id integer); "
+        'GRANT EXECUTE ON FUNCTION public."select"() TO PUBLIC'
+    ).format(crafted=sql.Identifier(CRAFTED))
+    with psycopg.connect(db_url) as conn:
+        conn.execute(AWKWARD_SCHEMA)
+        expected = snapshot_catalog(conn)
+        conn.execute(hand_changes)
+        diffs = diff_catalogs(expected=expected, actual=snapshot_catalog(conn))
+        for diff in diffs:
+            conn.execute(diff.suggestion)  # type: ignore[arg-type]
+        reconciled = snapshot_catalog(conn)
+        conn.rollback()
+    assert {(d.status, d.kind, d.name) for d in diffs} == {
+        ("missing", "column", "public.primary.column"),
+        ("changed", "column", 'public.primary.it"s'),
+        ("unexpected", "column", f"public.primary.{CRAFTED}"),
+        ("unexpected", "table", f"public.{CRAFTED}"),
+        ("changed", "grant", "function public.select()"),
+    }
+    by_name = {d.name: d.suggestion for d in diffs}
+    assert 'ADD COLUMN IF NOT EXISTS "column" integer NOT NULL' in by_name["public.primary.column"]
+    assert by_name["function public.select()"] == 'REVOKE EXECUTE ON FUNCTION public."select"() FROM PUBLIC;'
+    assert diff_catalogs(expected=expected, actual=reconciled) == []

@@ -66,6 +66,22 @@ def test_a_failing_run_ends_failed_with_the_actionable_message(environments: Pat
     assert _artifacts("migrate-dev-failure"), "the on_failure hook records the failure"
 
 
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_unexpected_error_is_reported_masked(environments: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.migrate
+
+    def broken_preflight(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("lost postgresql://app:Unm4sked@db.example:5432/app")
+
+    monkeypatch.setattr(flows.migrate, "preflight", broken_preflight)
+    state = flows.migrate.migrate(environment="dev", return_state=True)
+    assert state.is_failed()
+    assert "unexpected RuntimeError: lost postgresql://app:***@db.example" in (state.message or "")
+    assert "Unm4sked" not in (state.message or "")
+    log = (environments / "logs" / "migrate-dev.log").read_text()
+    assert "outcome: **FAILED**: unexpected RuntimeError" in log and "Unm4sked" not in log
+
+
 def test_only_transient_failures_are_retried_by_prefect() -> None:
     from tasks.apply import is_transient
 

@@ -67,3 +67,23 @@ def test_schema_drift_flow_reports_then_fails_on_drift(
         }
     ]
     assert "hunter" not in str(rows)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_unexpected_error_fails_the_run_with_a_masked_message(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.schema_drift
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("lost postgresql://app:Unm4sked@db.example:5432/app")
+
+    (tmp_path / "environments.toml").write_text(ENVIRONMENTS)
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(tmp_path / "environments.toml"))
+    monkeypatch.setattr(flows.schema_drift, "detect_drift", broken)
+    state = flows.schema_drift.schema_drift(
+        environment="staging", database_url=SecretStr(db_url), return_state=True
+    )
+    assert state.is_failed()
+    assert "unexpected RuntimeError: lost postgresql://app:***@db.example" in (state.message or "")
+    assert "Unm4sked" not in (state.message or "")

@@ -82,3 +82,22 @@ def test_unhealthy_run_fails_with_the_fix(seeded_env: str) -> None:
         a for a in _artifacts(health_artifact_key("qa", "report")) if "PROBLEMS FOUND" in (a.data or "")
     ]
     assert reports and "idx_campaigns_dates" in reports[0].data
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_unexpected_error_fails_the_run_with_a_masked_message(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.schema_health
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("lost postgresql://app:Unm4sked@db.example:5432/app")
+
+    (tmp_path / "environments.toml").write_text(ENVIRONMENTS.format(root=tmp_path))
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(tmp_path / "environments.toml"))
+    monkeypatch.setenv("SCHEMAFLOW_HEALTH_TEST_URL", db_url)
+    monkeypatch.setattr(flows.schema_health, "check_health", broken)
+    state = flows.schema_health.schema_health(environment="qa", return_state=True)
+    assert state.is_failed()
+    assert "unexpected RuntimeError: lost postgresql://app:***@db.example" in (state.message or "")
+    assert "Unm4sked" not in (state.message or "")

@@ -7,7 +7,10 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+from tasks.drift import drift_artifact_key
+from tasks.health import health_artifact_key
 from tasks.notify import failure_artifact_key, failure_message, notify_failure
+from tasks.reporting import artifact_key
 
 SECRET = "s3cr3t-pw"
 
@@ -21,6 +24,15 @@ def failing_flow(environment: str) -> None:
 
 def test_artifact_key_is_valid_for_the_ui() -> None:
     assert failure_artifact_key("schema_health", "Prod EU") == "schema-health-prod-eu-failure"
+
+
+def test_every_flow_keys_its_artifacts_with_the_same_rule() -> None:
+    # The UI keeps an artifact's history by key: these must not change between releases.
+    assert artifact_key("Production", "report") == "migrate-production-report"
+    assert health_artifact_key("Prod EU", "checks") == "schema-health-prod-eu-checks"
+    assert drift_artifact_key("staging") == "drift-staging"
+    assert failure_artifact_key("migrate", "production") == "migrate-production-failure"
+    assert artifact_key("", "report") == "migrate-env-report"
 
 
 def test_message_is_masked_and_never_empty() -> None:
