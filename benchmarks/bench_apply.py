@@ -10,6 +10,7 @@ the migrate flow (Prefect's temporary server included) on a third fresh database
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from psycopg import sql
 from db.apply import apply_master_schema
 from db.local_cluster import PG_BIN, LocalCluster, free_port
 from db.schema_file import MASTER_SCHEMA
+from db.urls import libpq_subprocess_args
 
 
 def fresh_database(cluster: LocalCluster) -> str:
@@ -42,13 +44,12 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 
 def psql_apply(url: str) -> None:
-    subprocess.run([str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(MASTER_SCHEMA), url],
-                   check=True, capture_output=True)  # fmt: skip
+    conninfo, secret = libpq_subprocess_args(url)  # the password stays out of ps
+    cmd = [str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(MASTER_SCHEMA)]
+    subprocess.run([*cmd, "-d", conninfo], check=True, capture_output=True, env={**os.environ, **secret})
 
 
 def flow_run(url: str) -> float:
-    import os
-
     env_file = Path(tempfile.mkdtemp(prefix="schemaflow-bench-env-")) / "environments.toml"
     env_file.write_text(
         '[environments.bench]\nrequire_backup = false\nallow_insecure = true\ntimescaledb = "preferred"\n'

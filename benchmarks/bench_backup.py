@@ -27,6 +27,7 @@ import psycopg
 from db.backup import backup_database
 from db.environments import get_environment
 from db.local_cluster import PG_BIN, LocalCluster, free_port
+from db.urls import libpq_subprocess_args
 
 FALLBACK_SEED_SQL = """
 CREATE EXTENSION IF NOT EXISTS timescaledb;
@@ -70,12 +71,10 @@ def seed(url: str, events: int) -> str:
 
 
 def raw_dump(url: str, args: list[str], target: Path) -> float:
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    env = {**os.environ, "PGPASSWORD": str(params.pop("password", ""))}
+    conninfo, secret = libpq_subprocess_args(url)  # the password stays out of ps, as in backup_database
+    cmd = [str(PG_BIN / "pg_dump"), *args, "-f", str(target), "-d", conninfo]
     started = time.perf_counter()
-    dbname = psycopg.conninfo.make_conninfo("", **params)
-    cmd = [str(PG_BIN / "pg_dump"), *args, "-f", str(target), "-d", dbname]
-    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **secret})
     return time.perf_counter() - started
 
 

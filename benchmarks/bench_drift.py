@@ -9,6 +9,7 @@ snapshotted, dropped, diffed) and, as the baseline measured in the same run, `pg
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from db.apply import apply_master_schema
 from db.catalog import snapshot_catalog
 from db.drift import check_drift
 from db.local_cluster import PG_BIN, LocalCluster, free_port
+from db.urls import libpq_subprocess_args
 
 
 def timed(label: str, runs: int, fn: Callable[[], object]) -> float:
@@ -57,8 +59,11 @@ def main() -> int:
             with psycopg.connect(url) as conn:
                 snapshot_catalog(conn)
 
+        conninfo, secret = libpq_subprocess_args(url)  # the password stays out of ps
+        dump_env = {**os.environ, **secret}
+
         def dump() -> None:
-            subprocess.run([pg_dump, "--schema-only", "--dbname", url], check=True,
+            subprocess.run([pg_dump, "--schema-only", "--dbname", conninfo], check=True, env=dump_env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
         def drift() -> None:

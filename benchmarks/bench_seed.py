@@ -29,8 +29,8 @@ from db.seed import seed_database
 BASELINE_SQL = """
 INSERT INTO listener_events (event_time, tenant_id, podcast_id, episode_id, listener_id, event_type,
                              position_seconds, duration_seconds)
-SELECT now() - (i % (30 * 86400)) * interval '1 second', t.id, p.id, e.id, 'l' || (i % 50000),
-       'play', i % 1800, i % 60
+SELECT now() - (i %% (30 * 86400)) * interval '1 second', t.id, p.id, e.id, 'l' || (i %% 50000),
+       'play', i %% 1800, i %% 60
 FROM generate_series(1, %(events)s) AS i,
      LATERAL (SELECT id FROM tenants LIMIT 1) t,
      LATERAL (SELECT id FROM podcasts WHERE tenant_id = t.id LIMIT 1) p,

@@ -11,10 +11,11 @@ import argparse
 from pathlib import Path
 
 from cli.target import ask_yes, environment_url
-from db.backup import restore_backup, verify_backup
+from db.backup import verify_backup
 from db.environments import get_environment
 from db.errors import CheckFailed
 from db.preflight import confirmation_skipped
+from db.restore import restore_backup
 from db.urls import mask_url
 
 

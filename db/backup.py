@@ -1,4 +1,4 @@
-"""Backups with pg_dump, checked with pg_restore --list, pruned per environment, and restored safely.
+"""Backups with pg_dump, checked with pg_restore --list, pruned per environment (restore: db/restore.py).
 
 Format, measured on ~1M listener_events rows in a 30-chunk hypertable (231 MB database, PostgreSQL 15
 on 2 busy cores; best of 5-7 runs, benchmarks/bench_backup.py reproduces the comparison):
@@ -26,20 +26,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 from db.connect import connect
 from db.environments import Environment
-from db.errors import BackupFailed, ConfigError
+from db.errors import BackupFailed
 from db.local_cluster import PG_BIN
-from db.urls import libpq_url, mask_secret, mask_url, validate_url, with_database
+from db.urls import libpq_subprocess_args, mask_secret, mask_url, validate_url
 
 BACKUP_SUFFIX = ".dumpdir"
 COMPRESSION = 1
@@ -76,27 +74,19 @@ def backup_database(
     parts = validate_url(url)
     _check_server(url, env.connect_timeout, parts)
     target_dir = backup_dir or env.backup_dir
-    _private_dir(target_dir)
+    dir_warnings = _private_dir(target_dir)
     final = target_dir / backup_name(env.name)
     partial = final.with_name(final.name + ".partial")
-    jobs = jobs or min(MAX_JOBS, os.cpu_count() or 1)
     started = time.monotonic()
-    cmd = [
-        _binary("pg_dump"),
-        "--format=directory",
-        f"--jobs={jobs}",
-        f"--compress={COMPRESSION}",
-        f"--file={partial}",
-        f"--dbname={_conninfo_without_password(url)}",
-    ]
-    result = _run(cmd, url, env.connect_timeout)
-    warnings = _visible_warnings(result.stderr)
+    args = ["--format=directory", f"--jobs={jobs or default_jobs()}", f"--compress={COMPRESSION}"]
+    result = run_pg_tool("pg_dump", [*args, f"--file={partial}"], url, env.connect_timeout)
+    warnings = dir_warnings + _visible_warnings(result.stderr)
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         raise _dump_error(result.stderr, url, parts)
     _make_private(partial)
     try:
-        entries, timescaledb = _list_archive(partial)
+        entries, timescaledb = list_archive(partial)
     except BackupFailed:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -114,7 +104,7 @@ def backup_database(
 
 def verify_backup(path: Path) -> int:
     """Read the archive's table of contents with pg_restore --list; the entry count, or BackupFailed."""
-    return _list_archive(Path(path))[0]
+    return list_archive(Path(path))[0]
 
 
 def prune_backups(env: Environment, *, backup_dir: Path | None = None, keep: int | None = None) -> list[Path]:
@@ -136,167 +126,11 @@ def restore_command(env: Environment, path: Path, url: str | None = None) -> str
     return f"schemaflow restore --env {env.name} --backup {path}{target} --yes"
 
 
-def manual_restore_commands(path: Path, url: str, *, timescaledb: bool = True) -> list[str]:
-    """The same restore by hand with psql and pg_restore (into an empty database), password masked."""
-    masked = mask_url(url)
-    steps = []
-    if timescaledb:
-        steps.append(
-            f"psql '{masked}' -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' "
-            "-c 'SELECT timescaledb_pre_restore()'"
-        )
-    steps.append(f"pg_restore --jobs={min(MAX_JOBS, os.cpu_count() or 1)} --dbname='{masked}' {path}")
-    if timescaledb:
-        steps.append(f"psql '{masked}' -c 'SELECT timescaledb_post_restore()' -c 'ANALYZE'")
-    return steps
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """Where a backup was restored, and what became of the database it replaced (if any)."""
-
-    database: str
-    url: str = field(repr=False)
-    seconds: float
-    replaced: str | None = None  # the previous database, kept under this name
-
-
-def restore_backup(
-    path: Path, url: str, *, into: str | None = None, jobs: int | None = None
-) -> RestoreResult:
-    """Restore `path` into a new database `into`, or, without `into`, in place of `url`'s database.
-
-    In place means: restore into a fresh database, then swap names, keeping the old database as
-    `<name>_replaced_<timestamp>` so nothing is lost if the restore was a mistake.
-    """
-    path = Path(path)
-    started = time.monotonic()
-    _, timescaledb = _list_archive(path)
-    target = validate_url(url)["database"]
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    fresh = into or f"{target[:40]}_restore_{stamp}"
-    admin_url = with_database(url, "postgres")
-    _create_database(admin_url, fresh)
-    fresh_url = with_database(url, fresh)
-    try:
-        _restore_into(path, fresh_url, timescaledb, jobs or min(MAX_JOBS, os.cpu_count() or 1))
-    except BackupFailed:
-        _drop_database(admin_url, fresh)
-        raise
-    if into:
-        return RestoreResult(fresh, fresh_url, time.monotonic() - started)
-    replaced = f"{target[:40]}_replaced_{stamp}"
-    _swap_databases(admin_url, target, fresh, replaced)
-    return RestoreResult(target, url, time.monotonic() - started, replaced=replaced)
-
-
-def _restore_into(path: Path, url: str, timescaledb: bool, jobs: int) -> None:
-    if timescaledb:
-        # TimescaleDB's documented procedure: its catalog must not react to the rows pg_restore writes.
-        with connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            conn.execute("SELECT timescaledb_pre_restore()")
-    failure = None
-    for args in _restore_passes(path, timescaledb, jobs):
-        result = _run(
-            [
-                _binary("pg_restore"),
-                "--exit-on-error",
-                *args,
-                f"--dbname={_conninfo_without_password(url)}",
-                str(path),
-            ],
-            url,
-            10,
-        )
-        if result.returncode != 0:
-            failure = _first_error(result.stderr, url)
-            break
-    if timescaledb:
-        with connect(url, autocommit=True) as conn:
-            conn.execute("SELECT timescaledb_post_restore()")
-            if failure is None:
-                conn.execute("ANALYZE")
-    if failure is not None:
-        raise BackupFailed(
-            f"pg_restore of {path} failed: {failure}",
-            hint="the partly restored database was dropped; fix the cause and run it again",
-        )
-
-
-def _restore_passes(path: Path, timescaledb: bool, jobs: int) -> list[list[str]]:
-    """pg_restore argument lists, run in order.
-
-    TimescaleDB's catalog tables reference each other in a cycle, so loading them in parallel breaks
-    their foreign keys (timescale/timescaledb#698; its docs say not to use -j). Load its catalog
-    schemas in one job, everything else (the chunks: nearly all the bytes) in parallel.
-    """
-    if not timescaledb:
-        return [[f"--jobs={jobs}"]]
-    serial = sorted(
-        {s for s in _data_schemas(path) if s.startswith("_timescaledb_") and s != "_timescaledb_internal"}
-    )
-    return [
-        ["--section=pre-data"],
-        ["--section=data", *(f"--schema={s}" for s in serial)],
-        ["--section=data", f"--jobs={jobs}", *(f"--exclude-schema={s}" for s in serial)],
-        ["--section=post-data", f"--jobs={jobs}"],
-    ]
-
-
-def _data_schemas(path: Path) -> set[str]:
-    listing = subprocess.run(
-        [_binary("pg_restore"), "--list", str(path)], capture_output=True, text=True, check=False
-    )
-    schemas = set()
-    for line in listing.stdout.splitlines():
-        # "4243; 0 17037 TABLE DATA _timescaledb_catalog hypertable postgres"
-        words = line.split()
-        if len(words) > 5 and words[3:5] == ["TABLE", "DATA"]:
-            schemas.add(words[5])
-    return schemas
-
-
-def _create_database(admin_url: str, name: str) -> None:
-    with connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            raise ConfigError(f"database {name!r} already exists", hint="choose another name with --into")
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.InsufficientPrivilege:
-            raise ConfigError(
-                f"this role may not create database {name!r}",
-                hint="use a role with CREATEDB, or create the database and restore by hand",
-            ) from None
-
-
-def _drop_database(admin_url: str, name: str) -> None:
-    with connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def _swap_databases(admin_url: str, target: str, fresh: str, replaced: str) -> None:
-    # RENAME needs the database free of sessions; connections to it are ended first, the same
-    # way DROP DATABASE ... WITH (FORCE) would.
-    with connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (target,),
-        )
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(target), sql.Identifier(replaced))
-        )
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(fresh), sql.Identifier(target))
-        )
-
-
 def _check_server(url: str, connect_timeout: int, parts: dict[str, str]) -> None:
     """Connect first: a clear ConnectionFailed within the timeout, and a clear version mismatch."""
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         server_major = conn.info.server_version // 10000
-    version = subprocess.run([_binary("pg_dump"), "--version"], capture_output=True, text=True, check=False)
+    version = subprocess.run([pg_binary("pg_dump"), "--version"], capture_output=True, text=True, check=False)
     found = re.search(r"\)\s+(\d+)", version.stdout)  # "pg_dump (PostgreSQL) 15.20 (Debian ...)"
     client_major = int(found.group(1)) if found else server_major
     if server_major > client_major:
@@ -307,13 +141,13 @@ def _check_server(url: str, connect_timeout: int, parts: dict[str, str]) -> None
         )
 
 
-def _list_archive(path: Path) -> tuple[int, bool]:
+def list_archive(path: Path) -> tuple[int, bool]:
     if not path.exists():
         raise BackupFailed(
             f"backup {path} does not exist", hint="list the backup directory for the right name"
         )
     result = subprocess.run(
-        [_binary("pg_restore"), "--list", str(path)], capture_output=True, text=True, check=False
+        [pg_binary("pg_restore"), "--list", str(path)], capture_output=True, text=True, check=False
     )
     entries = [line for line in result.stdout.splitlines() if line and not line.startswith(";")]
     # An empty database dumps to an archive with no entries; the header is what proves it readable.
@@ -327,22 +161,27 @@ def _list_archive(path: Path) -> tuple[int, bool]:
     return len(entries), timescaledb
 
 
-def _run(cmd: list[str], url: str, connect_timeout: int) -> subprocess.CompletedProcess:
-    params = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
-    env = dict(os.environ, PGCONNECT_TIMEOUT=str(connect_timeout), PGAPPNAME="schemaflow-backup")
-    if params.get("password"):
-        env["PGPASSWORD"] = str(params["password"])
+def run_pg_tool(tool: str, args: list[str], url: str, connect_timeout: int) -> subprocess.CompletedProcess:
+    """Run pg_dump/pg_restore `args` against `url`, the password in the child's environment only."""
+    conninfo, secret = libpq_subprocess_args(url)
+    env = {
+        **os.environ,
+        **secret,
+        "PGCONNECT_TIMEOUT": str(connect_timeout),
+        "PGAPPNAME": "schemaflow-backup",
+    }
+    cmd = [pg_binary(tool), f"--dbname={conninfo}", *args]  # options before the positional archive path
+    # umask: pg_dump creates the files; 0600 from the first byte, not after a chmod.
     return subprocess.run(cmd, capture_output=True, text=True, env=env, umask=0o077, check=False)
 
 
-def _conninfo_without_password(url: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(libpq_url(url))
-    params.pop("password", None)
-    return psycopg.conninfo.make_conninfo("", **params)
+def default_jobs() -> int:
+    """One pg_dump/pg_restore job per core, at most MAX_JOBS (each job is a server connection)."""
+    return min(MAX_JOBS, os.cpu_count() or 1)
 
 
 def _dump_error(stderr: str, url: str, parts: dict[str, str]) -> BackupFailed:
-    detail = _first_error(stderr, url)
+    detail = first_error(stderr, url)
     if _VERSION_MISMATCH in stderr:
         return BackupFailed(
             f"pg_dump at {PG_BIN} is older than the server at {parts['host']}:{parts['port']}: {detail}",
@@ -360,8 +199,9 @@ def _dump_error(stderr: str, url: str, parts: dict[str, str]) -> BackupFailed:
     )
 
 
-def _first_error(stderr: str, url: str) -> str:
-    password = psycopg.conninfo.conninfo_to_dict(libpq_url(url)).get("password")
+def first_error(stderr: str, url: str) -> str:
+    """The first error line of a pg_dump/pg_restore stderr, with the URL's password masked."""
+    password = libpq_subprocess_args(url)[1].get("PGPASSWORD")
     lines = [ln for ln in stderr.splitlines() if "error" in ln.lower() or "fatal" in ln.lower()]
     text = (lines or stderr.strip().splitlines() or ["no error output"])[0]
     return mask_secret(
@@ -385,7 +225,8 @@ def _visible_warnings(stderr: str) -> list[str]:
     return shown
 
 
-def _binary(name: str) -> str:
+def pg_binary(name: str) -> str:
+    """SCHEMAFLOW_PG_BIN's `name` (the client matching the servers we test), else the one on PATH."""
     path = PG_BIN / name
     if not path.exists():
         found = shutil.which(name)
@@ -398,9 +239,31 @@ def _binary(name: str) -> str:
     return str(path)
 
 
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.chmod(0o700)
+def _private_dir(path: Path) -> list[str]:
+    """Create `path` as 0700, or use it as it is; a warning when others can list it.
+
+    An existing directory is never chmodded: backup_dir may be configured as /tmp or a home
+    directory, and locking those down would break other programs. The backups inside are 0700/0600
+    either way, so others see only their names.
+    """
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        pass  # someone's directory (or a concurrent run's): checked below, not changed
+    else:
+        path.chmod(0o700)  # mkdir's mode is filtered through the umask
+        return []
+    if not path.is_dir():
+        raise BackupFailed(
+            f"backup directory {path} is not a directory", hint="set backup_dir to a directory path"
+        )
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        return [
+            f"backup directory {path} is open to other users (mode {mode:o}): they can see the backups' "
+            f"names, not their contents; chmod 700 {path} or choose a private backup_dir"
+        ]
+    return []
 
 
 def _make_private(path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from psycopg import conninfo
+
 from db.errors import ConfigError
 
 MASK = "***"
@@ -112,3 +114,14 @@ def libpq_url(url: str) -> str:
     """The same URL as libpq and psycopg accept it (plain postgresql:// scheme)."""
     parts = urlsplit(url)
     return parts._replace(scheme="postgresql").geturl() if parts.scheme != "postgresql" else url
+
+
+def libpq_subprocess_args(url: str) -> tuple[str, dict[str, str]]:
+    """(conninfo without the password, {"PGPASSWORD": ...} or {}) for running psql/pg_dump on `url`.
+
+    A child's command line is visible to every user in ps; its environment is not, so the password
+    travels there. Merge the dict into a copy of os.environ for the child.
+    """
+    params = conninfo.conninfo_to_dict(libpq_url(url))
+    password = params.pop("password", None)
+    return conninfo.make_conninfo("", **params), ({"PGPASSWORD": str(password)} if password else {})

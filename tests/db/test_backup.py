@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import stat
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from db.backup import (
-    backup_database,
-    backup_name,
-    manual_restore_commands,
-    prune_backups,
-    restore_backup,
-    restore_command,
-    verify_backup,
-)
+import db.restore
+from db.backup import backup_database, backup_name, prune_backups, restore_command, verify_backup
 from db.environments import Environment, get_environment
 from db.errors import BackupFailed
 from db.local_cluster import LocalCluster
-from db.urls import with_database
+from db.restore import _swap_databases, manual_restore_commands, restore_backup
+from db.urls import libpq_subprocess_args, validate_url, with_database
 
 SEED_SQL = """
 CREATE EXTENSION IF NOT EXISTS timescaledb;
@@ -69,6 +66,36 @@ def extra_databases(pg_cluster: LocalCluster) -> Iterator[list[str]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def allows_connections(admin: str, name: str) -> bool | None:
+    """pg_database.datallowconn of `name`, None when no database has that name."""
+    with psycopg.connect(admin) as conn:
+        row = conn.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return None if row is None else bool(row[0])
+
+
+class PauseAfterEndingSessions:
+    """The swap's admin connection, pausing after pg_terminate_backend: the moment a pool reconnects."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def __enter__(self) -> PauseAfterEndingSessions:
+        self._conn.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._conn.__exit__(*exc)
+
+    def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        cursor = self._conn.execute(query, *args, **kwargs)
+        if "pg_terminate_backend" in str(query):
+            time.sleep(0.5)
+        return cursor
+
+
 def fingerprint(url: str) -> tuple:
     with psycopg.connect(url) as conn:
         row = conn.execute(FINGERPRINT_SQL).fetchone()
@@ -105,20 +132,85 @@ def test_backup_delete_restore_into_new_database_brings_every_row_back(
 
 
 def test_restore_in_place_keeps_the_replaced_database(
-    seeded_url: str, staging: Environment, extra_databases: list[str]
+    seeded_url: str,
+    staging: Environment,
+    extra_databases: list[str],
+    pg_cluster: LocalCluster,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = fingerprint(seeded_url)
     result = backup_database(seeded_url, staging)
     with psycopg.connect(seeded_url, autocommit=True) as conn:
         conn.execute("TRUNCATE listener_events")
         conn.execute("CREATE TABLE made_after_backup (id int)")
-    restored = restore_backup(result.path, seeded_url)
-    assert restored.replaced
+
+    # An application session, and a pool that reconnects as soon as it is cut off: the swap must
+    # end the one and shut out the other, not fail with "database is being accessed by other users".
+    session = psycopg.connect(seeded_url, autocommit=True)
+    stop = threading.Event()
+
+    def reconnect_forever() -> None:  # a pool keeping one connection busy, replacing it at once
+        while not stop.is_set():
+            try:
+                with psycopg.connect(seeded_url, autocommit=True, connect_timeout=2) as held:
+                    while not stop.is_set():
+                        held.execute("SELECT pg_sleep(0.2)")  # fails as soon as the backend is ended
+            except psycopg.OperationalError:
+                stop.wait(0.002)
+
+    pool = threading.Thread(target=reconnect_forever, daemon=True)
+    pool.start()
+    connect = db.restore.connect
+    monkeypatch.setattr(db.restore, "connect", lambda *a, **kw: PauseAfterEndingSessions(connect(*a, **kw)))
+    try:
+        restored = restore_backup(result.path, seeded_url)
+    finally:
+        stop.set()
+        pool.join(timeout=10)
+    assert restored.replaced and restored.database == validate_url(seeded_url)["database"]
     extra_databases.append(restored.replaced)
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")  # its backend was ended before the rename
+    session.close()
+
     assert fingerprint(seeded_url) == before
     with psycopg.connect(seeded_url) as conn:
         assert conn.execute("SELECT to_regclass('made_after_backup')").fetchone() == (None,)
+    # The old database is kept under its new name, with its post-backup state, and open again.
+    admin = pg_cluster.url("postgres")
+    assert allows_connections(admin, restored.database) is True
+    assert allows_connections(admin, restored.replaced) is True
     assert fingerprint(with_database(seeded_url, restored.replaced))[2] == 0
+    with psycopg.connect(with_database(seeded_url, restored.replaced)) as conn:
+        assert conn.execute("SELECT to_regclass('made_after_backup')").fetchone() is not None
+
+
+@pytest.mark.parametrize("failing", ["first rename", "second rename"])
+def test_a_failed_swap_leaves_the_target_under_its_name(
+    failing: str, seeded_url: str, pg_cluster: LocalCluster, extra_databases: list[str]
+) -> None:
+    admin = pg_cluster.url("postgres")
+    target = validate_url(seeded_url)["database"]
+    fresh, replaced = f"fresh_{uuid.uuid4().hex[:8]}", f"replaced_{uuid.uuid4().hex[:8]}"
+    extra_databases.extend([fresh, replaced])
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if failing == "first rename":  # the name the old database should move to is taken
+            conn.execute(f'CREATE DATABASE "{fresh}"')
+            conn.execute(f'CREATE DATABASE "{replaced}"')
+        # else: no database `fresh`, so the second rename fails after the first one succeeded
+    before = fingerprint(seeded_url)
+
+    with pytest.raises(
+        BackupFailed, match=f"could not swap the restored database in place of '{target}'"
+    ) as info:
+        _swap_databases(admin, target, fresh, replaced)
+    assert "--into" in (info.value.hint or "")
+
+    assert allows_connections(admin, target) is True  # reopened after the failure
+    assert fingerprint(seeded_url) == before  # still the same database, under its name
+    assert allows_connections(admin, fresh) is None  # the restored copy is dropped
+    if failing == "second rename":
+        assert allows_connections(admin, replaced) is None  # the first rename was rolled back
 
 
 def test_restore_commands_name_the_backup_and_hide_the_password(staging: Environment, tmp_path: Path) -> None:
@@ -130,6 +222,38 @@ def test_restore_commands_name_the_backup_and_hide_the_password(staging: Environ
     manual = "\n".join(manual_restore_commands(path, url))
     assert "timescaledb_pre_restore()" in manual and "timescaledb_post_restore()" in manual
     assert "Zq9-restore-pw" not in manual
+
+
+def test_pg_tools_get_the_password_in_their_environment_not_their_arguments() -> None:
+    conninfo, env = libpq_subprocess_args("postgresql+psycopg://app:p%40ss%20Zq9@127.0.0.1:5433/my%20db")
+    assert "Zq9" not in conninfo and "password" not in conninfo
+    assert psycopg.conninfo.conninfo_to_dict(conninfo) == {
+        "user": "app",
+        "host": "127.0.0.1",
+        "port": "5433",
+        "dbname": "my db",
+    }
+    assert env == {"PGPASSWORD": "p@ss Zq9"}
+    assert libpq_subprocess_args("postgresql://app@127.0.0.1/podcasts")[1] == {}  # .pgpass / PGPASSWORD
+
+
+def test_an_existing_shared_backup_dir_is_left_as_is_with_a_warning(
+    db_url: str, staging: Environment, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)  # like /tmp or a home directory: not ours to lock down
+    result = backup_database(db_url, staging, backup_dir=shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert [w for w in result.warnings if f"backup directory {shared} is open to other users" in w]
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o700
+    files = [p for p in result.path.rglob("*") if p.is_file()]
+    assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    assert not [w for w in backup_database(db_url, staging, backup_dir=private).warnings if "backup dir" in w]
 
 
 def test_prune_keeps_the_newest_n_of_this_environment_only(staging: Environment) -> None:

@@ -148,13 +148,19 @@ def test_plain_fresh_apply_and_reapply_keep_catalog_and_rows(plain_db_url: str) 
 def test_psql_applies_the_file_statement_by_statement_to_the_same_catalog(
     pg_cluster: LocalCluster, db_url: str
 ) -> None:
+    import os
+
+    from db.urls import libpq_subprocess_args
+
     psql = shutil.which("psql") or "/usr/bin/psql"
+    conninfo, secret = libpq_subprocess_args(db_url)  # the password stays out of ps
     for _ in range(2):  # fresh, then re-run
         result = subprocess.run(
-            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(MASTER_SCHEMA), db_url],
+            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(MASTER_SCHEMA), "-d", conninfo],
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, **secret},
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert "schemaflow master schema mode: apache" in result.stderr

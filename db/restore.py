@@ -1,0 +1,237 @@
+"""Restoring a backup from db/backup.py: into a new database, or in place of the target (old one kept).
+
+Restore follows TimescaleDB's documented procedure: a fresh database, `CREATE EXTENSION timescaledb`,
+`timescaledb_pre_restore()`, pg_restore, `timescaledb_post_restore()`, ANALYZE.
+
+In place means restore into a fresh database first, then swap names, so the target is never half
+restored and the old database survives as `<name>_replaced_<timestamp>`. The swap closes the target
+to new connections before ending its sessions (an application pool would otherwise reconnect before
+the rename and make it fail) and renames both databases in one transaction, so there is never a
+moment, or a failure, that leaves no database under the target's name.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from db.backup import default_jobs, first_error, list_archive, pg_binary, run_pg_tool
+from db.connect import connect
+from db.errors import BackupFailed, ConfigError, ConnectionFailed
+from db.urls import mask_url, validate_url, with_database
+
+ADMIN_DATABASE = "postgres"
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """Where a backup was restored, and what became of the database it replaced (if any)."""
+
+    database: str
+    url: str = field(repr=False)
+    seconds: float
+    replaced: str | None = None  # the previous database, kept under this name
+
+
+def manual_restore_commands(path: Path, url: str, *, timescaledb: bool = True) -> list[str]:
+    """The same restore by hand with psql and pg_restore (into an empty database), password masked."""
+    masked = mask_url(url)
+    steps = []
+    if timescaledb:
+        steps.append(
+            f"psql '{masked}' -c 'CREATE EXTENSION IF NOT EXISTS timescaledb' "
+            "-c 'SELECT timescaledb_pre_restore()'"
+        )
+    steps.append(f"pg_restore --jobs={default_jobs()} --dbname='{masked}' {path}")
+    if timescaledb:
+        steps.append(f"psql '{masked}' -c 'SELECT timescaledb_post_restore()' -c 'ANALYZE'")
+    return steps
+
+
+def restore_backup(
+    path: Path, url: str, *, into: str | None = None, jobs: int | None = None
+) -> RestoreResult:
+    """Restore `path` into a new database `into`, or, without `into`, in place of `url`'s database.
+
+    In place keeps the old database as `<name>_replaced_<timestamp>` so nothing is lost if the
+    restore was a mistake; raises BackupFailed (the restored copy dropped, the target untouched).
+    """
+    path = Path(path)
+    started = time.monotonic()
+    _, timescaledb = list_archive(path)
+    target = validate_url(url)["database"]
+    if not into and target == ADMIN_DATABASE:
+        # The swap runs from this database, and PostgreSQL cannot rename the database it is in.
+        raise ConfigError(
+            f"cannot replace the {ADMIN_DATABASE!r} database in place",
+            hint="restore with --into NAME and point the application at NAME",
+        )
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    fresh = into or f"{target[:40]}_restore_{stamp}"
+    admin_url = with_database(url, ADMIN_DATABASE)
+    _create_database(admin_url, fresh)
+    fresh_url = with_database(url, fresh)
+    try:
+        _restore_into(path, fresh_url, timescaledb, jobs or default_jobs())
+    except BackupFailed:
+        _drop_database(admin_url, fresh)
+        raise
+    if into:
+        return RestoreResult(fresh, fresh_url, time.monotonic() - started)
+    replaced = f"{target[:40]}_replaced_{stamp}"
+    _swap_databases(admin_url, target, fresh, replaced)
+    return RestoreResult(target, url, time.monotonic() - started, replaced=replaced)
+
+
+def _restore_into(path: Path, url: str, timescaledb: bool, jobs: int) -> None:
+    if timescaledb:
+        # TimescaleDB's documented procedure: its catalog must not react to the rows pg_restore writes.
+        with connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            conn.execute("SELECT timescaledb_pre_restore()")
+    failure = None
+    for args in _restore_passes(path, timescaledb, jobs):
+        result = run_pg_tool("pg_restore", ["--exit-on-error", *args, str(path)], url, 10)
+        if result.returncode != 0:
+            failure = first_error(result.stderr, url)
+            break
+    if timescaledb:
+        with connect(url, autocommit=True) as conn:
+            conn.execute("SELECT timescaledb_post_restore()")
+            if failure is None:
+                conn.execute("ANALYZE")
+    if failure is not None:
+        raise BackupFailed(
+            f"pg_restore of {path} failed: {failure}",
+            hint="the partly restored database was dropped; fix the cause and run it again",
+        )
+
+
+def _restore_passes(path: Path, timescaledb: bool, jobs: int) -> list[list[str]]:
+    """pg_restore argument lists, run in order.
+
+    TimescaleDB's catalog tables reference each other in a cycle, so loading them in parallel breaks
+    their foreign keys (timescale/timescaledb#698; its docs say not to use -j). Load its catalog
+    schemas in one job, everything else (the chunks: nearly all the bytes) in parallel.
+    """
+    if not timescaledb:
+        return [[f"--jobs={jobs}"]]
+    serial = sorted(
+        {s for s in _data_schemas(path) if s.startswith("_timescaledb_") and s != "_timescaledb_internal"}
+    )
+    return [
+        ["--section=pre-data"],
+        ["--section=data", *(f"--schema={s}" for s in serial)],
+        ["--section=data", f"--jobs={jobs}", *(f"--exclude-schema={s}" for s in serial)],
+        ["--section=post-data", f"--jobs={jobs}"],
+    ]
+
+
+def _data_schemas(path: Path) -> set[str]:
+    listing = subprocess.run(
+        [pg_binary("pg_restore"), "--list", str(path)], capture_output=True, text=True, check=False
+    )
+    schemas = set()
+    for line in listing.stdout.splitlines():
+        # "4243; 0 17037 TABLE DATA _timescaledb_catalog hypertable postgres"
+        words = line.split()
+        if len(words) > 5 and words[3:5] == ["TABLE", "DATA"]:
+            schemas.add(words[5])
+    return schemas
+
+
+def _create_database(admin_url: str, name: str) -> None:
+    with connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            raise ConfigError(f"database {name!r} already exists", hint="choose another name with --into")
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.InsufficientPrivilege:
+            raise ConfigError(
+                f"this role may not create database {name!r}",
+                hint="use a role with CREATEDB, or create the database and restore by hand",
+            ) from None
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute(_drop(name))
+
+
+def _drop(name: str) -> sql.Composed:
+    return sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+
+
+def _allow_connections(name: str, allowed: bool) -> sql.Composed:
+    return sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+        sql.Identifier(name), sql.SQL("true" if allowed else "false")
+    )
+
+
+def _rename(old: str, new: str) -> sql.Composed:
+    return sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
+
+
+def _swap_databases(admin_url: str, target: str, fresh: str, replaced: str) -> None:
+    """Rename `target` to `replaced` and `fresh` to `target`, both or neither; BackupFailed otherwise.
+
+    On failure `fresh` is dropped and `target` is left as it was, open to connections again.
+    """
+    try:
+        with connect(admin_url, autocommit=True) as conn:
+            # Committed on its own so it is in force before the sessions end: a pool that reconnects
+            # now is refused instead of making the rename fail with "being accessed by other users".
+            conn.execute(_allow_connections(target, False))
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (target,),
+            )
+            # RENAME waits up to 5 s for the ended sessions to exit; unlike CREATE/DROP DATABASE it
+            # may run in a transaction block, which is what makes the swap all or nothing.
+            with conn.transaction():
+                conn.execute(_rename(target, replaced))
+                conn.execute(_rename(fresh, target))
+                # Reopened so the kept database can be inspected or dropped; nobody knows its name yet.
+                conn.execute(_allow_connections(replaced, True))
+    except (psycopg.Error, ConnectionFailed) as exc:
+        raise _swap_failed(exc, admin_url, target, fresh) from None
+
+
+def _swap_failed(exc: Exception, admin_url: str, target: str, fresh: str) -> BackupFailed:
+    """Undo what the swap did (best effort, a new connection: the old one may be gone) and explain."""
+    diag = getattr(exc, "diag", None)
+    detail = mask_url(getattr(diag, "message_primary", None) or str(exc).strip() or type(exc).__name__)
+    outcome = f"{target!r} was left unchanged and the restored copy {fresh!r} dropped"
+    try:
+        with connect(admin_url, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,)).fetchone():
+                conn.execute(_allow_connections(target, True))
+            conn.execute(_drop(fresh))
+    except (psycopg.Error, ConnectionFailed) as again:
+        outcome = (
+            f"cleaning up also failed ({mask_url(str(again).strip())}): run ALTER DATABASE "
+            f'"{target}" WITH ALLOW_CONNECTIONS true and DROP DATABASE "{fresh}" by hand'
+        )
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        hint = (
+            "replacing a database needs its owner (with CREATEDB) or a superuser; run as such a role, "
+            "or restore with --into NAME and switch the application to NAME"
+        )
+    elif isinstance(exc, psycopg.errors.ObjectInUse):
+        hint = (
+            f"sessions on {target!r} did not end (a prepared transaction, or one this role may not end); "
+            "end them and run the restore again, or restore with --into NAME"
+        )
+    else:
+        hint = "fix the cause and run the restore again, or restore with --into NAME and switch by hand"
+    return BackupFailed(
+        f"could not swap the restored database in place of {target!r}: {detail}; {outcome}",
+        hint=hint,
+    )
