@@ -227,15 +227,11 @@ def _run_transaction(
         if record_history and not dry_run:
             result.history_id = record_run(
                 conn,
-                HistoryRecord(
-                    environment=result.environment,
-                    checksum=result.checksum,
-                    outcome="success",
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                    schema_mode=result.mode,
+                _history_record(
+                    result,
+                    started,
+                    "success",
                     objects_changed=result.objects_changed,
-                    attempts=result.attempts,
                     changes=[asdict(c) for c in result.changes],
                 ),
             )
@@ -367,6 +363,20 @@ def _apply_failed(exc: psycopg.Error, text: str, attempts: int, *, retryable: bo
     )
 
 
+def _history_record(result: ApplyResult, started: datetime, outcome: str, **extra: Any) -> HistoryRecord:
+    """The history row for this run, finished now; `extra` adds what only one outcome knows."""
+    return HistoryRecord(
+        environment=result.environment,
+        checksum=result.checksum,
+        outcome=outcome,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        schema_mode=result.mode,
+        attempts=result.attempts,
+        **extra,
+    )
+
+
 def _record_failure(
     conn: psycopg.Connection,
     result: ApplyResult,
@@ -383,16 +393,7 @@ def _record_failure(
             conn.execute("SET LOCAL lock_timeout = '5s'")
             result.history_id = record_run(
                 conn,
-                HistoryRecord(
-                    environment=result.environment,
-                    checksum=result.checksum,
-                    outcome="failed",
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                    schema_mode=result.mode,
-                    attempts=result.attempts,
-                    error_message=mask_url(error.message)[:2000],
-                ),
+                _history_record(result, started, "failed", error_message=mask_url(error.message)[:2000]),
             )
     except psycopg.Error:
         pass  # the history row is best effort; the caller raises the real error
