@@ -22,6 +22,7 @@ from db.local_cluster import LocalCluster
 from db.schema_file import read_schema
 from db.urls import with_database
 from tests.conftest import create_database, drop_database
+from tests.support.seeded import copy_database
 
 PUBLIC_RELATIONS_SQL = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'
@@ -186,11 +187,7 @@ def test_template_copy_with_scratch_url_reports_changes_and_leaves_scratch_empty
     # TimescaleDB databases can be copied WITH TEMPLATE: the copy's catalog (hypertables included)
     # equals the original's, which the first assertion relies on.
     name = f"drift_copy_{int(time.time() * 1000)}"
-    with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
-        template = migrated_url.rsplit("/", 1)[1]
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-        )
+    copy_database(pg_cluster, migrated_url.rsplit("/", 1)[1], name)
     copy_url = with_database(migrated_url, name)
     scratch_url = create_database(pg_cluster, "scratch")
     try:

@@ -50,8 +50,13 @@ def seeded_template(cluster: LocalCluster) -> str:
 
 def clone_template(cluster: LocalCluster, prefix: str = "h") -> str:
     """A new database copied from the seeded template; returns its URL (drop it with drop_database)."""
-    template = seeded_template(cluster)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    copy_database(cluster, seeded_template(cluster), name)
+    return cluster.url(name)
+
+
+def copy_database(cluster: LocalCluster, template: str, name: str) -> None:
+    """CREATE DATABASE name TEMPLATE template, ending the sessions that keep the template busy."""
     statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
         sql.Identifier(name), sql.Identifier(template)
     )
@@ -59,12 +64,11 @@ def clone_template(cluster: LocalCluster, prefix: str = "h") -> str:
         for attempt in range(20):
             try:
                 conn.execute(statement)
-                break
-            except psycopg.errors.ObjectInUse:  # an autovacuum worker may be visiting the template
+                return
+            except psycopg.errors.ObjectInUse:
+                # TimescaleDB's scheduler or an autovacuum worker may be visiting the template.
                 conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (template,)
                 )
                 time.sleep(0.2 * (attempt + 1))
-        else:
-            raise RuntimeError(f"could not copy template {template}: it stays busy")
-    return cluster.url(name)
+    raise RuntimeError(f"could not copy database {template}: it stays busy")
