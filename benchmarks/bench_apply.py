@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 from psycopg import sql
 
-from db.apply import apply_master_schema
-from db.local_cluster import PG_BIN, LocalCluster, free_port
-from db.schema_file import MASTER_SCHEMA
-from db.urls import libpq_subprocess_args
+from db.connection.urls import libpq_subprocess_args
+from db.deploy.apply import apply_master_schema
+from db.local.cluster import PG_BIN, LocalCluster, free_port
+from db.schema.master_file import MASTER_SCHEMA
 
 
 def fresh_database(cluster: LocalCluster) -> str:

@@ -2,9 +2,9 @@
 
 Run by hand: `.venv/bin/python benchmarks/bench_backup.py [--events 1000000] [--runs 3] [--variants]`.
 Starts its own throwaway PostgreSQL 15 + TimescaleDB cluster, applies the master schema and seeds it
-with db.seed.seed_data (or, without that module, generate_series rows in a listener_events
+with db.local.seed.seed_data (or, without that module, generate_series rows in a listener_events
 hypertable), then alternates the two dumps in the same run and prints medians, sizes and the ratio.
-`--variants` also times the other formats/levels the choice in db/backup.py was made from.
+`--variants` also times the other formats/levels the choice in db/backup/dump.py was made from.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
-from db.backup import backup_database
-from db.environments import get_environment
-from db.local_cluster import PG_BIN, LocalCluster, free_port
-from db.urls import libpq_subprocess_args
+from db.backup.dump import backup_database
+from db.connection.environments import get_environment
+from db.connection.urls import libpq_subprocess_args
+from db.local.cluster import PG_BIN, LocalCluster, free_port
 
 FALLBACK_SEED_SQL = """
 CREATE EXTENSION IF NOT EXISTS timescaledb;
@@ -57,8 +57,8 @@ VARIANTS = {
 
 def seed(url: str, events: int) -> str:
     try:
-        from db.apply import apply_master_schema
-        from db.seed import seed_data
+        from db.deploy.apply import apply_master_schema
+        from db.local.seed import seed_data
     except ImportError:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(FALLBACK_SEED_SQL.replace("%(events)s", str(int(events))))
@@ -67,7 +67,8 @@ def seed(url: str, events: int) -> str:
     with psycopg.connect(url) as conn:
         rows = seed_data(conn, events=events)
         conn.commit()
-    return f"db.seed.seed_data: {sum(rows.values())} rows ({rows.get('listener_events', 0)} listener_events)"
+    events = rows.get("listener_events", 0)
+    return f"db.local.seed.seed_data: {sum(rows.values())} rows ({events} listener_events)"
 
 
 def raw_dump(url: str, args: list[str], target: Path) -> float:

@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
-from db.apply import apply_master_schema
-from db.catalog import snapshot_catalog
-from db.drift import check_drift
-from db.local_cluster import PG_BIN, LocalCluster, free_port
-from db.urls import libpq_subprocess_args
+from db.catalog.drift import check_drift
+from db.catalog.snapshot import snapshot_catalog
+from db.connection.urls import libpq_subprocess_args
+from db.deploy.apply import apply_master_schema
+from db.local.cluster import PG_BIN, LocalCluster, free_port
 
 
 def timed(label: str, runs: int, fn: Callable[[], object]) -> float:

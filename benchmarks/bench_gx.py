@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
-from db.health import run_health_checks
-from db.local_cluster import LocalCluster, free_port
-from db.schema_file import read_schema
-from db.seed import refresh_metrics_daily, seed_data
-from db.urls import mask_url
+from db.connection.urls import mask_url
+from db.deploy.health import run_health_checks
+from db.local.cluster import LocalCluster, free_port
+from db.local.seed import refresh_metrics_daily, seed_data
+from db.schema.master_file import read_schema
 
 
 def prepare(url: str, events: int, days: int) -> None:

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 from psycopg import sql
 
-from db.local_cluster import LocalCluster, free_port
-from db.schema_file import read_schema
-from db.seed import seed_database
+from db.local.cluster import LocalCluster, free_port
+from db.local.seed import seed_database
+from db.schema.master_file import read_schema
 
 BASELINE_SQL = """
 INSERT INTO listener_events (event_time, tenant_id, podcast_id, episode_id, listener_id, event_type,

@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from cli.target import environment_url
-from db.backup import backup_database, prune_backups, restore_command
-from db.environments import get_environment
+from db.backup.dump import backup_database, prune_backups, restore_command
+from db.connection.environments import get_environment
 
 
 def register(sub: argparse._SubParsersAction) -> None:

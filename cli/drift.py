@@ -12,9 +12,9 @@ import json
 import textwrap
 
 from cli.target import resolve_target
-from db.drift import DriftReport, check_drift
-from db.reconcile import one_line
-from db.schema_file import read_schema
+from db.catalog.drift import DriftReport, check_drift
+from db.catalog.reconcile import one_line
+from db.schema.master_file import read_schema
 
 COLUMNS = ("severity", "status", "kind", "name", "detail")
 DETAIL_WIDTH = 70

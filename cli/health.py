@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from cli.target import resolve_target
-from db.connect import connect
+from db.connection.connect import connect
+from db.connection.urls import mask_url
+from db.deploy.health import HealthCheck, run_health_checks
 from db.errors import ConfigError
-from db.health import HealthCheck, run_health_checks
-from db.urls import mask_url
 
 DETAIL_WIDTH = 90
 

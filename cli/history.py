@@ -6,9 +6,9 @@ import argparse
 from datetime import UTC
 
 from cli.target import environment_url
-from db.connect import connect
-from db.environments import get_environment
-from db.history import list_runs
+from db.connection.connect import connect
+from db.connection.environments import get_environment
+from db.deploy.history import list_runs
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from db.lint import lint_file
-from db.schema_file import MASTER_SCHEMA
+from db.schema.lint import lint_file
+from db.schema.master_file import MASTER_SCHEMA
 
 
 def register(sub: argparse._SubParsersAction) -> None:

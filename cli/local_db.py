@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from db.local_cluster import cluster_from_env
-from db.urls import mask_url
+from db.connection.urls import mask_url
+from db.local.cluster import cluster_from_env
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import argparse
 import importlib
 import sys
 
+from db.connection.urls import mask_url
 from db.errors import SchemaflowError
-from db.urls import mask_url
 
 # Modules under cli/ that define register(subparsers). Add a line to add a command.
 COMMAND_MODULES = [

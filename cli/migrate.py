@@ -9,10 +9,10 @@ import urllib.request
 from pathlib import Path
 
 from cli.target import ask_yes
-from db.environments import Environment, get_environment
+from db.connection.environments import Environment, get_environment
+from db.connection.urls import validate_url
+from db.deploy.preflight import CONFIRMATION_HINT, confirmation_skipped
 from db.errors import CheckFailed
-from db.preflight import CONFIRMATION_HINT, confirmation_skipped
-from db.urls import validate_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,12 @@ import argparse
 from pathlib import Path
 
 from cli.target import ask_yes, environment_url
-from db.backup import verify_backup
-from db.environments import get_environment
+from db.backup.dump import verify_backup
+from db.backup.restore import restore_backup
+from db.connection.environments import get_environment
+from db.connection.urls import mask_url
+from db.deploy.preflight import confirmation_skipped
 from db.errors import CheckFailed
-from db.preflight import confirmation_skipped
-from db.restore import restore_backup
-from db.urls import mask_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -14,9 +14,9 @@ import getpass
 import os
 from pathlib import Path
 
-from db.environments import Environment, get_environment, load_environments
+from db.connection.environments import Environment, get_environment, load_environments
+from db.connection.urls import mask_url, require_tls_off_loopback, validate_url
 from db.errors import ConfigError
-from db.urls import mask_url, require_tls_off_loopback, validate_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 UI_STATE_DIR = PROJECT_ROOT / ".local" / "prefect"

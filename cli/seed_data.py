@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 
 from cli.target import resolve_target
-from db.connect import connect
-from db.environments import get_environment
+from db.connection.connect import connect
+from db.connection.environments import get_environment
+from db.connection.urls import mask_url
 from db.errors import ConfigError
-from db.seed import refresh_metrics_daily, seed_database
-from db.urls import mask_url
+from db.local.seed import refresh_metrics_daily, seed_database
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from db.credentials import ResolvedUrl, resolve_database_url
-from db.environments import Environment, get_environment
+from db.connection.credentials import ResolvedUrl, resolve_database_url
+from db.connection.environments import Environment, get_environment
+from db.connection.urls import validate_url
 from db.errors import ConfigError
-from db.urls import validate_url
 
 
 def environment_url(env: Environment, database_url: str | None = None) -> ResolvedUrl:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from db.urls import sqlalchemy_url
+from db.connection.urls import sqlalchemy_url
 
 DATASOURCE_NAME = "schemaflow_postgres"
 DATA_DOCS_SITE = "schemaflow_docs"

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from db.capabilities import detect_capabilities
-from db.connect import connect
+from db.catalog.capabilities import detect_capabilities
+from db.connection.connect import connect
+from db.connection.urls import mask_url
 from db.errors import CheckFailed
-from db.expected_schema import ExpectedSchema, expected_schema
-from db.urls import mask_url
+from db.schema.expected import ExpectedSchema, expected_schema
 from expectations.context import default_data_docs_dir, open_context
 from expectations.spec import UNEXPECTED_ROWS_LIMIT, RunOptions, SuiteSpec
 from expectations.suites import event_invariants, hypertables, metrics_daily, table_shape

@@ -8,9 +8,9 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import SecretStr
 
-from db.environments import get_environment
+from db.connection.environments import get_environment
+from db.deploy.preflight import confirmation_skipped
 from db.errors import SchemaflowError
-from db.preflight import confirmation_skipped
 from tasks.apply import apply
 from tasks.backup import backup
 from tasks.notify import notify_failure

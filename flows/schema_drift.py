@@ -7,9 +7,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
-from db.environments import get_environment
+from db.connection.environments import get_environment
 from db.errors import CheckFailed
-from db.schema_file import read_schema
+from db.schema.master_file import read_schema
 from tasks.drift import detect_drift
 from tasks.notify import notify_failure
 from tasks.reporting import masked_unexpected_errors

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
-from db.environments import get_environment
+from db.connection.environments import get_environment
 from db.errors import CheckFailed
 from tasks.health import check_health, publish_health_report, run_expectation_suites
 from tasks.notify import notify_failure

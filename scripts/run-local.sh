@@ -48,7 +48,7 @@ fi
 
 "$SF" migrate --env local
 
-report=$("$PYTHON" -c 'from db.environments import get_environment; print(get_environment("local").report_log)')
+report=$("$PYTHON" -c 'from db.connection.environments import get_environment; print(get_environment("local").report_log)')
 cat >&2 <<EOF
 
 run: done. Where to look next:

@@ -7,13 +7,13 @@ from typing import Any
 import psycopg
 from prefect import task
 
-from db.apply import ApplyResult, apply_master_schema
-from db.environments import get_environment
+from db.connection.environments import get_environment
+from db.deploy.apply import ApplyResult, apply_master_schema
 from db.errors import ConnectionFailed
-from db.schema_file import read_schema
+from db.schema.master_file import read_schema
 from tasks.reporting import artifact_key, change_rows, publish_table, run_logger
 
-# Phrases of db.connect's messages for a server that went away (a restart, a failover), not bad config.
+# Phrases of db.connection.connect's messages for a server that went away (a restart, a failover).
 _TRANSIENT_CONNECTION = ("cannot reach", "no answer from", "lost the connection")
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from prefect import task
 
-from db.backup import backup_database, prune_backups, restore_command, verify_backup
-from db.environments import get_environment
+from db.backup.dump import backup_database, prune_backups, restore_command, verify_backup
+from db.connection.environments import get_environment
 from tasks.reporting import artifact_key, publish_table, run_logger
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from db.drift import DriftReport, check_drift
-from db.urls import mask_url
+from db.catalog.drift import DriftReport, check_drift
+from db.connection.urls import mask_url
 from tasks.reporting import artifact_key
 
 TABLE_COLUMNS = ("severity", "status", "kind", "name", "detail", "suggestion")

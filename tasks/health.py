@@ -7,9 +7,9 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from db.connect import connect
-from db.health import HealthCheck, run_health_checks
-from db.urls import mask_url
+from db.connection.connect import connect
+from db.connection.urls import mask_url
+from db.deploy.health import HealthCheck, run_health_checks
 from tasks.reporting import artifact_key
 
 HEALTH_COLUMNS = ("name", "status", "detail", "fix")

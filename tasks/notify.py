@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.logging.loggers import flow_run_logger
 
-from db.urls import mask_url
+from db.connection.urls import mask_url
 from tasks.reporting import artifact_key
 
 FAILURE_EVENT = "schemaflow.run.failed"

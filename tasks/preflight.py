@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import task
 
-from db.environments import get_environment
+from db.connection.environments import get_environment
+from db.deploy.preflight import CheckResult, preflight_failed, run_preflight
 from db.errors import CheckFailed
-from db.preflight import CheckResult, preflight_failed, run_preflight
 from tasks.reporting import artifact_key, check_rows, publish_table, run_logger
 
 

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from db.apply import ApplyResult
+from db.connection.urls import mask_url
+from db.deploy.apply import ApplyResult
+from db.deploy.preflight import CheckResult
 from db.errors import SchemaflowError
-from db.preflight import CheckResult
-from db.urls import mask_url
 
 MAX_LISTED_CHANGES = 200
 STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}

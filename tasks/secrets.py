@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect.logging import get_logger
 from pydantic import SecretStr
 
-from db.credentials import ResolvedUrl, resolve_database_url
-from db.environments import Environment
+from db.connection.credentials import ResolvedUrl, resolve_database_url
+from db.connection.environments import Environment
 
 logger = get_logger("schemaflow.secrets")
 
@@ -24,7 +24,7 @@ def load_secret(name: str) -> str | None:
 
 
 def resolve_flow_target(env: Environment, database_url: SecretStr | None) -> ResolvedUrl:
-    """The database a flow runs against, in the CLI's order (db/credentials.py): the flow's
+    """The database a flow runs against, in the CLI's order (db/connection/credentials.py): the flow's
     `database_url` parameter, then the environment's Secret block, then its variables.
 
     Takes the Environment rather than its name: migrate needs the environment's report_log before

@@ -5,12 +5,12 @@ from __future__ import annotations
 import psycopg
 from prefect import task
 
-from db.connect import connect
-from db.environments import get_environment
+from db.connection.connect import connect
+from db.connection.environments import get_environment
+from db.deploy.health import run_health_checks
+from db.deploy.preflight import CheckResult
+from db.deploy.verify import verify_schema
 from db.errors import CheckFailed
-from db.health import run_health_checks
-from db.preflight import CheckResult
-from db.verify import verify_schema
 from tasks.reporting import artifact_key, check_rows, publish_table, run_logger
 
 _FAILED = ("fail", "failed", "error")
@@ -57,7 +57,7 @@ def verify(
 
 
 def health_rows(conn: psycopg.Connection) -> list[CheckResult]:
-    """The schema health checks (db/health.py) as report rows."""
+    """The schema health checks (db/deploy/health.py) as report rows."""
     return [
         CheckResult(f"health: {h.name}", _status(h.status), h.detail, getattr(h, "fix", "") or "")
         for h in run_health_checks(conn)

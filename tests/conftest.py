@@ -26,8 +26,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from db.local_cluster import LocalCluster, free_port
-from db.urls import with_database
+from db.connection.urls import with_database
+from db.local.cluster import LocalCluster, free_port
 from tests.support.pglite import PgliteServer, lane_unavailable_reason
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

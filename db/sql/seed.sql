@@ -1,9 +1,9 @@
 -- Demo and test data for the master schema, generated inside the database with set-based SQL.
 --
--- Run by db/seed.py, one step at a time (each step starts with a `-- step: name` line), with
+-- Run by db/local/seed.py, one step at a time (each step starts with a `-- step: name` line), with
 -- client-side parameters: %(seed)s, %(tenants)s, %(events)s, %(days)s, %(anchor)s (a timestamptz,
 -- the end of the generated period, never in the future), and for the listener_events step the slice
--- to insert: %(lo)s, %(hi)s, %(stride)s, %(sparse)s, %(guard)s (see db/seed.py). Because of those
+-- to insert: %(lo)s, %(hi)s, %(stride)s, %(sparse)s, %(guard)s (see db/local/seed.py). Because of those
 -- parameters a literal percent sign must be written twice.
 --
 -- Deterministic: no random(); every "random" choice is hashint8extended(row number, seed + salt),

@@ -7,7 +7,7 @@ episode's tenant, attribution falls within its campaign's dates, nothing is in t
 
 from __future__ import annotations
 
-from db.expected_schema import SCHEMA, ExpectedSchema
+from db.schema.expected import SCHEMA, ExpectedSchema
 from expectations.spec import Batch, Check, RunOptions, SuiteSpec, gx_check, unexpected_rows
 
 NAME = "event_invariants"

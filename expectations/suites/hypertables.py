@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db.expected_schema import METRICS_DAILY, SCHEMA, ExpectedSchema
+from db.schema.expected import METRICS_DAILY, SCHEMA, ExpectedSchema
 from expectations.spec import Batch, RunOptions, SuiteSpec, unexpected_rows
 
 NAME = "hypertables"

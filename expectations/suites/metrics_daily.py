@@ -7,7 +7,7 @@ Days past the aggregate's newest bucket are the freshness check's business, not 
 
 from __future__ import annotations
 
-from db.expected_schema import METRICS_DAILY, METRICS_DAILY_KEY, SCHEMA, ExpectedSchema
+from db.schema.expected import METRICS_DAILY, METRICS_DAILY_KEY, SCHEMA, ExpectedSchema
 from expectations.spec import Batch, RunOptions, SuiteSpec, gx_check, unexpected_rows
 
 NAME = "metrics_daily"

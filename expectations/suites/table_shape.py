@@ -8,7 +8,7 @@ per-table expectations cost seconds).
 
 from __future__ import annotations
 
-from db.expected_schema import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema
+from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema
 from expectations.spec import Batch, RunOptions, SuiteSpec, sql_values, unexpected_rows
 
 NAME = "table_shape"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from db.local_cluster import LocalCluster, free_port
-from db.urls import with_database
+from db.connection.urls import with_database
+from db.local.cluster import LocalCluster, free_port
 from tests.db.test_preflight import start_standby
 
 PASSWORD = "Zq9-do-not-echo-7731"
@@ -181,7 +181,7 @@ def test_restore_refuses_to_replace_without_confirmation(
 
 # `schemaflow migrate` (helper C's command): the same bad inputs end in its preflight.
 # Wrong password, refused, timeout and missing database reach migrate's preflight through the same
-# db.connect as `backup` above (and tests/db/test_preflight.py covers the rows); each migrate run
+# db.connection.connect as `backup` above (and tests/db/test_preflight.py covers the rows); each migrate run
 # costs a process and a flow run, so migrate is run once per distinct path.
 MIGRATE_CASES = ["malformed url"]
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from cli.main import main
-from db.local_cluster import LocalCluster
+from db.local.cluster import LocalCluster
 from tests.conftest import drop_database
 from tests.support.seeded import clone_template
 

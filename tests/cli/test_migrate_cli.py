@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from cli.main import main
-from db.apply import apply_master_schema
+from db.deploy.apply import apply_master_schema
 from tests.support.environments import use_test_environments
 
 

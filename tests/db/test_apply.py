@@ -8,12 +8,12 @@ import time
 import psycopg
 import pytest
 
-from db.apply import apply_master_schema, backoff_seconds, refuse_transaction_control
-from db.catalog import snapshot_catalog
+from db.catalog.snapshot import snapshot_catalog
+from db.deploy.apply import apply_master_schema, backoff_seconds, refuse_transaction_control
+from db.deploy.history import list_runs
+from db.deploy.lock import release_migration_lock, try_acquire_migration_lock
 from db.errors import ApplyFailed, MigrationLocked
-from db.history import list_runs
-from db.migration_lock import release_migration_lock, try_acquire_migration_lock
-from db.schema_file import read_schema
+from db.schema.master_file import read_schema
 
 SCHEMAS = ("public", "schemaflow")
 SMALL_SCHEMA = """

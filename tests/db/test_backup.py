@@ -14,13 +14,13 @@ from typing import Any
 import psycopg
 import pytest
 
-import db.restore
-from db.backup import backup_database, backup_name, prune_backups, restore_command, verify_backup
-from db.environments import Environment, get_environment
+import db.backup.restore
+from db.backup.dump import backup_database, backup_name, prune_backups, restore_command, verify_backup
+from db.backup.restore import _swap_databases, manual_restore_commands, restore_backup
+from db.connection.environments import Environment, get_environment
+from db.connection.urls import libpq_subprocess_args, validate_url, with_database
 from db.errors import BackupFailed
-from db.local_cluster import LocalCluster
-from db.restore import _swap_databases, manual_restore_commands, restore_backup
-from db.urls import libpq_subprocess_args, validate_url, with_database
+from db.local.cluster import LocalCluster
 
 SEED_SQL = """
 CREATE EXTENSION IF NOT EXISTS timescaledb;
@@ -160,8 +160,10 @@ def test_restore_in_place_keeps_the_replaced_database(
 
     pool = threading.Thread(target=reconnect_forever, daemon=True)
     pool.start()
-    connect = db.restore.connect
-    monkeypatch.setattr(db.restore, "connect", lambda *a, **kw: PauseAfterEndingSessions(connect(*a, **kw)))
+    connect = db.backup.restore.connect
+    monkeypatch.setattr(
+        db.backup.restore, "connect", lambda *a, **kw: PauseAfterEndingSessions(connect(*a, **kw))
+    )
     try:
         restored = restore_backup(result.path, seeded_url)
     finally:

@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.catalog import KINDS, diff_catalogs, snapshot_catalog
-from db.reconcile import quote_ident
-from db.schema_file import read_schema
+from db.catalog.reconcile import quote_ident
+from db.catalog.snapshot import KINDS, diff_catalogs, snapshot_catalog
+from db.schema.master_file import read_schema
 from tests.conftest import create_database, drop_database
 
 SMALL_SCHEMA = (Path(__file__).parent / "drift_schema.sql").read_text()

@@ -8,10 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.credentials import resolve_database_url
-from db.environments import Environment, get_environment
+from db.connection.credentials import resolve_database_url
+from db.connection.environments import Environment, get_environment
 from db.errors import ConfigError
-from db.local_cluster import LocalCluster
+from db.local.cluster import LocalCluster
 
 PASSWORD = "Zq9-distinctive-pw"
 VARS = (

@@ -14,13 +14,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from db.apply import apply_master_schema
-from db.catalog import diff_catalogs, snapshot_catalog
-from db.drift import SCRATCH_PREFIX, check_drift
+from db.catalog.drift import SCRATCH_PREFIX, check_drift
+from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+from db.connection.urls import with_database
+from db.deploy.apply import apply_master_schema
 from db.errors import ConfigError
-from db.local_cluster import LocalCluster
-from db.schema_file import read_schema
-from db.urls import with_database
+from db.local.cluster import LocalCluster
+from db.schema.master_file import read_schema
 from tests.conftest import create_database, drop_database
 from tests.support.seeded import copy_database
 
@@ -224,7 +224,7 @@ def test_role_without_createdb_is_told_to_use_scratch_url(
         conn.execute(
             sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'reader-secret' NOCREATEDB").format(sql.Identifier(role))
         )
-        # db.capabilities reads shared_preload_libraries, which needs this role for non-superusers.
+        # db.catalog.capabilities reads shared_preload_libraries, which needs this role for non-superusers.
         conn.execute(sql.SQL("GRANT pg_read_all_settings TO {}").format(sql.Identifier(role)))
     reader_url = (
         f"postgresql://{role}:reader-secret@127.0.0.1:{pg_cluster.port}/{migrated_url.rsplit('/', 1)[1]}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from db.environments import get_environment, load_environments
+from db.connection.environments import get_environment, load_environments
 from db.errors import ConfigError
 
 

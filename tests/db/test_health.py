@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from db.expected_schema import expected_schema
-from db.health import HealthCheck, run_health_checks
-from db.local_cluster import LocalCluster
+from db.deploy.health import HealthCheck, run_health_checks
+from db.local.cluster import LocalCluster
+from db.schema.expected import expected_schema
 from tests.conftest import drop_database
 from tests.support.seeded import clone_template
 

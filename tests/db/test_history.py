@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from db.history import HistoryRecord, git_commit, list_runs, record_run
+from db.deploy.history import HistoryRecord, git_commit, list_runs, record_run
 
 
 def _record(environment: str, outcome: str = "success", **extra: object) -> HistoryRecord:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from db.lint import RULES, lint_file, lint_sql
-from db.schema_file import MASTER_SCHEMA
+from db.schema.lint import RULES, lint_file, lint_sql
+from db.schema.master_file import MASTER_SCHEMA
 
 BAD = Path(__file__).resolve().parents[1] / "fixtures" / "bad_migrations"
 BAD_FILES = sorted(BAD.glob("*.sql"))

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from db.errors import LocalClusterError
-from db.local_cluster import LocalCluster, free_port
+from db.local.cluster import LocalCluster, free_port
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from db.catalog import diff_catalogs, snapshot_catalog
-from db.local_cluster import LocalCluster, free_port
-from db.schema_file import MASTER_SCHEMA, read_schema
-from db.seed import refresh_metrics_daily, seed_data
+from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+from db.local.cluster import LocalCluster, free_port
+from db.local.seed import refresh_metrics_daily, seed_data
+from db.schema.master_file import MASTER_SCHEMA, read_schema
 from tests.conftest import create_database
 
 APP_ROLE = "podcast_app"
@@ -150,7 +150,7 @@ def test_psql_applies_the_file_statement_by_statement_to_the_same_catalog(
 ) -> None:
     import os
 
-    from db.urls import libpq_subprocess_args
+    from db.connection.urls import libpq_subprocess_args
 
     psql = shutil.which("psql") or "/usr/bin/psql"
     conninfo, secret = libpq_subprocess_args(db_url)  # the password stays out of ps

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from db import pools
+from db.connection import pools
 from db.errors import ConfigError
 
 POOL_VARS = (

@@ -14,12 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.environments import Environment, get_environment
+from db.connection.environments import Environment, get_environment
+from db.connection.urls import with_database
+from db.deploy.lock import MIGRATION_LOCK_KEY, describe_lock_holder, hold_migration_lock
+from db.deploy.preflight import CheckResult, preflight_failed, run_preflight
 from db.errors import MigrationLocked
-from db.local_cluster import PG_BIN, LocalCluster, _chown_to_server_user, _server_user, free_port
-from db.migration_lock import MIGRATION_LOCK_KEY, describe_lock_holder, hold_migration_lock
-from db.preflight import CheckResult, preflight_failed, run_preflight
-from db.urls import with_database
+from db.local.cluster import PG_BIN, LocalCluster, _chown_to_server_user, _server_user, free_port
 
 CHECKS = [
     "url valid",

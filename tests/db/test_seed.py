@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from db.errors import ConfigError
-from db.local_cluster import LocalCluster
-from db.seed import refresh_metrics_daily, seed_data, seed_database
+from db.local.cluster import LocalCluster
+from db.local.seed import refresh_metrics_daily, seed_data, seed_database
 from tests.conftest import create_database, drop_database
 from tests.db.test_master_schema import apply_schema
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from db.connection.urls import mask_url, require_tls_off_loopback, validate_url
 from db.errors import ConfigError
-from db.urls import mask_url, require_tls_off_loopback, validate_url
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import pytest
 
-from db.local_cluster import LocalCluster, free_port
+from db.local.cluster import LocalCluster, free_port
 from tests.conftest import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]

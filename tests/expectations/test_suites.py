@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from db.local_cluster import LocalCluster
+from db.local.cluster import LocalCluster
 from expectations.runner import SuitesReport, run_suites
 from tests.conftest import drop_database
 from tests.support.seeded import apply_and_seed, clone_template

@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from db.deploy.history import list_runs
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, MigrationLocked
-from db.history import list_runs
 from tests.support.environments import use_test_environments
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.local_cluster import LocalCluster
+from db.local.cluster import LocalCluster
 from tasks.health import health_artifact_key
 from tests.conftest import drop_database
 from tests.support.seeded import clone_template

@@ -12,9 +12,9 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from db.local_cluster import LocalCluster
-from db.schema_file import read_schema
-from db.seed import refresh_metrics_daily, seed_data
+from db.local.cluster import LocalCluster
+from db.local.seed import refresh_metrics_daily, seed_data
+from db.schema.master_file import read_schema
 
 TEMPLATE_SCALE = {"tenants": 3, "events": 10_000, "days": 30, "seed": 7}
 _templates: dict[int, str] = {}

@@ -109,7 +109,7 @@ class LocalCluster:
         }
         body = "".join(f"{key} = {value}\n" for key, value in settings.items())
         conf = self.datadir / _CONF_NAME
-        conf.write_text("# Written by schemaflow; edit db/local_cluster.py instead.\n" + body)
+        conf.write_text("# Written by schemaflow; edit db/local/cluster.py instead.\n" + body)
         _chown_to_server_user(conf)
         main_conf = self.datadir / "postgresql.conf"
         include = f"include_if_exists = '{_CONF_NAME}'\n"
@@ -163,7 +163,7 @@ class LocalCluster:
         """Create the cluster's default database if missing; return True when it was created."""
         from psycopg import sql
 
-        from db.connect import connect
+        from db.connection.connect import connect
 
         with connect(self.url("postgres"), autocommit=True) as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone():

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from db.environments import PROJECT_ROOT, Environment
+from db.connection.environments import PROJECT_ROOT, Environment
+from db.connection.urls import mask_url, require_tls_off_loopback, validate_url
 from db.errors import ConfigError
-from db.urls import mask_url, require_tls_off_loopback, validate_url
 
 SecretLoader = Callable[[str], "str | None"]
 
@@ -171,7 +171,7 @@ def _host_part(host: str) -> str:
 
 
 def _local_cluster_url() -> str:
-    from db.local_cluster import cluster_from_env
+    from db.local.cluster import cluster_from_env
 
     return cluster_from_env(PROJECT_ROOT).url()
 

@@ -19,14 +19,14 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from db.capabilities import detect_capabilities
-from db.catalog import diff_catalogs, snapshot_catalog
-from db.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.catalog.capabilities import detect_capabilities
+from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.connection.urls import mask_url
+from db.deploy.history import HistoryRecord, record_run
+from db.deploy.lock import hold_migration_lock
 from db.errors import ApplyFailed, ConnectionFailed
-from db.history import HistoryRecord, record_run
-from db.migration_lock import hold_migration_lock
-from db.schema_file import checksum, read_schema
-from db.urls import mask_url
+from db.schema.master_file import checksum, read_schema
 
 SNAPSHOT_SCHEMAS = ("public",)
 # Errors where rolling back and trying the whole transaction again can succeed.

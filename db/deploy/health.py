@@ -1,6 +1,6 @@
 """Schema health: is the database what the master file says? Fast catalog checks, one row per concern.
 
-The expected objects come from the master file (db/expected_schema.py), so adding a table, column,
+The expected objects come from the master file (db/schema/expected.py), so adding a table, column,
 index or foreign key there is enough for health to check it. Every check is a catalog query; the
 whole run takes well under a second. Failed checks say what is missing and how to fix it.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import psycopg
 
-from db.capabilities import detect_capabilities
-from db.expected_schema import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
+from db.catalog.capabilities import detect_capabilities
+from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 MIGRATE_FIX = "run `schemaflow migrate --env ENV` to re-apply the master file"
 # How far metrics_daily's newest bucket may trail the newest raw event before it counts as stale.
 DEFAULT_REFRESH_LAG = "1 day"

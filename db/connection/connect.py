@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
+from db.connection.urls import libpq_url, mask_url, validate_url
 from db.errors import ConnectionFailed
-from db.urls import libpq_url, mask_url, validate_url
 
 DEFAULT_CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "schemaflow"

@@ -1,6 +1,6 @@
 """The application's connection pools (formerly src/database/postgres.py): a primary and an optional replica.
 
-    from db.pools import get_primary_pool, get_replica_pool, close_pools
+    from db.connection.pools import get_primary_pool, get_replica_pool, close_pools
     with get_primary_pool().connection() as conn: ...
     with get_replica_pool().connection() as conn: ...   # the primary when no replica is configured
 
@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 from psycopg_pool import ConnectionPool
 
-from db.credentials import url_from_postgres_vars
+from db.connection.credentials import url_from_postgres_vars
+from db.connection.urls import libpq_url, mask_url, require_tls_off_loopback
 from db.errors import ConfigError
-from db.urls import libpq_url, mask_url, require_tls_off_loopback
 
 DEFAULT_MIN_SIZE = 5
 DEFAULT_MAX_SIZE = 20

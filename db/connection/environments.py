@@ -11,7 +11,7 @@ from typing import Any
 
 from db.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FILE = PROJECT_ROOT / "environments.toml"
 FILE_ENV_VAR = "SCHEMAFLOW_ENVIRONMENTS"
 TIMESCALEDB_POLICIES = ("required", "preferred")

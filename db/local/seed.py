@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 from psycopg import ClientCursor
 
-from db.apply import metrics_daily_refresh
+from db.deploy.apply import metrics_daily_refresh
 from db.errors import ConfigError
 
-SEED_SQL = Path(__file__).resolve().parent / "sql" / "seed.sql"
+SEED_SQL = Path(__file__).resolve().parents[1] / "sql" / "seed.sql"
 # What a parallel worker's own session needs before it can insert its slice of listener_events.
 _WORKER_STEPS = ("helpers", "listener_setup", "listener_events")
 _STEP_MARK = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
@@ -129,7 +129,7 @@ def seed_database(
     worker inserts its slice of the remaining events in its own transaction. Not all-or-nothing: if
     a worker fails, seed a fresh database again.
     """
-    from db.connect import connect
+    from db.connection.connect import connect
 
     begun = time.perf_counter()
     params = _params(tenants=tenants, events=events, days=days, seed=seed, anchor=anchor)

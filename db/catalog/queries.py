@@ -1,4 +1,4 @@
-"""The catalog queries behind `db.catalog.snapshot_catalog`: one query per kind, never one per object.
+"""The catalog queries behind `snapshot_catalog`: one query per kind, never one per object.
 
 Every query takes `%(schemas)s` (text[]) and skips objects that belong to an extension (pg_depend
 deptype 'e'), so TimescaleDB's own functions and tables never show up as drift. Names are built from

@@ -18,12 +18,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from db.capabilities import Capabilities, detect_capabilities
-from db.catalog import KINDS, Difference, diff_catalogs, snapshot_catalog
-from db.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.catalog.capabilities import Capabilities, detect_capabilities
+from db.catalog.snapshot import KINDS, Difference, diff_catalogs, snapshot_catalog
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.connection.urls import mask_url, validate_url, with_database
 from db.errors import ApplyFailed, ConfigError
-from db.schema_file import checksum, read_schema
-from db.urls import mask_url, validate_url, with_database
+from db.schema.master_file import checksum, read_schema
 
 DRIFT_SCHEMAS = ("public",)  # the tool's own `schemaflow` schema (history) is not part of the file
 SCRATCH_PREFIX = "schemaflow_drift_"
@@ -137,7 +137,7 @@ def scratch_database(conn: psycopg.Connection, url: str) -> Iterator[str]:
 
 def expected_from_new(url: str, text: str, schemas: tuple[str, ...], connect_timeout: int) -> dict:
     """Apply the file into a fresh scratch database the way migrate does, then snapshot it."""
-    from db.apply import apply_master_schema  # the same apply path as `schemaflow migrate`
+    from db.deploy.apply import apply_master_schema  # the same apply path as `schemaflow migrate`
 
     try:
         apply_master_schema(

@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from db.capabilities import Capabilities, detect_capabilities
-from db.connect import connect
-from db.environments import Environment
+from db.catalog.capabilities import Capabilities, detect_capabilities
+from db.connection.connect import connect
+from db.connection.environments import Environment
+from db.connection.urls import mask_url, require_tls_off_loopback, validate_url
+from db.deploy.lock import describe_lock_holder
 from db.errors import SchemaflowError
-from db.migration_lock import describe_lock_holder
-from db.urls import mask_url, require_tls_off_loopback, validate_url
 
 MIN_SERVER_VERSION_NUM = 150000
 SKIP_CONFIRMATION_VAR = "SKIP_CONFIRMATION"

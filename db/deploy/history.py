@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-HISTORY_DDL = (Path(__file__).resolve().parent / "sql" / "history.sql").read_text(encoding="utf-8")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HISTORY_DDL = (Path(__file__).resolve().parents[1] / "sql" / "history.sql").read_text(encoding="utf-8")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 HISTORY_TABLE_EXISTS_SQL = "SELECT to_regclass('schemaflow.migration_history') IS NOT NULL"
 

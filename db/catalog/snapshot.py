@@ -1,9 +1,9 @@
 """The catalog snapshot shared by apply's change report, health checks and drift detection.
 
 `snapshot_catalog(conn)` reads the schema objects of a database in a handful of catalog queries
-(db/catalog_queries.py) into a JSON-serialisable dict `{kind: {name: {attribute: value}}}`;
+(db/catalog/queries.py) into a JSON-serialisable dict `{kind: {name: {attribute: value}}}`;
 `diff_catalogs(expected, actual)` compares two snapshots into `Difference` rows, each with a severity
-and the SQL a reviewer would run to reconcile it (db/reconcile.py). Names carry no OIDs, so the
+and the SQL a reviewer would run to reconcile it (db/catalog/reconcile.py). Names carry no OIDs, so the
 snapshots of two databases built from the same file are equal.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from db import catalog_queries as q
-from db.reconcile import severity_of, suggest
+from db.catalog import queries as q
+from db.catalog.reconcile import severity_of, suggest
 
 KINDS = (
     "schema",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from db.errors import ConfigError
 
-MASTER_SCHEMA = Path(__file__).resolve().parent / "migrations" / "99999999999999_master_schema.sql"
+MASTER_SCHEMA = Path(__file__).resolve().parents[1] / "migrations" / "99999999999999_master_schema.sql"
 
 
 def read_schema(path: Path | str | None = None) -> str:

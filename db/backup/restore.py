@@ -1,4 +1,4 @@
-"""Restoring a backup from db/backup.py: into a new database, or in place of the target (old one kept).
+"""Restoring a backup from db/backup/dump.py: into a new database, or in place of the target (old one kept).
 
 Restore follows TimescaleDB's documented procedure: a fresh database, `CREATE EXTENSION timescaledb`,
 `timescaledb_pre_restore()`, pg_restore, `timescaledb_post_restore()`, ANALYZE.
@@ -21,10 +21,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from db.backup import default_jobs, first_error, list_archive, pg_binary, run_pg_tool
-from db.connect import connect
+from db.backup.dump import default_jobs, first_error, list_archive, pg_binary, run_pg_tool
+from db.connection.connect import connect
+from db.connection.urls import mask_url, validate_url, with_database
 from db.errors import BackupFailed, ConfigError, ConnectionFailed
-from db.urls import mask_url, validate_url, with_database
 
 ADMIN_DATABASE = "postgres"
 

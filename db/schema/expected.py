@@ -16,7 +16,7 @@ import pglast
 from pglast import ast
 from pglast.enums import ConstrType
 
-from db.schema_file import read_schema
+from db.schema.master_file import read_schema
 
 SCHEMA = "public"
 METRICS_DAILY = "metrics_daily"

@@ -1,4 +1,6 @@
-"""Backups with pg_dump, checked with pg_restore --list, pruned per environment (restore: db/restore.py).
+"""Backups with pg_dump, checked with pg_restore --list, pruned per environment.
+
+Restore is db/backup/restore.py.
 
 Format, measured on ~1M listener_events rows in a 30-chunk hypertable (231 MB database, PostgreSQL 15
 on 2 busy cores; best of 5-7 runs, benchmarks/bench_backup.py reproduces the comparison):
@@ -8,7 +10,7 @@ on 2 busy cores; best of 5-7 runs, benchmarks/bench_backup.py reproduces the com
     -Fc -Z1               2.9 s  59 MB      -Fd -j2 -Z0   1.7 s 224 MB
     -Fc -Z0               2.4 s 229 MB
 
-benchmarks/bench_backup.py on the full master schema seeded by db.seed (1.05M rows, 509 MB, load ~6.7
+benchmarks/bench_backup.py on the full master schema seeded by db.local.seed (1.05M rows, 509 MB, load ~6.7
 on 2 cores, median of 3): backup_database 10.3 s / 75 MB vs `pg_dump -Fc` 29.5 s / 65 MB (2.9x faster);
 -Fc -Z0 7.3 s / 306 MB, -Fc -Z1 11.4 s, -Fd -j1 -Z1 10.9 s, -Fd -j2 -Z1 8.1 s, -Fd -j2 -Z0 6.0 s / 301 MB.
 
@@ -33,11 +35,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from db.connect import connect
-from db.environments import Environment
+from db.connection.connect import connect
+from db.connection.environments import Environment
+from db.connection.urls import libpq_subprocess_args, mask_secret, mask_url, validate_url
 from db.errors import BackupFailed
-from db.local_cluster import PG_BIN
-from db.urls import libpq_subprocess_args, mask_secret, mask_url, validate_url
+from db.local.cluster import PG_BIN
 
 BACKUP_SUFFIX = ".dumpdir"
 COMPRESSION = 1

@@ -1,6 +1,6 @@
 """Post-apply verification: the old script's table count and key-table query, done as report rows.
 
-Hypertables, indexes, foreign keys and RLS are db/health.py's checks, which verify runs after these.
+Hypertables, indexes, foreign keys and RLS are db/deploy/health.py's checks, which verify runs after these.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from db.preflight import CheckResult
+from db.deploy.preflight import CheckResult
 
 # The six tables the old migrate script checked after every deploy.
 KEY_TABLES = ("tenants", "users", "podcasts", "episodes", "campaigns", "listener_events")

@@ -1,0 +1,91 @@
+"""One Plan, four renderings: terminal text, JSON, a psql script, and the Markdown of a Prefect artifact."""
+
+from __future__ import annotations
+
+import json
+
+from db.plan.model import Plan, Step
+
+NO_CHANGES = "no changes: the database already matches the master file"
+SCRIPT_HEADER = """\
+-- schemaflow plan {checksum}
+-- computed against catalog {catalog}; schema file {schema}
+-- Run with: psql -v ON_ERROR_STOP=1 -f THIS_FILE
+"""
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(plan.as_dict(), indent=2, sort_keys=False)
+
+
+def describe_step(step: Step) -> str:
+    """One line: what it does, the lock on which relation, and its hazards."""
+    lock = f"{step.lock} on {step.relation}" if step.lock else "no table lock"
+    where = "in the transaction" if step.transactional else "online, after commit"
+    hazards = f"; hazards: {', '.join(step.hazards)}" if step.hazards else ""
+    size = ""
+    if step.size:
+        chunks = f", {step.size.chunks} chunks" if step.size.chunks is not None else ""
+        size = f"; ~{step.size.estimated_rows:,} rows, {step.size.bytes:,} bytes{chunks}"
+    return f"{step.action} {step.kind} {step.name}: {lock}, {where}{size}{hazards}"
+
+
+def render_text(plan: Plan) -> str:
+    if plan.is_empty:
+        return f"{NO_CHANGES} (plan {plan.checksum[:12]})"
+    lines = [f"plan {plan.checksum[:12]}: {len(plan.steps)} step(s)"]
+    lines += [f"  note: {note}" for note in plan.notes]
+    for number, step in enumerate(plan.steps, 1):
+        lines.append(f"{number:>3}. {describe_step(step)}")
+        lines += [f"       {line}" for line in step.sql.strip().splitlines()]
+    return "\n".join(lines)
+
+
+def render_script(plan: Plan) -> str:
+    """Transactional steps inside one BEGIN ... COMMIT, then each online step on its own, marked."""
+    out = [
+        SCRIPT_HEADER.format(
+            checksum=plan.checksum, catalog=plan.catalog_checksum, schema=plan.schema_checksum
+        )
+    ]
+    if plan.is_empty:
+        out.append(f"-- {NO_CHANGES}\n")
+        return "".join(out)
+    if plan.transactional_steps:
+        out.append("BEGIN;\n")
+        for step in plan.transactional_steps:
+            out.append(f"-- {describe_step(step)}\n{_terminated(step.sql)}\n")
+        out.append("COMMIT;\n")
+    for step in plan.online_steps:
+        out.append(f"\n-- online (outside a transaction): {describe_step(step)}\n{_terminated(step.sql)}\n")
+    return "".join(out)
+
+
+def render_markdown(plan: Plan) -> str:
+    """The artifact a reviewer reads in the Prefect UI before approving."""
+    if plan.is_empty:
+        return f"**{NO_CHANGES}**\n\nPlan checksum `{plan.checksum}`\n"
+    head = [
+        f"**{len(plan.steps)} step(s)**, plan checksum `{plan.checksum}`",
+        "",
+        f"Hazards: {', '.join(sorted(plan.hazards())) or 'none'}",
+        "",
+        "| # | action | object | lock | where | rows (est.) | hazards |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = []
+    for number, s in enumerate(plan.steps, 1):
+        lock = f"{s.lock} on `{s.relation}`" if s.lock else "-"
+        est = f"{s.size.estimated_rows:,}" if s.size else "-"
+        where = "transaction" if s.transactional else "online"
+        rows.append(
+            f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {where} | {est} | "
+            f"{', '.join(s.hazards) or '-'} |"
+        )
+    sql = ["", "```sql", render_script(plan).rstrip(), "```"]
+    return "\n".join(head + rows + sql) + "\n"
+
+
+def _terminated(statement: str) -> str:
+    text = statement.strip()
+    return text if text.endswith(";") else text + ";"
