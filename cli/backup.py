@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.target import environment_url
-from db.backup.dump import backup_database, prune_backups, restore_command
+from cli.target import add_target_arguments, environment_target, warn_about
 from db.connection.environments import get_environment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("backup", help="pg_dump an environment's database, verify it, prune old backups")
-    parser.add_argument("--env", required=True, metavar="ENV", help="environment name from environments.toml")
-    parser.add_argument("--database-url", metavar="URL", help="override the environment's connection")
+    add_target_arguments(parser, env_required=True)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
-    resolved = environment_url(env, args.database_url)
+    resolved = environment_target(env, args.database_url)  # TLS rule and credentials, before pg_dump
+    warn_about(resolved)
+    from db.backup.dump import backup_database, prune_backups, restore_command  # after the cheap checks
+
     result = backup_database(resolved.url, env)
     pruned = prune_backups(env)
     for warning in result.warnings:
@@ -28,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
         f"backup of {resolved}: {result.path} ({result.size_bytes / 1e6:.1f} MB, {result.seconds:.1f} s, "
         f"{result.entries} archive entries, verified with pg_restore --list)"
     )
+    for stale in result.stale_removed:
+        print(f"removed {stale}, an unfinished backup left by a run that was killed")
     if pruned:
         print(f"pruned {len(pruned)} older backup(s) of {env.name}; keeping {env.keep_backups}")
     url = args.database_url and resolved.url

@@ -29,10 +29,13 @@ def backup(url: str, environment: str, url_in_restore_command: bool = False) -> 
         "verified": True,  # verify_backup raises when pg_restore cannot read the archive
         "entries": entries,
         "pruned": [str(p) for p in pruned],
+        "stale_removed": [str(p) for p in result.stale_removed],
         "restore_command": restore_command(env, result.path, url if url_in_restore_command else None),
     }
     for warning in result.warnings:
         logger.warning("pg_dump: %s", warning)
+    for stale in result.stale_removed:
+        logger.warning("removed %s, an unfinished backup left by a run that was killed", stale)
     logger.info(
         "backup %s (%d bytes, %.1f s) verified with pg_restore --list; pruned %d older",
         info["path"],

@@ -21,6 +21,10 @@ core (at most 4, each job is a connection to the server).
 
 Secrets: the password reaches pg_dump/pg_restore through PGPASSWORD in the child's environment, never
 the command line (ps shows that to every user) and never a log line.
+
+Each backup carries a manifest of where it came from (db/backup/manifest.py), and pg_dump dies with
+schemaflow (db/backup/processes.py); an unfinished backup a killed run left behind is removed by the
+environment's next backup (db/backup/partials.py).
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from db.backup import processes
+from db.backup.manifest import (
+    BackupManifest,
+    ServerIdentity,
+    new_manifest,
+    read_system_identifier,
+    schema_checksum,
+    write_manifest,
+)
+from db.backup.partials import PARTIAL_SUFFIX, claimed, remove_stale_partials
 from db.connection.connect import connect
 from db.connection.environments import Environment
 from db.connection.urls import libpq_subprocess_args, mask_secret, mask_url, validate_url
@@ -61,6 +75,17 @@ class BackupResult:
     entries: int
     timescaledb: bool
     warnings: list[str] = field(default_factory=list)
+    manifest: BackupManifest | None = None
+    stale_removed: list[Path] = field(default_factory=list)  # unfinished backups of killed runs
+
+
+@dataclass(frozen=True)
+class ArchiveContents:
+    """What `pg_restore --list` shows: entries, how many of them are tables, TimescaleDB or not."""
+
+    entries: int
+    tables: int
+    timescaledb: bool
 
 
 def backup_name(env_name: str, now: datetime | None = None) -> str:
@@ -74,34 +99,55 @@ def backup_database(
 ) -> BackupResult:
     """pg_dump `url` into env.backup_dir and verify it; raise BackupFailed (no backup, no apply)."""
     parts = validate_url(url)
-    _check_server(url, env.connect_timeout, parts)
+    identity, checksum, client_version = _check_server(url, env, parts)
     target_dir = backup_dir or env.backup_dir
     dir_warnings = _private_dir(target_dir)
+    stale = remove_stale_partials(target_dir, lambda name: is_backup_of(name, env.name))
     final = target_dir / backup_name(env.name)
-    partial = final.with_name(final.name + ".partial")
     started = time.monotonic()
-    args = ["--format=directory", f"--jobs={jobs or default_jobs()}", f"--compress={COMPRESSION}"]
-    result = run_pg_tool("pg_dump", [*args, f"--file={partial}"], url, env.connect_timeout)
-    warnings = dir_warnings + _visible_warnings(result.stderr)
-    if result.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise _dump_error(result.stderr, url, parts)
-    _make_private(partial)
-    try:
-        entries, timescaledb = list_archive(partial)
-    except BackupFailed:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    partial.rename(final)  # only a verified backup ever carries the final name
+    with claimed(final.with_name(final.name + PARTIAL_SUFFIX)) as partial:
+        args = ["--format=directory", f"--jobs={jobs or default_jobs()}", f"--compress={COMPRESSION}"]
+        result = run_pg_tool("pg_dump", [*args, f"--file={partial}"], url, env.connect_timeout)
+        warnings = dir_warnings + _visible_warnings(result.stderr)
+        if result.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise _dump_error(result.stderr, url, parts)
+        _make_private(partial)
+        try:
+            contents = archive_contents(partial)
+        except BackupFailed:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        manifest = new_manifest(
+            environment=env.name,
+            identity=identity,
+            checksum=checksum,
+            host=f"{parts['host']}:{parts['port']}",
+            entries=contents.entries,
+            tables=contents.tables,
+            size_bytes=_size(partial),
+            pg_dump_version=client_version,
+            timescaledb=contents.timescaledb,
+        )
+        write_manifest(partial, manifest)
+        partial.rename(final)  # only a verified, labelled backup ever carries the final name
     return BackupResult(
         path=final,
         environment=env.name,
         size_bytes=_size(final),
         seconds=time.monotonic() - started,
-        entries=entries,
-        timescaledb=timescaledb,
+        entries=contents.entries,
+        timescaledb=contents.timescaledb,
         warnings=warnings,
+        manifest=manifest,
+        stale_removed=stale,
     )
+
+
+def is_backup_of(name: str, env_name: str) -> bool:
+    """True when `name` is a finished backup's name and the environment it names is `env_name`."""
+    found = _NAME.match(name)
+    return bool(found) and found["env"] == env_name  # type: ignore[index]
 
 
 def verify_backup(path: Path) -> int:
@@ -115,7 +161,7 @@ def prune_backups(env: Environment, *, backup_dir: Path | None = None, keep: int
     directory = backup_dir or env.backup_dir
     if not directory.is_dir():
         return []
-    mine = sorted(p for p in directory.iterdir() if (m := _NAME.match(p.name)) and m["env"] == env.name)
+    mine = sorted(p for p in directory.iterdir() if is_backup_of(p.name, env.name))
     doomed = mine[: max(len(mine) - keep, 0)]
     for path in doomed:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -128,10 +174,15 @@ def restore_command(env: Environment, path: Path, url: str | None = None) -> str
     return f"schemaflow restore --env {env.name} --backup {path}{target} --yes"
 
 
-def _check_server(url: str, connect_timeout: int, parts: dict[str, str]) -> None:
-    """Connect first: a clear ConnectionFailed within the timeout, and a clear version mismatch."""
-    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+def _check_server(url: str, env: Environment, parts: dict[str, str]) -> tuple[ServerIdentity, str, str]:
+    """Connect first: a clear ConnectionFailed within the timeout, and a clear version mismatch.
+
+    Returns what the manifest records: the database and server, the schema's checksum, pg_dump's version.
+    """
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
         server_major = conn.info.server_version // 10000
+        identity = ServerIdentity(parts["database"], read_system_identifier(conn))
+        checksum = schema_checksum(conn, env.target_schema)
     version = subprocess.run([pg_binary("pg_dump"), "--version"], capture_output=True, text=True, check=False)
     found = re.search(r"\)\s+(\d+)", version.stdout)  # "pg_dump (PostgreSQL) 15.20 (Debian ...)"
     client_major = int(found.group(1)) if found else server_major
@@ -141,9 +192,17 @@ def _check_server(url: str, connect_timeout: int, parts: dict[str, str]) -> None
             f"{parts['host']}:{parts['port']} (pg_dump must be at least the server's version)",
             hint=f"install postgresql-client-{server_major} and set SCHEMAFLOW_PG_BIN to its bin directory",
         )
+    return identity, checksum, version.stdout.strip()
 
 
 def list_archive(path: Path) -> tuple[int, bool]:
+    """(entries, TimescaleDB or not) of a readable archive; BackupFailed otherwise."""
+    contents = archive_contents(path)
+    return contents.entries, contents.timescaledb
+
+
+def archive_contents(path: Path) -> ArchiveContents:
+    """Read the archive's table of contents with pg_restore --list; BackupFailed when it is unreadable."""
     if not path.exists():
         raise BackupFailed(
             f"backup {path} does not exist", hint="list the backup directory for the right name"
@@ -160,21 +219,14 @@ def list_archive(path: Path) -> tuple[int, bool]:
             hint="take a new backup; do not migrate without one",
         )
     timescaledb = any(" EXTENSION - timescaledb" in line for line in entries)
-    return len(entries), timescaledb
+    # "215; 1259 17100 TABLE public tenants postgres"; "TABLE DATA" lines are the rows, not tables.
+    tables = sum(1 for line in entries if (w := line.split())[3:4] == ["TABLE"] and w[4:5] != ["DATA"])
+    return ArchiveContents(len(entries), tables, timescaledb)
 
 
 def run_pg_tool(tool: str, args: list[str], url: str, connect_timeout: int) -> subprocess.CompletedProcess:
-    """Run pg_dump/pg_restore `args` against `url`, the password in the child's environment only."""
-    conninfo, secret = libpq_subprocess_args(url)
-    env = {
-        **os.environ,
-        **secret,
-        "PGCONNECT_TIMEOUT": str(connect_timeout),
-        "PGAPPNAME": "schemaflow-backup",
-    }
-    cmd = [pg_binary(tool), f"--dbname={conninfo}", *args]  # options before the positional archive path
-    # umask: pg_dump creates the files; 0600 from the first byte, not after a chmod.
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, umask=0o077, check=False)
+    """Run pg_dump/pg_restore `args` against `url`: password in its environment, dying with us."""
+    return processes.run_pg_tool(pg_binary(tool), args, url, connect_timeout)
 
 
 def default_jobs() -> int:

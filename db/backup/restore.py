@@ -7,7 +7,12 @@ In place means restore into a fresh database first, then swap names, so the targ
 restored and the old database survives as `<name>_replaced_<timestamp>`. The swap closes the target
 to new connections before ending its sessions (an application pool would otherwise reconnect before
 the rename and make it fail) and renames both databases in one transaction, so there is never a
-moment, or a failure, that leaves no database under the target's name.
+moment, or a failure, that leaves no database under the target's name. The same transaction gives
+the fresh database the old one's owner, ACL, settings and comment (db/backup/properties.py); until
+then the fresh database admits only its creator, so a locked-out role cannot slip in meanwhile.
+
+Before anything is created, the archive must be a non-empty backup of this environment's database on
+this server (db/backup/manifest.py), unless the caller allows otherwise explicitly.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from db.backup.dump import default_jobs, first_error, list_archive, pg_binary, run_pg_tool
+from db.backup.dump import archive_contents, default_jobs, first_error, pg_binary, run_pg_tool
+from db.backup.manifest import ServerIdentity, check_archive_origin, read_manifest, read_system_identifier
+from db.backup.properties import apply_properties, read_properties
 from db.connection.connect import connect
 from db.connection.urls import mask_url, validate_url, with_database
 from db.errors import BackupFailed, ConfigError, ConnectionFailed
@@ -37,6 +44,7 @@ class RestoreResult:
     url: str = field(repr=False)
     seconds: float
     replaced: str | None = None  # the previous database, kept under this name
+    allowed: list[str] = field(default_factory=list)  # origin/emptiness problems explicitly allowed
 
 
 def manual_restore_commands(path: Path, url: str, *, timescaledb: bool = True) -> list[str]:
@@ -55,16 +63,25 @@ def manual_restore_commands(path: Path, url: str, *, timescaledb: bool = True) -
 
 
 def restore_backup(
-    path: Path, url: str, *, into: str | None = None, jobs: int | None = None
+    path: Path,
+    url: str,
+    *,
+    environment: str,
+    into: str | None = None,
+    jobs: int | None = None,
+    allow_foreign: bool = False,
+    allow_empty: bool = False,
 ) -> RestoreResult:
     """Restore `path` into a new database `into`, or, without `into`, in place of `url`'s database.
 
-    In place keeps the old database as `<name>_replaced_<timestamp>` so nothing is lost if the
-    restore was a mistake; raises BackupFailed (the restored copy dropped, the target untouched).
+    `path` must be a non-empty backup of `environment`'s database (`url`'s) on this server, unless
+    `allow_foreign` / `allow_empty` say otherwise: CheckFailed, nothing touched. In place keeps the old
+    database as `<name>_replaced_<timestamp>` so nothing is lost if the restore was a mistake; raises
+    BackupFailed (the restored copy dropped, the target untouched).
     """
     path = Path(path)
     started = time.monotonic()
-    _, timescaledb = list_archive(path)
+    contents = archive_contents(path)
     target = validate_url(url)["database"]
     if not into and target == ADMIN_DATABASE:
         # The swap runs from this database, and PostgreSQL cannot rename the database it is in.
@@ -72,21 +89,32 @@ def restore_backup(
             f"cannot replace the {ADMIN_DATABASE!r} database in place",
             hint="restore with --into NAME and point the application at NAME",
         )
+    admin_url = with_database(url, ADMIN_DATABASE)
+    with connect(admin_url, autocommit=True) as conn:
+        identity = ServerIdentity(target, read_system_identifier(conn))
+    allowed = check_archive_origin(
+        path,
+        read_manifest(path),
+        environment=environment,
+        target=identity,
+        tables=contents.tables,
+        allow_foreign=allow_foreign,
+        allow_empty=allow_empty,
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     fresh = into or f"{target[:40]}_restore_{stamp}"
-    admin_url = with_database(url, ADMIN_DATABASE)
-    _create_database(admin_url, fresh)
+    _create_database(admin_url, fresh, private=not into)
     fresh_url = with_database(url, fresh)
     try:
-        _restore_into(path, fresh_url, timescaledb, jobs or default_jobs())
+        _restore_into(path, fresh_url, contents.timescaledb, jobs or default_jobs())
     except BackupFailed:
         _drop_database(admin_url, fresh)
         raise
     if into:
-        return RestoreResult(fresh, fresh_url, time.monotonic() - started)
+        return RestoreResult(fresh, fresh_url, time.monotonic() - started, allowed=allowed)
     replaced = f"{target[:40]}_replaced_{stamp}"
     _swap_databases(admin_url, target, fresh, replaced)
-    return RestoreResult(target, url, time.monotonic() - started, replaced=replaced)
+    return RestoreResult(target, url, time.monotonic() - started, replaced=replaced, allowed=allowed)
 
 
 def _restore_into(path: Path, url: str, timescaledb: bool, jobs: int) -> None:
@@ -146,7 +174,8 @@ def _data_schemas(path: Path) -> set[str]:
     return schemas
 
 
-def _create_database(admin_url: str, name: str) -> None:
+def _create_database(admin_url: str, name: str, *, private: bool) -> None:
+    """CREATE DATABASE `name`; `private`: only its creator (and superusers) may connect until the swap."""
     with connect(admin_url, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             raise ConfigError(f"database {name!r} already exists", hint="choose another name with --into")
@@ -157,6 +186,8 @@ def _create_database(admin_url: str, name: str) -> None:
                 f"this role may not create database {name!r}",
                 hint="use a role with CREATEDB, or create the database and restore by hand",
             ) from None
+        if private:
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
 
 
 def _drop_database(admin_url: str, name: str) -> None:
@@ -181,10 +212,12 @@ def _rename(old: str, new: str) -> sql.Composed:
 def _swap_databases(admin_url: str, target: str, fresh: str, replaced: str) -> None:
     """Rename `target` to `replaced` and `fresh` to `target`, both or neither; BackupFailed otherwise.
 
-    On failure `fresh` is dropped and `target` is left as it was, open to connections again.
+    `fresh` gets `target`'s owner, ACL, settings and comment in the same transaction. On failure
+    `fresh` is dropped and `target` is left as it was, open to connections again.
     """
     try:
         with connect(admin_url, autocommit=True) as conn:
+            properties = read_properties(conn, target)  # before ALLOW_CONNECTIONS false changes anything
             # Committed on its own so it is in force before the sessions end: a pool that reconnects
             # now is refused instead of making the rename fail with "being accessed by other users".
             conn.execute(_allow_connections(target, False))
@@ -196,11 +229,12 @@ def _swap_databases(admin_url: str, target: str, fresh: str, replaced: str) -> N
             # RENAME waits up to 5 s for the ended sessions to exit; unlike CREATE/DROP DATABASE it
             # may run in a transaction block, which is what makes the swap all or nothing.
             with conn.transaction():
+                apply_properties(conn, fresh, properties)
                 conn.execute(_rename(target, replaced))
                 conn.execute(_rename(fresh, target))
                 # Reopened so the kept database can be inspected or dropped; nobody knows its name yet.
                 conn.execute(_allow_connections(replaced, True))
-    except (psycopg.Error, ConnectionFailed) as exc:
+    except (psycopg.Error, ConnectionFailed, LookupError) as exc:
         raise _swap_failed(exc, admin_url, target, fresh) from None
 
 

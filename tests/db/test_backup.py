@@ -125,7 +125,7 @@ def test_backup_delete_restore_into_new_database_brings_every_row_back(
 
     name = f"restored_{uuid.uuid4().hex[:8]}"
     extra_databases.append(name)
-    restored = restore_backup(result.path, seeded_url, into=name)
+    restored = restore_backup(result.path, seeded_url, environment="staging", into=name)
     assert restored.database == name and restored.replaced is None
     assert fingerprint(with_database(seeded_url, name)) == before
     assert fingerprint(seeded_url)[2] == 0  # --into leaves the original alone
@@ -165,7 +165,7 @@ def test_restore_in_place_keeps_the_replaced_database(
         db.backup.restore, "connect", lambda *a, **kw: PauseAfterEndingSessions(connect(*a, **kw))
     )
     try:
-        restored = restore_backup(result.path, seeded_url)
+        restored = restore_backup(result.path, seeded_url, environment="staging")
     finally:
         stop.set()
         pool.join(timeout=10)
