@@ -3,8 +3,11 @@
 Run by hand: `.venv/bin/python benchmarks/bench_apply.py [--runs N] [--flow]`. Starts its own
 throwaway PostgreSQL 15 + TimescaleDB cluster; each run creates two fresh databases and times, in
 the same run, schemaflow's apply (lock, snapshots, one transaction, history row, post-commit refresh)
-and plain psql on the other; then the re-apply (no-op) on the first. `--flow` also times one run of
-the migrate flow (Prefect's temporary server included) on a third fresh database.
+and plain psql on the other; then the re-apply (no-op) on the first. It also times the file alone in
+one transaction on two more fresh databases, sent as one string (how apply ran it before) and
+statement by statement (how apply runs it now, so every error names its line), and prints the ratio.
+`--flow` also times one run of the migrate flow (Prefect's temporary server included) on a third
+fresh database.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from psycopg import sql
 
 from db.connection.urls import libpq_subprocess_args
 from db.deploy.apply import apply_master_schema
+from db.deploy.statements import split_file
 from db.local.cluster import PG_BIN, LocalCluster, free_port
 from db.schema.master_file import MASTER_SCHEMA
 
@@ -47,6 +51,17 @@ def psql_apply(url: str) -> None:
     conninfo, secret = libpq_subprocess_args(url)  # the password stays out of ps
     cmd = [str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(MASTER_SCHEMA)]
     subprocess.run([*cmd, "-d", conninfo], check=True, capture_output=True, env={**os.environ, **secret})
+
+
+def one_transaction(url: str, by_statement: bool) -> None:
+    """The master file alone in one transaction: one string, or each statement in turn."""
+    text = MASTER_SCHEMA.read_text()
+    with psycopg.connect(url) as conn, conn.transaction():
+        if by_statement:
+            for statement in split_file(text):
+                conn.execute(statement.text)  # type: ignore[arg-type]
+        else:
+            conn.execute(text)  # type: ignore[arg-type]
 
 
 def flow_run(url: str) -> float:
@@ -74,12 +89,15 @@ def main() -> int:
     cluster = LocalCluster(datadir=base / "pgdata", port=free_port(), preload_timescaledb=True)
     cluster.start()
     try:
-        fresh, raw, again = [], [], []
+        fresh, raw, again, whole, split = [], [], [], [], []
         for _ in range(args.runs):
             ours, theirs = fresh_database(cluster), fresh_database(cluster)
             fresh.append(timed(lambda u=ours: apply_master_schema(u, environment="bench")))  # type: ignore[misc]
             raw.append(timed(lambda u=theirs: psql_apply(u)))  # type: ignore[misc]
             again.append(timed(lambda u=ours: apply_master_schema(u, environment="bench")))  # type: ignore[misc]
+            one, each = fresh_database(cluster), fresh_database(cluster)
+            whole.append(timed(lambda u=one: one_transaction(u, by_statement=False)))  # type: ignore[misc]
+            split.append(timed(lambda u=each: one_transaction(u, by_statement=True)))  # type: ignore[misc]
 
         def show(label: str, samples: list[float]) -> float:
             median = statistics.median(samples)
@@ -91,6 +109,10 @@ def main() -> int:
         raw_s = show("psql -v ON_ERROR_STOP=1 -f (fresh database)", raw)
         show("apply_master_schema re-run (no changes)", again)
         print(f"  ratio apply_master_schema / psql: {ours_s / raw_s:.2f}x")
+        count = len(split_file(MASTER_SCHEMA.read_text()))
+        whole_s = show("file in one transaction, one string", whole)
+        split_s = show(f"file in one transaction, {count} statements", split)
+        print(f"  ratio statement by statement / one string: {split_s / whole_s:.2f}x")
         if args.flow:
             print(f"  schemaflow migrate (CLI + flow, temporary Prefect server, fresh db): "
                   f"{flow_run(fresh_database(cluster)):.1f} s")  # fmt: skip

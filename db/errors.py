@@ -41,6 +41,15 @@ class MigrationLocked(SchemaflowError):
 class ApplyFailed(SchemaflowError):
     """The master file failed to apply; the transaction was rolled back and nothing changed."""
 
+    # The attempt's ApplyResult (mode, attempts, seconds), so the run report shows that apply ran.
+    result: object | None = None
+
+
+class ApplyInterrupted(ApplyFailed):
+    """SIGTERM stopped apply: its statement was cancelled and rolled back. Never retried automatically."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a process ended by it (cf. 130 for Ctrl-C)
+
 
 class BackupFailed(SchemaflowError):
     """pg_dump or pg_restore failed, or a dump could not be verified; a required backup stops the run."""

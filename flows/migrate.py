@@ -101,6 +101,9 @@ def migrate(
     except SchemaflowError as exc:
         if report.preflight is None and hasattr(exc, "rows") and exc.rows:
             report.preflight = exc.rows
+        applied = getattr(exc, "result", None)  # ApplyFailed's: apply ran and rolled back
+        if report.apply is None and applied is not None:
+            report.apply = applied  # so the report says so instead of "not run"
         report.fail(exc.message, exc.hint)
         logger.error("migrate %s failed: %s", environment, report.error)
         raise

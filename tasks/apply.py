@@ -9,7 +9,7 @@ from prefect import task
 
 from db.connection.environments import get_environment
 from db.deploy.apply import ApplyResult, apply_master_schema
-from db.errors import ConnectionFailed
+from db.errors import ApplyInterrupted, ConnectionFailed
 from db.schema.master_file import read_schema
 from tasks.reporting import artifact_key, change_rows, publish_table, run_logger
 
@@ -21,8 +21,11 @@ def is_transient(exc: BaseException) -> bool:
     """True for errors where the whole apply may simply be run again: a lost or refused connection.
 
     Lock timeouts are retried inside apply_master_schema already; a MigrationLocked must fail fast;
-    a broken statement fails the same way every time.
+    a broken statement fails the same way every time; SIGTERM (ApplyInterrupted) means someone wants
+    the run stopped, and a retry would start it again.
     """
+    if isinstance(exc, ApplyInterrupted):
+        return False
     if isinstance(exc, ConnectionFailed):
         return any(phrase in exc.message for phrase in _TRANSIENT_CONNECTION)
     return isinstance(exc, psycopg.OperationalError)

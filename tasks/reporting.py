@@ -6,6 +6,7 @@ Also what every flow shares when it reports: artifact keys, and unexpected error
 from __future__ import annotations
 
 import logging
+import os
 import re
 import traceback
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from db.deploy.preflight import CheckResult
 from db.errors import SchemaflowError
 
 MAX_LISTED_CHANGES = 200
+REPORT_LOG_MODE = 0o600
 STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 
 
@@ -170,6 +172,14 @@ class RunReport:
         result = self.apply
         if result is None:
             return ["not run", ""]
+        if result.outcome.startswith("failed"):
+            # It ran: say so, and that the rollback left the database as it was.
+            return [
+                f"- apply ran and was rolled back: nothing was changed ({result.statements} statement(s) "
+                f"in the file, {result.attempts} attempt(s), {result.seconds} s, mode {result.mode})"
+                + (f"; failed run recorded as history id {result.history_id}" if result.history_id else ""),
+                "",
+            ]
         counts = result.counts()
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no changes"
         verb = "would make" if result.dry_run else "made"
@@ -210,9 +220,16 @@ def _human_size(size: Any) -> str:
 
 
 def write_report_log(path: Path, report: RunReport) -> Path:
-    """Write the report to the environment's log file (replacing the previous run's); return the path."""
+    """Write the report to the environment's log file (replacing the previous run's); return the path.
+
+    Mode 0600 from the moment it exists (and re-moded if an older run left it readable): the report
+    names hosts, users, backup paths and errors that only the operator should read.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report.to_markdown(), encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, REPORT_LOG_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), REPORT_LOG_MODE)
+        out.write(report.to_markdown())
     return path
 
 

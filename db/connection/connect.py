@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from db.connection.urls import libpq_url, mask_url, validate_url
 from db.errors import ConnectionFailed
 
 DEFAULT_CONNECT_TIMEOUT = 10
 APPLICATION_NAME = "schemaflow"
+# Client-side TCP keepalives: a server host that vanished (failover, cable) is noticed in about 45 s
+# instead of the kernel's 2 h default; a URL that sets its own keepalive parameters keeps them.
+TCP_KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
 
 
 def connect(
@@ -20,9 +29,12 @@ def connect(
 ) -> psycopg.Connection:
     """Validate `url` and connect; raise ConnectionFailed (password masked, with a fix) on failure."""
     parts = validate_url(url)
+    conninfo = libpq_url(url)
+    given = conninfo_to_dict(conninfo)
+    keepalives = {k: v for k, v in TCP_KEEPALIVES.items() if k not in given}
     try:
         return psycopg.connect(
-            libpq_url(url),
+            make_conninfo(conninfo, **keepalives),
             autocommit=autocommit,
             connect_timeout=connect_timeout,
             application_name=application_name,

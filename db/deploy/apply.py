@@ -1,9 +1,14 @@
 """Applying the master schema: all-or-nothing, under the migration lock, with lock retries and a change list.
 
-The whole file runs as one multi-statement string inside one explicit transaction (psycopg 3 sends
-such a string with the simple query protocol, which takes no parameters). Statements that cannot run
-in a transaction block (a continuous aggregate's first refresh, REFRESH ... CONCURRENTLY) run after
-the commit, one by one, in autocommit.
+The file runs statement by statement (split by pglast, db/deploy/statements.py) inside one explicit
+transaction, so any failure names its line in the file and still rolls everything back. Statements
+that cannot run in a transaction block (a continuous aggregate's first refresh, REFRESH ...
+CONCURRENTLY) run after the commit, one by one, in autocommit.
+
+No orphans: the session asks the server to check the client socket while a statement runs, so a
+client killed mid-apply (kill -9, a lost host) does not leave its statement, its locks and the
+migration lock behind until statement_timeout; SIGTERM cancels the running statement and stops
+(db/deploy/interrupt.py).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -24,7 +29,9 @@ from db.catalog.snapshot import diff_catalogs, snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url
 from db.deploy.history import HistoryRecord, record_run
+from db.deploy.interrupt import Interruption, cancel_on_sigterm, interrupted_error
 from db.deploy.lock import hold_migration_lock
+from db.deploy.statements import Statement, error_line, split_file
 from db.errors import ApplyFailed, ConnectionFailed
 from db.schema.master_file import checksum, read_schema
 
@@ -38,6 +45,18 @@ RETRYABLE_ERRORS: tuple[type[psycopg.Error], ...] = (
 # GitLab-style backoff: short first sleep, doubling, capped so a retry loop never hides a stuck deploy.
 BACKOFF_FIRST_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 5.0
+# Set on the apply session (PostgreSQL 14+ for the first). The server polls the client socket every
+# second while a statement runs and ends the statement, its transaction and its session (with the
+# migration lock) when the client is gone; without it only statement_timeout bounds an orphan. The
+# keepalives make the kernel notice a client host that vanished without closing its socket.
+SESSION_SETTINGS: tuple[tuple[str, str, int], ...] = (
+    # (setting, value, minimum server_version_num)
+    ("client_connection_check_interval", "1s", 140000),
+    ("tcp_keepalives_idle", "10", 0),
+    ("tcp_keepalives_interval", "5", 0),
+    ("tcp_keepalives_count", "3", 0),
+)
+SET_SESSION_SQL = "SELECT set_config(%s, %s, false)"
 
 MATVIEW_SQL = """
 SELECT m.ispopulated,
@@ -90,6 +109,8 @@ class ApplyResult:
     history_id: int | None = None
     post_commit_steps: list[PostCommitStep] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    statements: int = 0  # statements in the file
+    outcome: str = "running"  # committed | rolled back (dry run) | failed, rolled back | ...
 
     @property
     def objects_changed(self) -> int:
@@ -125,16 +146,20 @@ def apply_master_schema(
     """
     text = sql_text if sql_text is not None else read_schema()
     refuse_transaction_control(text)
+    statements = split_file(text)
     started = datetime.now(UTC)
     clock = time.monotonic()
     conn = connect(url, autocommit=True, connect_timeout=connect_timeout)
     notices: list[str] = []
     conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
     try:
-        with hold_migration_lock(conn):
+        prepare_session(conn)
+        with cancel_on_sigterm(conn) as interruption, hold_migration_lock(conn):
             return _apply_locked(
                 conn,
                 text,
+                statements,
+                interruption,
                 notices,
                 environment,
                 lock_timeout,
@@ -150,9 +175,19 @@ def apply_master_schema(
         conn.close()
 
 
+def prepare_session(conn: psycopg.Connection) -> None:
+    """Apply SESSION_SETTINGS that this server knows (client_connection_check_interval needs 14+)."""
+    version = conn.info.server_version
+    for name, value, minimum in SESSION_SETTINGS:
+        if version >= minimum:
+            conn.execute(SET_SESSION_SQL, (name, value))
+
+
 def _apply_locked(
     conn: psycopg.Connection,
     text: str,
+    statements: list[Statement],
+    interruption: Interruption,
     notices: list[str],
     environment: str,
     lock_timeout: str,
@@ -166,24 +201,37 @@ def _apply_locked(
 ) -> ApplyResult:
     """The retry loop and post-commit steps, run while this session holds the migration lock."""
     mode = detect_capabilities(conn).mode
-    result = ApplyResult(environment=environment, checksum=checksum(text), mode=mode, dry_run=dry_run)
+    result = ApplyResult(
+        environment=environment,
+        checksum=checksum(text),
+        mode=mode,
+        dry_run=dry_run,
+        statements=len(statements),
+    )
+    record = record_history and not dry_run
     attempt = 0
     while True:
         attempt += 1
         result.attempts = attempt
         notices.clear()
         try:
+            interruption.raise_if_requested()
             _run_transaction(
-                conn, text, result, lock_timeout, statement_timeout, dry_run, record_history, started
+                conn, statements, interruption, result, lock_timeout, statement_timeout, record, started
             )
             break
-        except RETRYABLE_ERRORS as exc:
-            if attempt > lock_retries:
-                error = _apply_failed(exc, text, attempt, retryable=True)
-                _record_failure(conn, result, started, clock, error, record_history and not dry_run)
-                raise error from None
-            sleep(backoff_seconds(attempt))
-        except psycopg.Error as exc:
+        except ApplyFailed as stopped:  # SIGTERM, between statements
+            _fail(conn, result, started, clock, stopped, record)
+        except (StatementError, psycopg.Error) as caught:
+            exc, statement = caught.unwrap() if isinstance(caught, StatementError) else (caught, None)
+            if interruption.requested:  # the statement we cancelled, or a race with its end
+                _fail(conn, result, started, clock, interrupted_error(interruption.signal_name), record)
+            if isinstance(exc, RETRYABLE_ERRORS):
+                if attempt > lock_retries:
+                    error = _apply_failed(exc, statement, attempt, retryable=True)
+                    _fail(conn, result, started, clock, error, record)
+                sleep(backoff_seconds(attempt))
+                continue
             if conn.broken:
                 # Not the file's fault, and if the drop came during COMMIT nobody knows whether it
                 # committed; the file is idempotent, so running it again settles it either way.
@@ -193,38 +241,64 @@ def _apply_locked(
                     hint="run migrate again: the master file is idempotent, and `schemaflow history` "
                     "shows whether this run committed",
                 ) from None
-            error = _apply_failed(exc, text, attempt, retryable=False)
-            _record_failure(conn, result, started, clock, error, record_history and not dry_run)
-            raise error from None
+            error = _apply_failed(exc, statement, attempt, retryable=False)
+            _fail(conn, result, started, clock, error, record)
     result.notices = [n for n in notices if n]
+    result.outcome = "rolled back (dry run)" if dry_run else "committed"
     if not dry_run:
         conn.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(statement_timeout)))
         result.post_commit_steps = run_post_commit_steps(conn, result)
+        if interruption.requested:
+            late = interrupted_error(interruption.signal_name, committed=True)
+            late.result = result
+            raise late
     result.seconds = round(time.monotonic() - clock, 3)
     return result
 
 
+class StatementError(Exception):
+    """A server error raised by one statement of the file, carrying that statement for its line."""
+
+    def __init__(self, statement: Statement, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.statement = statement
+        self.error = error
+
+    def unwrap(self) -> tuple[psycopg.Error, Statement]:
+        return self.error, self.statement
+
+
+def run_statements(conn: psycopg.Connection, statements: list[Statement], interruption: Interruption) -> None:
+    """Each statement in turn (in the caller's transaction); stop at once when SIGTERM arrived."""
+    for statement in statements:
+        interruption.raise_if_requested()
+        try:
+            conn.execute(statement.text)  # type: ignore[arg-type]  # the trusted master file; no parameters
+        except psycopg.Error as exc:
+            raise StatementError(statement, exc) from exc
+
+
 def _run_transaction(
     conn: psycopg.Connection,
-    text: str,
+    statements: list[Statement],
+    interruption: Interruption,
     result: ApplyResult,
     lock_timeout: str,
     statement_timeout: str,
-    dry_run: bool,
     record_history: bool,
     started: datetime,
 ) -> None:
     """One attempt: snapshot, run the file, snapshot, record history; commit (or roll back a dry run)."""
-    with conn.transaction(force_rollback=dry_run):
+    with conn.transaction(force_rollback=result.dry_run):
         # LOCAL: the limits end with this transaction and never leak into post-commit steps.
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)))
         conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout)))
         before = snapshot_catalog(conn, schemas=SNAPSHOT_SCHEMAS)
-        conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
+        run_statements(conn, statements, interruption)
         after = snapshot_catalog(conn, schemas=SNAPSHOT_SCHEMAS)
         result.changes = changes_between(before, after)
         result.mode = detect_capabilities(conn).mode
-        if record_history and not dry_run:
+        if record_history:
             result.history_id = record_run(
                 conn,
                 _history_record(
@@ -330,24 +404,16 @@ def backoff_seconds(attempt: int) -> float:
     return round(base * random.uniform(0.8, 1.2), 3)
 
 
-def error_line(text: str, exc: psycopg.Error) -> int | None:
-    """The 1-based line of the failing statement in `text`, from the server's error position."""
-    position = exc.diag.statement_position
-    if not position:
-        return None
-    try:
-        offset = int(position) - 1
-    except ValueError:
-        return None
-    return text.count("\n", 0, max(0, offset)) + 1
-
-
-def _apply_failed(exc: psycopg.Error, text: str, attempts: int, *, retryable: bool) -> ApplyFailed:
+def _apply_failed(
+    exc: psycopg.Error, statement: Statement | None, attempts: int, *, retryable: bool
+) -> ApplyFailed:
     primary = exc.diag.message_primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     where = ""
-    line = error_line(text, exc)
-    if line:
+    if statement is not None:
+        line = error_line(statement, exc)
         where = f" at line {line}"
+        if line != statement.line:
+            where += f" (statement from line {statement.line})"
     elif exc.diag.context:
         where = f" ({exc.diag.context.strip().splitlines()[-1]})"
     sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
@@ -377,6 +443,21 @@ def _history_record(result: ApplyResult, started: datetime, outcome: str, **extr
     )
 
 
+def _fail(
+    conn: psycopg.Connection,
+    result: ApplyResult,
+    started: datetime,
+    clock: float,
+    error: ApplyFailed,
+    record: bool,
+) -> NoReturn:
+    """Record the failed run (after the rollback), attach the result for the report, raise `error`."""
+    result.outcome = "failed, rolled back: nothing was changed"
+    _record_failure(conn, result, started, clock, error, record)
+    error.result = result
+    raise error from None
+
+
 def _record_failure(
     conn: psycopg.Connection,
     result: ApplyResult,
@@ -386,6 +467,7 @@ def _record_failure(
     enabled: bool,
 ) -> None:
     """Write the failed run's row in its own transaction (the migration's was rolled back)."""
+    result.seconds = round(time.monotonic() - clock, 3)
     if not enabled:
         return
     try:

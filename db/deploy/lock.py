@@ -89,7 +89,27 @@ def hold_migration_lock(conn: psycopg.Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        if not conn.closed:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-                conn.rollback()
-            release_migration_lock(conn)
+        release_or_close(conn)
+
+
+def release_or_close(conn: psycopg.Connection) -> None:
+    """Release the lock, or end the session when it cannot take a command; never raise.
+
+    A session with a command still in progress (an exception raised while psycopg waited for a
+    result) answers any new command with "another command is already in progress"; that error must
+    not replace the one that ended the block, nor look like a transient failure worth a retry.
+    Ending the session releases a session-level advisory lock just as well.
+    """
+    if conn.closed:
+        return
+    try:
+        status = conn.info.transaction_status
+        if status == psycopg.pq.TransactionStatus.ACTIVE:
+            conn.cancel_safe(timeout=5)
+            conn.close()
+            return
+        if status in (psycopg.pq.TransactionStatus.INERROR, psycopg.pq.TransactionStatus.INTRANS):
+            conn.rollback()
+        release_migration_lock(conn)
+    except (psycopg.Error, OSError):
+        conn.close()

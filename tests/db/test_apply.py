@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from db.catalog.snapshot import snapshot_catalog
-from db.deploy.apply import apply_master_schema, backoff_seconds, refuse_transaction_control
+from db.deploy.apply import ApplyResult, apply_master_schema, backoff_seconds, refuse_transaction_control
 from db.deploy.history import list_runs
 from db.deploy.lock import release_migration_lock, try_acquire_migration_lock
 from db.errors import ApplyFailed, MigrationLocked
@@ -238,3 +238,63 @@ def test_a_connection_lost_mid_apply_is_a_transient_error_and_nothing_is_kept(db
     killer.join()
     assert is_transient(info.value), "a lost connection must be retried by the apply task"
     assert "half_done" not in _tables(db_url)
+
+
+LINE_CASES = {
+    # name: (statements after SMALL_SCHEMA, the line's text the error must name, expected message)
+    "unknown column": (
+        "CREATE INDEX IF NOT EXISTS idx_podcasts_nope\n    ON public.podcasts (no_such_column);\n",
+        "CREATE INDEX IF NOT EXISTS idx_podcasts_nope",
+        'column "no_such_column" does not exist',
+    ),
+    "non-IMMUTABLE index expression": (
+        "CREATE INDEX IF NOT EXISTS idx_podcasts_now\n    ON public.podcasts ((title || now()::text));\n",
+        "CREATE INDEX IF NOT EXISTS idx_podcasts_now",
+        "must be marked IMMUTABLE",
+    ),
+    "error inside a DO block": (
+        "DO $$\nBEGIN\n  PERFORM 1;\n"
+        "  INSERT INTO public.podcasts (id) VALUES (gen_random_uuid());\nEND $$;\n",
+        "  INSERT INTO public.podcasts (id) VALUES (gen_random_uuid());",
+        'null value in column "tenant_id"',
+    ),
+    "unknown column with a position, mid-statement": (
+        "UPDATE public.podcasts\n   SET title = 'x'\n WHERE no_such_column = 1;\n",
+        " WHERE no_such_column = 1;",
+        'column "no_such_column" does not exist',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LINE_CASES))
+def test_every_error_names_its_line_in_the_file(db_url: str, case: str) -> None:
+    tail, culprit, message = LINE_CASES[case]
+    text = SMALL_SCHEMA + "-- a comment line; ünïcode before the failing statement\n" + tail
+    expected_line = text.splitlines().index(culprit) + 1
+    with pytest.raises(ApplyFailed) as caught:
+        apply_master_schema(db_url, text, record_history=False)
+    assert f"at line {expected_line}" in caught.value.message, caught.value.message
+    assert message in caught.value.message
+    assert _tables(db_url) == set()  # still all or nothing
+
+
+def test_the_apply_session_checks_its_client_and_keeps_alive(db_url: str) -> None:
+    probe = (
+        "CREATE TABLE IF NOT EXISTS public.probe AS SELECT "
+        "current_setting('client_connection_check_interval') AS check_interval, "
+        "current_setting('tcp_keepalives_idle') AS keepalives_idle;\n"
+    )
+    apply_master_schema(db_url, probe, record_history=False)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT check_interval, keepalives_idle FROM public.probe").fetchone()
+    assert row is not None and row[0] == "1s"
+    # Over a Unix socket the server reports 0 for TCP settings; over TCP the value we set.
+    assert row[1] in ("10", "0")
+
+
+def test_a_failed_apply_carries_its_result_for_the_report(db_url: str) -> None:
+    with pytest.raises(ApplyFailed) as caught:
+        apply_master_schema(db_url, SMALL_SCHEMA + "SELECT 1/0;\n", environment="test")
+    result = caught.value.result
+    assert isinstance(result, ApplyResult)
+    assert result.outcome.startswith("failed") and result.statements == 4 and result.history_id

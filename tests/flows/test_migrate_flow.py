@@ -60,7 +60,7 @@ def test_a_failing_run_ends_failed_with_the_actionable_message(environments: Pat
     assert state.is_failed()
     assert "at line 2" in (state.message or "") and "no_such_type" in (state.message or "")
     log = (environments / "logs" / "migrate-dev.log").read_text()
-    assert "outcome: **FAILED**" in log and "## Changes\n\nnot run" in log
+    assert "outcome: **FAILED**" in log and "## Changes\n\n- apply ran and was rolled back" in log
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
     assert _artifacts("migrate-dev-failure"), "the on_failure hook records the failure"
