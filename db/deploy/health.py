@@ -2,7 +2,9 @@
 
 The expected objects come from the master file (db/schema/expected.py), so adding a table, column,
 index or foreign key there is enough for health to check it. Every check is a catalog query; the
-whole run takes well under a second. Failed checks say what is missing and how to fix it.
+whole run takes well under a second. Failed checks say what is missing and how to fix it. Checks
+whose failure means one tenant can reach another's rows (row-level security off, a way into
+TimescaleDB's chunks or catalog, a single-column tenant key) carry severity "high".
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, Exp
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 MIGRATE_FIX = "run `schemaflow migrate --env ENV` to re-apply the master file"
+APP_ROLE = "podcast_app"
+HIGH = "high"
 # How far metrics_daily's newest bucket may trail the newest raw event before it counts as stale.
 DEFAULT_REFRESH_LAG = "1 day"
 FRESHNESS_LOOKBACK = "3 days"
@@ -38,6 +42,7 @@ class HealthCheck:
     status: str
     detail: str
     fix: str = ""
+    severity: str = "normal"  # "high": a failure lets one tenant reach another tenant's rows
 
     @property
     def ok(self) -> bool:
@@ -67,6 +72,8 @@ def run_health_checks(
         _check_hypertables(conn, expected, mode),
         *_check_metrics_daily(conn, mode, refresh_lag),
         _check_row_level_security(conn, expected),
+        _check_app_role_reach(conn, expected, mode),
+        _check_tenant_keys(conn),
     ]
     return checks
 
@@ -308,13 +315,63 @@ def _check_row_level_security(conn: psycopg.Connection, expected: ExpectedSchema
     off = [t for t, enabled, exists in _rows(conn, "rls", {"tables": tables}) if exists and not enabled]
     unprotected = sorted(set(expected.tenant_scoped()) - expected.rls_tables)
     if off:
+        enable = "; ".join(f"ALTER TABLE {SCHEMA}.{t} ENABLE ROW LEVEL SECURITY" for t in off)
         return HealthCheck(
             "row level security",
             "fail",
             f"RLS disabled on: {_listing(off)}",
-            f"{MIGRATE_FIX} (or ALTER TABLE {off[0]} ENABLE ROW LEVEL SECURITY)",
+            f"{enable} (or {MIGRATE_FIX})",
+            HIGH,
         )
     detail = f"enabled on {len(tables)} tenant tables"
     if unprotected:
         detail += f"; the master file leaves {_listing(unprotected)} without RLS"
-    return HealthCheck("row level security", "pass", detail)
+    return HealthCheck("row level security", "pass", detail, severity=HIGH)
+
+
+def _check_app_role_reach(conn: psycopg.Connection, expected: ExpectedSchema, mode: str) -> HealthCheck:
+    """No privilege of the application role on chunks or TimescaleDB internals, nor one new chunks copy."""
+    name = "app role isolation"
+    params = {"app_role": APP_ROLE, "tables": sorted(expected.hypertables)}
+    table_grants = _rows(conn, "hypertable_grants", params)
+    reachable = _rows(conn, "isolation", params) if mode != "plain" else []
+    problems, fixes = [], []
+    for table, grantees, privileges in table_grants:
+        problems.append(f"table-level {privileges} for {grantees} on {table} (every new chunk copies it)")
+        fixes.append(f"REVOKE ALL ON TABLE {SCHEMA}.{table} FROM PUBLIC, {APP_ROLE}")
+    if table_grants:
+        fixes.append(f"then {MIGRATE_FIX} (it grants the columns again and closes the chunks)")
+    if reachable:
+        problems.append(
+            f"{len(reachable)} TimescaleDB relation(s) reachable: "
+            + _listing([f"{rel} ({privs} for {roles})" for rel, roles, privs in reachable])
+        )
+        roles = sorted({role for _, listed, _ in reachable for role in listed.split(", ")} | {APP_ROLE})
+        relations = [rel for rel, _, _ in reachable]
+        fixes.append(
+            f"REVOKE ALL ON {', '.join(relations)} FROM PUBLIC, {', '.join(roles)}"
+            " (as the relation's owner; the catalog's owner is the extension's)"
+        )
+    if problems:
+        return HealthCheck(name, "fail", "; ".join(problems), "; ".join(fixes), HIGH)
+    scope = "chunks and TimescaleDB internals refused" if mode != "plain" else "no TimescaleDB here"
+    return HealthCheck(
+        name, "pass", f"{APP_ROLE} holds column grants only on the event tables; {scope}", severity=HIGH
+    )
+
+
+def _check_tenant_keys(conn: psycopg.Connection) -> HealthCheck:
+    """Every key between tenant-owned tables pairs tenant_id, so no row points at another tenant's parent."""
+    name = "tenant foreign keys"
+    loose = _rows(conn, "tenant_keys", {})
+    if loose:
+        listed = _listing([f"{t}.{k} ({cols}) -> {ref}" for t, k, ref, cols in loose])
+        drops = "; ".join(f"ALTER TABLE {SCHEMA}.{t} DROP CONSTRAINT {k}" for t, k, _ref, _cols in loose)
+        return HealthCheck(
+            name,
+            "fail",
+            f"keys between tenant tables without tenant_id (a row may point at another tenant's): {listed}",
+            f"{drops}; then {MIGRATE_FIX} (it adds the composite (tenant_id, ...) keys)",
+            HIGH,
+        )
+    return HealthCheck(name, "pass", "every key between tenant tables includes tenant_id", severity=HIGH)

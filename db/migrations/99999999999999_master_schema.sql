@@ -10,7 +10,11 @@
 --     continuous aggregate WITH DATA, no refresh_continuous_aggregate() here (they refuse to run in a
 --     transaction block). Refreshing metrics_daily is a post-commit step (see "metrics_daily" below).
 --  3. Adding a table: append a CREATE TABLE IF NOT EXISTS in its section, an index for every foreign
---     key, and (when it has tenant_id) its name in the tenant-isolation list near the end.
+--     key, and (when it has tenant_id) its name in the tenant-isolation list near the end. A key to
+--     another tenant-owned table is composite, FOREIGN KEY (tenant_id, x_id) REFERENCES x (tenant_id,
+--     id), so a row can only point at its own tenant's parent (the parent declares UNIQUE (tenant_id,
+--     id)); ON DELETE SET NULL names its column, SET NULL (x_id), so tenant_id is never nulled. The
+--     index on x_id serves the key (id is unique on its own). Add it to the tenant-key list too.
 --  4. Adding a column to an existing table: NEVER edit the CREATE TABLE alone (it is skipped on
 --     databases that already have the table). Add it to the CREATE TABLE for fresh databases AND
 --     append `ALTER TABLE t ADD COLUMN IF NOT EXISTS c type [DEFAULT constant]` to the "column
@@ -163,13 +167,14 @@ CREATE TABLE IF NOT EXISTS public.subscriptions (
     ends_at     timestamptz,
     external_ref text,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    CHECK (ends_at IS NULL OR ends_at > started_at)
+    CHECK (ends_at IS NULL OR ends_at > started_at),
+    CONSTRAINT subscriptions_tenant_id_id_key UNIQUE (tenant_id, id)
 );
 
 CREATE TABLE IF NOT EXISTS public.invoices (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    subscription_id uuid REFERENCES public.subscriptions (id) ON DELETE SET NULL,
+    subscription_id uuid,
     number          text NOT NULL,
     period_start    date NOT NULL,
     period_end      date NOT NULL,
@@ -179,7 +184,9 @@ CREATE TABLE IF NOT EXISTS public.invoices (
     issued_at       timestamptz NOT NULL DEFAULT now(),
     paid_at         timestamptz,
     UNIQUE (tenant_id, number),
-    CHECK (period_end >= period_start)
+    CHECK (period_end >= period_start),
+    CONSTRAINT invoices_subscription_id_fkey FOREIGN KEY (tenant_id, subscription_id)
+        REFERENCES public.subscriptions (tenant_id, id) ON DELETE SET NULL (subscription_id)
 );
 
 -- ----------------------------------------------------------------------------------------------------
@@ -195,35 +202,40 @@ CREATE TABLE IF NOT EXISTS public.users (
     last_login_at   timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, email)
+    UNIQUE (tenant_id, email),
+    CONSTRAINT users_tenant_id_id_key UNIQUE (tenant_id, id)
 );
 
 CREATE TABLE IF NOT EXISTS public.user_email_preferences (
-    user_id         uuid PRIMARY KEY REFERENCES public.users (id) ON DELETE CASCADE,
+    user_id         uuid PRIMARY KEY,
     tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
     weekly_report   boolean NOT NULL DEFAULT true,
     campaign_alerts boolean NOT NULL DEFAULT true,
     product_news    boolean NOT NULL DEFAULT false,
     unsubscribed_at timestamptz,
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT user_email_preferences_user_id_fkey FOREIGN KEY (tenant_id, user_id)
+        REFERENCES public.users (tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE TABLE IF NOT EXISTS public.user_metrics (
-    user_id         uuid NOT NULL REFERENCES public.users (id) ON DELETE CASCADE,
+    user_id         uuid NOT NULL,
     tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
     day             date NOT NULL,
     logins          integer NOT NULL DEFAULT 0 CHECK (logins >= 0),
     dashboard_views integer NOT NULL DEFAULT 0 CHECK (dashboard_views >= 0),
     reports_exported integer NOT NULL DEFAULT 0 CHECK (reports_exported >= 0),
     api_requests    integer NOT NULL DEFAULT 0 CHECK (api_requests >= 0),
-    PRIMARY KEY (user_id, day)
+    PRIMARY KEY (user_id, day),
+    CONSTRAINT user_metrics_user_id_fkey FOREIGN KEY (tenant_id, user_id)
+        REFERENCES public.users (tenant_id, id) ON DELETE CASCADE
 );
 COMMENT ON TABLE public.user_metrics IS 'Daily product-usage counters per dashboard user (not listener data).';
 
 CREATE TABLE IF NOT EXISTS public.api_keys (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    created_by  uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    created_by  uuid,
     name        text NOT NULL,
     key_prefix  text NOT NULL UNIQUE CHECK (length(key_prefix) BETWEEN 6 AND 16),
     key_hash    text NOT NULL,
@@ -231,7 +243,10 @@ CREATE TABLE IF NOT EXISTS public.api_keys (
     last_used_at timestamptz,
     expires_at  timestamptz,
     revoked_at  timestamptz,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT api_keys_tenant_id_id_key UNIQUE (tenant_id, id),
+    CONSTRAINT api_keys_created_by_fkey FOREIGN KEY (tenant_id, created_by)
+        REFERENCES public.users (tenant_id, id) ON DELETE SET NULL (created_by)
 );
 COMMENT ON TABLE public.api_keys IS
     'API credentials: only a prefix (for lookup) and a hash of the secret are stored, never the key.';
@@ -239,14 +254,18 @@ COMMENT ON TABLE public.api_keys IS
 CREATE TABLE IF NOT EXISTS public.audit_log (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    actor_user_id uuid REFERENCES public.users (id) ON DELETE SET NULL,
-    actor_api_key_id uuid REFERENCES public.api_keys (id) ON DELETE SET NULL,
+    actor_user_id uuid,
+    actor_api_key_id uuid,
     action      text NOT NULL,
     entity_type text NOT NULL,
     entity_id   uuid,
     details     jsonb NOT NULL DEFAULT '{}'::jsonb,
     ip_address  inet,
-    occurred_at timestamptz NOT NULL DEFAULT now()
+    occurred_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT audit_log_actor_user_id_fkey FOREIGN KEY (tenant_id, actor_user_id)
+        REFERENCES public.users (tenant_id, id) ON DELETE SET NULL (actor_user_id),
+    CONSTRAINT audit_log_actor_api_key_id_fkey FOREIGN KEY (tenant_id, actor_api_key_id)
+        REFERENCES public.api_keys (tenant_id, id) ON DELETE SET NULL (actor_api_key_id)
 );
 COMMENT ON TABLE public.audit_log IS 'Append-only record of who changed what, per tenant (compliance).';
 
@@ -266,13 +285,14 @@ CREATE TABLE IF NOT EXISTS public.podcasts (
     status      text NOT NULL DEFAULT 'active' CHECK (status IN ('draft', 'active', 'archived')),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, slug)
+    UNIQUE (tenant_id, slug),
+    CONSTRAINT podcasts_tenant_id_id_key UNIQUE (tenant_id, id)
 );
 
 CREATE TABLE IF NOT EXISTS public.episodes (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    podcast_id      uuid NOT NULL REFERENCES public.podcasts (id) ON DELETE CASCADE,
+    podcast_id      uuid NOT NULL,
     title           text NOT NULL,
     season_number   integer CHECK (season_number > 0),
     episode_number  integer CHECK (episode_number > 0),
@@ -281,7 +301,10 @@ CREATE TABLE IF NOT EXISTS public.episodes (
     status          text NOT NULL DEFAULT 'published' CHECK (status IN ('draft', 'scheduled', 'published', 'archived')),
     published_at    timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    updated_at      timestamptz NOT NULL DEFAULT now()
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT episodes_tenant_id_id_key UNIQUE (tenant_id, id),
+    CONSTRAINT episodes_podcast_id_fkey FOREIGN KEY (tenant_id, podcast_id)
+        REFERENCES public.podcasts (tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE TABLE IF NOT EXISTS public.sponsors (
@@ -292,7 +315,8 @@ CREATE TABLE IF NOT EXISTS public.sponsors (
     industry    text,
     contact_email text,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, name)
+    UNIQUE (tenant_id, name),
+    CONSTRAINT sponsors_tenant_id_id_key UNIQUE (tenant_id, id)
 );
 
 -- ----------------------------------------------------------------------------------------------------
@@ -301,7 +325,7 @@ CREATE TABLE IF NOT EXISTS public.sponsors (
 CREATE TABLE IF NOT EXISTS public.campaigns (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    sponsor_id  uuid NOT NULL REFERENCES public.sponsors (id) ON DELETE CASCADE,
+    sponsor_id  uuid NOT NULL,
     name        text NOT NULL,
     starts_on   date NOT NULL,
     ends_on     date NOT NULL,
@@ -310,43 +334,56 @@ CREATE TABLE IF NOT EXISTS public.campaigns (
     goal        text CHECK (goal IN ('awareness', 'clicks', 'installs', 'signups', 'purchases')),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    CHECK (ends_on >= starts_on)
+    CHECK (ends_on >= starts_on),
+    CONSTRAINT campaigns_tenant_id_id_key UNIQUE (tenant_id, id),
+    CONSTRAINT campaigns_sponsor_id_fkey FOREIGN KEY (tenant_id, sponsor_id)
+        REFERENCES public.sponsors (tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE TABLE IF NOT EXISTS public.campaign_placements (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    campaign_id uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
-    episode_id  uuid NOT NULL REFERENCES public.episodes (id) ON DELETE CASCADE,
+    campaign_id uuid NOT NULL,
+    episode_id  uuid NOT NULL,
     slot        text NOT NULL CHECK (slot IN ('pre_roll', 'mid_roll', 'post_roll')),
     offset_seconds integer NOT NULL DEFAULT 0 CHECK (offset_seconds >= 0),
     price_cents bigint NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
     created_at  timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (campaign_id, episode_id, slot)
+    UNIQUE (campaign_id, episode_id, slot),
+    CONSTRAINT campaign_placements_campaign_id_fkey FOREIGN KEY (tenant_id, campaign_id)
+        REFERENCES public.campaigns (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT campaign_placements_episode_id_fkey FOREIGN KEY (tenant_id, episode_id)
+        REFERENCES public.episodes (tenant_id, id) ON DELETE CASCADE
 );
 COMMENT ON TABLE public.campaign_placements IS 'Which ad slot of which episode carries a campaign, and its price.';
 
 CREATE TABLE IF NOT EXISTS public.tracking_links (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    campaign_id uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
-    episode_id  uuid REFERENCES public.episodes (id) ON DELETE SET NULL,
+    campaign_id uuid NOT NULL,
+    episode_id  uuid,
     code        text NOT NULL UNIQUE CHECK (code ~ '^[A-Za-z0-9_-]{4,32}$'),
     destination_url text NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tracking_links_campaign_id_fkey FOREIGN KEY (tenant_id, campaign_id)
+        REFERENCES public.campaigns (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT tracking_links_episode_id_fkey FOREIGN KEY (tenant_id, episode_id)
+        REFERENCES public.episodes (tenant_id, id) ON DELETE SET NULL (episode_id)
 );
 COMMENT ON TABLE public.tracking_links IS 'Short redirect links read in ads; clicks become attribution events.';
 
 CREATE TABLE IF NOT EXISTS public.promo_codes (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    campaign_id uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
+    campaign_id uuid NOT NULL,
     code        text NOT NULL CHECK (code ~ '^[A-Z0-9]{3,24}$'),
     discount_percent integer CHECK (discount_percent BETWEEN 1 AND 100),
     max_redemptions integer CHECK (max_redemptions > 0),
     valid_until date,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (tenant_id, code)
+    UNIQUE (tenant_id, code),
+    CONSTRAINT promo_codes_campaign_id_fkey FOREIGN KEY (tenant_id, campaign_id)
+        REFERENCES public.campaigns (tenant_id, id) ON DELETE CASCADE
 );
 COMMENT ON TABLE public.promo_codes IS 'Codes read out by hosts; redemptions become attribution events.';
 
@@ -356,16 +393,22 @@ COMMENT ON TABLE public.promo_codes IS 'Codes read out by hosts; redemptions bec
 CREATE TABLE IF NOT EXISTS public.deals (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    sponsor_id  uuid NOT NULL REFERENCES public.sponsors (id) ON DELETE CASCADE,
-    campaign_id uuid REFERENCES public.campaigns (id) ON DELETE SET NULL,
-    owner_user_id uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    sponsor_id  uuid NOT NULL,
+    campaign_id uuid,
+    owner_user_id uuid,
     title       text NOT NULL,
     stage       text NOT NULL DEFAULT 'lead' CHECK (stage IN ('lead', 'qualified', 'proposal', 'negotiation', 'won', 'lost')),
     value_cents bigint NOT NULL DEFAULT 0 CHECK (value_cents >= 0),
     expected_close_on date,
     closed_at   timestamptz,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT deals_sponsor_id_fkey FOREIGN KEY (tenant_id, sponsor_id)
+        REFERENCES public.sponsors (tenant_id, id) ON DELETE CASCADE,
+    CONSTRAINT deals_campaign_id_fkey FOREIGN KEY (tenant_id, campaign_id)
+        REFERENCES public.campaigns (tenant_id, id) ON DELETE SET NULL (campaign_id),
+    CONSTRAINT deals_owner_user_id_fkey FOREIGN KEY (tenant_id, owner_user_id)
+        REFERENCES public.users (tenant_id, id) ON DELETE SET NULL (owner_user_id)
 );
 COMMENT ON TABLE public.deals IS
     'Sponsorship sales pipeline; only for tenants whose tenant_settings.features has "deals": true '
@@ -376,27 +419,32 @@ CREATE TABLE IF NOT EXISTS public.partnerships (
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
     partner_name text NOT NULL,
     kind        text NOT NULL CHECK (kind IN ('cross_promotion', 'network', 'agency', 'distribution')),
-    podcast_id  uuid REFERENCES public.podcasts (id) ON DELETE SET NULL,
+    podcast_id  uuid,
     revenue_share_percent numeric(5, 2) CHECK (revenue_share_percent BETWEEN 0 AND 100),
     starts_on   date NOT NULL,
     ends_on     date,
     status      text NOT NULL DEFAULT 'active' CHECK (status IN ('proposed', 'active', 'ended')),
     created_at  timestamptz NOT NULL DEFAULT now(),
-    CHECK (ends_on IS NULL OR ends_on >= starts_on)
+    CHECK (ends_on IS NULL OR ends_on >= starts_on),
+    CONSTRAINT partnerships_podcast_id_fkey FOREIGN KEY (tenant_id, podcast_id)
+        REFERENCES public.podcasts (tenant_id, id) ON DELETE SET NULL (podcast_id)
 );
 COMMENT ON TABLE public.partnerships IS 'Agreements with other shows, networks or agencies (cross-promotion, revenue share).';
 
 CREATE TABLE IF NOT EXISTS public.referrals (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    referrer_user_id uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    referrer_user_id uuid,
     referred_email text NOT NULL,
+    -- Deliberately another tenant (the one the referral signed up), so not a composite key.
     referred_tenant_id uuid REFERENCES public.tenants (id) ON DELETE SET NULL,
     code        text NOT NULL UNIQUE,
     status      text NOT NULL DEFAULT 'sent' CHECK (status IN ('sent', 'signed_up', 'converted', 'expired')),
     reward_cents bigint NOT NULL DEFAULT 0 CHECK (reward_cents >= 0),
     created_at  timestamptz NOT NULL DEFAULT now(),
-    converted_at timestamptz
+    converted_at timestamptz,
+    CONSTRAINT referrals_referrer_user_id_fkey FOREIGN KEY (tenant_id, referrer_user_id)
+        REFERENCES public.users (tenant_id, id) ON DELETE SET NULL (referrer_user_id)
 );
 COMMENT ON TABLE public.referrals IS 'Tenant-to-prospect invitations to the product and the reward they earn.';
 
@@ -410,26 +458,29 @@ CREATE TABLE IF NOT EXISTS public.webhooks (
     events      text[] NOT NULL CHECK (cardinality(events) > 0),
     secret_hash text NOT NULL,
     active      boolean NOT NULL DEFAULT true,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT webhooks_tenant_id_id_key UNIQUE (tenant_id, id)
 );
 
 CREATE TABLE IF NOT EXISTS public.webhook_deliveries (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    webhook_id  uuid NOT NULL REFERENCES public.webhooks (id) ON DELETE CASCADE,
+    webhook_id  uuid NOT NULL,
     event_type  text NOT NULL,
     payload     jsonb NOT NULL,
     response_status integer CHECK (response_status BETWEEN 100 AND 599),
     attempts    integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     delivered_at timestamptz,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT webhook_deliveries_webhook_id_fkey FOREIGN KEY (tenant_id, webhook_id)
+        REFERENCES public.webhooks (tenant_id, id) ON DELETE CASCADE
 );
 COMMENT ON TABLE public.webhook_deliveries IS 'Outbox and delivery log of webhook calls, retried until delivered.';
 
 CREATE TABLE IF NOT EXISTS public.data_exports (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id   uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    requested_by uuid REFERENCES public.users (id) ON DELETE SET NULL,
+    requested_by uuid,
     kind        text NOT NULL CHECK (kind IN ('listener_events', 'attribution_events', 'metrics_daily')),
     range_start timestamptz NOT NULL,
     range_end   timestamptz NOT NULL,
@@ -437,7 +488,9 @@ CREATE TABLE IF NOT EXISTS public.data_exports (
     file_url    text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
-    CHECK (range_end > range_start)
+    CHECK (range_end > range_start),
+    CONSTRAINT data_exports_requested_by_fkey FOREIGN KEY (tenant_id, requested_by)
+        REFERENCES public.users (tenant_id, id) ON DELETE SET NULL (requested_by)
 );
 COMMENT ON TABLE public.data_exports IS 'CSV/Parquet export jobs requested from the dashboard.';
 
@@ -478,7 +531,7 @@ CREATE TABLE IF NOT EXISTS public.attribution_events (
     event_id        uuid NOT NULL DEFAULT gen_random_uuid(),
     event_time      timestamptz NOT NULL,
     tenant_id       uuid NOT NULL REFERENCES public.tenants (id) ON DELETE CASCADE,
-    campaign_id     uuid NOT NULL REFERENCES public.campaigns (id) ON DELETE CASCADE,
+    campaign_id     uuid NOT NULL,
     episode_id      uuid,
     tracking_link_id uuid,
     promo_code_id   uuid,
@@ -486,11 +539,14 @@ CREATE TABLE IF NOT EXISTS public.attribution_events (
     revenue_cents   bigint NOT NULL DEFAULT 0 CHECK (revenue_cents >= 0),
     listener_id     text,
     country_code    char(2) CHECK (country_code ~ '^[A-Z]{2}$'),
-    PRIMARY KEY (event_id, event_time)
+    PRIMARY KEY (event_id, event_time),
+    CONSTRAINT attribution_events_campaign_id_fkey FOREIGN KEY (tenant_id, campaign_id)
+        REFERENCES public.campaigns (tenant_id, id) ON DELETE CASCADE
 );
 -- attribution_events is an ingest path too: it keeps the two foreign keys that scope it (tenant,
--- campaign) and leaves episode, link and code as plain references, checked by the data-quality
--- suites, so an impression costs two parent lookups instead of five.
+-- campaign; the campaign key is composite, so it is the campaign of the same tenant) and leaves
+-- episode, link and code as plain references, checked by the data-quality suites, so an impression
+-- costs two parent lookups instead of five.
 COMMENT ON TABLE public.attribution_events IS
     'Conversions credited to a campaign (impression -> click -> install/signup/purchase), via a tracking '
     'link or promo code.';
@@ -500,6 +556,82 @@ COMMENT ON TABLE public.attribution_events IS
 -- ----------------------------------------------------------------------------------------------------
 ALTER TABLE public.episodes ADD COLUMN IF NOT EXISTS explicit boolean NOT NULL DEFAULT false;
 ALTER TABLE public.podcasts ADD COLUMN IF NOT EXISTS image_url text;
+
+-- ----------------------------------------------------------------------------------------------------
+-- Tenant-scoped foreign keys (rule 3), upgraded in place on databases created before they were
+-- composite: each parent gains UNIQUE (tenant_id, id), each single-column key to it is replaced by
+-- the composite key of the same name. Runs once per key (the IF finds the composite key afterwards).
+-- Locks: ADD UNIQUE builds an index under a SHARE lock on the parent; DROP CONSTRAINT takes ACCESS
+-- EXCLUSIVE on child and parent; ADD FOREIGN KEY validates under SHARE ROW EXCLUSIVE. All are held
+-- to the end of the one transaction, so the upgrade is a short maintenance window for these tables
+-- (seconds at demo scale; the validation scans each child once). A row that already points at
+-- another tenant's parent makes the validation fail and the whole file roll back: fix that row first.
+-- ----------------------------------------------------------------------------------------------------
+DO $$
+DECLARE
+    parent text;
+    fk record;
+    old record;
+    tenant_col smallint;
+    fk_col smallint;
+BEGIN
+    FOREACH parent IN ARRAY ARRAY['subscriptions', 'users', 'api_keys', 'podcasts', 'sponsors',
+                                  'campaigns', 'episodes', 'webhooks'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                       WHERE conrelid = format('public.%I', parent)::regclass
+                         AND conname = parent || '_tenant_id_id_key') THEN
+            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I UNIQUE (tenant_id, id)',
+                           parent, parent || '_tenant_id_id_key');
+            RAISE NOTICE 'schemaflow: %.(tenant_id, id) is now unique', parent;
+        END IF;
+    END LOOP;
+
+    FOR fk IN SELECT * FROM (VALUES
+        ('invoices', 'subscription_id', 'subscriptions', false),
+        ('user_email_preferences', 'user_id', 'users', true),
+        ('user_metrics', 'user_id', 'users', true),
+        ('api_keys', 'created_by', 'users', false),
+        ('audit_log', 'actor_user_id', 'users', false),
+        ('audit_log', 'actor_api_key_id', 'api_keys', false),
+        ('episodes', 'podcast_id', 'podcasts', true),
+        ('campaigns', 'sponsor_id', 'sponsors', true),
+        ('campaign_placements', 'campaign_id', 'campaigns', true),
+        ('campaign_placements', 'episode_id', 'episodes', true),
+        ('tracking_links', 'campaign_id', 'campaigns', true),
+        ('tracking_links', 'episode_id', 'episodes', false),
+        ('promo_codes', 'campaign_id', 'campaigns', true),
+        ('deals', 'sponsor_id', 'sponsors', true),
+        ('deals', 'campaign_id', 'campaigns', false),
+        ('deals', 'owner_user_id', 'users', false),
+        ('partnerships', 'podcast_id', 'podcasts', false),
+        ('referrals', 'referrer_user_id', 'users', false),
+        ('webhook_deliveries', 'webhook_id', 'webhooks', true),
+        ('data_exports', 'requested_by', 'users', false),
+        ('attribution_events', 'campaign_id', 'campaigns', true)
+    ) AS v(child, col, parent, cascade) LOOP
+        SELECT attnum INTO tenant_col FROM pg_attribute
+        WHERE attrelid = format('public.%I', fk.child)::regclass AND attname = 'tenant_id';
+        SELECT attnum INTO fk_col FROM pg_attribute
+        WHERE attrelid = format('public.%I', fk.child)::regclass AND attname = fk.col;
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                       WHERE conrelid = format('public.%I', fk.child)::regclass AND contype = 'f'
+                         AND confrelid = format('public.%I', fk.parent)::regclass
+                         AND conkey = ARRAY[tenant_col, fk_col]) THEN
+            FOR old IN SELECT conname FROM pg_constraint
+                       WHERE conrelid = format('public.%I', fk.child)::regclass AND contype = 'f'
+                         AND confrelid = format('public.%I', fk.parent)::regclass
+                         AND conkey = ARRAY[fk_col] LOOP
+                EXECUTE format('ALTER TABLE public.%I DROP CONSTRAINT %I', fk.child, old.conname);
+            END LOOP;
+            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (tenant_id, %I) '
+                           'REFERENCES public.%I (tenant_id, id) ON DELETE %s',
+                           fk.child, fk.child || '_' || fk.col || '_fkey', fk.col, fk.parent,
+                           CASE WHEN fk.cascade THEN 'CASCADE' ELSE format('SET NULL (%I)', fk.col) END);
+            RAISE NOTICE 'schemaflow: %.% now references % of the same tenant', fk.child, fk.col, fk.parent;
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- ----------------------------------------------------------------------------------------------------
 -- Indexes: every foreign key, frequent lookups, time-series access paths, title search.
@@ -732,8 +864,11 @@ $$;
 -- per request/transaction. Every tenant-scoped table gets the policy tenant_isolation: rows of the
 -- current tenant only; no tenant set -> no rows. The table owner (the schema owner) is not subject
 -- to RLS (no FORCE), so migrations, seeding and maintenance see everything.
--- Hypertable chunks carry the grants but not the policies (timescale/timescaledb#7830), so the
--- application role gets no access to TimescaleDB's internal schemas (it is never granted there).
+-- Hypertable chunks copy the hypertable's table-level grants when they are created, but not its
+-- policies (timescale/timescaledb#7830), and they live in _timescaledb_internal, where every role
+-- must keep USAGE (TimescaleDB resolves its catalog through that schema in each session: without it
+-- even an INSERT into the hypertable fails). So the isolation of chunks rests on privileges: see
+-- "Privileges of the application role" below.
 -- ----------------------------------------------------------------------------------------------------
 DO $$
 BEGIN
@@ -790,7 +925,23 @@ COMMENT ON VIEW public.tenant_metrics_daily IS
 -- Privileges of the application role (GRANT/REVOKE are idempotent).
 -- ----------------------------------------------------------------------------------------------------
 GRANT USAGE ON SCHEMA public TO podcast_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO podcast_app;
+-- Every table of the schema except the event tables and metrics_daily (handled below).
+DO $$
+DECLARE
+    r regclass;
+BEGIN
+    FOR r IN SELECT c.oid::regclass FROM pg_class c
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND c.relname NOT IN ('listener_events', 'attribution_events', 'metrics_daily',
+                                     'tenant_metrics_daily')
+             ORDER BY c.oid LOOP
+        IF NOT (has_table_privilege('podcast_app', r, 'SELECT') AND has_table_privilege('podcast_app', r, 'INSERT')
+                AND has_table_privilege('podcast_app', r, 'UPDATE') AND has_table_privilege('podcast_app', r, 'DELETE')) THEN
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO podcast_app', r);
+        END IF;
+    END LOOP;
+END
+$$;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO podcast_app;
 REVOKE ALL ON public.metrics_daily FROM podcast_app;
 REVOKE ALL ON public.tenant_metrics_daily FROM podcast_app;
@@ -799,3 +950,127 @@ GRANT SELECT ON public.tenant_metrics_daily TO podcast_app;
 REVOKE UPDATE, DELETE ON public.audit_log FROM podcast_app;
 -- The price list is read-only for tenants.
 REVOKE INSERT, UPDATE, DELETE ON public.plans FROM podcast_app;
+
+-- The event hypertables: COLUMN privileges only, never table-level ones. TimescaleDB copies the
+-- hypertable's table-level ACL (pg_class.relacl) onto every chunk it creates, including chunks an
+-- application INSERT creates, and chunks have no row-level security; column privileges (attacl)
+-- are not copied. So new chunks carry no privilege for the application, and it can neither read,
+-- write nor see pg_stats of any chunk, while reads, INSERT and UPDATE through the hypertable (where
+-- the policies apply) work. DELETE has no column form, so tenants purge events through
+-- delete_tenant_events() below instead of holding DELETE (which new chunks would inherit: a bare
+-- DELETE FROM <chunk> would then empty another tenant's day).
+DO $$
+DECLARE
+    t text;
+    cols text;
+    granted bigint;
+    ncols bigint;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['listener_events', 'attribution_events'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
+                   WHERE c.oid = format('public.%I', t)::regclass
+                     AND (a.grantee = 0 OR a.grantee = 'podcast_app'::regrole)) THEN
+            EXECUTE format('REVOKE ALL ON TABLE public.%I FROM PUBLIC, podcast_app', t);
+            RAISE NOTICE 'schemaflow: table-level privileges of podcast_app on % revoked', t;
+        END IF;
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum), count(*),
+               sum((SELECT count(DISTINCT x.privilege_type) FROM aclexplode(a.attacl) x
+                    WHERE x.grantee = 'podcast_app'::regrole
+                      AND x.privilege_type IN ('SELECT', 'INSERT', 'UPDATE')))
+          INTO cols, ncols, granted
+          FROM pg_attribute a
+         WHERE a.attrelid = format('public.%I', t)::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+        IF granted IS DISTINCT FROM ncols * 3 THEN
+            EXECUTE format('GRANT SELECT (%1$s), INSERT (%1$s), UPDATE (%1$s) ON public.%2$I TO podcast_app',
+                           cols, t);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- TimescaleDB's own relations: chunks (GRANT on a hypertable is also applied to its existing
+-- chunks), catalog tables (PUBLIC may read them by default), the internal views, and in TSL mode
+-- the continuous aggregate's materialization hypertable and its partial/direct views (the direct
+-- view runs with its owner's rights: a way around every policy). The application role and PUBLIC
+-- lose every privilege on all of them; the database owner keeps reading the catalog
+-- (timescaledb_information's views keep working for everyone: they run as their owner and show
+-- metadata, no tenant rows). Sequences are left alone (they hold ids, and TimescaleDB draws them).
+-- Only relations that still grant something are touched, so a re-run changes nothing. A relation
+-- this role may not change (the catalog belongs to the extension's owner) is reported, and
+-- `schemaflow health` fails until its owner runs the REVOKE.
+DO $$
+DECLARE
+    r record;
+    is_super boolean := (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT c.oid::regclass AS rel, c.relowner,
+                    EXISTS (SELECT 1 FROM aclexplode(c.relacl) a
+                            WHERE a.grantee = 0 AND a.privilege_type = 'SELECT') AS public_reads
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE (n.nspname LIKE '\_timescaledb\_%'
+                    OR n.nspname IN (SELECT h.associated_schema_name FROM _timescaledb_catalog.hypertable h))
+               AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND (EXISTS (SELECT 1 FROM aclexplode(c.relacl) a
+                            WHERE a.grantee = 0 OR a.grantee = 'podcast_app'::regrole)
+                    OR EXISTS (SELECT 1 FROM pg_attribute att, aclexplode(att.attacl) a
+                               WHERE att.attrelid = c.oid AND a.grantee = 'podcast_app'::regrole))
+             ORDER BY c.oid LOOP
+        IF is_super OR pg_has_role(current_user, r.relowner, 'USAGE') THEN
+            EXECUTE format('REVOKE ALL ON %s FROM PUBLIC, podcast_app', r.rel);
+            IF r.public_reads THEN
+                EXECUTE format('GRANT SELECT ON %s TO pg_database_owner', r.rel);
+            END IF;
+        ELSE
+            RAISE WARNING 'schemaflow: the application role can still reach %', r.rel
+                USING HINT = format('as %s, run: REVOKE ALL ON %s FROM PUBLIC, podcast_app',
+                                    pg_get_userbyid(r.relowner), r.rel);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- A tenant purges its own events here. As the application role a plain DELETE on a hypertable is
+-- refused (no DELETE privilege, see above); it was also broken by TimescaleDB's planner whenever
+-- the WHERE clause repeated the tenant (`WHERE tenant_id = '<uuid>'` next to the policy's
+-- `tenant_id = current_tenant_id()` gives a constant-only qual, and the gating Result it plans
+-- fails with XX000 "variable not found in subplan target list", timescale/timescaledb#6790 and
+-- #5475, fixed after 2.19). Running as the owner (no policies apply) avoids both; the tenant comes
+-- only from app.tenant_id, never from an argument, so no caller can name another tenant.
+CREATE OR REPLACE FUNCTION public.delete_tenant_events(
+    events text,
+    from_time timestamptz DEFAULT '-infinity',
+    to_time timestamptz DEFAULT 'infinity'
+) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS
+$$
+DECLARE
+    tenant uuid := public.current_tenant_id();
+    deleted bigint;
+BEGIN
+    IF tenant IS NULL THEN
+        RAISE EXCEPTION 'app.tenant_id is not set'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'SET app.tenant_id to the tenant whose events go';
+    END IF;
+    IF events = 'listener_events' THEN
+        DELETE FROM public.listener_events
+        WHERE tenant_id = tenant AND event_time >= from_time AND event_time < to_time;
+    ELSIF events = 'attribution_events' THEN
+        DELETE FROM public.attribution_events
+        WHERE tenant_id = tenant AND event_time >= from_time AND event_time < to_time;
+    ELSE
+        RAISE EXCEPTION 'delete_tenant_events: unknown event table %', events
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'use listener_events or attribution_events';
+    END IF;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN deleted;
+END
+$$;
+COMMENT ON FUNCTION public.delete_tenant_events(text, timestamptz, timestamptz) IS
+    'Deletes the current tenant''s (app.tenant_id) events of one event table in [from_time, to_time); '
+    'returns the rows deleted. The application role''s only way to delete events.';
+REVOKE ALL ON FUNCTION public.delete_tenant_events(text, timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.delete_tenant_events(text, timestamptz, timestamptz) TO podcast_app;

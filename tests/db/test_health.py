@@ -49,13 +49,13 @@ CORRUPTIONS = {
     "missing foreign key": (
         ["ALTER TABLE public.deals DROP CONSTRAINT deals_owner_user_id_fkey"],
         "foreign keys",
-        "deals(owner_user_id) -> users",
+        "deals(tenant_id,owner_user_id) -> users",
     ),
     "unvalidated foreign key": (
         [
             "ALTER TABLE public.deals DROP CONSTRAINT deals_owner_user_id_fkey",
-            "ALTER TABLE public.deals ADD CONSTRAINT deals_owner_user_id_fkey FOREIGN KEY (owner_user_id) "
-            "REFERENCES public.users (id) NOT VALID",
+            "ALTER TABLE public.deals ADD CONSTRAINT deals_owner_user_id_fkey "
+            "FOREIGN KEY (tenant_id, owner_user_id) REFERENCES public.users (tenant_id, id) NOT VALID",
         ],
         "foreign keys",
         "VALIDATE CONSTRAINT deals_owner_user_id_fkey",
@@ -183,4 +183,4 @@ def test_expected_schema_reads_the_master_file() -> None:
     assert expected.value_sets[("listener_events", "event_type")][0] == "play"
     assert "explicit" in expected.tables["episodes"].column_names  # from the "column additions" section
     assert "listener_events" in expected.rls_tables
-    assert any(fk.label == "episodes(podcast_id) -> podcasts" for fk in expected.foreign_keys)
+    assert any(fk.label == "episodes(tenant_id, podcast_id) -> podcasts" for fk in expected.foreign_keys)

@@ -1,0 +1,29 @@
+-- Relations in TimescaleDB's schemas (chunks, catalog tables, internal views, a continuous
+-- aggregate's materialization hypertable and views) that the application role, or a non-superuser
+-- role that is a member of it, may read or write in any way: through PUBLIC, its own grants or a
+-- column grant. The chunk schemas come from timescaledb_information (a view that runs as its owner,
+-- so any role may ask). Any row is a way around row-level security.
+WITH app AS (
+    SELECT r.oid, r.rolname::text AS rolname
+    FROM pg_roles r
+    WHERE to_regrole(%(app_role)s) IS NOT NULL
+      AND (r.rolname = %(app_role)s OR (NOT r.rolsuper AND pg_has_role(r.oid, to_regrole(%(app_role)s), 'MEMBER')))
+),
+internal AS (
+    SELECT c.oid, format('%%I.%%I', n.nspname, c.relname) AS relation
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE (n.nspname LIKE '\_timescaledb\_%%'
+           OR n.nspname IN (SELECT DISTINCT chunk_schema FROM timescaledb_information.chunks))
+      AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+)
+SELECT i.relation,
+       string_agg(DISTINCT a.rolname, ', ') AS roles,
+       string_agg(DISTINCT p.privilege, ', ') AS privileges
+FROM internal i
+CROSS JOIN app a
+CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)
+WHERE has_table_privilege(a.oid, i.oid, p.privilege)
+   OR (p.privilege IN ('SELECT', 'INSERT', 'UPDATE') AND has_any_column_privilege(a.oid, i.oid, p.privilege))
+GROUP BY i.relation
+ORDER BY i.relation
