@@ -1,0 +1,2 @@
+-- Desired file B (idempotent, like the master file).
+CREATE TABLE IF NOT EXISTS public.podcasts (id integer PRIMARY KEY, title text NOT NULL);

@@ -1,0 +1,3 @@
+-- Desired file B (idempotent, like the master file).
+CREATE TABLE IF NOT EXISTS public.podcasts (id integer PRIMARY KEY, title text NOT NULL);
+CREATE TABLE IF NOT EXISTS public.episodes (id integer PRIMARY KEY, title text NOT NULL);

@@ -1,0 +1,6 @@
+-- Desired file B (idempotent, like the master file).
+DO $$ BEGIN
+    CREATE TYPE public.episode_status AS ENUM ('draft', 'scheduled', 'published');
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER TYPE public.episode_status ADD VALUE IF NOT EXISTS 'scheduled' BEFORE 'published';
+CREATE TABLE IF NOT EXISTS public.episodes (id integer PRIMARY KEY, status public.episode_status NOT NULL DEFAULT 'draft');

@@ -1,0 +1,111 @@
+"""The planner's acceptance suite: for every schema pair, drift is exact and its --sql converges.
+
+Per pair (pairs/<NN_slug>/), on a fresh database of the TimescaleDB cluster:
+1. psql builds state A (with rows); the rows of every table are read.
+2. `schemaflow drift --schema-file b.sql --json` reports exactly expected.json's differences (no more,
+   no fewer), and leaves the cluster's roles as they were (drift suggests; it never applies).
+3. `schemaflow drift --sql` is saved and run with `psql -v ON_ERROR_STOP=1 -f`: it must succeed, and
+   an expected rename must be a RENAME, never a DROP.
+4. A second drift reports nothing (or only the differences whose fix would destroy data).
+5. The rows of every table present on both sides are unchanged (checksums over the shared columns).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.db.plan.convergence import harness as h
+
+PAIRS = h.load_pairs()
+
+
+def test_the_suite_has_at_least_30_pairs() -> None:
+    assert len(PAIRS) >= 30, [p.id for p in PAIRS]
+
+
+@pytest.mark.slow
+def test_every_pair_applies_and_its_file_is_idempotent(db_url: str) -> None:
+    """a.sql applies to an empty database; b.sql applies twice in a row (like the master file)."""
+    failures = []
+    for pair in PAIRS:
+        for label, texts in (("a.sql", [pair.a_sql]), ("b.sql twice", [pair.b_sql, pair.b_sql])):
+            # A connection each: once a backend has loaded TimescaleDB, a rolled-back CREATE EXTENSION
+            # cannot be repeated in it.
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                try:
+                    with conn.transaction(force_rollback=True):
+                        for text in texts:
+                            conn.execute(text.read_text())  # type: ignore[arg-type]  # trusted test SQL
+                except psycopg.Error as exc:
+                    failures.append(f"{pair.id} {label}: {str(exc).splitlines()[0]}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("pair", PAIRS, ids=[p.id for p in PAIRS])
+def test_pair_converges(pair: h.Pair, db_url: str, tmp_path: Path) -> None:
+    try:
+        converge(pair, db_url, tmp_path)
+    finally:
+        h.drop_pair_roles(db_url, pair.role_prefix)
+
+
+def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
+    built = h.run_psql(url, pair.a_sql)
+    assert built.returncode == 0, f"step 1: a.sql does not apply:\n{built.stderr}"
+    before = h.table_rows(url)
+    roles_before = h.role_facts(url, pair.role_prefix)
+
+    code, report = h.drift_report(url, pair.b_sql)
+    got = h.reported(report)
+    assert h.role_facts(url, pair.role_prefix) == roles_before, "step 2: drift changed the pair's roles"
+    missing, extra = pair.differences - got.keys(), got.keys() - pair.differences
+    assert not missing and not extra, (
+        f"step 2: drift's differences are not the expected ones ({pair.about})\n"
+        f"expected but not reported:\n{h.describe(got, missing)}\n"
+        f"reported but not expected:\n{h.describe(got, extra)}"
+    )
+    assert code == 1, f"step 2: drift found differences but exited {code}"
+    wrong_severity = {
+        k: (want, got[k]["severity"]) for k, want in pair.severities.items() if got[k]["severity"] != want
+    }
+    assert not wrong_severity, f"step 2: severity (expected, reported): {wrong_severity}"
+
+    suggested = h.run_drift(url, pair.b_sql, "--sql")
+    assert suggested.returncode == 1, (
+        f"step 3: drift --sql exited {suggested.returncode}:\n{suggested.stderr}"
+    )
+    script = tmp_path / "suggested.sql"
+    script.write_text(suggested.stdout)
+    for kind, _, name in pair.renamed:
+        old = {new: old for old, new in pair.renames.items()}.get(name, name)
+        assert "RENAME" in suggested.stdout.upper(), (
+            f"step 3: no RENAME for {kind} {name}:\n{suggested.stdout}"
+        )
+        assert not h.script_drops(suggested.stdout, kind, old), (
+            f"step 3: the script drops {kind} {old} instead of renaming it:\n{suggested.stdout}"
+        )
+    for kind, _, name in pair.destroys_data:
+        assert not h.script_drops(suggested.stdout, kind, name), (
+            f"step 3: the script drops {kind} {name}, which holds rows:\n{suggested.stdout}"
+        )
+    applied = h.run_psql(url, script)
+    assert applied.returncode == 0, (
+        f"step 3: the suggested script fails under psql -v ON_ERROR_STOP=1:\n{applied.stderr}\n"
+        f"--- script ---\n{suggested.stdout}"
+    )
+
+    code, report = h.drift_report(url, pair.b_sql)
+    left = h.reported(report)
+    assert left.keys() == pair.destroys_data, (
+        f"step 4: after the script, drift still reports:\n{h.describe(left, set(left))}\n"
+        f"--- script that was applied ---\n{suggested.stdout}"
+    )
+    assert code == (1 if left else 0), f"step 4: drift exited {code}"
+
+    problems, _ = h.compare_rows(before, h.table_rows(url), pair.renames)
+    assert not problems, "step 5: rows changed:\n" + "\n".join(problems)
