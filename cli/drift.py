@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+from typing import TYPE_CHECKING
 
-from cli.target import resolve_target
-from db.catalog.drift import DriftReport, check_drift
-from db.catalog.reconcile import one_line
-from db.schema.master_file import read_schema
+from cli.target import add_target_arguments, command_target, warn_about
+from db.connection.target import target_for_url
+
+if TYPE_CHECKING:
+    from db.catalog.drift import DriftReport
 
 COLUMNS = ("severity", "status", "kind", "name", "detail")
 DETAIL_WIDTH = 70
@@ -22,8 +24,7 @@ DETAIL_WIDTH = 70
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("drift", help="show how a database differs from the master schema file")
-    parser.add_argument("--env", metavar="ENV", help="environment name from environments.toml")
-    parser.add_argument("--database-url", metavar="URL", help="the database to check (overrides --env's)")
+    add_target_arguments(parser, env_required=False)
     parser.add_argument(
         "--scratch-url",
         metavar="URL",
@@ -44,7 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    url = resolve_target(args.env, args.database_url, command="drift").url
+    target = command_target(args.env, args.database_url, command="drift")
+    warn_about(target)
+    url = target.url
+    if args.scratch_url:  # the same TLS rule for the scratch database, before either is touched
+        warn_about(target_for_url(args.scratch_url))
+    from db.catalog.drift import check_drift
+    from db.schema.master_file import read_schema
+
     report = check_drift(
         url,
         scratch_url=args.scratch_url,
@@ -61,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 def render_report(report: DriftReport) -> str:
     """A plain-text table of the differences followed by the suggested SQL for each."""
+    from db.catalog.reconcile import one_line
+
     head = (
         f"target {report.target} (mode {report.mode}); expected side built in {report.scratch}; "
         f"{report.seconds:.1f} s"
@@ -84,6 +94,8 @@ def render_report(report: DriftReport) -> str:
 
 def render_script(report: DriftReport) -> str:
     """The suggested statements as one reviewable script, each under a comment naming its difference."""
+    from db.catalog.reconcile import one_line
+
     lines = [
         one_line(f"-- schemaflow drift: {len(report.differences)} differences in {report.target}"),
         "-- Review every statement; missing objects are best restored by re-running migrate.",

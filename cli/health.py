@@ -11,20 +11,21 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cli.target import resolve_target
-from db.connection.connect import connect
+from cli.target import add_target_arguments, command_target, warn_about
 from db.connection.urls import mask_url
-from db.deploy.health import HealthCheck, run_health_checks
 from db.errors import ConfigError
+
+if TYPE_CHECKING:
+    from db.deploy.health import HealthCheck
 
 DETAIL_WIDTH = 90
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("health", help="check the schema's health and run the data-quality suites")
-    parser.add_argument("--env", metavar="ENV", help="environment name from environments.toml")
-    parser.add_argument("--database-url", metavar="URL", help="the database to check (overrides --env's)")
+    add_target_arguments(parser, env_required=False)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--full", action="store_true", help="validate every row, not just the recent window")
     parser.add_argument(
@@ -44,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.window_days < 1:
         raise ConfigError(f"--window-days must be at least 1, not {args.window_days}")
-    url = resolve_target(args.env, args.database_url, command="health").url
+    target = command_target(args.env, args.database_url, command="health")
+    warn_about(target)
+    url = target.url
+    from db.connection.connect import connect
+    from db.deploy.health import run_health_checks
+
     started = time.perf_counter()
     with connect(url, autocommit=True) as conn:
         checks = run_health_checks(conn)

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 from datetime import UTC
 
-from cli.target import environment_url
-from db.connection.connect import connect
+from cli.target import add_target_arguments, environment_target, warn_about
 from db.connection.environments import get_environment
-from db.deploy.history import list_runs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("history", help="list the migrate runs recorded in an environment's database")
-    parser.add_argument("--env", required=True, metavar="ENV", help="environment name from environments.toml")
-    parser.add_argument("--database-url", metavar="URL", help="override the environment's connection")
+    add_target_arguments(parser, env_required=True)
     parser.add_argument("--limit", type=int, default=20, help="how many runs to show (default 20)")
     parser.add_argument(
         "--all-environments",
@@ -26,7 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
-    resolved = environment_url(env, args.database_url)
+    resolved = environment_target(env, args.database_url)
+    warn_about(resolved)
+    from db.connection.connect import connect
+    from db.deploy.history import list_runs
+
     with connect(resolved.url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
         runs = list_runs(conn, None if args.all_environments else env.name, limit=args.limit)
     print(f"migration history of {resolved}")

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from cli.target import check_target_early
 from db.connection.urls import mask_url
 from db.errors import SchemaflowError
 
@@ -28,32 +29,43 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand (only `command`'s, when it names one).
+
+    Importing one command's module instead of all keeps a refusal (a bad URL, the TLS rule) well
+    under a second: the other modules pull in pglast, pg_dump helpers and more.
+    """
     parser = argparse.ArgumentParser(
         prog="schemaflow",
         description="Ship the PostgreSQL + TimescaleDB master schema safely.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    wanted = f"cli.{command.replace('-', '_')}" if command else None
+    for name in [wanted] if wanted in COMMAND_MODULES else COMMAND_MODULES:
+        importlib.import_module(name).register(sub)  # type: ignore[arg-type]
     return parser
+
+
+def _command_word(argv: list[str]) -> str | None:
+    """The subcommand's name in `argv` (the first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors become a one-line message and an exit code, never a bare traceback."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    try:
+        # Before the command's module is imported: the TLS rule and credentials refuse in well under 1 s.
+        check_target_early(words)
+    except SchemaflowError as exc:
+        return _report(exc, debug="--debug" in words)
+    parser = build_parser(_command_word(words))
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except SchemaflowError as exc:
-        print(f"schemaflow: error: {mask_url(exc.message)}", file=sys.stderr)
-        if exc.hint:
-            print(f"  what to do: {mask_url(exc.hint)}", file=sys.stderr)
-        if args.debug:
-            raise
-        return exc.exit_code
+        return _report(exc, debug=args.debug)
     except KeyboardInterrupt:
         print("schemaflow: interrupted; nothing further was done", file=sys.stderr)
         return 130
@@ -63,6 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"schemaflow: unexpected {type(exc).__name__}: {mask_url(str(exc))}", file=sys.stderr)
         print("  what to do: re-run with --debug for the traceback and report it", file=sys.stderr)
         return 1
+
+
+def _report(exc: SchemaflowError, *, debug: bool) -> int:
+    """One error line and one what-to-do line on stderr; the exit code of the error's kind."""
+    print(f"schemaflow: error: {mask_url(exc.message)}", file=sys.stderr)
+    if exc.hint:
+        print(f"  what to do: {mask_url(exc.hint)}", file=sys.stderr)
+    if debug:
+        raise exc
+    return exc.exit_code
 
 
 if __name__ == "__main__":

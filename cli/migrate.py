@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import urllib.request
 from pathlib import Path
 
-from cli.target import ask_yes
+from cli.prefect_server import use_server_for_runs
+from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import Environment, get_environment
-from db.connection.urls import validate_url
-from db.deploy.preflight import CONFIRMATION_HINT, confirmation_skipped
+from db.deploy.confirmation import CONFIRMATION_HINT
 from db.errors import CheckFailed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -30,14 +29,13 @@ QUIET_PREFECT = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("migrate", help="deploy the master schema: preflight, backup, apply, verify")
-    parser.add_argument("--env", required=True, metavar="ENV", help="environment name from environments.toml")
+    add_target_arguments(parser, env_required=True)
     parser.add_argument("--yes", action="store_true", help="confirm (required for production)")
     parser.add_argument(
         "--dry-run",
         action="store_true",
         help="apply inside a transaction that is rolled back; print the planned changes",
     )
-    parser.add_argument("--database-url", metavar="URL", help="override the environment's connection")
     parser.add_argument("--backup", action="store_true", help="take a backup even where not required")
     parser.add_argument(
         "--skip-expectations",
@@ -49,23 +47,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    env = get_environment(args.env)  # an unknown name fails here, before Prefect starts
-    if args.database_url:
-        validate_url(args.database_url)  # so does a malformed URL
-    confirmed = args.yes or confirmation_skipped()
-    if env.require_confirmation and not confirmed and not args.dry_run:
-        confirmed = ask_yes(f"You are about to migrate {env.name!r}: {env.description}")
-        if not confirmed:
-            raise CheckFailed(
-                f"environment {env.name!r} requires confirmation; nothing was changed",
-                hint=f"re-run with --yes ({CONFIRMATION_HINT})",
-            )
+    # Everything that can be refused without Prefect or a connection is refused here, in this order:
+    # the environment's name, the target (TLS rule, a Secret block that cannot be read), the schema file.
+    env = get_environment(args.env)
+    target = environment_target(env, args.database_url)
+    warn_about(target)
+    from db.schema.precheck import check_schema_file
+
+    check_schema_file(args.schema_file)
+    needs_question = env.require_confirmation and not args.dry_run
+    question = f"You are about to migrate {env.name!r} at {target.masked}: {env.description}"
+    confirmed_by = confirmation_source(args.yes, question if needs_question else None)
+    if needs_question and not confirmed_by:
+        raise CheckFailed(
+            f"environment {env.name!r} requires confirmation; nothing was changed",
+            hint=f"re-run with --yes ({CONFIRMATION_HINT})",
+        )
     for key, value in QUIET_PREFECT.items():
         os.environ.setdefault(key, value)
     # Always set (not setdefault): a level inherited from a parent Prefect process would bring back
     # the engine's tracebacks on a plain failed check.
     os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO" if args.debug else "CRITICAL"
-    _use_running_ui_server()
+    use_server_for_runs()
     from pydantic import SecretStr
 
     from flows.migrate import migrate  # Prefect's import is slow; only pay it for a real run
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     clock, started = time.monotonic(), time.time()
     state = migrate(
         environment=env.name,
-        confirm=confirmed,
+        confirm=bool(confirmed_by),
+        confirmed_by=confirmed_by or None,
         dry_run=args.dry_run,
         # As SecretStr Prefect stores the parameter as '**********'; a plain str would be stored as is.
         database_url=SecretStr(args.database_url) if args.database_url else None,
@@ -92,21 +96,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     state.result(raise_on_failure=True)  # re-raises the flow's SchemaflowError: main() prints it
     return 1
-
-
-def _use_running_ui_server() -> None:
-    """Send the run to `make ui`'s server when it answers (visible in the UI, no startup wait)."""
-    if os.environ.get("PREFECT_API_URL"):
-        return
-    # Where scripts/ui.sh keeps its server's state (same variable, same default).
-    state = Path(os.environ.get("SCHEMAFLOW_PREFECT_HOME") or PROJECT_ROOT / ".local" / "prefect")
-    try:
-        api = f"http://127.0.0.1:{int((state / 'port').read_text().strip())}/api"
-        with urllib.request.urlopen(f"{api}/health", timeout=1) as response:
-            if response.status == 200:
-                os.environ["PREFECT_API_URL"] = api
-    except (OSError, ValueError):
-        return
 
 
 def _print_report(env: Environment, started: float) -> None:

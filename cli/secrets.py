@@ -4,7 +4,7 @@ The block names come from environments.toml (`secret_block`); the values come fr
 with --from-env or from a prompt that does not echo, and go straight to the Prefect server. Nothing is
 written to a file, so nothing can be committed.
 
-Which server: PREFECT_API_URL when it is set, otherwise the one `make ui` runs (.local/prefect).
+Which server: PREFECT_API_URL when it is set, otherwise the one `make ui` runs (cli/prefect_server.py).
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-from pathlib import Path
+import sys
 
+from cli.prefect_server import require_api_url
 from db.connection.environments import Environment, get_environment, load_environments
-from db.connection.urls import mask_url, require_tls_off_loopback, validate_url
+from db.connection.target import make_target
+from db.connection.urls import mask_url
 from db.errors import ConfigError
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-UI_STATE_DIR = PROJECT_ROOT / ".local" / "prefect"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,17 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def prefect_api_url() -> str:
-    """PREFECT_API_URL, else the `make ui` server's API; ConfigError when neither is there."""
-    configured = os.environ.get("PREFECT_API_URL", "").strip()
-    if configured:
-        return configured
-    port_file = UI_STATE_DIR / "port"
-    if port_file.exists():
-        return f"http://127.0.0.1:{port_file.read_text().strip()}/api"
-    raise ConfigError(
-        "no Prefect server to store the secret on",
-        hint="start one with `make ui`, or set PREFECT_API_URL to your server's API",
-    )
+    """PREFECT_API_URL, else the `make ui` server's API; ConfigError with both ways out when neither."""
+    return require_api_url()
 
 
 def read_url(env: Environment, from_env: str | None) -> str:
@@ -75,8 +65,10 @@ def read_url(env: Environment, from_env: str | None) -> str:
             raise ConfigError(f"{from_env} is not set or empty", hint=f"export {from_env}=postgresql://...")
     else:
         url = getpass.getpass(f"database URL for {env.name} (input hidden): ").strip()
-    validate_url(url)
-    require_tls_off_loopback(url, allow_insecure=env.allow_insecure)
+    # The same parse and TLS rule a deploy applies, so a block never holds a URL a run would refuse.
+    target = make_target(url, f"the URL for {env.name}", env)
+    for warning in target.warnings:
+        print(f"schemaflow: warning: {warning}", file=sys.stderr)
     return url
 
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-from cli.target import resolve_target
-from db.connection.connect import connect
+from cli.target import add_target_arguments, command_target, warn_about
 from db.connection.environments import get_environment
 from db.connection.urls import mask_url
 from db.errors import ConfigError
-from db.local.seed import refresh_metrics_daily, seed_database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("seed-data", help="fill a database with deterministic demo data")
-    parser.add_argument("--env", metavar="ENV", help="environment name from environments.toml")
-    parser.add_argument("--database-url", metavar="URL", help="the database to fill (overrides --env's)")
+    add_target_arguments(parser, env_required=False)
     parser.add_argument("--tenants", type=int, default=3, help="number of tenants (default 3)")
     parser.add_argument("--events", type=int, default=100_000, help="listener events (default 100000)")
     parser.add_argument("--days", type=int, default=30, help="days of history up to now (default 30)")
@@ -39,9 +36,14 @@ def run(args: argparse.Namespace) -> int:
             f"refusing to write demo data into environment {args.env!r} (it requires confirmation)",
             hint="seed a local or staging database instead",
         )
-    url = resolve_target(args.env, args.database_url, command="seed-data").url
+    target = command_target(args.env, args.database_url, command="seed-data")
+    warn_about(target)
+    url = target.url
     if not 1 <= args.workers <= 16:
         raise ConfigError(f"--workers must be between 1 and 16, got {args.workers}")
+    from db.connection.connect import connect
+    from db.local.seed import refresh_metrics_daily, seed_database
+
     report = seed_database(
         url, tenants=args.tenants, events=args.events, days=args.days, seed=args.seed, workers=args.workers
     )

@@ -9,8 +9,9 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from db.connection.environments import get_environment
-from db.deploy.preflight import confirmation_skipped
+from db.deploy.confirmation import flow_confirmation
 from db.errors import SchemaflowError
+from db.schema.precheck import check_schema_file
 from tasks.apply import apply
 from tasks.backup import backup
 from tasks.notify import notify_failure
@@ -18,11 +19,6 @@ from tasks.preflight import preflight
 from tasks.reporting import RunReport, publish_report, unexpected_error, write_report_log
 from tasks.secrets import resolve_flow_target
 from tasks.verify import verify
-
-
-def confirmation_given(confirm: bool) -> bool:
-    """The flow's confirm parameter, or SKIP_CONFIRMATION=true in the environment (for CI)."""
-    return confirm or confirmation_skipped()
 
 
 @flow(name="migrate", flow_run_name="migrate-{environment}", log_prints=False, on_failure=[notify_failure])
@@ -34,13 +30,15 @@ def migrate(
     backup_anyway: bool = False,
     run_expectations: bool = True,
     schema_file: str | None = None,
+    confirmed_by: str | None = None,
 ) -> dict[str, Any]:
     """Deploy the master schema to one environment: preflight, backup, apply, verify.
 
     Args:
         environment: Name of an environment in environments.toml (local, staging, production, ...).
         confirm: Required for environments that demand confirmation (production). Without it the run
-            stops after preflight, having changed nothing. SKIP_CONFIRMATION=true also confirms.
+            stops after preflight, having changed nothing. A flow run never reads SKIP_CONFIRMATION
+            (only the CLI does, and passes confirm=true).
         dry_run: Run preflight and apply inside a transaction that is rolled back, and report the
             changes a real run would make. No backup, no verification, nothing changed.
         database_url: Override the environment's connection (stored masked). Normally left empty: the
@@ -48,6 +46,9 @@ def migrate(
         backup_anyway: Take a backup even where the environment does not require one.
         run_expectations: Run the Great Expectations suites during verification (slower on big data).
         schema_file: Apply this file instead of the repository's master schema (for rehearsals).
+        confirmed_by: Set by the CLI: where its confirmation came from ("--yes", "typed yes",
+            "SKIP_CONFIRMATION=true (CLI)"), for the report. Leave empty: a confirm=true from
+            anywhere else is recorded as "flow parameter confirm=true".
 
     Returns:
         A summary: environment, outcome, changes, backup file, history id, report log path.
@@ -62,9 +63,14 @@ def migrate(
         report.target = str(resolved)
         logger.info("migrating %s at %s%s", environment, resolved, " (dry run)" if dry_run else "")
         url = resolved.url
+        for warning in resolved.warnings:
+            logger.warning("%s", warning)
+        check_schema_file(schema_file)  # cheap and local: before preflight connects or a backup runs
 
         # A dry run rolls back everything, so planning against production needs no confirmation.
-        report.preflight = preflight(url, environment, confirmation_given(confirm) or dry_run)
+        report.preflight = preflight(
+            url, environment, flow_confirmation(confirm, confirmed_by, dry_run=dry_run)
+        )
 
         restore_command = None
         if dry_run:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from prefect import task
 
 from db.connection.environments import get_environment
-from db.deploy.preflight import CheckResult, preflight_failed, run_preflight
-from db.errors import CheckFailed
+from db.deploy.preflight import CheckResult, preflight_error, preflight_failed, run_preflight
 from tasks.reporting import artifact_key, check_rows, publish_table, run_logger
 
 
 @task(name="preflight", task_run_name="preflight-{environment}")
-def preflight(url: str, environment: str, confirmed: bool) -> list[CheckResult]:
-    """Run the preflight checks, publish them as a table; raise CheckFailed when any row fails."""
+def preflight(url: str, environment: str, confirmed: bool | str) -> list[CheckResult]:
+    """Run the preflight checks, publish them as a table; raise when any row fails.
+
+    `confirmed` is where the confirmation came from (db/deploy/confirmation.py). A target that cannot
+    be used (bad URL, unreachable, wrong password, missing database) raises TargetUnreachable (exit 2);
+    any other failed check CheckFailed (exit 1).
+    """
     logger = run_logger()
     env = get_environment(environment)
     rows = run_preflight(url, env, confirmed=confirmed)
@@ -25,12 +29,5 @@ def preflight(url: str, environment: str, confirmed: bool) -> list[CheckResult]:
         description=f"Preflight checks for {environment}",
     )
     if preflight_failed(rows):
-        failed = [r for r in rows if r.status == "fail"]
-        first = failed[0]
-        raise CheckFailed(
-            f"preflight failed for {environment}: {', '.join(r.name for r in failed)} "
-            f"({first.detail}); nothing was changed",
-            hint=first.hint or None,
-            rows=rows,
-        )
+        raise preflight_error(rows, environment)
     return rows

@@ -1,45 +1,49 @@
-"""Where an environment's database URL comes from, checked before any connection is attempted.
+"""Where an environment's connection string comes from; fail closed when the configured source is missing.
 
-Order (first match wins): an explicit --database-url; the environment's Prefect Secret block (loaded
-by the caller's `secret_loader`, because db/ must not import Prefect); the environment's URL variable
-(e.g. DATABASE_URL); POSTGRES_HOST/PORT/USER/PASSWORD/DATABASE; libpq's PG* variables, whose password
-libpq itself finds in PGPASSWORD or ~/.pgpass. A `local` environment skips every variable and uses the
-embedded cluster, so a stray DATABASE_URL cannot turn a local run into a deploy somewhere else.
+Order: an explicit --database-url (always wins); then, for an environment with `secret_block`, that
+Prefect Secret block and nothing else: when the block is missing, empty, or no Prefect server answers,
+resolution stops with that reason, because falling back to a DATABASE_URL left in a worker's shell is
+how a "staging" run migrated some other database. Only environments without a secret block read
+variables: the environment's URL variable (e.g. DATABASE_URL), POSTGRES_HOST/PORT/USER/PASSWORD/DATABASE,
+then libpq's PG* variables (password from PGPASSWORD or ~/.pgpass, read by libpq itself). A `local`
+environment skips every variable and uses the embedded cluster. db/ must not import Prefect, so the
+caller passes the `secret_loader`. Parsing and the TLS rule are db/connection/target.py's.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from db.connection.environments import PROJECT_ROOT, Environment
-from db.connection.urls import mask_url, require_tls_off_loopback, validate_url
+from db.connection.urls import mask_url
 from db.errors import ConfigError
 
+if TYPE_CHECKING:
+    from db.connection.target import Target
+
+# Returns the block's value (None or "" when the block is empty); raises SecretUnavailable with the
+# real reason (server unreachable, block not found) otherwise.
 SecretLoader = Callable[[str], "str | None"]
 
 
+class SecretUnavailable(ConfigError):
+    """A Secret block could not be read: the message says why (no server, unreachable, not found)."""
+
+
 @dataclass(frozen=True)
-class ResolvedUrl:
-    """A validated URL and where it came from; str() and repr() never show the password."""
+class FoundUrl:
+    """A connection string and where it came from (not yet parsed); repr never shows it."""
 
     url: str = field(repr=False)
     source: str
-    # Sources tried before this one and why they did not answer (for logs; no secrets in them).
     skipped: tuple[str, ...] = ()
 
-    @property
-    def masked(self) -> str:
-        return mask_url(self.url)
-
-    def __str__(self) -> str:
-        return f"{self.masked} (from {self.source})"
-
     def __repr__(self) -> str:
-        return f"ResolvedUrl(url={self.masked!r}, source={self.source!r})"
+        return f"FoundUrl(url={mask_url(self.url)!r}, source={self.source!r})"
 
 
 def resolve_database_url(
@@ -47,73 +51,67 @@ def resolve_database_url(
     explicit_url: str | None = None,
     secret_loader: SecretLoader | None = None,
     environ: Mapping[str, str] | None = None,
-) -> ResolvedUrl:
-    """Find, validate and TLS-check the URL for `env`; ConfigError saying what was tried when none."""
+) -> Target:
+    """Find, parse and TLS-check the connection for `env` (db/connection/target.py's resolve_target)."""
+    from db.connection.target import resolve_target
+
+    return resolve_target(env, explicit_url, secret_loader, environ)
+
+
+def find_database_url(
+    env: Environment,
+    explicit_url: str | None = None,
+    secret_loader: SecretLoader | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> FoundUrl:
+    """The first configured source that answers; ConfigError saying what was tried, or why it stopped."""
     environ = os.environ if environ is None else environ
-    skipped: list[str] = []
-    for source, finder in _finders(env, secret_loader, environ):
-        if source == "--database-url":
-            url = explicit_url or None
-            if not url:
-                skipped.append("--database-url not given")
-        else:
-            url = finder(skipped)
+    if explicit_url and explicit_url.strip():
+        return FoundUrl(explicit_url.strip(), "--database-url")
+    skipped = ["--database-url not given"]
+    if env.local:
+        return FoundUrl(_local_cluster_url(), "the embedded local cluster", tuple(skipped))
+    if env.secret_block:
+        return FoundUrl(
+            _from_secret(env, secret_loader), f"secret block {env.secret_block!r}", tuple(skipped)
+        )
+    finders: list[tuple[str, Callable[[list[str]], str | None]]] = []
+    for name in dict.fromkeys(n for n in (env.database_url_env, "DATABASE_URL") if n):
+        finders.append((name, lambda s, name=name: _from_var(name, environ, s)))  # type: ignore[misc]
+    finders.append(("POSTGRES_* variables", lambda s: _from_postgres_vars(environ, s)))
+    finders.append(("libpq PG* variables", lambda s: _from_libpq_vars(environ, s)))
+    for source, finder in finders:
+        url = finder(skipped)
         if url:
-            return _checked(url, source, env, tuple(skipped))
+            return FoundUrl(url.strip(), source, tuple(skipped))
     raise ConfigError(
         f"no database URL for environment {env.name!r}: " + "; ".join(skipped),
         hint=_hint(env),
     )
 
 
-def _finders(
-    env: Environment, secret_loader: SecretLoader | None, environ: Mapping[str, str]
-) -> list[tuple[str, Callable[[list[str]], str | None]]]:
-    finders: list[tuple[str, Callable[[list[str]], str | None]]] = [("--database-url", _none)]
-    if env.local:
-        return [*finders, ("the embedded local cluster", lambda _s: _local_cluster_url())]
-    if env.secret_block:
-        finders.append(
-            (
-                f"secret block {env.secret_block!r}",
-                lambda s: _from_secret(env.secret_block or "", secret_loader, s),
-            )
-        )
-    names = [n for n in (env.database_url_env, "DATABASE_URL") if n]
-    for name in dict.fromkeys(names):
-        finders.append((name, functools.partial(_from_var, name, environ)))
-    finders.append(("POSTGRES_* variables", lambda s: _from_postgres_vars(environ, s)))
-    finders.append(("libpq PG* variables", lambda s: _from_libpq_vars(environ, s)))
-    return finders
-
-
-def _none(_skipped: list[str]) -> None:
-    return None
-
-
-def _checked(url: str, source: str, env: Environment, skipped: tuple[str, ...]) -> ResolvedUrl:
-    url = url.strip()
-    try:
-        validate_url(url)
-        require_tls_off_loopback(url, allow_insecure=env.allow_insecure)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc.message}", hint=exc.hint) from None
-    return ResolvedUrl(url=url, source=source, skipped=skipped)
-
-
-def _from_secret(name: str, loader: SecretLoader | None, skipped: list[str]) -> str | None:
+def _from_secret(env: Environment, loader: SecretLoader | None) -> str:
+    name = env.secret_block or ""
+    fix = f"schemaflow secrets set {env.name}"
+    where = f"environment {env.name!r} takes its database URL from Secret block {name!r}"
     if loader is None:
-        skipped.append(f"secret block {name!r} not loaded (no Prefect secret loader here)")
-        return None
+        raise ConfigError(
+            f"{where}, and nothing here can read Prefect blocks; nothing was touched",
+            hint=f"pass --database-url explicitly, or run where the Prefect server is reachable ({fix})",
+        )
     try:
         value = loader(name)
-    except Exception as exc:  # an unreachable Prefect API or a missing block: fall through, say why
-        reason = mask_url(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        skipped.append(f"secret block {name!r} unavailable ({reason[:120]})")
-        return None
-    if not value:
-        skipped.append(f"secret block {name!r} is empty or missing")
-    return value or None
+    except SecretUnavailable as exc:
+        raise SecretUnavailable(
+            f"{where}: {exc.message}; nothing was touched (DATABASE_URL is never used instead)",
+            hint=exc.hint or fix,
+        ) from None
+    if not value or not str(value).strip():
+        raise SecretUnavailable(
+            f"{where}: the block is empty; nothing was touched",
+            hint=f"store the URL with: {fix} --overwrite",
+        )
+    return str(value)
 
 
 def _from_var(name: str, environ: Mapping[str, str], skipped: list[str]) -> str | None:
@@ -148,8 +146,11 @@ def url_from_postgres_vars(environ: Mapping[str, str]) -> str | None:
 
 def _from_libpq_vars(environ: Mapping[str, str], skipped: list[str]) -> str | None:
     host = environ.get("PGHOST", "").strip()
+    service = environ.get("PGSERVICE", "").strip()
+    if not host and service:
+        return f"service={service}"  # libpq reads the rest from the service file and PG* itself
     if not host:
-        skipped.append("PGHOST unset")
+        skipped.append("PGHOST and PGSERVICE unset")
         return None
     user = environ.get("PGUSER", "")
     database = environ.get("PGDATABASE", "") or user
@@ -177,6 +178,8 @@ def _local_cluster_url() -> str:
 
 
 def _hint(env: Environment) -> str:
-    where = f"store it in the Prefect Secret block {env.secret_block!r}, " if env.secret_block else ""
     var = env.database_url_env or "DATABASE_URL"
-    return f"pass --database-url, {where}or set {var} (postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+    return (
+        f"pass --database-url, or set {var} (postgresql://USER:PASSWORD@HOST:PORT/DATABASE, a keyword "
+        "string, or service=NAME), or give the environment a secret_block"
+    )

@@ -1,22 +1,38 @@
-"""Parsing, validating and masking PostgreSQL connection URLs; the one place a password is hidden."""
+"""Connection strings as libpq reads them (psycopg.conninfo), and the one place a password is hidden.
+
+Every libpq form is accepted: postgresql:// and postgres:// URLs (also with multiple hosts and
+`?host=` / `?hostaddr=` / `?service=` in the query), keyword strings (`host=... dbname=...`) and
+`service=NAME` alone. What the string leaves out, libpq takes from the service file and PG* variables
+(db/connection/libpq.py); the password may come from PGPASSWORD or ~/.pgpass, so a string without one
+is fine.
+"""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, unquote, urlsplit
+from collections.abc import Mapping
+from urllib.parse import urlencode, urlsplit
 
+import psycopg
 from psycopg import conninfo
 
+from db.connection.libpq import effective_params, host_entries
+from db.connection.tls import TlsVerdict, is_local_host, judge_tls
 from db.errors import ConfigError
 
 MASK = "***"
 _SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-_LOOPBACK = ("localhost", "127.0.0.1", "::1", "")
-_STRONG_SSLMODES = ("require", "verify-ca", "verify-full")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # password=... inside a libpq keyword string or a query string, and user:password@ in a URL.
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
-# Greedy up to the last "@" of the word: a password with a raw "@" must be masked whole.
+# Greedy up to the last "@" of the word: a password with a raw "@" or "/" must be masked whole.
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)(\S*)(@)")
+ENCODING_HINT = (
+    "percent-encode the user's and password's special characters: @ as %40, / as %2F, : as %3A, "
+    "% as %25 (Python: urllib.parse.quote(password, safe=''))"
+)
+DEFAULT_SOCKET = "(default Unix socket)"
+NO_DATABASE_HINT = "add the database after the host, e.g. .../podcast_analytics (or dbname=..., PGDATABASE)"
 
 
 def mask_url(text: str | None) -> str:
@@ -35,93 +51,137 @@ def mask_secret(text: str, secret: str | None) -> str:
     return masked
 
 
-def validate_url(url: str) -> dict[str, str]:
-    """Check a postgresql:// URL's scheme, host and database; return its parts or raise ConfigError."""
-    if not url or not url.strip():
+def is_url(text: str) -> bool:
+    """True for the URL form (scheme://...), False for a libpq keyword string."""
+    return bool(_SCHEME.match(text.strip()))
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """libpq's own parse of a URL or keyword string (nothing from the environment yet).
+
+    ConfigError with the fix for what libpq would misread: an unknown scheme, a raw '@' or '/' in
+    the user or password (libpq would take part of the password for the host or port), a bad port.
+    """
+    if not text or not text.strip():
         raise ConfigError("the database URL is empty", hint="pass --database-url or set DATABASE_URL")
-    url = url.strip()
+    text = text.strip()
+    shown = mask_url(text)
+    scheme = _SCHEME.match(text)
+    if scheme:
+        if scheme.group(1) not in _SCHEMES:
+            raise ConfigError(
+                f"database URL {shown} has scheme {scheme.group(1)!r}",
+                hint="use postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or host=... dbname=...",
+            )
+        _refuse_raw_userinfo(text, shown)
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
+        params = {k: str(v) for k, v in conninfo.conninfo_to_dict(libpq_url(text)).items()}
+    except psycopg.ProgrammingError as exc:
+        # libpq quotes a piece of the string, which may be part of the password: drop it.
+        reason = re.sub(r'(after|token:) "[^"]*"', r'\1 "..."', str(exc).strip().splitlines()[0])
+        if scheme:
+            raise ConfigError(f"malformed database URL {shown}: {reason}", hint=ENCODING_HINT) from None
         raise ConfigError(
-            f"malformed database URL {mask_url(url)}: {exc}",
-            hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+            f"malformed connection string {shown}: {reason}",
+            hint="write key=value pairs separated by spaces, e.g. host=db.example.com dbname=app",
         ) from None
-    if parts.scheme not in _SCHEMES:
+    for port in params.get("port", "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(
+                f"malformed database URL {shown}: port {port!r} is not a number from 1 to 65535",
+                hint="expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE; " + ENCODING_HINT,
+            )
+    return params
+
+
+def _refuse_raw_userinfo(url: str, shown: str) -> None:
+    # libpq ends the user:password part at the first '@' or '/', so a raw one in the password
+    # silently moves the rest into the host, port or database name.
+    authority = url.split("://", 1)[1].split("?", 1)[0]
+    if "@" not in authority:
+        return
+    userinfo = authority[: authority.rfind("@")]
+    for char in ("@", "/"):
+        if char in userinfo:
+            raise ConfigError(
+                f"database URL {shown} has an unencoded {char!r} in its user or password", hint=ENCODING_HINT
+            )
+
+
+def connection_params(text: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The parameters libpq will connect with: the string's, then its service's, then PG* variables."""
+    return effective_params(parse_connection_string(text), environ)
+
+
+def validate_url(text: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Check a connection string; return host, port, user, database, sslmode as libpq will use them.
+
+    A host may be left to libpq (its default Unix socket, PGHOST, a service); a database may not: a
+    deploy to "the database named like the user" is never what was meant.
+    """
+    params = connection_params(text, environ)
+    if not params.get("dbname"):
         raise ConfigError(
-            f"database URL {mask_url(url)} has scheme {parts.scheme or '(none)'!r}",
-            hint="use postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+            f"database URL {mask_url(text)} names no database",
+            hint=NO_DATABASE_HINT,
         )
-    if parts.netloc.count("@") > 1:
-        # urlsplit splits at the last "@", libpq at the first: they would disagree on the host.
-        raise ConfigError(
-            f"database URL {mask_url(url)} has an unencoded '@' in its user or password",
-            hint="percent-encode it as %40, e.g. postgresql://app:p%40ss@db.example.com/app",
-        )
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    host = unquote(parts.hostname or "") or query.get("host", "")
-    database = unquote(parts.path.lstrip("/")) or query.get("dbname", "")
-    if not host:
-        raise ConfigError(
-            f"database URL {mask_url(url)} names no host",
-            hint="add the host, e.g. postgresql://user@db.example.com:5432/app",
-        )
-    if not database:
-        raise ConfigError(
-            f"database URL {mask_url(url)} names no database",
-            hint="add the database after the host, e.g. .../podcast_analytics",
-        )
+    return summary(params)
+
+
+def summary(params: Mapping[str, str]) -> dict[str, str]:
+    """The parts a message names (never the password)."""
     return {
-        "host": host,
-        "port": str(port or query.get("port", "5432")),
-        "user": unquote(parts.username or "") or query.get("user", ""),
-        "database": database,
-        "sslmode": query.get("sslmode", ""),
+        "host": params.get("host") or params.get("hostaddr") or DEFAULT_SOCKET,
+        "port": params.get("port") or "5432",
+        "user": params.get("user", ""),
+        "database": params.get("dbname", ""),
+        "sslmode": params.get("sslmode", ""),
     }
 
 
-def is_loopback(url: str) -> bool:
-    """True when the URL's host is this machine (TCP loopback or a Unix socket directory)."""
-    host = validate_url(url)["host"]
-    return host in _LOOPBACK or host.startswith("127.") or host.startswith("/")
+def is_loopback(text: str) -> bool:
+    """True when every host and hostaddr libpq may use is this machine (loopback or a Unix socket)."""
+    params = connection_params(text)
+    return all(is_local_host(h) for h in host_entries(params))
 
 
-def require_tls_off_loopback(url: str, *, allow_insecure: bool) -> None:
-    """Refuse a non-loopback URL without sslmode=require or stronger, unless explicitly allowed."""
-    if allow_insecure or is_loopback(url):
-        return
-    if validate_url(url)["sslmode"] not in _STRONG_SSLMODES:
-        raise ConfigError(
-            f"{mask_url(url)} is off this machine but does not require TLS",
-            hint="append ?sslmode=require (or verify-full), or set allow_insecure = true for the environment",
-        )
+def require_tls_off_loopback(
+    text: str, *, allow_insecure: bool, environ: Mapping[str, str] | None = None
+) -> TlsVerdict:
+    """The TLS rule (db/connection/tls.py) for one connection string; ConfigError when refused."""
+    return judge_tls(connection_params(text, environ), allow_insecure=allow_insecure, shown=mask_url(text))
 
 
-def with_database(url: str, database: str) -> str:
-    """Return `url` pointing at another database on the same server."""
-    parts = urlsplit(url)
-    return parts._replace(path="/" + database).geturl()
+def with_database(text: str, database: str) -> str:
+    """The same connection pointing at another database on the same server."""
+    if is_url(text) and "dbname=" not in text.split("?", 1)[-1]:
+        parts = urlsplit(text)
+        return parts._replace(path="/" + database).geturl()
+    return conninfo.make_conninfo(libpq_url(text), dbname=database)
 
 
-def sqlalchemy_url(url: str) -> str:
-    """The same URL for SQLAlchemy/GX with the psycopg 3 driver (never psycopg2)."""
-    parts = urlsplit(url)
-    return parts._replace(scheme="postgresql+psycopg").geturl()
+def sqlalchemy_url(text: str) -> str:
+    """The same connection for SQLAlchemy/GX with the psycopg 3 driver (never psycopg2)."""
+    if is_url(text):
+        return urlsplit(text)._replace(scheme="postgresql+psycopg").geturl()
+    # A keyword string or service: every parameter in the query, which SQLAlchemy hands to psycopg.
+    return "postgresql+psycopg:///?" + urlencode(parse_connection_string(text))
 
 
-def libpq_url(url: str) -> str:
-    """The same URL as libpq and psycopg accept it (plain postgresql:// scheme)."""
-    parts = urlsplit(url)
-    return parts._replace(scheme="postgresql").geturl() if parts.scheme != "postgresql" else url
+def libpq_url(text: str) -> str:
+    """The same string as libpq and psycopg accept it (plain postgresql:// scheme)."""
+    text = text.strip()
+    if text.startswith("postgresql+psycopg://"):
+        return "postgresql://" + text.split("://", 1)[1]
+    return text
 
 
-def libpq_subprocess_args(url: str) -> tuple[str, dict[str, str]]:
-    """(conninfo without the password, {"PGPASSWORD": ...} or {}) for running psql/pg_dump on `url`.
+def libpq_subprocess_args(text: str) -> tuple[str, dict[str, str]]:
+    """(conninfo without the password, {"PGPASSWORD": ...} or {}) for running psql/pg_dump on `text`.
 
     A child's command line is visible to every user in ps; its environment is not, so the password
     travels there. Merge the dict into a copy of os.environ for the child.
     """
-    params = conninfo.conninfo_to_dict(libpq_url(url))
+    params = conninfo.conninfo_to_dict(libpq_url(text))
     password = params.pop("password", None)
     return conninfo.make_conninfo("", **params), ({"PGPASSWORD": str(password)} if password else {})

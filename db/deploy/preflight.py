@@ -3,14 +3,13 @@
 `run_preflight` never raises for a failed check: the caller (the flow's preflight task, the CLI)
 decides what a 'fail' row means. When the URL is invalid or the server unreachable, the checks that
 need a connection are reported as 'skip'. Interpreting --yes / SKIP_CONFIRMATION / an interactive
-"yes" is the caller's job; `confirmed` says the outcome.
+"yes" is the caller's job; `confirmed` says where the confirmation came from, and the row repeats it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import psycopg
@@ -18,21 +17,25 @@ import psycopg
 from db.catalog.capabilities import Capabilities, detect_capabilities
 from db.connection.connect import connect
 from db.connection.environments import Environment
-from db.connection.urls import mask_url, require_tls_off_loopback, validate_url
+from db.connection.target import Target, make_target
+from db.connection.urls import mask_url
+from db.deploy.confirmation import (  # noqa: F401  (re-exported: the CLI's names for them)
+    CONFIRMATION_HINT,
+    CONFIRMED_BY_ENV,
+    CONFIRMED_BY_FLAG,
+    CONFIRMED_BY_PROMPT,
+    NOT_REQUIRED,
+    SKIP_CONFIRMATION_VAR,
+    confirmation_skipped,
+)
 from db.deploy.lock import describe_lock_holder
-from db.errors import SchemaflowError
+from db.errors import CheckFailed, ConnectionFailed, SchemaflowError
 
 MIN_SERVER_VERSION_NUM = 150000
-SKIP_CONFIRMATION_VAR = "SKIP_CONFIRMATION"
+# Rows whose failure means the target itself is wrong or unreachable: a configuration/connection
+# error (exit 2), not a failed check (exit 1).
+_TARGET_ROWS = ("url valid", "server reachable")
 
-
-def confirmation_skipped(environ: Mapping[str, str] | None = None) -> bool:
-    """True when SKIP_CONFIRMATION=true (or 1/yes) is set: CI's way to confirm, as the old script had."""
-    value = (os.environ if environ is None else environ).get(SKIP_CONFIRMATION_VAR, "")
-    return value.strip().lower() in ("1", "true", "yes")
-
-
-CONFIRMATION_HINT = "pass confirm=true to the flow, --yes on the CLI, or set SKIP_CONFIRMATION=true"
 # Preflight's own queries must never hang behind someone else's lock.
 PREFLIGHT_SETTINGS_SQL = "SET statement_timeout = '15s'; SET lock_timeout = '2s'"
 
@@ -90,15 +93,41 @@ def preflight_failed(rows: list[CheckResult]) -> bool:
     return any(row.status == "fail" for row in rows)
 
 
+class TargetUnreachable(ConnectionFailed):
+    """Preflight could not use the target (bad URL, unreachable, wrong password, no database): exit 2."""
+
+    def __init__(self, message: str, *, hint: str | None = None, rows: list | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.rows = rows or []
+
+
+def preflight_error(rows: list[CheckResult], environment: str) -> SchemaflowError:
+    """The error for failed `rows`: TargetUnreachable when the target itself failed, else CheckFailed."""
+    failed = [r for r in rows if r.status == "fail"]
+    first = failed[0]
+    message = (
+        f"preflight failed for {environment}: {', '.join(r.name for r in failed)} "
+        f"({first.detail}); nothing was changed"
+    )
+    kind = TargetUnreachable if first.name in _TARGET_ROWS else CheckFailed
+    return kind(message, hint=first.hint or None, rows=rows)
+
+
 def run_preflight(
-    url: str, env: Environment, *, confirmed: bool, min_transaction_age: float = 5.0
+    url: str | Target, env: Environment, *, confirmed: bool | str, min_transaction_age: float = 5.0
 ) -> list[CheckResult]:
-    """Run every check against `url` for `env`; rows in a fixed order, password masked everywhere."""
+    """Run every check against `url` for `env`; rows in a fixed order, password masked everywhere.
+
+    `url` may be the Target the caller resolved (not parsed again). `confirmed` is where the
+    confirmation came from (db/deploy/confirmation.py), "" or False for none; True is "confirmed" with
+    no source, for callers that have not learnt to say one.
+    """
     rows: list[CheckResult] = []
     url_row = _check_url(url, env)
     rows.append(url_row)
+    url = url.url if isinstance(url, Target) else url
     conn = None
-    if url_row.status == "pass":
+    if url_row.status != "fail":
         try:
             conn = connect(
                 url,
@@ -114,7 +143,7 @@ def run_preflight(
     else:
         rows.append(CheckResult("server reachable", "skip", "not checked: the URL is invalid"))
     if conn is None:
-        why = "the URL is invalid" if url_row.status != "pass" else "the server is unreachable"
+        why = "the URL is invalid" if url_row.status == "fail" else "the server is unreachable"
         rows += [CheckResult(name, "skip", f"not checked: {why}") for name in _SERVER_CHECKS]
     else:
         with conn:
@@ -123,19 +152,14 @@ def run_preflight(
     return rows
 
 
-def _check_url(url: str, env: Environment) -> CheckResult:
+def _check_url(url: str | Target, env: Environment) -> CheckResult:
     try:
-        parts = validate_url(url)
-        require_tls_off_loopback(url, allow_insecure=env.allow_insecure)
+        target = url if isinstance(url, Target) else make_target(url, "the run's URL", env)
     except SchemaflowError as exc:
         return CheckResult("url valid", "fail", mask_url(exc.message), mask_url(exc.hint or ""))
-    tls = parts["sslmode"] or "libpq default"
-    return CheckResult(
-        "url valid",
-        "pass",
-        f"{parts['host']}:{parts['port']}/{parts['database']} as {parts['user'] or '(default user)'}, "
-        f"sslmode {tls}",
-    )
+    if target.tls.warning:
+        return CheckResult("url valid", "warn", target.describe(), target.tls.warning)
+    return CheckResult("url valid", "pass", target.describe())
 
 
 def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -> list[CheckResult]:
@@ -316,11 +340,14 @@ def _check_blocking(conn: psycopg.Connection, env: Environment, min_age: float) 
     )
 
 
-def _check_confirmation(env: Environment, confirmed: bool) -> CheckResult:
+def _check_confirmation(env: Environment, confirmed: bool | str) -> CheckResult:
     if not env.require_confirmation:
-        return CheckResult("confirmation", "pass", f"not required for {env.name}")
+        return CheckResult("confirmation", "pass", f"{NOT_REQUIRED} for {env.name}")
     if confirmed:
-        return CheckResult("confirmation", "pass", f"confirmed for {env.name}")
+        if isinstance(confirmed, str) and confirmed.startswith("not needed"):  # dry run, plan only
+            return CheckResult("confirmation", "pass", f"{confirmed} ({env.name})")
+        source = confirmed if isinstance(confirmed, str) else "a caller that named no source"
+        return CheckResult("confirmation", "pass", f"confirmed for {env.name} by {source}")
     return CheckResult(
         "confirmation",
         "fail",

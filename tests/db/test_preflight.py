@@ -93,8 +93,9 @@ def test_silent_server_fails_within_the_connect_timeout(production: Environment)
 
 
 def test_invalid_url_is_the_first_failed_row(production: Environment) -> None:
-    rows = by_name(run_preflight("postgresql://app:pw-should-hide@/nodb", production, confirmed=True))
-    assert rows["url valid"].status == "fail" and "no host" in rows["url valid"].detail
+    # (A URL without a host is libpq's default socket, accepted like psql does; one without a database not.)
+    rows = by_name(run_preflight("postgresql://app:pw-should-hide@127.0.0.1:5/", production, confirmed=True))
+    assert rows["url valid"].status == "fail" and "names no database" in rows["url valid"].detail
     assert rows["server reachable"].status == "skip"
     assert "pw-should-hide" not in repr(rows)
 
