@@ -34,6 +34,14 @@ class CheckFailed(SchemaflowError):
         self.rows = rows or []
 
 
+class HazardsNotAllowed(CheckFailed):
+    """A plan has steps whose hazards the environment does not allow; nothing was changed."""
+
+    def __init__(self, message: str, *, hint: str | None = None, steps: list | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.steps = steps or []
+
+
 class MigrationLocked(SchemaflowError):
     """Another migration holds the advisory lock; the message names the holder."""
 

@@ -40,6 +40,8 @@ class Environment:
     allow_insecure: bool
     report_log: Path
     target_schema: str = "public"
+    # Hazard kinds (db.plan.model.Hazard values, or "all") a plan may carry here (db/deploy/hazards.py).
+    allow_hazards: tuple[str, ...] = ()
 
     @property
     def requires_timescaledb(self) -> bool:
@@ -63,6 +65,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "allow_insecure": bool,
     "report_log": str,
     "target_schema": str,
+    "allow_hazards": list,
 }
 _BUILTIN_DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -81,8 +84,24 @@ _BUILTIN_DEFAULTS: dict[str, Any] = {
     "allow_insecure": False,
     "report_log": ".local/logs/migrate-{name}.log",
     "target_schema": "public",
+    "allow_hazards": [],
 }
 assert set(_TYPES) == {f.name for f in fields(Environment)} - {"name"}
+
+
+def _hazard_names(values: list, where: str) -> tuple[str, ...]:
+    """allow_hazards as given, refused when a name is not a Hazard kind (or "all")."""
+    from db.plan.model import Hazard
+
+    known = {h.value for h in Hazard} | {"all"}
+    names = tuple(str(v).strip().lower() for v in values)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"{where}: allow_hazards names unknown hazard kind(s) {unknown}",
+            hint=f"use any of {sorted(known)}",
+        )
+    return names
 
 
 def environments_file() -> Path:
@@ -179,6 +198,7 @@ def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
         allow_insecure=values["allow_insecure"],
         report_log=_path(values["report_log"], name, base),
         target_schema=values["target_schema"],
+        allow_hazards=_hazard_names(values["allow_hazards"], where),
     )
 
 

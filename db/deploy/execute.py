@@ -1,0 +1,274 @@
+"""Executing a Plan on a live database: only its statements, each under lock_timeout, online where it can.
+
+1. The hazard gate (db/deploy/hazards.py), before any connection: a step with a hazard the
+   environment does not allow stops the run untouched.
+2. Transactional steps run in one transaction (all-or-nothing) with SET LOCAL lock_timeout and
+   statement_timeout; a lock timeout, deadlock or serialization failure rolls it back and retries the
+   whole transaction with the same backoff as apply.
+3. Online steps (Step.transactional = False: CREATE INDEX CONCURRENTLY, an index built WITH
+   (timescaledb.transaction_per_chunk), VALIDATE CONSTRAINT, SET NOT NULL proved by a validated
+   CHECK) run after the commit, one by one in autocommit, each retried on a lock timeout. Each is
+   idempotent, so a rerun after a crash resumes; an index a crash left invalid is rebuilt, and an
+   index is reported done only once it is valid on its table and every chunk (db/deploy/online.py).
+
+An empty plan runs no statement beyond catalog reads and the migration advisory lock, so it cannot
+queue behind (or in front of) anybody's table locks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.connection.urls import mask_url
+from db.deploy.apply import RETRYABLE_ERRORS, backoff_seconds, prepare_session
+from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
+from db.deploy.interrupt import Interruption, cancel_on_sigterm, interrupted_error
+from db.deploy.lock import hold_migration_lock
+from db.deploy.lockwait import LockWaitSampler
+from db.deploy.online import drop_leftover_index, index_state, is_index_build
+from db.errors import ApplyFailed
+from db.plan.model import Plan, Step
+
+SET_SESSION_SQL = "SELECT set_config(%s, %s, false)"
+
+
+@dataclass
+class StepResult:
+    """What one step did: its SQL, the lock it takes, how long it ran and how long it waited for locks."""
+
+    number: int
+    sql: str
+    kind: str
+    name: str
+    action: str
+    transactional: bool
+    lock: str
+    relation: str
+    status: str = "not run"  # done | failed | not run
+    seconds: float = 0.0
+    lock_wait_seconds: float = 0.0  # sampled, see db/deploy/lockwait.py
+    attempts: int = 0
+    detail: str = ""
+
+    @classmethod
+    def of(cls, number: int, step: Step) -> StepResult:
+        return cls(
+            number=number,
+            sql=step.sql,
+            kind=step.kind,
+            name=step.name,
+            action=step.action,
+            transactional=step.transactional,
+            lock=str(step.lock or ""),
+            relation=step.relation or "",
+        )
+
+
+@dataclass
+class ExecutionResult:
+    """What executing one plan did, step by step, for the run report and the changes artifact."""
+
+    environment: str
+    plan_checksum: str
+    steps: list[StepResult] = field(default_factory=list)
+    transaction_attempts: int = 0
+    seconds: float = 0.0
+
+    @property
+    def statements_run(self) -> int:
+        return sum(1 for s in self.steps if s.status == "done")
+
+    def rows(self) -> list[dict[str, str]]:
+        """One row per step, as the changes table artifact shows it."""
+        return [
+            {
+                "step": str(s.number),
+                "status": s.status,
+                "where": "transaction" if s.transactional else "online",
+                "lock": f"{s.lock} on {s.relation}" if s.lock else "-",
+                "seconds": f"{s.seconds:.3f}",
+                "lock wait (s)": f"{s.lock_wait_seconds:.3f}",
+                "attempts": str(s.attempts),
+                "sql": " ".join(s.sql.split()),
+                "detail": s.detail,
+            }
+            for s in self.steps
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def execute_plan(
+    url: str,
+    plan: Plan,
+    *,
+    environment: str = "local",
+    allow_hazards: Iterable[str] = (),
+    lock_timeout: str = "1s",
+    statement_timeout: str = "5min",
+    lock_retries: int = 3,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ExecutionResult:
+    """Run `plan`'s steps; raise HazardsNotAllowed before any change, ApplyFailed naming the step."""
+    refuse_unallowed_hazards(plan, allowed_hazards(allow_hazards), environment)
+    clock = time.monotonic()
+    result = ExecutionResult(environment=environment, plan_checksum=plan.checksum)
+    result.steps = [StepResult.of(n, step) for n, step in enumerate(plan.steps, 1)]
+    conn = connect(url, autocommit=True, connect_timeout=connect_timeout)
+    try:
+        prepare_session(conn)
+        with cancel_on_sigterm(conn) as interruption, hold_migration_lock(conn):
+            if plan.is_empty:
+                return _finish(result, clock)
+            sampler = LockWaitSampler(url, conn.info.backend_pid, connect_timeout)
+            with sampler.running():
+                run = _Run(conn, plan, result, interruption, sampler, lock_retries, sleep)
+                run.transaction(lock_timeout, statement_timeout)
+                run.online(lock_timeout, statement_timeout)
+    finally:
+        conn.close()
+    return _finish(result, clock)
+
+
+@dataclass
+class _Run:
+    conn: psycopg.Connection
+    plan: Plan
+    result: ExecutionResult
+    interruption: Interruption
+    sampler: LockWaitSampler
+    lock_retries: int
+    sleep: Callable[[float], None]
+    committed: bool = False
+
+    def transaction(self, lock_timeout: str, statement_timeout: str) -> None:
+        """Every transactional step in one transaction, retried whole on a lock timeout."""
+        steps = [(r, s) for r, s in zip(self.result.steps, self.plan.steps, strict=True) if s.transactional]
+        if not steps:
+            self.committed = True
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            self.result.transaction_attempts = attempt
+            current: StepResult | None = None
+            try:
+                with self.conn.transaction():
+                    self.conn.execute(
+                        sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))
+                    )
+                    self.conn.execute(
+                        sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout))
+                    )
+                    for current, step in steps:
+                        self._run_step(current, step)
+                for done, _ in steps:
+                    done.status = "done"
+                self.committed = True
+                return
+            except psycopg.Error as exc:
+                self._stop_if_interrupted()
+                assert current is not None
+                if isinstance(exc, RETRYABLE_ERRORS) and attempt <= self.lock_retries:
+                    self.sleep(backoff_seconds(attempt))
+                    continue
+                current.status = "failed"
+                current.detail = _first_line(exc)
+                raise _step_failed(exc, current, attempt, committed=False) from None
+
+    def online(self, lock_timeout: str, statement_timeout: str) -> None:
+        """Each online step in autocommit after the commit, retried alone on a lock timeout."""
+        for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+            self.conn.execute(SET_SESSION_SQL, (name, value))
+        for record, step in zip(self.result.steps, self.plan.steps, strict=True):
+            if step.transactional:
+                continue
+            attempt = 0
+            while True:
+                attempt += 1
+                self._stop_if_interrupted()
+                try:
+                    self._online_step(record, step)
+                    record.status = "done"
+                    break
+                except psycopg.Error as exc:
+                    self._stop_if_interrupted()
+                    if isinstance(exc, RETRYABLE_ERRORS) and attempt <= self.lock_retries:
+                        self.sleep(backoff_seconds(attempt))
+                        continue
+                    record.status = "failed"
+                    record.detail = (record.detail + "; " if record.detail else "") + _first_line(exc)
+                    raise _step_failed(exc, record, attempt, committed=True) from None
+
+    def _online_step(self, record: StepResult, step: Step) -> None:
+        if is_index_build(step):
+            before = index_state(self.conn, step)
+            if before.exists and not before.complete:
+                # IF NOT EXISTS would keep the leftover: drop it and build the index again.
+                drop_leftover_index(self.conn, step)
+                record.detail = f"rebuilt: an earlier build had left it {before.describe()}"
+        self._run_step(record, step)
+        if is_index_build(step):
+            after = index_state(self.conn, step)
+            if not after.complete:
+                record.status = "failed"
+                raise ApplyFailed(
+                    f"step {record.number}: index {step.name} is {after.describe()} after its build",
+                    hint="run migrate again: the next run drops the incomplete index and builds it anew",
+                )
+
+    def _run_step(self, record: StepResult, step: Step) -> None:
+        self._stop_if_interrupted()
+        record.attempts += 1
+        self.sampler.current = record.number
+        started = time.monotonic()
+        try:
+            self.conn.execute(step.sql)  # type: ignore[arg-type]  # the plan's SQL, built by the planner
+        finally:
+            record.seconds = round(record.seconds + time.monotonic() - started, 3)
+            self.sampler.current = None
+            record.lock_wait_seconds = self.sampler.seconds(record.number)
+
+    def _stop_if_interrupted(self) -> None:
+        if self.interruption.requested:
+            raise interrupted_error(self.interruption.signal_name, committed=self.committed)
+
+
+def _finish(result: ExecutionResult, clock: float) -> ExecutionResult:
+    result.seconds = round(time.monotonic() - clock, 3)
+    return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return mask_url(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _step_failed(exc: psycopg.Error, record: StepResult, attempts: int, *, committed: bool) -> ApplyFailed:
+    statement = " ".join(record.sql.split())[:200]
+    sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
+    what = f"step {record.number} ({record.action} {record.kind} {record.name}: {statement})"
+    gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, pg_errors.LockNotAvailable) else ""
+    if committed:
+        return ApplyFailed(
+            f"{what} failed: {gave_up}{_first_line(exc)}{sqlstate}; the transactional steps before it "
+            "were committed",
+            hint="fix the cause and run migrate again: online steps are idempotent and it resumes "
+            "from this step",
+        )
+    return ApplyFailed(
+        f"{what} failed: {gave_up}{_first_line(exc)}{sqlstate}; rolled back, nothing was changed",
+        hint="another session holds a lock on the table; retry when it has finished"
+        if gave_up
+        else "fix the plan's cause in the master file and run again",
+    )
