@@ -11,6 +11,8 @@ vacuum), keeps writing a `.partial` folder nobody will rename, and can race the 
   The workers are not covered by the death signal (it is not inherited across fork); they exit when
   the leader's pipe closes.
 
+The server sessions of a dead pg_dump end within seconds too (SERVER_OPTIONS), even when blocked.
+
 Secrets: the password reaches the child through PGPASSWORD in its environment, never its command line.
 """
 
@@ -29,6 +31,9 @@ from db.connection.urls import libpq_subprocess_args
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 APPLICATION_NAME = "schemaflow-backup"
+# A server session blocked on a lock never writes to its socket, so it would not notice that its
+# pg_dump is gone until the lock is granted; PostgreSQL 14+ then checks the socket every 2 s.
+SERVER_OPTIONS = "-c client_connection_check_interval=2000"
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
 
 
@@ -42,6 +47,7 @@ def run_pg_tool(
         **secret,
         "PGCONNECT_TIMEOUT": str(connect_timeout),
         "PGAPPNAME": APPLICATION_NAME,
+        "PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} {SERVER_OPTIONS}".strip(),
     }
     cmd = [binary, f"--dbname={conninfo}", *args]  # options before the positional archive path
     return run_tied_to_parent(cmd, env)
