@@ -2,8 +2,11 @@
 
 The expected side is never guessed from the file's text: the file is applied into a scratch database
 on the target's own server (so it runs under the same PostgreSQL version, TimescaleDB build and
-license, i.e. the same schema mode) and that database's catalog is snapshotted. Suggested SQL comes
-with every difference; nothing is ever applied to the target.
+license, i.e. the same schema mode) and that database's catalog is snapshotted. The planner
+(db/plan/) turns the two snapshots into the plan whose steps are the differences' suggested SQL;
+nothing is ever applied to the target. Owners are compared relative to the role that migrated
+(the live side) and the role that built the scratch database (the expected side): both stand for
+"whoever runs the file", so drift run by another role raises nothing on a clean database.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ import psycopg
 from psycopg import sql
 
 from db.catalog.capabilities import Capabilities, detect_capabilities
-from db.catalog.snapshot import KINDS, Difference, diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import KINDS, Difference, Snapshot, diff_catalogs, snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url, validate_url, with_database
 from db.errors import ApplyFailed, ConfigError
+from db.plan.model import Plan, RelationSize
+from db.plan.sizes import read_sizes
+from db.schema.declared_roles import declared_roles
 from db.schema.master_file import checksum, read_schema
 
-DRIFT_SCHEMAS = ("public",)  # the tool's own `schemaflow` schema (history) is not part of the file
+# None: every user schema. TimescaleDB's internal schemas and schemaflow's own are never included.
+DRIFT_SCHEMAS: tuple[str, ...] | None = None
 SCRATCH_PREFIX = "schemaflow_drift_"
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 # A --scratch-url database must not already hold tables: the file's IF NOT EXISTS would skip them.
@@ -45,6 +52,7 @@ class DriftReport:
     scratch: str  # where the expected side was built (masked)
     differences: list[Difference] = field(default_factory=list)
     seconds: float = 0.0
+    plan: Plan | None = None  # the steps that make the database match the file
 
     @property
     def has_drift(self) -> bool:
@@ -71,7 +79,21 @@ class DriftReport:
             "has_drift": self.has_drift,
             "counts": self.counts(),
             "differences": self.rows(),
+            "plan": self.plan.as_dict() if self.plan else None,
         }
+
+
+@dataclass
+class Sides:
+    """The two catalogs a drift check or a plan compares, and what the planner needs besides."""
+
+    expected: Snapshot
+    actual: Snapshot
+    mode: str
+    scratch: str
+    schema_checksum: str
+    migrating_role: str
+    sizes: dict[str, RelationSize]
 
 
 def check_drift(
@@ -79,43 +101,106 @@ def check_drift(
     *,
     scratch_url: str | None = None,
     schema_sql: str | None = None,
-    schemas: tuple[str, ...] = DRIFT_SCHEMAS,
+    schemas: tuple[str, ...] | None = DRIFT_SCHEMAS,
+    exclude_schemas: tuple[str, ...] = (),
+    allow_destroy: bool = False,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
 ) -> DriftReport:
     """Compare the database at `url` with the master file (or `schema_sql`) applied to a scratch database."""
+    from db.plan.planner import plan_changes  # the planner reads the catalog package: import at use
+
     clock = time.monotonic()
+    sides = compare_sides(
+        url, scratch_url=scratch_url, schema_sql=schema_sql, schemas=schemas,
+        exclude_schemas=exclude_schemas, connect_timeout=connect_timeout,
+    )  # fmt: skip
+    plan = plan_changes(
+        sides.expected, sides.actual, migrating_role=sides.migrating_role, allow_destroy=allow_destroy,
+        sizes=sides.sizes, schema_checksum=sides.schema_checksum, mode=sides.mode,
+    )  # fmt: skip
+    diffs = sorted(
+        diff_catalogs(expected=sides.expected, actual=sides.actual, plan=plan),
+        key=lambda d: (SEVERITY_ORDER.get(d.severity, 9), KINDS.index(d.kind), d.name),
+    )
+    return DriftReport(
+        target=mask_url(url),
+        mode=sides.mode,
+        schema_checksum=sides.schema_checksum,
+        scratch=sides.scratch,
+        differences=diffs,
+        seconds=round(time.monotonic() - clock, 3),
+        plan=plan,
+    )
+
+
+def compare_sides(
+    url: str,
+    *,
+    scratch_url: str | None = None,
+    schema_sql: str | None = None,
+    schemas: tuple[str, ...] | None = DRIFT_SCHEMAS,
+    exclude_schemas: tuple[str, ...] = (),
+    migrating_role: str | None = None,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+) -> Sides:
+    """Snapshot the live database and build the expected side from the file beside it."""
     text = schema_sql if schema_sql is not None else read_schema()
     validate_url(url)
     if scratch_url:
         _refuse_same_database(url, scratch_url)
+    roles, memberships = declared_roles(text)
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         caps = detect_capabilities(conn)
-        mode = caps.mode
-        actual = snapshot_catalog(conn, schemas)
+        role = migrating_role or live_migrating_role(conn)
+        actual = snapshot_catalog(
+            conn, schemas, exclude_schemas=exclude_schemas, roles=list(roles), migrating_role=role
+        )
+        sizes = read_sizes(conn, {name.split(".", 1)[0] for name in actual["table"]} or ["public"])
         if caps.in_recovery and not scratch_url:
             raise ConfigError(
                 "the target is a read replica: no scratch database can be created on it",
                 hint="pass --scratch-url naming an empty database on its primary (same build)",
             )
+        view = (schemas, exclude_schemas)
         if scratch_url:
-            expected = expected_from_existing(scratch_url, text, schemas, caps, connect_timeout)
+            expected = expected_from_existing(scratch_url, text, view, caps, connect_timeout)
             scratch = mask_url(scratch_url)
         else:
             with scratch_database(conn, url) as created_url:
-                expected = expected_from_new(created_url, text, schemas, connect_timeout)
+                expected = expected_from_new(created_url, text, view, connect_timeout)
                 scratch = f"{validate_url(created_url)['database']} (created and dropped)"
-    diffs = sorted(
-        diff_catalogs(expected=expected, actual=actual),
-        key=lambda d: (SEVERITY_ORDER.get(d.severity, 9), KINDS.index(d.kind), d.name),
-    )
-    return DriftReport(
-        target=mask_url(url),
-        mode=mode,
-        schema_checksum=checksum(text),
-        scratch=scratch,
-        differences=diffs,
-        seconds=round(time.monotonic() - clock, 3),
-    )
+    # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
+    expected["role"], expected["role_membership"] = roles, memberships
+    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes)
+
+
+# The role that ran migrate: its last successful history row; else the owner of schemaflow's own
+# schema (which migrate creates); else whoever connects now.
+_HISTORY_ROLE_SQL = """
+SELECT db_user FROM schemaflow.migration_history WHERE outcome = 'success' ORDER BY id DESC LIMIT 1
+"""
+_SCHEMA_OWNER_SQL = """
+SELECT coalesce((SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'schemaflow'),
+                current_user::text)
+"""
+
+
+def live_migrating_role(conn: psycopg.Connection) -> str:
+    try:
+        with conn.transaction():
+            present = conn.execute(
+                "SELECT to_regclass('schemaflow.migration_history') IS NOT NULL"
+            ).fetchone()
+            row = conn.execute(_HISTORY_ROLE_SQL).fetchone() if present and present[0] else None
+        if row:
+            return str(row[0])
+    except psycopg.errors.InsufficientPrivilege:
+        pass  # a monitoring role may not read the history: the schema's owner says the same
+    return str(conn.execute(_SCHEMA_OWNER_SQL).fetchone()[0])  # type: ignore[index]
+
+
+def _current_user(conn: psycopg.Connection) -> str:
+    return str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
 
 
 @contextmanager
@@ -135,7 +220,10 @@ def scratch_database(conn: psycopg.Connection, url: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def expected_from_new(url: str, text: str, schemas: tuple[str, ...], connect_timeout: int) -> dict:
+SchemaView = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (schemas or None for all, excluded)
+
+
+def expected_from_new(url: str, text: str, view: SchemaView, connect_timeout: int) -> dict:
     """Apply the file into a fresh scratch database the way migrate does, then snapshot it."""
     from db.deploy.apply import apply_master_schema  # the same apply path as `schemaflow migrate`
 
@@ -146,17 +234,17 @@ def expected_from_new(url: str, text: str, schemas: tuple[str, ...], connect_tim
     except ApplyFailed as exc:
         raise _file_does_not_apply(exc.message) from None
     with connect(url, connect_timeout=connect_timeout) as conn:
-        return snapshot_catalog(conn, schemas)
+        return snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn))
 
 
 def expected_from_existing(
-    url: str, text: str, schemas: tuple[str, ...], target: Capabilities, connect_timeout: int
+    url: str, text: str, view: SchemaView, target: Capabilities, connect_timeout: int
 ) -> dict:
     """Apply the file into an empty `--scratch-url` database inside a transaction that is rolled back."""
     with connect(url, connect_timeout=connect_timeout) as conn:
         if server_facts(detect_capabilities(conn)) != server_facts(target):
             raise _other_server(url)
-        row = conn.execute(SCRATCH_IS_EMPTY_SQL, {"schemas": list(schemas)}).fetchone()
+        row = conn.execute(SCRATCH_IS_EMPTY_SQL, {"schemas": list(view[0] or ["public"])}).fetchone()
         if row and row[0]:
             raise ConfigError(
                 f"the scratch database {mask_url(url)} already holds {row[0]} tables or views",
@@ -173,7 +261,9 @@ def expected_from_existing(
             # The license setting is only visible once the extension is loaded in the database.
             if target.timescaledb_license and built.timescaledb_license != target.timescaledb_license:
                 raise _other_server(url)
-            return snapshot_catalog(conn, schemas)
+            return snapshot_catalog(
+                conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn)
+            )
 
 
 def server_facts(caps: Capabilities) -> tuple:

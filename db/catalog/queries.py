@@ -26,9 +26,16 @@ SELECT n.nspname AS schema, c.relname AS name, c.relkind AS relkind,
        c.relpersistence AS persistence, pg_get_userbyid(c.relowner) AS owner,
        c.relrowsecurity AS rls_enabled, c.relforcerowsecurity AS rls_forced,
        c.reloptions AS options, c.relacl::text[] AS acl,
+       (SELECT array_agg(pn.nspname || '.' || pc.relname ORDER BY i.inhseqno)
+          FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
+          JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+         WHERE i.inhrelid = c.oid) AS inherits,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END AS definition,
        format_type(s.seqtypid, NULL) AS seq_type, s.seqincrement AS seq_increment,
        s.seqmin AS seq_min, s.seqmax AS seq_max, s.seqcycle AS seq_cycle, s.seqcache AS seq_cache,
+       s.seqstart AS seq_start,
        (SELECT on_.nspname || '.' || oc.relname || '.' || oa.attname
           FROM pg_depend od
           JOIN pg_class oc ON oc.oid = od.refobjid
@@ -53,13 +60,20 @@ SELECT n.nspname AS schema, c.relname AS relation, a.attname AS name,
        NULLIF(a.attidentity, '') AS identity, NULLIF(a.attgenerated, '') AS generated,
        pg_get_expr(d.adbin, d.adrelid) AS default_expr,
        CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS collation,
-       a.attacl::text[] AS acl
+       a.attacl::text[] AS acl, a.attislocal AS local,
+       ids.seqincrement AS id_increment, ids.seqmin AS id_min, ids.seqmax AS id_max,
+       ids.seqstart AS id_start, ids.seqcache AS id_cache, ids.seqcycle AS id_cycle
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN pg_collation co ON co.oid = a.attcollation
+-- An identity column's sequence (pg_depend deptype 'i'): its options are the column's.
+LEFT JOIN pg_depend idd ON a.attidentity <> '' AND idd.classid = 'pg_class'::regclass
+      AND idd.refclassid = 'pg_class'::regclass AND idd.refobjid = a.attrelid
+      AND idd.refobjsubid = a.attnum AND idd.deptype = 'i'
+LEFT JOIN pg_sequence ids ON ids.seqrelid = idd.objid
 WHERE n.nspname = ANY(%(schemas)s)
   AND c.relkind IN ('r', 'p', 'f')
   AND a.attnum > 0 AND NOT a.attisdropped
@@ -70,7 +84,7 @@ ORDER BY 1, 2, a.attnum
 CONSTRAINTS_SQL = f"""
 SELECT n.nspname AS schema, c.relname AS relation, con.conname AS name, con.contype AS type,
        pg_get_constraintdef(con.oid, true) AS definition, con.convalidated AS validated,
-       con.condeferrable AS deferrable, con.condeferred AS deferred
+       con.condeferrable AS deferrable, con.condeferred AS deferred, con.conislocal AS local
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -83,7 +97,8 @@ ORDER BY 1, 2, 3
 # Indexes that back a PRIMARY KEY / UNIQUE / EXCLUDE constraint are described by that constraint.
 INDEXES_SQL = f"""
 SELECT n.nspname AS schema, ic.relname AS name, tc.relname AS relation,
-       pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid AS valid, i.indisunique AS is_unique
+       pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid AS valid, i.indisunique AS is_unique,
+       EXISTS (SELECT 1 FROM pg_inherits ih WHERE ih.inhrelid = i.indexrelid) AS attached
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class tc ON tc.oid = i.indrelid
@@ -99,6 +114,7 @@ ORDER BY 1, 2
 FUNCTIONS_SQL = f"""
 SELECT n.nspname AS schema, p.proname AS name, pg_get_function_identity_arguments(p.oid) AS arguments,
        p.prokind AS kind, pg_get_userbyid(p.proowner) AS owner, p.proacl::text[] AS acl,
+       pg_get_function_result(p.oid) AS returns,
        CASE WHEN p.prokind IN ('f', 'p', 'w') THEN pg_get_functiondef(p.oid) END AS definition
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -144,6 +160,8 @@ SELECT n.nspname AS schema, t.typname AS name, t.typtype AS type, pg_get_userbyi
          AS labels,
        (SELECT array_agg(pg_get_constraintdef(k.oid, true) ORDER BY k.conname)
           FROM pg_constraint k WHERE k.contypid = t.oid) AS checks,
+       (SELECT array_agg(k.conname ORDER BY k.conname)
+          FROM pg_constraint k WHERE k.contypid = t.oid) AS check_names,
        t.typnotnull AS not_null
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -190,6 +208,20 @@ WHERE ca.view_schema = ANY(%(schemas)s)
 ORDER BY 1, 2
 """
 
+CAGG_CATALOG_READABLE_SQL = """
+SELECT has_table_privilege('_timescaledb_catalog.continuous_agg', 'SELECT') AS readable
+"""
+
+# The same from the information view alone, for a role that may not read TimescaleDB's catalog.
+CAGGS_INFORMATION_SQL = """
+SELECT ca.view_schema AS schema, ca.view_name AS name, ca.materialized_only, ca.compression_enabled,
+       ca.view_definition AS definition,
+       ca.materialization_hypertable_schema AS mat_schema, ca.materialization_hypertable_name AS mat_name
+FROM timescaledb_information.continuous_aggregates ca
+WHERE ca.view_schema = ANY(%(schemas)s)
+ORDER BY 1, 2
+"""
+
 # Indexes on a continuous aggregate live on its materialization hypertable in an internal schema.
 CAGG_INDEXES_SQL = """
 SELECT ca.view_schema AS schema, ca.view_name AS cagg, ic.relname AS name,
@@ -212,4 +244,18 @@ SELECT j.proc_schema, j.proc_name, j.schedule_interval::text AS schedule_interva
 FROM timescaledb_information.jobs j
 WHERE j.hypertable_name IS NOT NULL
 ORDER BY j.hypertable_schema, j.hypertable_name, j.proc_name
+"""
+
+# Every schema a snapshot covers when none are named: the user's, not PostgreSQL's, not an extension's
+# (TimescaleDB's internal and information schemas), and never schemaflow's own bookkeeping schema.
+ALL_SCHEMAS_SQL = f"""
+SELECT n.nspname AS name
+FROM pg_namespace n
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'schemaflow',
+                        'timescaledb_information', 'timescaledb_experimental')
+  AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
+  AND n.nspname NOT LIKE '\\_timescaledb%%'
+  AND NOT n.nspname = ANY(%(exclude)s)
+  AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_namespace", oid="n.oid")}
+ORDER BY 1
 """

@@ -3,8 +3,10 @@
 `snapshot_catalog(conn)` reads the schema objects of a database in a handful of catalog queries
 (db/catalog/queries.py) into a JSON-serialisable dict `{kind: {name: {attribute: value}}}`;
 `diff_catalogs(expected, actual)` compares two snapshots into `Difference` rows, each with a severity
-and the SQL a reviewer would run to reconcile it (db/catalog/reconcile.py). Names carry no OIDs, so the
-snapshots of two databases built from the same file are equal.
+(db/catalog/severity.py) and the SQL of the planner's steps for it (db/plan/). Names carry no OIDs, so
+the snapshots of two databases built from the same file are equal. Owners and grantors equal to the
+migrating role are written as MIGRATOR, so a database migrated by one role and a scratch database
+built by another compare equal.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from db.catalog import coverage as cov
 from db.catalog import queries as q
-from db.catalog.reconcile import severity_of, suggest
+from db.catalog.dependencies import CAGG_DEPENDENCIES_SQL, DEPENDENCIES_SQL, DEPENDS_ON, attach_dependencies
+from db.catalog.severity import severity_of
 
 KINDS = (
     "schema",
@@ -41,10 +45,17 @@ KINDS = (
     "dimension",
     "cagg",
     "job",
+    "comment",
+    "rule",
+    "default_privilege",
+    "role",
+    "role_membership",
 )
 # Kinds whose disappearance takes their children (entries whose "parent" names them) with them.
 CONTAINER_KINDS = ("schema", "table", "view", "matview", "sequence", "function", "hypertable", "cagg")
 PARENT = "parent"  # attribute naming the containing object as "kind:name"; not compared
+NOT_COMPARED = (PARENT, DEPENDS_ON)
+MIGRATOR = "@migrator"  # stands for "whoever runs the schema file" in owners, grantors and grantees
 _RELKIND_NAMES = {"r": "table", "p": "partitioned table", "f": "foreign table"}
 # Ids TimescaleDB assigns in creation order; they differ between databases built from the same file.
 _JOB_CONFIG_IDS = ("mat_hypertable_id", "hypertable_id")
@@ -71,14 +82,28 @@ class Difference:
         return asdict(self)
 
 
-def snapshot_catalog(conn: psycopg.Connection, schemas: Iterable[str] = ("public",)) -> Snapshot:
-    """Read every schema object in `schemas` (plus extensions) into {kind: {name: {attr: value}}}."""
-    params = {"schemas": list(schemas)}
+def snapshot_catalog(
+    conn: psycopg.Connection,
+    schemas: Iterable[str] | None = ("public",),
+    *,
+    exclude_schemas: Iterable[str] = (),
+    roles: Iterable[str] = (),
+    migrating_role: str | None = None,
+) -> Snapshot:
+    """Read every schema object in `schemas` (None: every user schema) into {kind: {name: {attr: value}}}.
+
+    `roles`: the cluster roles to describe (those the schema file declares). `migrating_role`: the
+    role whose ownership is "the file's" (written as MIGRATOR); None leaves owners as they are.
+    """
     snap: Snapshot = {kind: {} for kind in KINDS}
     # A search_path of pg_catalog alone makes every definition schema-qualified, so a database-level
     # search_path setting cannot make two identical catalogs look different. Restored before returning.
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         old_path = cur.execute(_SET_PATH_SQL, {"path": "pg_catalog"}).fetchone()["previous"]  # type: ignore[index]
+        if schemas is None:
+            found = cur.execute(q.ALL_SCHEMAS_SQL, {"exclude": list(exclude_schemas)}).fetchall()
+            schemas = [r["name"] for r in found]
+        params = {"schemas": list(schemas), "roles": list(roles)}
 
         def rows(query: str) -> list[dict[str, Any]]:
             return cur.execute(query, params).fetchall()
@@ -87,10 +112,56 @@ def snapshot_catalog(conn: psycopg.Connection, schemas: Iterable[str] = ("public
         _add_relations(snap, rows(q.RELATIONS_SQL))
         _add_table_parts(snap, rows)
         _add_code_and_policies(snap, rows)
+        cov.add_comments(snap, rows(cov.COMMENTS_SQL), PARENT)
+        cov.add_rules(snap, rows(cov.RULES_SQL), PARENT)
+        cov.add_default_privileges(snap, rows(cov.DEFAULT_PRIVILEGES_SQL))
+        cov.add_roles(snap, rows(cov.ROLES_SQL), rows(cov.ROLE_MEMBERSHIPS_SQL), PARENT)
+        edges = rows(DEPENDENCIES_SQL)
         if cur.execute(q.TIMESCALEDB_PRESENT_SQL).fetchone()["present"]:  # type: ignore[index]
-            _add_timescaledb(snap, rows)
+            # TimescaleDB's catalog tables are its owner's; a monitoring role reads the information views.
+            catalog = cur.execute(q.CAGG_CATALOG_READABLE_SQL).fetchone()["readable"]  # type: ignore[index]
+            _add_timescaledb(snap, rows, catalog)
+            if catalog:
+                edges += rows(CAGG_DEPENDENCIES_SQL)
+        attach_dependencies(snap, edges)
         cur.execute("SELECT set_config('search_path', %(path)s, true)", {"path": old_path})
+    if migrating_role:
+        normalise_owner(snap, migrating_role)
     return snap
+
+
+_ACL_ROLE = re.compile(r'^("(?:[^"]|"")*"|[^=]*)=([^/]*)/(.*)$')
+
+
+def normalise_owner(snap: Snapshot, role: str) -> None:
+    """Write `role` as MIGRATOR wherever it owns, grants or is granted (in place)."""
+    quoted = cov.aclitem_role(role)
+
+    def swap(name: str) -> str:
+        return MIGRATOR if name in (role, quoted) else name
+
+    def acl(items: list[str] | None) -> list[str] | None:
+        if items is None:
+            return None
+        out = []
+        for item in items:
+            m = _ACL_ROLE.match(item)
+            out.append(f"{swap(m.group(1))}={m.group(2)}/{swap(m.group(3))}" if m else item)
+        return sorted(out)
+
+    for entry in snap["schema"].values():
+        entry["owner"] = swap(entry["owner"])
+    for entry in snap["grant"].values():
+        entry["owner"] = swap(entry["owner"])
+        entry["privileges"] = acl(entry["privileges"])
+    for entry in snap["column"].values():
+        entry["acl"] = acl(entry["acl"]) or []
+    renamed = {}
+    for name, entry in snap["default_privilege"].items():
+        entry["role"] = swap(entry["role"])
+        entry["privileges"] = acl(entry["privileges"]) or []
+        renamed[" ".join([entry["role"], *name.split(" ")[1:]])] = entry
+    snap["default_privilege"] = renamed
 
 
 def _add_schemas_and_types(snap: Snapshot, rows: Rows) -> None:
@@ -106,6 +177,7 @@ def _add_schemas_and_types(snap: Snapshot, rows: Rows) -> None:
             "base_type": r["base_type"],
             "labels": r["labels"],
             "checks": r["checks"],
+            "check_names": r["check_names"],
             "not_null": r["not_null"],
         }
 
@@ -123,6 +195,8 @@ def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
             "generated": r["default_expr"] if r["generated"] else None,
             "collation": r["collation"],
             "acl": sorted(r["acl"] or []),
+            "identity_options": _identity_options(r) if r["identity"] else None,
+            "local": r["local"],
         }
     for r in rows(q.CONSTRAINTS_SQL):
         table = f"{r['schema']}.{r['relation']}"
@@ -133,6 +207,7 @@ def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
             "validated": r["validated"],
             "deferrable": r["deferrable"],
             "deferred": r["deferred"],
+            "local": r["local"],
         }
     relkinds = _relation_kinds(snap)
     for r in rows(q.INDEXES_SQL):
@@ -142,7 +217,19 @@ def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
             "table": table,
             "definition": r["definition"],
             "valid": r["valid"],
+            "attached": r["attached"],
         }
+
+
+def _identity_options(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "increment": r["id_increment"],
+        "min": r["id_min"],
+        "max": r["id_max"],
+        "start": r["id_start"],
+        "cache": r["id_cache"],
+        "cycle": r["id_cycle"],
+    }
 
 
 def _add_code_and_policies(snap: Snapshot, rows: Rows) -> None:
@@ -152,6 +239,7 @@ def _add_code_and_policies(snap: Snapshot, rows: Rows) -> None:
         snap["function"][name] = {
             PARENT: f"schema:{r['schema']}",
             "kind": r["kind"],
+            "returns": r["returns"],
             "definition": r["definition"],
         }
         snap["grant"][f"function {name}"] = _grant(r["owner"], r["acl"], f"function:{name}")
@@ -190,6 +278,9 @@ def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
                 "relkind": _RELKIND_NAMES[r["relkind"]],
                 "persistence": r["persistence"],
                 "options": r["options"],
+                "inherits": r["inherits"] or [],
+                "partition_key": r["partition_key"],
+                "partition_bound": r["partition_bound"],
             }
             snap["rls"][name] = {
                 PARENT: f"table:{name}",
@@ -205,6 +296,7 @@ def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
                 "max": r["seq_max"],
                 "cycle": r["seq_cycle"],
                 "cache": r["seq_cache"],
+                "start": r["seq_start"],
                 "owned_by": r["seq_owned_by"],
             }
         else:
@@ -212,7 +304,7 @@ def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
         snap["grant"][f"{kind} {name}"] = _grant(r["owner"], r["acl"], f"{kind}:{name}")
 
 
-def _add_timescaledb(snap: Snapshot, rows: Rows) -> None:
+def _add_timescaledb(snap: Snapshot, rows: Rows, catalog_readable: bool = True) -> None:
     """Hypertables, dimensions, continuous aggregates and their jobs (TimescaleDB installed only)."""
     for r in rows(q.HYPERTABLES_SQL):
         name = f"{r['schema']}.{r['name']}"
@@ -234,7 +326,7 @@ def _add_timescaledb(snap: Snapshot, rows: Rows) -> None:
             "integer_now_func": r["integer_now_func"],
         }
     materialized: dict[str, str] = {}
-    for r in rows(q.CAGGS_SQL):
+    for r in rows(q.CAGGS_SQL if catalog_readable else q.CAGGS_INFORMATION_SQL):
         name = f"{r['schema']}.{r['name']}"
         # Jobs name the materialization hypertable (older releases) or the view itself (2.2x).
         materialized[f"{r['mat_schema']}.{r['mat_name']}"] = name
@@ -243,6 +335,8 @@ def _add_timescaledb(snap: Snapshot, rows: Rows) -> None:
         snap["view"].pop(name, None)
         snap["grant"].setdefault(f"cagg {name}", snap["grant"].pop(f"view {name}", {}))
         snap["grant"][f"cagg {name}"][PARENT] = f"cagg:{name}"
+        if f"view {name}" in snap["comment"]:
+            snap["comment"][f"cagg {name}"] = dict(snap["comment"].pop(f"view {name}"), parent=f"cagg:{name}")
         snap["cagg"][name] = {
             PARENT: f"schema:{r['schema']}",
             "materialized_only": r["materialized_only"],
@@ -280,12 +374,20 @@ def _add_timescaledb(snap: Snapshot, rows: Rows) -> None:
 
 
 def _grant(owner: str, acl: list[str] | None, parent: str) -> dict[str, Any]:
-    # NULL acl means "the owner's default privileges"; keep it distinct from an explicit list.
-    return {PARENT: parent, "owner": owner, "privileges": sorted(acl) if acl is not None else None}
+    # A NULL acl means "the owner's default privileges": spelled out, so that a list PostgreSQL made
+    # explicit by a GRANT and a REVOKE compares equal to the default it is.
+    kind = parent.split(":", 1)[0]
+    privileges = sorted(acl) if acl is not None else cov.default_acl(kind, owner)
+    return {PARENT: parent, "owner": owner, "privileges": privileges}
 
 
-def diff_catalogs(expected: Snapshot, actual: Snapshot) -> list[Difference]:
-    """Compare two snapshots; children of a missing or unexpected object are folded into it."""
+def diff_catalogs(expected: Snapshot, actual: Snapshot, *, plan: Any = None) -> list[Difference]:
+    """Compare two snapshots; children of a missing or unexpected object are folded into it.
+
+    Each difference's suggestion is the SQL of the planner's steps it causes (db/plan/): `plan`
+    when given (computed from these two snapshots), else planned here with every drop allowed,
+    since a suggestion is only ever read by a reviewer.
+    """
     raw: list[tuple[str, str, str, dict | None, dict | None]] = []
     for kind in KINDS:
         exp, act = expected.get(kind, {}), actual.get(kind, {})
@@ -297,6 +399,15 @@ def diff_catalogs(expected: Snapshot, actual: Snapshot) -> list[Difference]:
                 raw.append((kind, name, "unexpected", None, a))
             elif _compared(e) != _compared(a):
                 raw.append((kind, name, "changed", e, a))
+    if not raw:
+        return []
+    if plan is None:
+        from db.plan.planner import plan_changes  # the planner reads this module: import at use
+
+        plan = plan_changes(expected, actual, allow_destroy=True)
+    suggestions: dict[str, list[str]] = {}
+    for step in plan.steps:
+        suggestions.setdefault(step.cause or f"{step.kind}:{step.name}", []).append(_terminated(step.sql))
     gone = {f"{kind}:{name}" for kind, name, status, _, _ in raw if status != "changed"}
     diffs = []
     for kind, name, status, e, a in raw:
@@ -304,13 +415,27 @@ def diff_catalogs(expected: Snapshot, actual: Snapshot) -> list[Difference]:
         if parent in gone:
             continue
         detail = _describe(kind, status, e, a)
-        suggestion = suggest(kind, name, status, e, a, expected)
-        diffs.append(Difference(kind, name, status, detail, severity_of(kind, status, e, a), suggestion))
+        severity = severity_of(kind, name, status, e, a, expected, actual)
+        suggestion = "\n".join(suggestions.get(f"{kind}:{name}", [])) or _no_step(kind, name, plan)
+        diffs.append(Difference(kind, name, status, detail, severity, suggestion))
     return diffs
 
 
+def _terminated(statement: str) -> str:
+    text = statement.strip()
+    return text if text.endswith(";") else text + ";"
+
+
+def _no_step(kind: str, name: str, plan: Any) -> str:
+    """Why a difference has no statement: a plan note names it (left out, or resolved by another step)."""
+    for note in plan.notes:
+        if f"{kind} {name}" in note:
+            return f"-- {note}".replace("\n", " ")
+    return f"-- resolved by the steps of the objects it belongs to ({kind} {name})"
+
+
 def _compared(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entry.items() if k != PARENT}
+    return {k: v for k, v in entry.items() if k not in NOT_COMPARED}
 
 
 def _describe(kind: str, status: str, expected: dict | None, actual: dict | None) -> str:

@@ -77,6 +77,8 @@ class Step:
     hazards: tuple[Hazard, ...] = ()
     reason: str = ""  # why the step exists: the difference it resolves, "inferred rename", ...
     size: RelationSize | None = None
+    cause: str = ""  # the difference ("kind:name") this step resolves; the step's own object when empty
+    also_locks: tuple[str, ...] = ()  # other relations locked at `lock` (a foreign key's referenced table)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +92,7 @@ class Step:
                 "lock": LockLevel(data["lock"]) if data.get("lock") else None,
                 "hazards": tuple(Hazard(h) for h in data.get("hazards") or ()),
                 "size": RelationSize(**size) if size else None,
+                "also_locks": tuple(data.get("also_locks") or ()),
             }
         )
 

@@ -1,0 +1,48 @@
+"""`plan_database`: the plan for one live database against the schema file, computed on its server.
+
+The live side is snapshotted, the expected side is built by applying the file to a scratch database
+beside it (db/catalog/drift.py), sizes are read for every relation, and the pure planner does the rest.
+"""
+
+from __future__ import annotations
+
+from db.catalog.drift import DRIFT_SCHEMAS, compare_sides
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
+from db.plan.model import Plan
+from db.plan.planner import plan_changes
+
+
+def plan_database(
+    url: str,
+    schema_sql: str | None = None,
+    *,
+    scratch_url: str | None = None,
+    migrating_role: str | None = None,
+    allow_destroy: bool = False,
+    schemas: tuple[str, ...] | None = DRIFT_SCHEMAS,
+    exclude_schemas: tuple[str, ...] = (),
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+) -> Plan:
+    """The Plan that takes the database at `url` to what `schema_sql` (default: the master file) builds.
+
+    `migrating_role`: the role the plan will run as (default: the role that last migrated, see
+    db/catalog/drift.py live_migrating_role). The plan's catalog_checksum pins the live snapshot.
+    """
+    sides = compare_sides(
+        url,
+        scratch_url=scratch_url,
+        schema_sql=schema_sql,
+        schemas=schemas,
+        exclude_schemas=exclude_schemas,
+        migrating_role=migrating_role,
+        connect_timeout=connect_timeout,
+    )
+    return plan_changes(
+        sides.expected,
+        sides.actual,
+        migrating_role=sides.migrating_role,
+        allow_destroy=allow_destroy,
+        sizes=sides.sizes,
+        schema_checksum=sides.schema_checksum,
+        mode=sides.mode,
+    )

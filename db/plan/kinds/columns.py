@@ -1,0 +1,224 @@
+"""Columns: add, drop, and each in-place change ALTER TABLE ... ALTER COLUMN knows.
+
+A generated column's expression cannot be changed in place in PostgreSQL 15 (no SET EXPRESSION), so
+it is dropped and added again (the values are recomputed: the table is rewritten). SET NOT NULL on a
+table that may hold rows goes through a CHECK (c IS NOT NULL) NOT VALID, its VALIDATE (which takes
+only SHARE UPDATE EXCLUSIVE), then SET NOT NULL, which PostgreSQL proves from the valid CHECK
+without a scan, and the CHECK is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db.plan.context import DROP, KindPlanner, PlanContext, Planned
+from db.plan.quoting import qualified, quote_ident
+
+_IDENTITY = {"a": "ALWAYS", "d": "BY DEFAULT"}
+
+
+def identity_options(opts: dict[str, Any] | None) -> str:
+    if not opts:
+        return ""
+    cycle = "CYCLE" if opts.get("cycle") else "NO CYCLE"
+    return (
+        f" (INCREMENT BY {opts['increment']} MINVALUE {opts['min']} MAXVALUE {opts['max']} "
+        f"START WITH {opts['start']} CACHE {opts['cache']} {cycle})"
+    )
+
+
+def column_sql(column: str, e: dict[str, Any]) -> str:
+    """The column as it appears in CREATE TABLE or ADD COLUMN."""
+    parts = [quote_ident(column), e["type"]]
+    if e.get("collation"):
+        parts.append(f"COLLATE {quote_ident(e['collation'])}")
+    if e.get("generated"):
+        parts.append(f"GENERATED ALWAYS AS ({e['generated']}) STORED")
+    elif e.get("identity"):
+        parts.append(
+            f"GENERATED {_IDENTITY[e['identity']]} AS IDENTITY{identity_options(e.get('identity_options'))}"
+        )
+    elif e.get("default") is not None:
+        parts.append(f"DEFAULT {e['default']}")
+    if e.get("not_null") and not e.get("identity"):
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+
+def _split(name: str) -> tuple[str, str, str]:
+    table, column = name.rsplit(".", 1)
+    return table, qualified(table), quote_ident(column)
+
+
+def _create(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
+    table, rel, _ = _split(name)
+    if ctx.is_new(table) and e.get("local", True):
+        return []  # part of the CREATE TABLE
+    if not e.get("local", True):
+        return []  # inherited: arrives with the parent's column
+    sql = f"ALTER TABLE {rel} ADD COLUMN {column_sql(name.rsplit('.', 1)[1], e)}"
+    # A volatile default or a generated/identity column fills every existing row.
+    rewrites = bool(e.get("generated") or e.get("identity") or _volatile(e.get("default")))
+    return [
+        ctx.step(f"column:{name}", "create", sql, "ALTER TABLE ADD COLUMN", relation=table, rewrites=rewrites)
+    ]
+
+
+def _volatile(default: str | None) -> bool:
+    return default is not None and any(
+        f in default for f in ("random()", "gen_random_uuid()", "clock_timestamp()")
+    )
+
+
+def _drop(name: str, a: dict, ctx: PlanContext) -> list[Planned]:
+    table, rel, col = _split(name)
+    if not a.get("local", True):
+        return []
+    sql = f"ALTER TABLE {rel} DROP COLUMN {col}"
+    return [
+        ctx.step(
+            f"column:{name}",
+            "drop",
+            sql,
+            "ALTER TABLE DROP COLUMN",
+            relation=table,
+            phase=DROP,
+            destroys=not a.get("generated"),
+        )
+    ]
+
+
+def _alter(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] | None:
+    table, rel, col = _split(name)
+    key = f"column:{name}"
+    if e.get("generated") != a.get("generated"):
+        if a.get("generated") and not e.get("generated") and _same_shape(e, a, "generated", "default"):
+            sql = f"ALTER TABLE {rel} ALTER COLUMN {col} DROP EXPRESSION"
+            first = [ctx.step(key, "alter", sql, "ALTER TABLE ALTER COLUMN DROP EXPRESSION", relation=table)]
+            return first + (_alter(name, e, {**a, "generated": None, "default": None}, ctx) or [])
+        return None  # a new expression: drop the column and add it again
+    steps: list[Planned] = []
+
+    def add(sql: str, statement: str, **kw: Any) -> None:
+        steps.append(ctx.step(key, "alter", f"ALTER TABLE {rel} {sql}", statement, relation=table, **kw))
+
+    retyped = e["type"] != a["type"] or e.get("collation") != a.get("collation")
+    if retyped:
+        collate = f" COLLATE {quote_ident(e['collation'])}" if e.get("collation") else ""
+        using = f" USING {col}::{e['type']}" if e["type"] != a["type"] else ""
+        parts = [f"ALTER COLUMN {col} TYPE {e['type']}{collate}{using}"]
+        if a.get("default") is not None:  # a default of the old type may not cast: set it again after
+            parts.insert(0, f"ALTER COLUMN {col} DROP DEFAULT")
+            if e.get("default") is not None:
+                parts.append(f"ALTER COLUMN {col} SET DEFAULT {e['default']}")
+        add(", ".join(parts), "ALTER TABLE ALTER COLUMN TYPE", rewrites=True)
+    elif e.get("default") != a.get("default") and not e.get("identity"):
+        verb = f"SET DEFAULT {e['default']}" if e.get("default") is not None else "DROP DEFAULT"
+        add(f"ALTER COLUMN {col} {verb}", "ALTER TABLE ALTER COLUMN DEFAULT")
+    steps += _identity(name, e, a, ctx, add)
+    if e["not_null"] != a["not_null"] and not (e.get("identity") and not a.get("identity")):
+        if not e["not_null"]:
+            add(f"ALTER COLUMN {col} DROP NOT NULL", "ALTER TABLE ALTER COLUMN NOT NULL")
+        else:
+            steps += _set_not_null(name, ctx)
+    if sorted(e.get("acl") or []) != sorted(a.get("acl") or []):
+        from db.plan.kinds.security import column_grants  # security reads columns: import at use
+
+        steps += column_grants(name, e, a, ctx)
+    return steps
+
+
+def _identity(name: str, e: dict, a: dict, ctx: PlanContext, add: Any) -> list[Planned]:
+    _, _, col = _split(name)
+    want, have = e.get("identity"), a.get("identity")
+    if want and not have:
+        if a.get("default") is not None:
+            add(f"ALTER COLUMN {col} DROP DEFAULT", "ALTER TABLE ALTER COLUMN DEFAULT")
+        opts = identity_options(e.get("identity_options"))
+        extra = "" if a.get("not_null") else f"ALTER COLUMN {col} SET NOT NULL, "
+        add(
+            f"{extra}ALTER COLUMN {col} ADD GENERATED {_IDENTITY[want]} AS IDENTITY{opts}",
+            "ALTER TABLE ALTER COLUMN IDENTITY",
+            validates=not a.get("not_null"),
+        )
+    elif have and not want:
+        add(f"ALTER COLUMN {col} DROP IDENTITY IF EXISTS", "ALTER TABLE ALTER COLUMN IDENTITY")
+        if e.get("default") is not None:
+            add(f"ALTER COLUMN {col} SET DEFAULT {e['default']}", "ALTER TABLE ALTER COLUMN DEFAULT")
+    elif want and have:
+        parts = []
+        if want != have:
+            parts.append(f"SET GENERATED {_IDENTITY[want]}")
+        wo, ho = e.get("identity_options") or {}, a.get("identity_options") or {}
+        words = {
+            "increment": "INCREMENT BY",
+            "min": "MINVALUE",
+            "max": "MAXVALUE",
+            "start": "START WITH",
+            "cache": "CACHE",
+        }
+        parts += [f"SET {word} {wo[k]}" for k, word in words.items() if wo.get(k) != ho.get(k)]
+        if wo.get("cycle") != ho.get("cycle"):
+            parts.append("SET CYCLE" if wo.get("cycle") else "SET NO CYCLE")
+        if parts:
+            add(f"ALTER COLUMN {col} " + " ".join(parts), "ALTER TABLE ALTER COLUMN IDENTITY")
+    return []
+
+
+def _set_not_null(name: str, ctx: PlanContext) -> list[Planned]:
+    table, rel, col = _split(name)
+    key = f"column:{name}"
+    if not ctx.populated(table) or ctx.is_hypertable(table):
+        # Nothing to scan for long (or a hypertable, whose chunks each take the check): one statement.
+        sql = f"ALTER TABLE {rel} ALTER COLUMN {col} SET NOT NULL"
+        return [
+            ctx.step(key, "alter", sql, "ALTER TABLE ALTER COLUMN NOT NULL", relation=table, validates=True)
+        ]
+    check = quote_ident(f"{name.rsplit('.', 1)[1][:40]}_not_null_schemaflow")
+    return [
+        ctx.step(
+            key,
+            "alter",
+            f"ALTER TABLE {rel} ADD CONSTRAINT {check} CHECK ({col} IS NOT NULL) NOT VALID",
+            "ALTER TABLE ADD CHECK",
+            relation=table,
+        ),
+        ctx.step(
+            key,
+            "validate",
+            f"ALTER TABLE {rel} VALIDATE CONSTRAINT {check}",
+            "ALTER TABLE VALIDATE CONSTRAINT",
+            relation=table,
+            transactional=False,
+            validates=True,
+        ),
+        ctx.step(
+            key,
+            "alter",
+            f"ALTER TABLE {rel} ALTER COLUMN {col} SET NOT NULL",
+            "ALTER TABLE ALTER COLUMN NOT NULL",
+            relation=table,
+            transactional=False,
+            reason="proved by the validated CHECK: no scan",
+        ),
+        ctx.step(
+            key,
+            "alter",
+            f"ALTER TABLE {rel} DROP CONSTRAINT {check}",
+            "ALTER TABLE DROP CONSTRAINT",
+            relation=table,
+            transactional=False,
+        ),
+    ]
+
+
+def _same_shape(e: dict, a: dict, *ignored: str) -> bool:
+    return all(e.get(k) == a.get(k) for k in ("type", "collation") if k not in ignored)
+
+
+def _invalidates(e: dict, a: dict) -> bool:
+    """A new type or collation: views, policies and rules over the column must be rebuilt around it."""
+    return e["type"] != a["type"] or e.get("collation") != a.get("collation")
+
+
+PLANNERS = {"column": KindPlanner(_create, _drop, _alter, _invalidates)}

@@ -1,0 +1,53 @@
+"""What each relation a step touches costs to know: estimated rows, bytes, and a hypertable's chunks.
+
+Two queries for the whole catalog (never one per relation). A table never analyzed has reltuples -1
+(unknown); when its heap has no page at all it is known empty, which lets the planner use the plain
+(transactional) forms on a table nobody has written to yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+
+from db.plan.model import RelationSize
+
+RELATION_SIZES_SQL = """
+SELECT n.nspname || '.' || c.relname AS relation,
+       CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint
+            WHEN pg_relation_size(c.oid) = 0 THEN 0 ELSE -1 END AS rows,
+       pg_total_relation_size(c.oid) AS bytes
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p', 'm')
+"""
+
+# A hypertable's rows live in its chunks (its own heap is always empty): the chunks' catalog
+# statistics, summed; read from pg_class so that a role without access to TimescaleDB's catalog can.
+HYPERTABLE_SIZES_SQL = """
+SELECT h.hypertable_schema || '.' || h.hypertable_name AS relation, count(c.oid) AS chunks,
+       CASE WHEN bool_or(c.reltuples < 0 AND pg_relation_size(c.oid) > 0) THEN -1
+            ELSE coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint END AS rows,
+       coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes
+FROM timescaledb_information.hypertables h
+JOIN pg_namespace hn ON hn.nspname = h.hypertable_schema
+JOIN pg_class hc ON hc.relnamespace = hn.oid AND hc.relname = h.hypertable_name
+LEFT JOIN pg_inherits i ON i.inhparent = hc.oid
+LEFT JOIN pg_class c ON c.oid = i.inhrelid
+WHERE h.hypertable_schema = ANY(%(schemas)s)
+GROUP BY 1
+"""
+_TIMESCALEDB_SQL = "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL"
+
+
+def read_sizes(conn: psycopg.Connection, schemas: Iterable[str]) -> dict[str, RelationSize]:
+    params = {"schemas": list(schemas)}
+    sizes = {
+        rel: RelationSize(rel, int(rows), int(size or 0))
+        for rel, rows, size in conn.execute(RELATION_SIZES_SQL, params).fetchall()
+    }
+    row = conn.execute(_TIMESCALEDB_SQL).fetchone()
+    if row and row[0]:
+        for rel, chunks, rows, size in conn.execute(HYPERTABLE_SIZES_SQL, params).fetchall():
+            sizes[rel] = RelationSize(rel, int(rows), int(size or 0), int(chunks))
+    return sizes
