@@ -9,8 +9,6 @@ throwaway server to learn that costs seconds and prints tracebacks.
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from db.errors import ConfigError
@@ -37,6 +35,8 @@ def ui_server_api() -> str | None:
 
 def answers(api: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     """True when GET {api}/health returns 200."""
+    import urllib.request  # http.client and friends: only when a server must be asked
+
     try:
         with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=timeout) as response:
             return bool(response.status == 200)
