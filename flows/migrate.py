@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 from pydantic import SecretStr
 
 from db.connection.environments import get_environment
 from db.deploy.confirmation import flow_confirmation
 from db.errors import SchemaflowError
+from db.schema.master_file import read_schema
 from db.schema.precheck import check_schema_file
 from tasks.apply import apply
+from tasks.approval import (
+    ApprovalRejected,
+    apply_approved_plan,
+    approve,
+    check_still_current,
+    plan,
+    record_approval,
+)
 from tasks.backup import backup
+from tasks.concurrency import migrate_slot
+from tasks.naming import migrate_run_name
 from tasks.notify import notify_failure
 from tasks.preflight import preflight
 from tasks.reporting import RunReport, publish_report, unexpected_error, write_report_log
@@ -21,7 +34,7 @@ from tasks.secrets import resolve_flow_target
 from tasks.verify import verify
 
 
-@flow(name="migrate", flow_run_name="migrate-{environment}", log_prints=False, on_failure=[notify_failure])
+@flow(name="migrate", flow_run_name=migrate_run_name(), log_prints=False, on_failure=[notify_failure])
 def migrate(
     environment: str = "local",
     confirm: bool = False,
@@ -30,6 +43,8 @@ def migrate(
     backup_anyway: bool = False,
     run_expectations: bool = True,
     schema_file: str | None = None,
+    plan_only: bool = False,
+    plan_checksum: str | None = None,
     confirmed_by: str | None = None,
 ) -> dict[str, Any]:
     """Deploy the master schema to one environment: preflight, backup, apply, verify.
@@ -46,6 +61,9 @@ def migrate(
         backup_anyway: Take a backup even where the environment does not require one.
         run_expectations: Run the Great Expectations suites during verification (slower on big data).
         schema_file: Apply this file instead of the repository's master schema (for rehearsals).
+        plan_only: Run preflight, compute and publish the plan, and stop: nothing changed.
+        plan_checksum: The checksum of the plan a reviewer approved (the CLI's --plan-checksum / --yes):
+            the run applies only that plan, refuses any other, and does not pause for approval.
         confirmed_by: Set by the CLI: where its confirmation came from ("--yes", "typed yes",
             "SKIP_CONFIRMATION=true (CLI)"), for the report. Leave empty: a confirm=true from
             anywhere else is recorded as "flow parameter confirm=true".
@@ -56,6 +74,7 @@ def migrate(
     logger = get_run_logger()
     report = RunReport(environment=environment, dry_run=dry_run, flow_run=str(flow_run.get_name() or ""))
     log_path = None
+    slot = ExitStack()
     try:
         env = get_environment(environment)
         log_path = env.report_log
@@ -66,11 +85,25 @@ def migrate(
         for warning in resolved.warnings:
             logger.warning("%s", warning)
         check_schema_file(schema_file)  # cheap and local: before preflight connects or a backup runs
+        slot.enter_context(migrate_slot(environment))  # one migrate per environment, through the pause
 
         # A dry run rolls back everything, so planning against production needs no confirmation.
+        # With require_approval the gate is the approval of the computed plan below, not a parameter.
+        approval_gate = env.require_approval and not dry_run
         report.preflight = preflight(
-            url, environment, flow_confirmation(confirm, confirmed_by, dry_run=dry_run)
+            url,
+            environment,
+            flow_confirmation(confirm, confirmed_by, dry_run=dry_run)
+            or ("not needed: a plan-only run changes nothing" if plan_only else "")
+            or ("the approval of the computed plan, asked after preflight" if approval_gate else ""),
         )
+        if plan_only or approval_gate:
+            schema_text = read_schema(schema_file)
+            report.plan = plan(url, environment, schema_text, dry_run=dry_run)
+            if plan_only:
+                report.outcome = "success"
+                return summary(report, log_path)
+            report.approval = approve(url, env, schema_text, report.plan, plan_checksum)
 
         restore_command = None
         if dry_run:
@@ -83,7 +116,14 @@ def migrate(
         else:
             report.backup_skipped = f"skipped: not required for {environment}"
 
-        report.apply = apply(url, environment, dry_run=dry_run, schema_file=schema_file)
+        if report.approval is not None:
+            check_still_current(url, env, report.approval, schema_text)
+        if report.approval is not None and not report.approval.whole_file:
+            report.apply = apply_approved_plan(url, environment, report.approval)
+        else:
+            report.apply = apply(url, environment, dry_run=dry_run, schema_file=schema_file)
+        if report.approval is not None and report.approval.whole_file and report.apply.history_id:
+            record_approval(url, env, report.apply.history_id, report.approval)
         failed_steps = [s for s in report.apply.post_commit_steps if s.status == "failed"]
         if failed_steps:
             step = failed_steps[0]
@@ -104,6 +144,11 @@ def migrate(
                 report.restore_command = restore_command or ""
                 raise
         report.outcome = "success"
+    except ApprovalRejected as exc:
+        report.outcome = "rejected"
+        report.error, report.hint = exc.message, exc.hint or ""
+        logger.warning("migrate %s: %s", environment, exc.message)
+        return Cancelled(message=exc.message)  # type: ignore[return-value]  # a refusal, not a failure
     except SchemaflowError as exc:
         if report.preflight is None and hasattr(exc, "rows") and exc.rows:
             report.preflight = exc.rows
@@ -111,13 +156,16 @@ def migrate(
         if report.apply is None and applied is not None:
             report.apply = applied  # so the report says so instead of "not run"
         report.fail(exc.message, exc.hint)
+        exc.failed_step = report.failed_step()  # type: ignore[attr-defined]  # for the failure artifact
         logger.error("migrate %s failed: %s", environment, report.error)
         raise
     except Exception as exc:
         error = unexpected_error(exc, logger)
         report.fail(error.message, error.hint)
+        error.failed_step = report.failed_step()  # type: ignore[attr-defined]
         raise error from None
     finally:
+        slot.close()
         _finish(report, log_path, logger)
     return summary(report, log_path)
 
@@ -134,6 +182,8 @@ def summary(report: RunReport, log_path: Any) -> dict[str, Any]:
         "history_id": result.history_id if result else None,
         "backup": (report.backup or {}).get("path"),
         "report_log": str(log_path) if log_path else None,
+        "plan_checksum": report.plan.checksum if report.plan else None,
+        "approval": report.approval.as_dict() if report.approval else None,
     }
 
 

@@ -11,6 +11,8 @@
 #   SCHEMAFLOW_PREFECT_FILE  the deployments file (prefect.yaml)
 #   SCHEMAFLOW_WORK_POOL     the work pool's name (schemaflow)
 #   SCHEMAFLOW_UI_STARTUP_TIMEOUT  seconds to wait for the server to answer (120)
+#   SCHEMAFLOW_ALERT_WEBHOOK_URL   where a failed production run is announced (a JSON POST; Slack,
+#                                  Teams...); see automations/migrate-production-failed.yaml
 # The worker inherits this shell's environment, so DATABASE_URL, SCHEMAFLOW_ENVIRONMENTS and the
 # like reach the flow runs it starts.
 set -euo pipefail
@@ -102,6 +104,11 @@ ensure_pool() {
     fi
 }
 
+prefect_objects() { # concurrency limits, the alert webhook block, automations/*.yaml
+    say "creating concurrency limits, the alert block and automations"
+    "$PYTHON" "$ROOT/scripts/prefect_objects.py" || die "scripts/prefect_objects.py failed"
+}
+
 deploy_all() {
     say "deploying everything in $(basename "$PREFECT_FILE")"
     if ! "$PREFECT" deploy --all --no-prompt --prefect-file "$PREFECT_FILE" >"$STATE/deploy.log" 2>&1; then
@@ -154,6 +161,7 @@ case "${1:-start}" in
         [ -f "$PREFECT_FILE" ] || die "$PREFECT_FILE not found"
         start_server
         ensure_pool
+        prefect_objects
         deploy_all
         start_worker
         echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")  (stop with: make ui-stop)"

@@ -38,34 +38,98 @@ def failure_message(state: Any) -> str:
     return mask_url(message) if message else "the run failed without a message; see its logs"
 
 
-def render_failure_markdown(flow_name: str, run_name: str, environment: str, message: str) -> str:
-    """The failure artifact's text: what failed, the actionable message, and where to look next."""
+def step_action(step: str | None, environment: str, hint: str | None) -> list[str]:
+    """What a person does next, for the step that failed (the first line), then the error's own hint."""
+    from db.connection.environments import get_environment
+
+    try:
+        env: Any = get_environment(environment)
+    except Exception:  # an unknown environment is itself the failure; say what is generic
+        env = None
+    secret = getattr(env, "secret_block", None)
+    variable = getattr(env, "database_url_env", None) or "DATABASE_URL"
+    key = f"migrate-{environment}"
+    actions = {
+        "target": (
+            f"Give the run its database URL: create or fix the Secret block `{secret}` (Prefect UI: "
+            f"Blocks, then + and Secret) or set `{variable}` in the worker's environment, then run the "
+            "deployment again."
+            if secret
+            else f"Set `{variable}` in the worker's environment to the database URL, then run again."
+        ),
+        "preflight": f"Nothing was changed. Fix the check marked FAIL in the `{key}-preflight` table, "
+        "then run the deployment again.",
+        "approval": f"Nothing was changed. Run the deployment again; read the `{key}-plan` artifact and "
+        f"Resume the paused run with approve=true within {getattr(env, 'approval_timeout', 'its timeout')}.",
+        "backup": "Nothing was changed: the backup failed before anything was applied. Check the backup "
+        "folder's free space and permissions on the worker, then run the deployment again.",
+        "apply": "Nothing was changed: the apply rolled back. Fix the statement the error names in the "
+        "master file (or end the session holding the lock), then run the deployment again.",
+        "verify": f"The schema WAS applied; verification failed. Read the `{key}-verify` table, then fix "
+        "forward or restore the backup with the command in the run report.",
+    }
+    generic = "Read the run's logs (Logs tab) for the error, fix it, then run again."
+    lines = [f"- {actions.get(step or '', generic)}"]
+    if hint:
+        lines.append(f"- From the check: {mask_url(hint)}")
+    return lines
+
+
+def render_failure_markdown(
+    flow_name: str,
+    run_name: str,
+    environment: str,
+    message: str,
+    *,
+    step: str | None = None,
+    hint: str | None = None,
+) -> str:
+    """The failure artifact's text: what failed (whole, wrapping), and the action for the failed step."""
+    # A blockquote wraps in the UI; a code block does not, and cut long messages off mid-word.
+    quoted = "\n".join(f"> {line}" if line else ">" for line in message.splitlines())
     return "\n".join(
         [
             f"# FAILED: {flow_name} on {environment}",
             "",
-            f"**Run:** `{run_name}`",
+            f"**Run:** `{run_name}`" + (f" (failed at: **{step}**)" if step else ""),
             "",
             "## What went wrong",
             "",
-            "```",
-            message,
-            "```",
+            quoted,
             "",
             "## What to do",
             "",
-            "- Read the run's other artifacts (preflight table, backup, changes) and its logs.",
-            "- Nothing is half-applied: the master schema is applied in one transaction.",
-            "- Fix the cause, then trigger the deployment again.",
+            *step_action(step, environment, hint),
         ]
     )
 
 
-def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
+def _failure_details(state: Any) -> tuple[str | None, str | None, str | None]:
+    """(failed step, the error's message, its hint) from the exception the run raised, when in memory."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:
+        return None, None, None
+    if not isinstance(exc, BaseException):
+        return None, None, None
+    return getattr(exc, "failed_step", None), getattr(exc, "message", None), getattr(exc, "hint", None)
+
+
+def notify_failure_of(environment: str) -> Any:
+    """notify_failure for an entry flow whose environment is fixed in code rather than a parameter."""
+
+    def hook(flow: Any, flow_run: Any, state: Any) -> None:
+        notify_failure(flow, flow_run, state, environment=environment)
+
+    return hook
+
+
+def notify_failure(flow: Any, flow_run: Any, state: Any, environment: str | None = None) -> None:
     """Flow on_failure hook: log loudly, attach a failure artifact, emit `schemaflow.run.failed`."""
     parameters = getattr(flow_run, "parameters", None) or {}
-    environment = str(parameters.get("environment") or "unknown")
+    environment = environment or str(parameters.get("environment") or "unknown")
     message = failure_message(state)
+    step, error_message, hint = _failure_details(state)
     loud = environment in LOUD_ENVIRONMENTS or "production" in (getattr(flow_run, "tags", None) or [])
     logger = flow_run_logger(flow_run=flow_run, flow=flow)
     banner = f"{'!' * 12} {flow.name} FAILED on {environment.upper()} {'!' * 12}"
@@ -74,7 +138,14 @@ def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:
     print(f"schemaflow: {banner}: {message}", file=sys.stderr)
     try:
         create_markdown_artifact(
-            render_failure_markdown(flow.name, flow_run.name, environment, message),
+            render_failure_markdown(
+                flow.name,
+                flow_run.name,
+                environment,
+                mask_url(error_message) if error_message else message,
+                step=step,
+                hint=hint,
+            ),
             key=failure_artifact_key(flow.name, environment),
             description=f"{flow.name} failed on {environment}",
         )

@@ -126,11 +126,27 @@ class RunReport:
     error: str = ""
     hint: str = ""
     restore_command: str = ""
+    plan: Any = None  # db.plan.model.Plan, when the run computed one (approval, plan_only)
+    approval: Any = None  # tasks.approval.Approval, when the plan was approved
 
     def fail(self, message: str, hint: str | None = None) -> None:
         self.outcome = "failed"
         self.error = mask_url(message)
         self.hint = mask_url(hint or "")
+
+    def failed_step(self) -> str:
+        """Which step a failure stopped at, from what the report holds (for the failure artifact)."""
+        if not self.target:
+            return "target"
+        if self.preflight is None:
+            return "start"
+        if any(r.status == "fail" for r in self.preflight):
+            return "preflight"
+        if self.plan is not None and self.approval is None:
+            return "approval"
+        if self.apply is None:
+            return "apply" if self.backup or self.backup_skipped else "backup"
+        return "apply" if self.verify is None and not self.verify_notes else "verify"
 
     def to_markdown(self) -> str:
         """The report as markdown (also readable as plain text in a terminal or log file)."""
@@ -147,6 +163,9 @@ class RunReport:
             out.append(f"- restore the backup taken before this run: `{mask_url(self.restore_command)}`")
         out += ["", "## Preflight", ""]
         out += _check_table(self.preflight) if self.preflight is not None else ["not run", ""]
+        if self.plan is not None or self.outcome == "rejected":
+            out += ["## Plan and approval", ""]
+            out += self._approval_lines()
         out += ["## Backup", ""]
         out += self._backup_lines()
         out += ["## Changes", ""]
@@ -155,6 +174,27 @@ class RunReport:
         out += _check_table(self.verify) if self.verify is not None else ["not run", ""]
         out += [f"- {note}" for note in self.verify_notes]
         return mask_url("\n".join(out).rstrip() + "\n")
+
+    def _approval_lines(self) -> list[str]:
+        lines = []
+        if self.plan is not None:
+            hazards = ", ".join(sorted(str(h) for h in self.plan.hazards())) or "none"
+            lines.append(
+                f"- plan `{self.plan.checksum}`: {len(self.plan.steps)} step(s), hazards: {hazards} "
+                f"(artifact {artifact_key(self.environment, 'plan')})"
+            )
+        if self.approval is not None:
+            a = self.approval
+            lines.append(
+                f"- approved ({a.source}) by {a.approved_by or 'an approver Prefect does not record'}"
+                + (f"; reason: {a.reason}" if a.reason else "; no reason given")
+                + (f"; hazards allowed: {', '.join(a.allowed_hazards)}" if a.allowed_hazards else "")
+            )
+        elif self.outcome == "rejected":
+            lines.append(f"- **REJECTED**: {self.error}")
+        elif self.plan is not None:
+            lines.append("- not approved: nothing was applied")
+        return [*lines, ""]
 
     def _backup_lines(self) -> list[str]:
         if self.backup:
@@ -239,6 +279,6 @@ def publish_report(report: RunReport) -> None:
 
     create_markdown_artifact(
         markdown=report.to_markdown(),
-        key=artifact_key(report.environment, "report"),
+        key=artifact_key(report.environment, "dry-run-report" if report.dry_run else "report"),
         description=f"schemaflow migrate report for {report.environment}",
     )

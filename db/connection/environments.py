@@ -42,6 +42,9 @@ class Environment:
     target_schema: str = "public"
     # Hazard kinds (db.plan.model.Hazard values, or "all") a plan may carry here (db/deploy/hazards.py).
     allow_hazards: tuple[str, ...] = ()
+    # A person approves the computed plan inside the run (flows/migrate.py) before anything changes.
+    require_approval: bool = False
+    approval_timeout: str = "1h"  # how long a run waits for that approval before failing unchanged
 
     @property
     def requires_timescaledb(self) -> bool:
@@ -66,6 +69,8 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "report_log": str,
     "target_schema": str,
     "allow_hazards": list,
+    "require_approval": bool,
+    "approval_timeout": str,
 }
 _BUILTIN_DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -85,6 +90,8 @@ _BUILTIN_DEFAULTS: dict[str, Any] = {
     "report_log": ".local/logs/migrate-{name}.log",
     "target_schema": "public",
     "allow_hazards": [],
+    "require_approval": False,
+    "approval_timeout": "1h",
 }
 assert set(_TYPES) == {f.name for f in fields(Environment)} - {"name"}
 
@@ -171,7 +178,7 @@ def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
             f"{where}: timescaledb = {values['timescaledb']!r}",
             hint=f"use one of {', '.join(TIMESCALEDB_POLICIES)}",
         )
-    for key in ("lock_timeout", "statement_timeout"):
+    for key in ("lock_timeout", "statement_timeout", "approval_timeout"):
         if not _DURATION.match(values[key].strip()):
             raise ConfigError(
                 f"{where}: {key} = {values[key]!r} is not a PostgreSQL duration",
@@ -199,7 +206,20 @@ def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
         report_log=_path(values["report_log"], name, base),
         target_schema=values["target_schema"],
         allow_hazards=_hazard_names(values["allow_hazards"], where),
+        require_approval=values["require_approval"],
+        approval_timeout=values["approval_timeout"].strip(),
     )
+
+
+_SECONDS_PER_UNIT = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600, "d": 86400}
+
+
+def approval_seconds(text: str) -> float:
+    """A duration such as approval_timeout ('1h', '15min', '90s'; a bare number is seconds) in seconds."""
+    match = re.match(r"^(\d+)\s*(us|ms|s|min|h|d)?$", text.strip())
+    if not match:
+        raise ConfigError(f"{text!r} is not a duration", hint="write e.g. '15min', '1h'")
+    return int(match.group(1)) * _SECONDS_PER_UNIT[match.group(2) or "s"]
 
 
 def _path(text: str, name: str, base: Path) -> Path:

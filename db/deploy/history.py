@@ -22,16 +22,26 @@ HISTORY_TABLE_EXISTS_SQL = "SELECT to_regclass('schemaflow.migration_history') I
 INSERT_RUN_SQL = """
 INSERT INTO schemaflow.migration_history
     (environment, checksum, schema_mode, outcome, objects_changed, attempts, started_at, finished_at,
-     duration_seconds, os_user, client_host, git_commit, error_message, changes)
+     duration_seconds, os_user, client_host, git_commit, error_message, changes,
+     plan_checksum, approval_reason, approved_by, approval_source)
 VALUES (%(environment)s, %(checksum)s, %(schema_mode)s, %(outcome)s, %(objects_changed)s, %(attempts)s,
         %(started_at)s, %(finished_at)s, %(duration_seconds)s, %(os_user)s, %(client_host)s,
-        %(git_commit)s, %(error_message)s, %(changes)s::jsonb)
+        %(git_commit)s, %(error_message)s, %(changes)s::jsonb,
+        %(plan_checksum)s, %(approval_reason)s, %(approved_by)s, %(approval_source)s)
 RETURNING id
+"""
+
+RECORD_APPROVAL_SQL = """
+UPDATE schemaflow.migration_history
+SET plan_checksum = %(plan_checksum)s, approval_reason = %(reason)s, approved_by = %(approved_by)s,
+    approval_source = %(source)s
+WHERE id = %(id)s
 """
 
 LIST_RUNS_SQL = """
 SELECT id, environment, outcome, objects_changed, attempts, started_at, finished_at, duration_seconds,
-       checksum, schema_mode, db_user, os_user, client_host, git_commit, error_message
+       checksum, schema_mode, db_user, os_user, client_host, git_commit, error_message,
+       plan_checksum, approval_reason, approved_by, approval_source
 FROM schemaflow.migration_history
 WHERE (%(environment)s::text IS NULL OR environment = %(environment)s::text)
 ORDER BY id DESC
@@ -56,6 +66,11 @@ class HistoryRecord:
     os_user: str | None = field(default_factory=lambda: _os_user())
     client_host: str | None = field(default_factory=socket.gethostname)
     git_commit: str | None = field(default_factory=lambda: git_commit())
+    # The approval of the plan that ran (require_approval environments), else None.
+    plan_checksum: str | None = None
+    approval_reason: str | None = None
+    approved_by: str | None = None
+    approval_source: str | None = None
 
     def params(self) -> dict[str, Any]:
         seconds = (self.finished_at - self.started_at).total_seconds()
@@ -74,6 +89,10 @@ class HistoryRecord:
             "git_commit": self.git_commit,
             "error_message": self.error_message,
             "changes": json.dumps(self.changes, default=str),
+            "plan_checksum": self.plan_checksum,
+            "approval_reason": self.approval_reason,
+            "approved_by": self.approved_by,
+            "approval_source": self.approval_source,
         }
 
 
@@ -88,6 +107,29 @@ def record_run(conn: psycopg.Connection, record: HistoryRecord) -> int:
     row = conn.execute(INSERT_RUN_SQL, record.params()).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def record_approval(
+    conn: psycopg.Connection,
+    history_id: int,
+    *,
+    plan_checksum: str,
+    reason: str,
+    approved_by: str | None,
+    source: str,
+) -> None:
+    """Write who approved which plan, and why, onto an existing run's row."""
+    ensure_history_table(conn)  # adds the approval columns to a table created by an older version
+    conn.execute(
+        RECORD_APPROVAL_SQL,
+        {
+            "id": history_id,
+            "plan_checksum": plan_checksum,
+            "reason": reason or None,
+            "approved_by": approved_by,
+            "source": source,
+        },
+    )
 
 
 def list_runs(

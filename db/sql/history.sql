@@ -23,5 +23,12 @@ CREATE TABLE IF NOT EXISTS schemaflow.migration_history (
     changes          jsonb       NOT NULL DEFAULT '[]'::jsonb
 );
 
+-- Who approved which plan (require_approval environments); added later, so added idempotently.
+ALTER TABLE schemaflow.migration_history
+    ADD COLUMN IF NOT EXISTS plan_checksum   text,
+    ADD COLUMN IF NOT EXISTS approval_reason text,
+    ADD COLUMN IF NOT EXISTS approved_by     text,
+    ADD COLUMN IF NOT EXISTS approval_source text;
+
 CREATE INDEX IF NOT EXISTS migration_history_environment_started_idx
     ON schemaflow.migration_history (environment, started_at DESC);

@@ -8,13 +8,16 @@ at the end of the session, pass or fail.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -48,11 +51,15 @@ description = "e2e: never reached (its schedule is nightly)"
 database_url_env = "SCHEMAFLOW_E2E_STAGING_URL"
 
 [environments.production]
-description = "e2e: a fresh database that must stay untouched without confirm=true"
+description = "e2e: a fresh database that stays untouched until a plan is approved"
 database_url_env = "SCHEMAFLOW_E2E_PRODUCTION_URL"
 require_backup = true
 require_confirmation = true
+require_approval = true
+# Short, so the timed-out approval test takes a minute, not an hour (long enough for its screenshot).
+approval_timeout = "{approval_timeout}"
 """
+APPROVAL_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class PrefectStack:
     production_db_url: str
     started_seconds: float
     env: dict[str, str] = field(repr=False)
+    alerts: AlertInbox | None = None
 
     @property
     def api_url(self) -> str:
@@ -95,16 +103,44 @@ class PrefectStack:
 
     def wait_for_final_state(self, flow_run_id: UUID, timeout: float = 150) -> Any:
         """Poll until the flow run is final; fail with the worker's log tail when it takes too long."""
+        return self.wait_for_state(flow_run_id, FINAL_STATES, timeout)
+
+    def wait_for_state(
+        self, flow_run_id: UUID, types: set[str], timeout: float = 150, after: Any = None
+    ) -> Any:
+        """Poll until the run's state type is one of `types` (and, with `after`, newer than it)."""
         deadline = time.monotonic() + timeout
         with self.client() as client:
             while True:
                 run = client.read_flow_run(flow_run_id)
-                if run.state is not None and run.state.type.value in FINAL_STATES:
+                if (
+                    run.state is not None
+                    and run.state.type.value in types
+                    and (after is None or run.state.timestamp > after)
+                ):
                     return run
+                if types != FINAL_STATES and run.state is not None and run.state.type.value in FINAL_STATES:
+                    pytest.fail(
+                        f"flow run {run.name} ended {run.state.type.value} ({run.state.message}) "
+                        f"while waiting for {sorted(types)}\n{self.log_tail()}"
+                    )
                 if time.monotonic() > deadline:
                     state = run.state.type.value if run.state else "no state"
                     pytest.fail(f"flow run {run.name} still {state} after {timeout:.0f}s\n{self.log_tail()}")
                 time.sleep(1)
+
+    def resume(self, flow_run_id: UUID, run_input: dict[str, Any]) -> None:
+        """Resume a paused run with `run_input` for its wait_for_input form, as the UI's Resume does."""
+        from prefect.flow_runs import resume_flow_run
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            resume_flow_run(flow_run_id, run_input=run_input)
+
+    def states_of(self, flow_run_id: UUID) -> list[Any]:
+        """Every state the run went through, oldest first."""
+        with self.client() as client:
+            return sorted(client.read_flow_run_states(flow_run_id), key=lambda state: state.timestamp)
 
     def ui_script(self, action: str) -> subprocess.CompletedProcess[str]:
         """Run `scripts/ui.sh ACTION` against this stack."""
@@ -134,6 +170,34 @@ def _kill_leftovers(home: Path) -> None:
             os.killpg(int(pidfile.read_text().strip()), signal.SIGKILL)
 
 
+class AlertInbox:
+    """A loopback HTTP endpoint standing in for the team's chat webhook: it keeps every POST body."""
+
+    def __init__(self) -> None:
+        inbox = self
+        self.received: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    inbox.received.append(json.loads(body or b"{}"))
+                except ValueError:
+                    inbox.received.append({"raw": body.decode(errors="replace")})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def prefect_stack(
     pg_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
@@ -143,7 +207,10 @@ def prefect_stack(
     local_url = create_database(pg_cluster, "e2e_local")
     production_url = create_database(pg_cluster, "e2e_production")
     environments = home / "environments.toml"
-    environments.write_text(ENVIRONMENTS_TOML.format(tmp=home))
+    environments.write_text(
+        ENVIRONMENTS_TOML.format(tmp=home, approval_timeout=f"{APPROVAL_TIMEOUT_SECONDS}s")
+    )
+    alerts = AlertInbox()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
     env.update(
@@ -156,12 +223,15 @@ def prefect_stack(
         # Pick runs up within ~2 s instead of the default 10 s.
         PREFECT_WORKER_QUERY_SECONDS="2",
         PREFECT_LOGGING_LEVEL="INFO",
+        # A failed production run is announced here (automations/migrate-production-failed.yaml).
+        SCHEMAFLOW_ALERT_WEBHOOK_URL=alerts.url,
+        SCHEMAFLOW_ALERT_ALLOW_PRIVATE_URLS="true",
     )
     env.pop("DATABASE_URL", None)
     started = time.monotonic()
     try:
         result = _ui_script("start", env, timeout=240)
-        stack = PrefectStack(home, port, local_url, production_url, time.monotonic() - started, env)
+        stack = PrefectStack(home, port, local_url, production_url, time.monotonic() - started, env, alerts)
         if result.returncode != 0:
             pytest.fail(
                 f"scripts/ui.sh start failed ({result.returncode}):\n{result.stderr}\n{stack.log_tail()}"
@@ -173,5 +243,6 @@ def prefect_stack(
         result = _ui_script("stop", env, timeout=120)
         print(f"\ne2e: ui.sh stop took {time.monotonic() - stopped:.1f}s: {result.stderr.strip()}")
         _kill_leftovers(home)
+        alerts.close()
         drop_database(pg_cluster, local_url)
         drop_database(pg_cluster, production_url)

@@ -1,7 +1,9 @@
 """End to end: prefect.yaml deployed to a real Prefect server, runs picked up by a real worker.
 
 - migrate/local completes, the schema is in the database and the run's artifacts are in the API;
-- migrate/production without confirm=true fails at preflight and leaves its database empty;
+- no deployment's run form offers `environment`; staging and production offer no `schema_file`, and
+  `prefect deployment run 'migrate/staging' -p environment=production` is refused;
+- the concurrency limits and the failure automation exist after `make ui`'s setup;
 - migrate/staging's cron schedule makes the scheduler create runs (SQLAlchemy 2.1 silently broke that);
 - headless Chromium renders the completed run's page and its artifacts.
 """
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ import psycopg
 import pytest
 
 from tests.e2e.browser import capture, chromium_path
-from tests.e2e.conftest import PrefectStack
+from tests.e2e.conftest import ROOT, PrefectStack
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +64,10 @@ def local_run(prefect_stack: PrefectStack) -> Any:
 
 def test_local_run_completes_and_applies_the_schema(prefect_stack: PrefectStack, local_run: Any) -> None:
     assert local_run.state.is_completed(), f"{local_run.state.message}\n{prefect_stack.log_tail()}"
-    assert local_run.name == "migrate-local"
+    # environment, kind, masked target host (the test cluster's loopback address and port), short id
+    assert re.fullmatch(r"migrate-local-apply-127\.0\.0\.1-\d+-[0-9a-f]{6}", local_run.name), local_run.name
+    assert str(local_run.id).replace("-", "")[:6] == local_run.name[-6:]
+    assert {"local", "migrate"} <= set(local_run.tags)
     tables = user_tables(prefect_stack.local_db_url)
     assert "public.tenants" in tables
     assert "public.listener_events" in tables
@@ -79,29 +85,68 @@ def test_local_run_artifacts_are_readable_through_the_api(
     assert "tenants" in str(report.data)
 
 
-def test_production_without_confirmation_fails_at_preflight(prefect_stack: PrefectStack) -> None:
-    started = time.monotonic()
-    run = prefect_stack.wait_for_final_state(prefect_stack.run_deployment("migrate/production"))
-    print(f"\ne2e: migrate/production {run.state.type.value} in {time.monotonic() - started:.1f}s")
-    assert run.state.is_failed(), f"{run.state.type}: {run.state.message}\n{prefect_stack.log_tail()}"
-    assert run.parameters.get("confirm") is False
-    # The state message is what the UI shows first: it must be the actionable one, not a traceback.
-    message = run.state.message or ""
-    assert "preflight failed for production" in message, message
-    assert "requires confirmation" in message, message
-    assert user_tables(prefect_stack.production_db_url) == []
-    artifacts = {a.key: a for a in artifacts_of(prefect_stack, run.id)}
-    assert "migrate-production-report" in artifacts, sorted(k or "(no key)" for k in artifacts)
-    report = str(artifacts["migrate-production-report"].data)
-    assert "FAILED" in report
-    assert "confirm=true" in report  # the hint says how to go ahead
-    if failure_hook_wired():
-        assert "migrate-production-failure" in artifacts, sorted(k or "(no key)" for k in artifacts)
-        assert "FAILED: migrate on production" in str(artifacts["migrate-production-failure"].data)
-    else:
-        print(
-            "e2e: NOTE flows/migrate.py has no on_failure=[notify_failure] yet; failure artifact not checked"
+def test_no_migrate_deployment_offers_its_environment_and_only_local_offers_a_schema_file(
+    prefect_stack: PrefectStack,
+) -> None:
+    with prefect_stack.client() as client:
+        forms = {
+            name: set(
+                client.read_deployment_by_name(f"migrate/{name}").parameter_openapi_schema["properties"]
+            )
+            for name in ("staging", "production", "local")
+        }
+    for name, fields in forms.items():
+        assert not fields & {"environment", "database_url", "confirm", "plan_checksum"}, (name, fields)
+    assert "schema_file" not in forms["staging"] and "schema_file" not in forms["production"]
+    assert "schema_file" in forms["local"]
+    assert {"dry_run", "plan_only", "run_expectations"} <= forms["staging"]
+
+
+def test_staging_cannot_be_pointed_at_production_from_the_cli_or_the_api(prefect_stack: PrefectStack) -> None:
+    prefect = ROOT / ".venv" / "bin" / "prefect"
+    env = {**prefect_stack.env, "PREFECT_API_URL": prefect_stack.api_url}
+    for parameter in (
+        "environment=production",
+        "schema_file=/tmp/other.sql",
+        "database_url=postgresql://x@y/z",
+    ):
+        done = subprocess.run(
+            [str(prefect), "deployment", "run", "migrate/staging", "-p", parameter],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
+        assert done.returncode != 0, (parameter, done.stdout, done.stderr)
+        assert parameter.split("=")[0] in done.stdout + done.stderr, (parameter, done.stdout, done.stderr)
+    # The API accepts a parameter the schema does not name, but the entry flow has no such argument:
+    # the run ends as it starts (Prefect: "Process exited ..."), before any task, so it can never
+    # reach production.
+    run_id = prefect_stack.run_deployment("migrate/staging", {"environment": "production"})
+    run = prefect_stack.wait_for_final_state(run_id)
+    assert run.state.type.value in ("FAILED", "CRASHED"), run.state  # Prefect refuses the parameter
+    with prefect_stack.client() as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    assert tasks == [], [t.name for t in tasks]
+    print(f"\ne2e: migrate/staging with environment=production via the API: {run.state.message}")
+
+
+def test_make_ui_creates_the_concurrency_limits_and_the_failure_automation(
+    prefect_stack: PrefectStack,
+) -> None:
+    from prefect.automations import Automation
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with prefect_stack.client() as client:
+        limits = {c.name: c.limit for c in client.read_global_concurrency_limits()}
+    assert {limits.get(f"migrate-{env}") for env in ("local", "staging", "production")} == {1}, limits
+    with temporary_settings(updates={PREFECT_API_URL: prefect_stack.api_url}):
+        automation: Any = Automation.read(name="schemaflow-migrate-production-failed")
+    assert automation.enabled
+    assert automation.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed"}
+    assert [a.type for a in automation.actions] == ["send-notification"]
 
 
 def test_production_deployment_has_no_schedule_and_rejects_unknown_parameters(
@@ -113,10 +158,10 @@ def test_production_deployment_has_no_schedule_and_rejects_unknown_parameters(
         deployment = client.read_deployment_by_name("migrate/production")
         assert deployment.schedules == []
         assert "production" in deployment.tags
-        assert deployment.parameters.get("confirm") is False
+        assert deployment.parameters == {}
         assert deployment.enforce_parameter_schema is True
         with pytest.raises(PrefectHTTPStatusError):
-            client.create_flow_run_from_deployment(deployment.id, parameters={"confirm": "definitely"})
+            client.create_flow_run_from_deployment(deployment.id, parameters={"dry_run": "definitely"})
 
 
 def test_staging_schedule_produces_scheduled_runs(prefect_stack: PrefectStack) -> None:
@@ -149,7 +194,7 @@ def test_staging_schedule_produces_scheduled_runs(prefect_stack: PrefectStack) -
     assert scheduled, f"no scheduled runs of migrate/staging after 90 s\n{prefect_stack.log_tail()}"
     times = sorted(r.expected_start_time for r in scheduled)
     assert all((t.hour, t.minute) == (2, 30) for t in times), times
-    assert all(r.parameters.get("environment") == "staging" for r in scheduled)
+    assert all(r.parameters.get("environment") is None for r in scheduled)  # fixed in code, not a parameter
 
 
 def test_browser_shows_the_completed_run(prefect_stack: PrefectStack, local_run: Any) -> None:

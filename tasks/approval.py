@@ -1,0 +1,398 @@
+"""Approval of the exact plan inside a migrate run: compute it, publish it, pause for a person.
+
+For an environment with `require_approval = true` the run computes the Plan (db/plan/), publishes it
+as the `migrate-<env>-plan` artifact and pauses with Prefect's `pause_flow_run(wait_for_input=...)`:
+the UI shows a form (approve, hazards to allow, reason) and a Resume button. Before anything changes
+the plan is computed again; if the live catalog moved in the meantime (its checksum differs) the new
+plan is published and the run asks again. Rejection or no answer within `approval_timeout` ends the
+run with nothing changed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from prefect import task
+from prefect.input import RunInput
+from pydantic import Field, create_model
+
+from db.connection.environments import Environment, approval_seconds
+from db.deploy.apply import ApplyResult
+from db.errors import CheckFailed
+from db.plan.model import Plan
+from db.plan.render import render_markdown
+from tasks.reporting import artifact_key, in_run, run_logger
+
+# Re-plans allowed when the catalog keeps changing under a pending approval: then stop, changed nothing.
+MAX_APPROVAL_ROUNDS = 3
+WHOLE_FILE = "as the whole master file in one transaction (an empty database: nobody to block)"
+# Tables in public not created by an extension: none means a fresh database.
+USER_TABLES_SQL = """
+SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+"""
+EXPECTATIONS_BEFORE = (
+    "not measured before the change: the Great Expectations suites take tens of seconds on a live "
+    "database, so they run once, in verification after the change"
+)
+
+
+class ApprovalInput(RunInput):
+    """The form a reviewer fills in on the paused run (Prefect renders it from this model)."""
+
+    approve: bool = Field(default=False, description="Apply exactly the plan in the migrate-…-plan artifact")
+    allow_hazards: list[str] = Field(
+        default_factory=list, description="Hazards of this plan you accept (see the plan's Hazards line)"
+    )
+    reason: str = Field(default="", description="Why (recorded in migration_history and the report)")
+
+
+class ApprovalRejected(CheckFailed):
+    """A reviewer said no: the run ends, nothing changed."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who approved which plan, how, and why: what the report and migration_history record."""
+
+    plan: Plan
+    source: str  # "prefect-ui" (a paused run resumed with input), "cli --yes", "cli --plan-checksum", ...
+    reason: str = ""
+    approved_by: str | None = None
+    allowed_hazards: tuple[str, ...] = ()
+    rounds: int = 1
+    whole_file: bool = False  # an empty database: the master file runs whole (the plan creates everything)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan_checksum": self.plan.checksum,
+            "source": self.source,
+            "reason": self.reason,
+            "approved_by": self.approved_by,
+            "allowed_hazards": list(self.allowed_hazards),
+            "rounds": self.rounds,
+            "whole_file": self.whole_file,
+        }
+
+
+def approval_input_for(plan: Plan) -> type[ApprovalInput]:
+    """ApprovalInput whose hazard choices are exactly this plan's hazards (the UI shows a pick list)."""
+    hazards = sorted(str(h) for h in plan.hazards())
+    if not hazards:
+        return ApprovalInput
+    choice: Any = Literal[tuple(hazards)]
+    model: type[ApprovalInput] = create_model(  # type: ignore[call-overload]
+        "ApprovalInput",
+        __base__=ApprovalInput,
+        allow_hazards=(
+            list[choice],
+            Field(default_factory=list, description="Hazards of this plan you accept"),
+        ),
+    )
+    return model
+
+
+def compute_plan(url: str, env: Environment, schema_text: str) -> tuple[Plan, str]:
+    """The plan for `url` (db/plan/database.py), and how it will run: as planned, or as the whole file."""
+    from db.plan.database import plan_database
+
+    computed = plan_database(url, schema_text, connect_timeout=env.connect_timeout)
+    how = WHOLE_FILE if database_is_empty(url, env.connect_timeout) else "step by step (db/deploy/execute.py)"
+    return computed, f"db/plan; runs {how}"
+
+
+def database_is_empty(url: str, connect_timeout: int) -> bool:
+    """No table of its own in `public`: then the whole file runs in one transaction (nobody to block)."""
+    from db.connection.connect import connect
+
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        row = conn.execute(USER_TABLES_SQL).fetchone()
+    return not row or row[0] == 0
+
+
+@task(name="plan", task_run_name="plan-{environment}")
+def plan(url: str, environment: str, schema_text: str, dry_run: bool = False) -> Plan:
+    """Compute the plan and publish it (`migrate-<env>-plan`) for the reviewer."""
+    from db.connection.environments import get_environment
+
+    logger = run_logger()
+    computed, planner = compute_plan(url, get_environment(environment), schema_text)
+    logger.info(
+        "plan %s: %d step(s), hazards %s (planner: %s)",
+        computed.checksum[:12],
+        len(computed.steps),
+        sorted(computed.hazards()) or "none",
+        planner,
+    )
+    publish_plan(computed, environment, planner, dry_run=dry_run)
+    return computed
+
+
+def plan_markdown(plan: Plan, environment: str, planner: str) -> str:
+    """The plan artifact: what it changes, its locks, hazards and sizes, and how to approve it."""
+    head = [
+        f"# Plan for `{environment}`",
+        "",
+        f"- planner: {planner}",
+        f"- computed against catalog `{plan.catalog_checksum[:12]}`, "
+        f"schema file `{plan.schema_checksum[:12]}`",
+        f"- expectation results before the change: {EXPECTATIONS_BEFORE}",
+    ]
+    head += [f"- note: {note}" for note in plan.notes]
+    return "\n".join([*head, "", render_markdown(plan)])
+
+
+def publish_plan(plan: Plan, environment: str, planner: str, *, dry_run: bool = False) -> None:
+    if not in_run():
+        return
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(
+        markdown=plan_markdown(plan, environment, planner),
+        key=artifact_key(environment, "dry-run-plan" if dry_run else "plan"),
+        description=f"schemaflow plan {plan.checksum[:12]} for {environment}",
+    )
+
+
+def request_approval(url: str, env: Environment, schema_text: str, first: Plan) -> Approval:
+    """Pause until a person approves `first` (or a re-computed plan); raise when refused or timed out."""
+    from prefect.exceptions import FlowPauseTimeout
+    from prefect.flow_runs import pause_flow_run
+
+    logger = run_logger()
+    current = first
+    for round_number in range(1, MAX_APPROVAL_ROUNDS + 1):
+        logger.warning(
+            "waiting up to %s for approval of plan %s (%d step(s)): open this run in the Prefect UI, "
+            "read the migrate-%s-plan artifact, then Resume with approve=true",
+            env.approval_timeout,
+            current.checksum[:12],
+            len(current.steps),
+            env.name,
+        )
+        try:
+            answer = pause_flow_run(
+                wait_for_input=approval_input_for(current),
+                timeout=int(approval_seconds(env.approval_timeout)),
+                poll_interval=2,
+                key=f"approve-{current.checksum[:12]}-{round_number}",
+            )
+        except FlowPauseTimeout:
+            raise CheckFailed(
+                f"no approval of plan {current.checksum[:12]} within {env.approval_timeout}; "
+                "nothing was changed",
+                hint="trigger the deployment again and approve the plan on the paused run within the time",
+            ) from None
+        if not answer.approve:
+            raise ApprovalRejected(
+                f"plan {current.checksum[:12]} was rejected{': ' + answer.reason if answer.reason else ''}; "
+                "nothing was changed",
+                hint="change the master file or the database as agreed, then trigger the deployment again",
+            )
+        refuse_unallowed_hazards(current, env, answer.allow_hazards)
+        again, planner = compute_plan(url, env, schema_text)
+        if again.catalog_checksum == current.catalog_checksum and again.checksum == current.checksum:
+            return Approval(
+                plan=current,
+                source="prefect-ui",
+                reason=answer.reason,
+                approved_by=approver_of_current_run(),
+                allowed_hazards=tuple(answer.allow_hazards),
+                rounds=round_number,
+            )
+        logger.warning(
+            "the database changed after plan %s was computed (catalog %s, now %s): asking again for plan %s",
+            current.checksum[:12],
+            current.catalog_checksum[:12],
+            again.catalog_checksum[:12],
+            again.checksum[:12],
+        )
+        publish_plan(again, env.name, f"{planner}; re-planned after a catalog change")
+        current = again
+    raise CheckFailed(
+        f"the database kept changing while plans waited for approval ({MAX_APPROVAL_ROUNDS} rounds); "
+        "nothing was changed",
+        hint="find out who is changing the schema, then trigger the deployment again",
+    )
+
+
+def refuse_unallowed_hazards(plan: Plan, env: Environment, allowed: list[str]) -> None:
+    """Stop before any change when the plan has a hazard neither the environment nor the reviewer allowed."""
+    from db.deploy.hazards import allowed_hazards
+
+    allowances = {str(h) for h in allowed_hazards(getattr(env, "allow_hazards", ()), allowed)}
+    blocked = plan.steps_with_hazards_not_in(allowances)
+    if blocked:
+        names = sorted({str(h) for s in blocked for h in s.hazards} - allowances)
+        steps = "; ".join(f"{s.action} {s.kind} {s.name}" for s in blocked[:5])
+        raise CheckFailed(
+            f"plan {plan.checksum[:12]} has hazard(s) {', '.join(names)} that were not allowed ({steps}); "
+            "nothing was changed",
+            hint=f"run it again and tick {', '.join(names)} under allow_hazards if the steps are fine",
+        )
+
+
+def approver_of_current_run() -> str | None:
+    """Who resumed the run, where Prefect records it (Prefect Cloud); None on a Prefect OSS server."""
+    from prefect.runtime import flow_run
+
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(flow_run.id)
+        created_by = getattr(run.state, "created_by", None) if run.state else None
+        return str(getattr(created_by, "display_value", "") or "") or None
+    except Exception:
+        return None
+
+
+def cli_approval(plan: Plan, source: str, reason: str = "") -> Approval:
+    """An approval given on the CLI (after the plan was shown, or pinned by --plan-checksum)."""
+    return Approval(plan=plan, source=source, reason=reason, approved_by=_os_user())
+
+
+def _os_user() -> str | None:
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or None
+
+
+def approve(
+    url: str, env: Environment, schema_text: str, computed: Plan, plan_checksum: str | None
+) -> Approval:
+    """The approval of `computed`: pinned by the caller's checksum (CLI), implied when empty, else asked."""
+    approval = _approval(url, env, schema_text, computed, plan_checksum)
+    return replace(approval, whole_file=database_is_empty(url, env.connect_timeout))
+
+
+def _approval(
+    url: str, env: Environment, schema_text: str, computed: Plan, plan_checksum: str | None
+) -> Approval:
+    if plan_checksum:
+        if plan_checksum != computed.checksum:
+            raise CheckFailed(
+                f"the plan is {computed.checksum[:12]}, not the approved {plan_checksum[:12]}: the database "
+                "or the master file changed since it was reviewed; nothing was changed",
+                hint=f"review the new plan (schemaflow plan --env {env.name}) and approve its checksum",
+            )
+        return cli_approval(computed, "cli (plan checksum)")
+    if computed.is_empty:
+        return Approval(plan=computed, source="empty plan: nothing to approve")
+    return request_approval(url, env, schema_text, computed)
+
+
+def check_still_current(url: str, env: Environment, approval: Approval, schema_text: str) -> None:
+    """Right before applying (after the backup): the database is still the one the plan was made for."""
+    again, _ = compute_plan(url, env, schema_text)
+    live = again.catalog_checksum
+    if live != approval.plan.catalog_checksum or again.checksum != approval.plan.checksum:
+        raise CheckFailed(
+            f"the database changed after plan {approval.plan.checksum[:12]} was approved (catalog "
+            f"{approval.plan.catalog_checksum[:12]}, now {live[:12]}); nothing was changed",
+            hint="trigger the deployment again: it will show the new plan for approval",
+        )
+
+
+def record_approval(url: str, env: Environment, history_id: int, approval: Approval) -> None:
+    """Add the approval (plan checksum, reason, approver, how) to the run's migration_history row."""
+    from db.connection.connect import connect
+    from db.deploy.history import record_approval as write_approval
+
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        write_approval(
+            conn,
+            history_id,
+            plan_checksum=approval.plan.checksum,
+            reason=approval.reason,
+            approved_by=approval.approved_by,
+            source=approval.source,
+        )
+    run_logger().info(
+        "approval of plan %s (%s) recorded in migration_history id %d",
+        approval.plan.checksum[:12],
+        approval.source,
+        history_id,
+    )
+
+
+@task(name="execute-plan", task_run_name="execute-plan-{environment}")
+def apply_approved_plan(url: str, environment: str, approval: Approval) -> ApplyResult:
+    """Execute exactly the approved plan (db/deploy/execute.py); record it in migration_history.
+
+    Returns an ApplyResult, the shape the run report, the summary and verification already read.
+    """
+    from datetime import UTC, datetime
+
+    from db.connection.connect import connect
+    from db.connection.environments import get_environment
+    from db.deploy.apply import Change
+    from db.deploy.execute import execute_plan
+    from db.deploy.history import HistoryRecord, record_run
+    from db.errors import SchemaflowError
+    from tasks.reporting import publish_table
+
+    env = get_environment(environment)
+    plan = approval.plan
+    started = datetime.now(UTC)
+    outcome, error, result = "success", None, None
+    try:
+        result = execute_plan(
+            url,
+            plan,
+            environment=environment,
+            allow_hazards=[*env.allow_hazards, *approval.allowed_hazards],
+            lock_timeout=env.lock_timeout,
+            statement_timeout=env.statement_timeout,
+            lock_retries=env.lock_retries,
+            connect_timeout=env.connect_timeout,
+        )
+    except SchemaflowError as exc:
+        outcome, error = "failed", exc
+    steps = result.steps if result else []
+    done = {s.number for s in steps if s.status == "done"}
+    changes = [
+        Change(action=s.action, kind=s.kind, name=s.name, detail=" ".join(s.sql.split())[:500])
+        for n, s in enumerate(plan.steps, 1)
+        if n in done
+    ]
+    record = HistoryRecord(
+        environment=environment,
+        checksum=plan.schema_checksum,
+        outcome=outcome,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        schema_mode=plan.mode or None,
+        objects_changed=len(changes),
+        attempts=result.transaction_attempts if result else 1,
+        error_message=error.message[:2000] if error else None,
+        changes=[c.__dict__ for c in changes],
+        plan_checksum=plan.checksum,
+        approval_reason=approval.reason or None,
+        approved_by=approval.approved_by,
+        approval_source=approval.source,
+    )
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        history_id = record_run(conn, record)
+    if result is not None:
+        publish_table(
+            table=result.rows() or [{"step": "-", "status": "no steps", "sql": "the plan was empty"}],
+            key=artifact_key(environment, "changes"),
+            description=f"Steps of plan {plan.checksum[:12]} executed on {environment}",
+        )
+    if error is not None:
+        raise error
+    assert result is not None
+    return ApplyResult(
+        environment=environment,
+        checksum=plan.schema_checksum,
+        mode=plan.mode,
+        dry_run=False,
+        changes=changes,
+        seconds=round(result.seconds, 3),
+        attempts=result.transaction_attempts or 1,
+        history_id=history_id,
+        statements=result.statements_run,
+        outcome="committed",
+    )

@@ -1,0 +1,207 @@
+"""End to end: migrate/production pauses on its plan and changes nothing without an approval.
+
+Real Prefect server and process worker (tests/e2e/conftest.py), real PostgreSQL + TimescaleDB. The
+production environment of the stack has `require_approval = true` and a 60 s `approval_timeout`.
+Tests run in file order on one production database: the ones that must leave it untouched first,
+the approval that applies the schema last.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from db.catalog.drift import check_drift
+from db.catalog.snapshot import snapshot_catalog
+from db.deploy.history import list_runs
+from db.plan.model import snapshot_checksum
+from tests.e2e.browser import capture_after_click, chromium_path
+from tests.e2e.conftest import APPROVAL_TIMEOUT_SECONDS, PrefectStack
+from tests.e2e.test_deployments import artifacts_of, user_tables
+
+pytestmark = pytest.mark.slow
+
+PLAN_KEY = "migrate-production-plan"
+FAILURE_AUTOMATION = "schemaflow-migrate-production-failed"
+# The deployment runs the Great Expectations suites by default; they take ~30 s here and are not
+# what these tests are about (tests/e2e/test_deployments.py covers them on migrate/local).
+FAST = {"run_expectations": False}
+
+
+def catalog_of(url: str) -> str:
+    """The production database's catalog checksum: equal before and after means nothing changed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return snapshot_checksum(snapshot_catalog(conn, ("public", "schemaflow")))
+
+
+def plan_artifacts(stack: PrefectStack, flow_run_id: Any) -> list[Any]:
+    found = [a for a in artifacts_of(stack, flow_run_id) if a.key == PLAN_KEY]
+    return sorted(found, key=lambda artifact: artifact.created)
+
+
+def task_runs_of(stack: PrefectStack, flow_run_id: Any) -> list[Any]:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with stack.client() as client:
+        return list(
+            client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        )
+
+
+def wait_for_alert(stack: PrefectStack, run_name: str, timeout: float = 60) -> dict[str, Any]:
+    """The webhook POST the failure automation sent for `run_name`."""
+    assert stack.alerts is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for alert in stack.alerts.received:
+            if run_name in str(alert):
+                return alert
+        time.sleep(1)
+    pytest.fail(f"no alert for {run_name} within {timeout:.0f}s; received: {stack.alerts.received}")
+
+
+@pytest.fixture(scope="module")
+def production(prefect_stack: PrefectStack) -> str:
+    """The stack's production database, untouched so far."""
+    assert user_tables(prefect_stack.production_db_url) == []
+    return prefect_stack.production_db_url
+
+
+def test_paused_with_its_plan_a_second_trigger_is_refused_and_a_rejection_changes_nothing(
+    prefect_stack: PrefectStack, production: str
+) -> None:
+    before = catalog_of(production)
+    started = time.monotonic()
+    first = prefect_stack.run_deployment("migrate/production", FAST)
+    paused = prefect_stack.wait_for_state(first, {"PAUSED"}, timeout=180)
+    print(f"\ne2e: migrate/production paused for approval after {time.monotonic() - started:.1f}s")
+    assert paused.name.startswith("migrate-production-apply-127.0.0.1-"), paused.name
+    assert {"production", "migrate"} <= set(paused.tags)
+    plans = plan_artifacts(prefect_stack, first)
+    assert len(plans) == 1, [a.key for a in artifacts_of(prefect_stack, first)]
+    text = str(plans[0].data)
+    assert "# Plan for `production`" in text and "plan checksum `" in text, text[:500]
+    assert "public.listener_events" in text and "expectation results before the change" in text
+
+    # While the first waits for approval it holds migrate-production: a second trigger is refused.
+    second = prefect_stack.wait_for_final_state(prefect_stack.run_deployment("migrate/production", FAST))
+    assert second.state.is_failed(), second.state.message
+    assert "another migrate run of 'production' is in progress" in (second.state.message or "")
+    assert task_runs_of(prefect_stack, second.id) == []  # it never reached preflight
+    first_states = prefect_stack.states_of(first)
+    second_states = prefect_stack.states_of(second.id)
+    paused_at = next(s.timestamp for s in first_states if s.type.value == "PAUSED")
+    second_running = next(s.timestamp for s in second_states if s.type.value == "RUNNING")
+    assert paused_at < second_running < second_states[-1].timestamp
+    assert prefect_stack.wait_for_state(first, {"PAUSED"}).state.type.value == "PAUSED"
+
+    prefect_stack.resume(first, {"approve": False, "allow_hazards": [], "reason": "e2e: not today"})
+    rejected = prefect_stack.wait_for_final_state(first)
+    assert rejected.state.type.value == "CANCELLED", rejected.state
+    assert "rejected: e2e: not today; nothing was changed" in (rejected.state.message or "")
+    assert catalog_of(production) == before
+    assert user_tables(production) == []
+    report = next(a for a in artifacts_of(prefect_stack, first) if a.key == "migrate-production-report")
+    assert "REJECTED" in str(report.data)
+
+
+def test_no_answer_within_the_timeout_fails_changes_nothing_and_alerts(
+    prefect_stack: PrefectStack, production: str
+) -> None:
+    from prefect.automations import Automation
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_stack.api_url}):
+        automation: Any = Automation.read(name=FAILURE_AUTOMATION)
+    assert automation.enabled and automation.actions[0].type == "send-notification"
+
+    before = catalog_of(production)
+    run_id = prefect_stack.run_deployment("migrate/production", FAST)
+    paused = prefect_stack.wait_for_state(run_id, {"PAUSED"}, timeout=180)
+    clock = time.monotonic()
+    # While it waits: the paused run in the UI, its Resume button opening the approval form.
+    if chromium_path() is None:
+        pytest.fail("chromium is not installed; run: bash scripts/setup-browser.sh")
+    page = capture_after_click(
+        f"{prefect_stack.ui_url}/runs/flow-run/{run_id}",
+        "e2e-paused-for-approval",
+        button="Resume",
+        wait_for="Paused",
+        expect="Reason",
+        timeout=APPROVAL_TIMEOUT_SECONDS - 5,
+    )
+    print(f"\ne2e: screenshot {page.screenshot} after {time.monotonic() - clock:.1f}s")
+    for field in ("Approve", "Allow Hazards", "Reason"):
+        assert field in page.dom, (field, page.dom[:2000])
+    run = prefect_stack.wait_for_final_state(run_id, timeout=APPROVAL_TIMEOUT_SECONDS + 90)
+    print(f"\ne2e: unanswered approval: {run.state.type.value} {time.monotonic() - clock:.1f}s after pausing")
+    assert run.state.is_failed(), run.state
+    # Prefect's server fails an expired pause itself ("The flow was paused and never resumed."), a
+    # moment before the run's own code notices; the run's report carries schemaflow's message.
+    ours = f"within {APPROVAL_TIMEOUT_SECONDS}s; nothing was changed"
+    assert ours in (run.state.message or "") or "paused and never resumed" in (run.state.message or "")
+    assert catalog_of(production) == before and user_tables(production) == []
+    report = next(a for a in artifacts_of(prefect_stack, run_id) if a.key == "migrate-production-report")
+    assert ours in str(report.data), str(report.data)[:1500]
+
+    failure = next(a for a in artifacts_of(prefect_stack, run_id) if a.key == "migrate-production-failure")
+    text = str(failure.data)
+    assert "failed at: **approval**" in text and "```" not in text, text
+    assert "Resume the paused run with approve=true" in text, text
+    alert = wait_for_alert(prefect_stack, paused.name)
+    assert "migrate FAILED on production" in str(alert), alert
+
+
+def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
+    prefect_stack: PrefectStack, production: str
+) -> None:
+    run_id = prefect_stack.run_deployment("migrate/production", FAST)
+    first_pause = prefect_stack.wait_for_state(run_id, {"PAUSED"}, timeout=180)
+    with psycopg.connect(production, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.e2e_changed_meanwhile (id int)")
+    try:
+        prefect_stack.resume(run_id, {"approve": True, "allow_hazards": [], "reason": "e2e: approve plan 1"})
+        again = prefect_stack.wait_for_state(
+            run_id, {"PAUSED"}, timeout=120, after=first_pause.state.timestamp
+        )
+        plans = plan_artifacts(prefect_stack, run_id)
+        assert len(plans) == 2, [str(p.data)[:200] for p in plans]
+        assert "re-planned after a catalog change" in str(plans[1].data)
+        assert (
+            str(plans[0].data).split("plan checksum `")[1][:64]
+            != str(plans[1].data).split("plan checksum `")[1][:64]
+        )
+        assert user_tables(production) == ["public.e2e_changed_meanwhile"]  # nothing applied meanwhile
+        prefect_stack.resume(again.id, {"approve": False, "allow_hazards": [], "reason": "e2e: stop"})
+        assert prefect_stack.wait_for_final_state(run_id).state.type.value == "CANCELLED"
+    finally:
+        with psycopg.connect(production, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS public.e2e_changed_meanwhile")
+    assert user_tables(production) == []
+
+
+def test_approved_through_the_api_the_plan_is_applied_and_drift_is_empty(
+    prefect_stack: PrefectStack, production: str
+) -> None:
+    run_id = prefect_stack.run_deployment("migrate/production", FAST)
+    prefect_stack.wait_for_state(run_id, {"PAUSED"}, timeout=180)
+    plan_text = str(plan_artifacts(prefect_stack, run_id)[-1].data)
+    checksum = plan_text.split("plan checksum `")[1][:64]
+    clock = time.monotonic()
+    prefect_stack.resume(run_id, {"approve": True, "allow_hazards": [], "reason": "e2e: reviewed"})
+    run = prefect_stack.wait_for_final_state(run_id, timeout=240)
+    print(f"\ne2e: approved run {run.state.type.value} {time.monotonic() - clock:.1f}s after resume")
+    assert run.state.is_completed(), f"{run.state.message}\n{prefect_stack.log_tail()}"
+    assert "public.listener_events" in user_tables(production)
+    assert not check_drift(production).has_drift
+    with psycopg.connect(production, autocommit=True) as conn:
+        newest = list_runs(conn, "production", limit=1)[0]
+    assert newest["outcome"] == "success"
+    assert newest["plan_checksum"] == checksum
+    assert newest["approval_reason"] == "e2e: reviewed"
+    assert newest["approval_source"] == "prefect-ui"
+    report = next(a for a in artifacts_of(prefect_stack, run_id) if a.key == "migrate-production-report")
+    assert f"plan `{checksum}`" in str(report.data) and "approved (prefect-ui)" in str(report.data)

@@ -1,0 +1,164 @@
+"""Approval of the exact plan: the plan, its pinning by checksum, the hazard gate, the history row.
+
+The pause itself (a paused deployment run resumed through the API) is tested end to end in
+tests/e2e/test_approval.py; here the same code runs in-process under a temporary Prefect server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from db.catalog.drift import check_drift
+from db.connection.environments import approval_seconds, get_environment
+from db.deploy.history import list_runs
+from db.errors import CheckFailed, ConfigError
+from db.plan.model import Hazard, LockLevel, Plan, Step
+from db.schema.master_file import read_schema
+from tasks.approval import (
+    approval_input_for,
+    approve,
+    compute_plan,
+    database_is_empty,
+    refuse_unallowed_hazards,
+)
+
+ENVIRONMENTS = """
+[defaults]
+database_url_env = "SCHEMAFLOW_TEST_URL"
+allow_insecure = true
+timescaledb = "preferred"
+lock_timeout = "1s"
+lock_retries = 1
+backup_dir = "{root}/backups/{{name}}"
+report_log = "{root}/logs/migrate-{{name}}.log"
+
+[environments.approved]
+require_backup = false
+require_approval = true
+approval_timeout = "5min"
+"""
+
+
+@pytest.fixture
+def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "environments.toml"
+    path.write_text(ENVIRONMENTS.format(root=tmp_path))
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
+    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
+    return tmp_path
+
+
+def _plan(*hazards: Hazard) -> Plan:
+    step = Step(
+        sql="ALTER TABLE public.t ALTER COLUMN a TYPE bigint",
+        kind="column",
+        name="public.t.a",
+        action="alter",
+        lock=LockLevel.ACCESS_EXCLUSIVE,
+        relation="public.t",
+        hazards=hazards,
+    )
+    return Plan(steps=(step,), schema_checksum="s" * 64, catalog_checksum="c" * 64)
+
+
+def test_approval_timeout_is_read_as_seconds_and_must_be_a_duration(
+    environments: Path, tmp_path: Path
+) -> None:
+    assert (
+        approval_seconds("1h") == 3600 and approval_seconds("90s") == 90 and approval_seconds("15min") == 900
+    )
+    env = get_environment("approved")
+    assert env.require_approval and env.approval_timeout == "5min"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[environments.x]\napproval_timeout = "soon"\n')
+    with pytest.raises(ConfigError, match="approval_timeout"):
+        get_environment("x", bad)
+
+
+def test_the_form_offers_exactly_the_plans_hazards() -> None:
+    form = approval_input_for(_plan(Hazard.REWRITES_TABLE, Hazard.BLOCKS_READS))
+    schema: dict[str, Any] = form.model_json_schema()
+    assert set(schema["properties"]) == {"approve", "allow_hazards", "reason"}
+    choices = schema["properties"]["allow_hazards"]["items"]["enum"]
+    assert choices == ["blocks_reads", "rewrites_table"]
+    with pytest.raises(ValueError):
+        form(approve=True, allow_hazards=["destroys_data"])
+
+
+def test_an_approval_that_does_not_allow_a_hazard_of_the_plan_stops_before_any_change(
+    environments: Path,
+) -> None:
+    env = get_environment("approved")
+    plan = _plan(Hazard.REWRITES_TABLE)
+    with pytest.raises(CheckFailed, match="rewrites_table") as refused:
+        refuse_unallowed_hazards(plan, env, [])
+    assert "nothing was changed" in refused.value.message
+    refuse_unallowed_hazards(plan, env, ["rewrites_table"])  # allowed: no error
+
+
+def test_a_plan_checksum_pins_the_plan(environments: Path, db_url: str) -> None:
+    env = get_environment("approved")
+    plan = _plan()
+    with pytest.raises(CheckFailed, match="not the approved"):
+        approve(db_url, env, "", plan, "0" * 64)
+    approval = approve(db_url, env, "", plan, plan.checksum)
+    assert approval.plan is plan and approval.source.startswith("cli")
+
+
+def test_the_plan_pins_the_catalog_and_an_empty_database_runs_the_whole_file(
+    environments: Path, db_url: str
+) -> None:
+    env = get_environment("approved")
+    text = read_schema()
+    fresh, how = compute_plan(db_url, env, text)
+    assert "whole master file" in how and database_is_empty(db_url, 10)
+    assert "public.listener_events" in {s.name for s in fresh.steps}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.someone_elses (id int)")
+    again, how = compute_plan(db_url, env, text)
+    assert "step by step" in how and not database_is_empty(db_url, 10)
+    assert again.catalog_checksum != fresh.catalog_checksum and again.checksum != fresh.checksum
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_migrate_applies_only_the_plan_it_was_given_and_records_the_approval(
+    environments: Path, db_url: str
+) -> None:
+    from flows.migrate import migrate
+
+    state = migrate(environment="approved", plan_checksum="f" * 64, run_expectations=False, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(CheckFailed, match="not the approved"):
+        state.result()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert list_runs(conn, "approved") == []  # refused before apply: no history, nothing changed
+        assert conn.execute("SELECT to_regclass('public.listener_events')").fetchone() == (None,)
+
+    planned = migrate(environment="approved", plan_only=True)
+    assert planned["outcome"] == "success" and planned["history_id"] is None
+    done = migrate(environment="approved", plan_checksum=planned["plan_checksum"], run_expectations=False)
+    assert done["outcome"] == "success" and done["objects_changed"] > 20
+    assert done["approval"]["plan_checksum"] == planned["plan_checksum"]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = list_runs(conn, "approved", limit=1)[0]
+    assert row["id"] == done["history_id"]
+    assert row["plan_checksum"] == planned["plan_checksum"]
+    assert row["approval_source"].startswith("cli")
+    log = (environments / "logs" / "migrate-approved.log").read_text()
+    assert f"plan `{planned['plan_checksum']}`" in log and "approved (cli" in log
+
+    # A database that has the schema: the approved plan itself runs, step by step, and nothing else.
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX public.idx_podcasts_tenant_id")
+    planned = migrate(environment="approved", plan_only=True)
+    done = migrate(environment="approved", plan_checksum=planned["plan_checksum"], run_expectations=False)
+    assert done["outcome"] == "success" and done["objects_changed"] == 1, done
+    assert done["approval"]["whole_file"] is False
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = list_runs(conn, "approved", limit=1)[0]
+    assert row["id"] == done["history_id"] and row["plan_checksum"] == planned["plan_checksum"]
+    assert not check_drift(db_url).has_drift
