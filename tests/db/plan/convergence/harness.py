@@ -160,6 +160,37 @@ def run_drift(url: str, schema_file: Path, *flags: str) -> subprocess.CompletedP
     )
 
 
+def plan_report(url: str, schema_file: Path, *flags: str) -> dict[str, Any]:
+    """The `schemaflow plan --json` output (exit 0 empty, 1 with steps); anything else fails."""
+    env, bare_url = _env_and_url(url)
+    done = subprocess.run(
+        [
+            str(SCHEMAFLOW),
+            "plan",
+            "--database-url",
+            bare_url,
+            "--schema-file",
+            str(schema_file),
+            "--json",
+            *flags,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+        cwd=REPO,
+    )
+    try:
+        assert done.returncode in (0, 1)
+        return dict(json.loads(done.stdout))
+    except (AssertionError, json.JSONDecodeError):
+        raise AssertionError(
+            f"plan --json exited {done.returncode} without a plan:\n"
+            f"{done.stderr[-3000:]}\n{done.stdout[:2000]}"
+        ) from None
+
+
 def drift_report(url: str, schema_file: Path) -> tuple[int, dict[str, Any]]:
     """(exit code, the --json report); a crash or an unreadable report fails with drift's own output."""
     done = run_drift(url, schema_file, "--json")

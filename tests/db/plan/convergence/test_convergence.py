@@ -93,6 +93,8 @@ def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
         assert not h.script_drops(suggested.stdout, kind, name), (
             f"step 3: the script drops {kind} {name}, which holds rows:\n{suggested.stdout}"
         )
+    if pair.destroys_data:
+        check_destroying_steps_are_withheld(pair, url)
     applied = h.run_psql(url, script)
     assert applied.returncode == 0, (
         f"step 3: the suggested script fails under psql -v ON_ERROR_STOP=1:\n{applied.stderr}\n"
@@ -109,3 +111,20 @@ def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
 
     problems, _ = h.compare_rows(before, h.table_rows(url), pair.renames)
     assert not problems, "step 5: rows changed:\n" + "\n".join(problems)
+
+
+def check_destroying_steps_are_withheld(pair: h.Pair, url: str) -> None:
+    """`schemaflow plan` leaves a drop of rows out and says so; --allow-destroy tags it destroys_data."""
+    plan = h.plan_report(url, pair.b_sql)
+    allowed = h.plan_report(url, pair.b_sql, "--allow-destroy")
+    for kind, _, name in pair.destroys_data:
+        assert not [s for s in plan["steps"] if (s["kind"], s["name"]) == (kind, name)], (
+            f"step 3: the plan has a step for {kind} {name} although it would destroy rows: {plan['steps']}"
+        )
+        assert any(name in note for note in plan["notes"]), f"step 3: no note about {name}: {plan['notes']}"
+        tagged = [
+            s
+            for s in allowed["steps"]
+            if (s["kind"], s["name"]) == (kind, name) and "destroys_data" in s["hazards"]
+        ]
+        assert tagged, f"step 3: with --allow-destroy, no step for {kind} {name} is tagged destroys_data"
