@@ -344,14 +344,16 @@ def _check_app_role_reach(conn: psycopg.Connection, expected: ExpectedSchema, mo
     if reachable:
         problems.append(
             f"{len(reachable)} TimescaleDB relation(s) reachable: "
-            + _listing([f"{rel} ({privs} for {roles})" for rel, roles, privs in reachable])
+            + _listing([f"{rel} ({privs} for {roles})" for rel, roles, privs, _ in reachable])
         )
-        roles = sorted({role for _, listed, _ in reachable for role in listed.split(", ")} | {APP_ROLE})
-        relations = [rel for rel, _, _ in reachable]
+        roles = sorted({role for _, listed, _, _ in reachable for role in listed.split(", ")} | {APP_ROLE})
         fixes.append(
-            f"REVOKE ALL ON {', '.join(relations)} FROM PUBLIC, {', '.join(roles)}"
-            " (as the relation's owner; the catalog's owner is the extension's)"
+            f"REVOKE ALL ON {', '.join(rel for rel, *_ in reachable)} FROM PUBLIC, {', '.join(roles)}"
+            " (as the relations' owner: the catalog belongs to the extension's owner)"
         )
+        catalog = [rel for rel, _, _, public_reads in reachable if public_reads]
+        if catalog:  # what PUBLIC read by default, the database owner keeps reading (hypertable_size())
+            fixes.append(f"GRANT SELECT ON {', '.join(catalog)} TO pg_database_owner")
     if problems:
         return HealthCheck(name, "fail", "; ".join(problems), "; ".join(fixes), HIGH)
     scope = "chunks and TimescaleDB internals refused" if mode != "plain" else "no TimescaleDB here"

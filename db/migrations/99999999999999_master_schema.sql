@@ -572,21 +572,19 @@ DECLARE
     parent text;
     fk record;
     old record;
-    tenant_col smallint;
-    fk_col smallint;
 BEGIN
-    FOREACH parent IN ARRAY ARRAY['subscriptions', 'users', 'api_keys', 'podcasts', 'sponsors',
-                                  'campaigns', 'episodes', 'webhooks'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                       WHERE conrelid = format('public.%I', parent)::regclass
-                         AND conname = parent || '_tenant_id_id_key') THEN
-            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I UNIQUE (tenant_id, id)',
-                           parent, parent || '_tenant_id_id_key');
-            RAISE NOTICE 'schemaflow: %.(tenant_id, id) is now unique', parent;
-        END IF;
+    FOR parent IN SELECT p FROM unnest(ARRAY['subscriptions', 'users', 'api_keys', 'podcasts', 'sponsors',
+                                             'campaigns', 'episodes', 'webhooks']) AS p
+                  WHERE NOT EXISTS (SELECT 1 FROM pg_constraint
+                                    WHERE conrelid = format('public.%I', p)::regclass
+                                      AND conname = p || '_tenant_id_id_key') LOOP
+        EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I UNIQUE (tenant_id, id)',
+                       parent, parent || '_tenant_id_id_key');
+        RAISE NOTICE 'schemaflow: %.(tenant_id, id) is now unique', parent;
     END LOOP;
 
-    FOR fk IN SELECT * FROM (VALUES
+    -- One catalog query finds the keys that are not composite yet (none, on an up-to-date database).
+    FOR fk IN SELECT v.*, a.attnum AS fk_col FROM (VALUES
         ('invoices', 'subscription_id', 'subscriptions', false),
         ('user_email_preferences', 'user_id', 'users', true),
         ('user_metrics', 'user_id', 'users', true),
@@ -608,27 +606,24 @@ BEGIN
         ('webhook_deliveries', 'webhook_id', 'webhooks', true),
         ('data_exports', 'requested_by', 'users', false),
         ('attribution_events', 'campaign_id', 'campaigns', true)
-    ) AS v(child, col, parent, cascade) LOOP
-        SELECT attnum INTO tenant_col FROM pg_attribute
-        WHERE attrelid = format('public.%I', fk.child)::regclass AND attname = 'tenant_id';
-        SELECT attnum INTO fk_col FROM pg_attribute
-        WHERE attrelid = format('public.%I', fk.child)::regclass AND attname = fk.col;
-        IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                       WHERE conrelid = format('public.%I', fk.child)::regclass AND contype = 'f'
-                         AND confrelid = format('public.%I', fk.parent)::regclass
-                         AND conkey = ARRAY[tenant_col, fk_col]) THEN
-            FOR old IN SELECT conname FROM pg_constraint
-                       WHERE conrelid = format('public.%I', fk.child)::regclass AND contype = 'f'
-                         AND confrelid = format('public.%I', fk.parent)::regclass
-                         AND conkey = ARRAY[fk_col] LOOP
-                EXECUTE format('ALTER TABLE public.%I DROP CONSTRAINT %I', fk.child, old.conname);
-            END LOOP;
-            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (tenant_id, %I) '
-                           'REFERENCES public.%I (tenant_id, id) ON DELETE %s',
-                           fk.child, fk.child || '_' || fk.col || '_fkey', fk.col, fk.parent,
-                           CASE WHEN fk.cascade THEN 'CASCADE' ELSE format('SET NULL (%I)', fk.col) END);
-            RAISE NOTICE 'schemaflow: %.% now references % of the same tenant', fk.child, fk.col, fk.parent;
-        END IF;
+    ) AS v(child, col, parent, cascade)
+              JOIN pg_attribute t ON t.attrelid = format('public.%I', v.child)::regclass AND t.attname = 'tenant_id'
+              JOIN pg_attribute a ON a.attrelid = t.attrelid AND a.attname = v.col
+              WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k
+                                WHERE k.conrelid = t.attrelid AND k.contype = 'f'
+                                  AND k.confrelid = format('public.%I', v.parent)::regclass
+                                  AND k.conkey = ARRAY[t.attnum, a.attnum]) LOOP
+        FOR old IN SELECT conname FROM pg_constraint
+                   WHERE conrelid = format('public.%I', fk.child)::regclass AND contype = 'f'
+                     AND confrelid = format('public.%I', fk.parent)::regclass
+                     AND conkey = ARRAY[fk.fk_col] LOOP
+            EXECUTE format('ALTER TABLE public.%I DROP CONSTRAINT %I', fk.child, old.conname);
+        END LOOP;
+        EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (tenant_id, %I) '
+                       'REFERENCES public.%I (tenant_id, id) ON DELETE %s',
+                       fk.child, fk.child || '_' || fk.col || '_fkey', fk.col, fk.parent,
+                       CASE WHEN fk.cascade THEN 'CASCADE' ELSE format('SET NULL (%I)', fk.col) END);
+        RAISE NOTICE 'schemaflow: %.% now references % of the same tenant', fk.child, fk.col, fk.parent;
     END LOOP;
 END
 $$;
@@ -882,7 +877,11 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    ALTER TABLE public.tenants ENABLE ROW LEVEL SECURITY;
+    -- Only when off: ENABLE ROW LEVEL SECURITY takes an ACCESS EXCLUSIVE lock, held to commit, even
+    -- when RLS is already on (every deploy would otherwise block all reads of every tenant table).
+    IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = 'public.tenants'::regclass) THEN
+        ALTER TABLE public.tenants ENABLE ROW LEVEL SECURITY;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_policies
                    WHERE schemaname = 'public' AND tablename = 'tenants' AND policyname = 'tenant_isolation') THEN
         CREATE POLICY tenant_isolation ON public.tenants
@@ -899,7 +898,9 @@ BEGIN
         'webhooks', 'webhook_deliveries', 'data_exports',
         'listener_events', 'attribution_events'
     ] LOOP
-        EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
+        IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = format('public.%I', t)::regclass) THEN
+            EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
+        END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_policies
                        WHERE schemaname = 'public' AND tablename = t AND policyname = 'tenant_isolation') THEN
             EXECUTE format('CREATE POLICY tenant_isolation ON public.%I '
@@ -1002,6 +1003,9 @@ DO $$
 DECLARE
     r record;
     is_super boolean := (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+    out_of_reach text[] := '{}';
+    public_read text[] := '{}';
+    their_owner text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
         RETURN;
@@ -1012,7 +1016,7 @@ BEGIN
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE (n.nspname LIKE '\_timescaledb\_%'
-                    OR n.nspname IN (SELECT h.associated_schema_name FROM _timescaledb_catalog.hypertable h))
+                    OR n.nspname IN (SELECT DISTINCT chunk_schema FROM timescaledb_information.chunks))
                AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
                AND (EXISTS (SELECT 1 FROM aclexplode(c.relacl) a
                             WHERE a.grantee = 0 OR a.grantee = 'podcast_app'::regrole)
@@ -1025,21 +1029,31 @@ BEGIN
                 EXECUTE format('GRANT SELECT ON %s TO pg_database_owner', r.rel);
             END IF;
         ELSE
-            RAISE WARNING 'schemaflow: the application role can still reach %', r.rel
-                USING HINT = format('as %s, run: REVOKE ALL ON %s FROM PUBLIC, podcast_app',
-                                    pg_get_userbyid(r.relowner), r.rel);
+            out_of_reach := out_of_reach || r.rel::text;
+            public_read := public_read || CASE WHEN r.public_reads THEN r.rel::text END;
+            their_owner := pg_get_userbyid(r.relowner);
         END IF;
     END LOOP;
+    IF cardinality(out_of_reach) > 0 THEN
+        RAISE WARNING 'schemaflow: the application role can still reach % TimescaleDB relation(s) this role does not own',
+                      cardinality(out_of_reach)
+            USING HINT = format('as %s (their owner), run: REVOKE ALL ON %s FROM PUBLIC, podcast_app; '
+                                'GRANT SELECT ON %s TO pg_database_owner',
+                                their_owner, array_to_string(out_of_reach, ', '),
+                                array_to_string(public_read, ', '));
+    END IF;
 END
 $$;
 
 -- A tenant purges its own events here. As the application role a plain DELETE on a hypertable is
--- refused (no DELETE privilege, see above); it was also broken by TimescaleDB's planner whenever
--- the WHERE clause repeated the tenant (`WHERE tenant_id = '<uuid>'` next to the policy's
--- `tenant_id = current_tenant_id()` gives a constant-only qual, and the gating Result it plans
--- fails with XX000 "variable not found in subplan target list", timescale/timescaledb#6790 and
--- #5475, fixed after 2.19). Running as the owner (no policies apply) avoids both; the tenant comes
--- only from app.tenant_id, never from an argument, so no caller can name another tenant.
+-- refused (no DELETE privilege, see above). It was also broken by TimescaleDB's planner whenever
+-- the WHERE clause repeats the tenant: `WHERE tenant_id = '<uuid>'` next to the policy's
+-- `tenant_id = current_tenant_id()` yields a constant-only qual, and the gating Result planned for
+-- it fails with XX000 "variable not found in subplan target list" (timescale/timescaledb#6790,
+-- #5475; fixed after 2.19). Planning comes before the privilege check, so such a DELETE still
+-- reports XX000 rather than "permission denied"; either way nothing is deleted. This function runs
+-- as the owner (no policies apply), which avoids both; the tenant comes only from app.tenant_id,
+-- never from an argument, so no caller can name another tenant.
 CREATE OR REPLACE FUNCTION public.delete_tenant_events(
     events text,
     from_time timestamptz DEFAULT '-infinity',

@@ -2,7 +2,8 @@
 -- aggregate's materialization hypertable and views) that the application role, or a non-superuser
 -- role that is a member of it, may read or write in any way: through PUBLIC, its own grants or a
 -- column grant. The chunk schemas come from timescaledb_information (a view that runs as its owner,
--- so any role may ask). Any row is a way around row-level security.
+-- so any role may ask). Any row is a way around row-level security. public_reads: PUBLIC may read
+-- it (TimescaleDB's default for its catalog), so closing it should keep the database owner reading.
 WITH app AS (
     SELECT r.oid, r.rolname::text AS rolname
     FROM pg_roles r
@@ -10,7 +11,9 @@ WITH app AS (
       AND (r.rolname = %(app_role)s OR (NOT r.rolsuper AND pg_has_role(r.oid, to_regrole(%(app_role)s), 'MEMBER')))
 ),
 internal AS (
-    SELECT c.oid, format('%%I.%%I', n.nspname, c.relname) AS relation
+    SELECT c.oid, format('%%I.%%I', n.nspname, c.relname) AS relation,
+           EXISTS (SELECT 1 FROM aclexplode(c.relacl) x WHERE x.grantee = 0 AND x.privilege_type = 'SELECT')
+               AS public_reads
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE (n.nspname LIKE '\_timescaledb\_%%'
@@ -19,7 +22,8 @@ internal AS (
 )
 SELECT i.relation,
        string_agg(DISTINCT a.rolname, ', ') AS roles,
-       string_agg(DISTINCT p.privilege, ', ') AS privileges
+       string_agg(DISTINCT p.privilege, ', ') AS privileges,
+       bool_or(i.public_reads) AS public_reads
 FROM internal i
 CROSS JOIN app a
 CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)

@@ -75,7 +75,7 @@ WHERE k.contype = 'f' AND c.relnamespace = 'public'::regnamespace AND cardinalit
   AND k.conkey[1] = (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = 'tenant_id')
 ORDER BY 1, 2
 """
-FIX_STATEMENT = re.compile(r"(?:REVOKE|ALTER TABLE) [^;()]*")
+FIX_STATEMENT = re.compile(r"(?:REVOKE|GRANT|ALTER TABLE) [^;()]*")
 
 
 # ---------------------------------------------------------------------------------------------------
