@@ -510,3 +510,71 @@ def test_health_fails_high_when_isolation_opens_and_its_sql_closes_it(
         if "migrate" in target.fix:
             conn.execute(read_schema())
         assert [c for c in run_health_checks(conn) if c.status == "fail"] == [], target.fix
+
+
+# ---------------------------------------------------------------------------------------------------
+# A migrating role that is the database owner but not a superuser (the usual production set-up)
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_non_superuser_owner_closes_chunks_and_names_the_catalog_fix(pg_cluster: LocalCluster) -> None:
+    owner_role, password = f"sf_owner_{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(12)
+    database = f"nsu_{uuid.uuid4().hex[:8]}"
+    admin = pg_cluster.url("postgres")
+    with psycopg.connect(admin, autocommit=True) as su:
+        su.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(owner_role), sql.Literal(password)
+            )
+        )
+        su.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(database), sql.Identifier(owner_role)
+            )
+        )
+    superuser_url = pg_cluster.url(database)
+    owner_url = make_conninfo(superuser_url, user=owner_role, password=password)
+    try:
+        with psycopg.connect(superuser_url, autocommit=True) as su:
+            su.execute("CREATE EXTENSION timescaledb")  # so the catalog belongs to someone else
+            # Roles are the administrator's: this owner may not create podcast_app itself.
+            su.execute(
+                "DO $$ BEGIN IF to_regrole('podcast_app') IS NULL THEN CREATE ROLE podcast_app; END IF; "
+                "END $$"
+            )
+        warnings: list[tuple[str, str]] = []
+        with psycopg.connect(owner_url) as conn:
+            conn.add_notice_handler(
+                lambda d: warnings.append((d.message_primary or "", d.message_hint or ""))
+            )
+            conn.execute("SET client_min_messages = warning")
+            conn.execute(read_schema())
+            conn.commit()
+            seed_data(conn, tenants=2, events=3000, days=5, seed=11)
+            checks = by_name(run_health_checks(conn))
+        reach = checks["app role isolation"]
+        assert (reach.status, reach.severity) == ("fail", "high")
+        assert "_timescaledb_catalog.hypertable" in reach.detail + reach.fix
+        assert "_hyper_" not in reach.detail  # the owner's own chunks were closed
+        hint = next(h for m, h in warnings if "does not own" in m)
+        with psycopg.connect(superuser_url, autocommit=True) as su:
+            su.execute(hint.split("run: ", 1)[1])  # the statement the warning names, as the catalog's owner
+        warnings.clear()
+        with psycopg.connect(owner_url) as conn:
+            conn.add_notice_handler(
+                lambda d: warnings.append((d.message_primary or "", d.message_hint or ""))
+            )
+            conn.execute("SET client_min_messages = warning")
+            conn.execute(read_schema())
+            conn.commit()
+            assert not [m for m, _ in warnings if "does not own" in m]
+            assert [c for c in run_health_checks(conn) if c.status == "fail" and c.severity == "high"] == []
+            assert count(conn, "SELECT hypertable_size('listener_events')") > 0  # still reads the catalog
+        with psycopg.connect(superuser_url) as su:
+            tenant_a, _ = tenant_ids(su)
+            relations = su.execute(INTERNAL_RELATIONS_SQL).fetchall()
+        with app_login(admin) as login, app_session(superuser_url, login, tenant_a) as app:
+            assert_refused_everywhere(app, relations)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as su:
+            su.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+            su.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(owner_role)))
