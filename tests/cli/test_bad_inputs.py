@@ -120,6 +120,12 @@ def backup_cases(pg_cluster: LocalCluster, silent_port: int) -> list[tuple[str, 
             f"within {CONNECT_TIMEOUT} s",
         ),
         ("missing database", ["--database-url", with_database(good, "no_such_db")], 2, "does not exist"),
+        (
+            "raw slash in password",
+            ["--database-url", f"postgresql://app:{PASSWORD}/w:rd@127.0.0.1:5432/db"],
+            2,
+            "unencoded '/' in its user or password",
+        ),
     ]
 
 
@@ -130,6 +136,7 @@ CASE_NAMES = [
     "refused",
     "timeout",
     "missing database",
+    "raw slash in password",
 ]
 
 
@@ -179,11 +186,10 @@ def test_restore_refuses_to_replace_without_confirmation(
     assert_one_line_error(code, out, err, 1, "does not exist")
 
 
-# `schemaflow migrate` (helper C's command): the same bad inputs end in its preflight.
-# Wrong password, refused, timeout and missing database reach migrate's preflight through the same
-# db.connection.connect as `backup` above (and tests/db/test_preflight.py covers the rows); each migrate run
-# costs a process and a flow run, so migrate is run once per distinct path.
-MIGRATE_CASES = ["malformed url"]
+# `schemaflow migrate`: a malformed URL is refused before Prefect starts; wrong password, a closed
+# port and a missing database end in its preflight, and are configuration/connection errors: exit 2,
+# as the README's exit-code table says (a failed check is 1).
+MIGRATE_CASES = ["malformed url", "wrong password", "refused", "missing database"]
 
 
 @pytest.mark.parametrize("case", MIGRATE_CASES)
@@ -196,7 +202,7 @@ def test_migrate_bad_inputs(
 ) -> None:
     _, args, expected, fragment = next(c for c in backup_cases(pg_cluster, silent_port) if c[0] == case)
     code, out, err, seconds = run_cli_process(["migrate", "--env", "production", "--yes", *args])
-    assert_one_line_error(code, out, err, 1 if case != "malformed url" else expected, fragment)
+    assert_one_line_error(code, out, err, expected, fragment)
     assert seconds < CONNECT_TIMEOUT * 3 + 60  # includes starting Python and Prefect
 
 
@@ -222,3 +228,13 @@ def test_migrate_refuses_a_read_replica(
     finally:
         replica.destroy()
         shutil.rmtree(replica.datadir.parent, ignore_errors=True)
+
+
+def test_a_raw_slash_or_colon_in_the_password_gets_the_encoding_hint(
+    environments: Path, capsys: pytest.CaptureFixture
+) -> None:
+    for password in (f"{PASSWORD}/w:rd", f"{PASSWORD}:w/rd", f"{PASSWORD}@x"):
+        url = f"postgresql://app:{password}@127.0.0.1:5432/db"
+        code, out, err, _ = run_cli(["backup", "--env", "production", "--database-url", url], capsys)
+        assert_one_line_error(code, out, err, 2, "unencoded")
+        assert "percent-encode" in err and "%2F" in err and "Port could not be cast" not in err

@@ -77,6 +77,7 @@ def test_production_with_yes_backs_up_applies_and_verifies(
     assert len(backups) == 1 and backups[0].stat().st_size > 0
     assert str(backups[0]) in out
     assert "outcome: **SUCCESS**" in out and "| PASS | key tables present |" in out
+    assert "| PASS | confirmation | confirmed for production by --yes |" in out
     assert _public_tables(db_url) > 20
 
     assert main(["history", "--env", "production"]) == 0
@@ -91,7 +92,7 @@ def test_a_wrong_password_is_one_line_and_never_echoed(
     bad = db_url.replace("postgres:", "postgres:Wr0ngSecret", 1).replace("@", "x@", 1)
     code = main(["migrate", "--env", "dev", "--database-url", bad, "--skip-expectations"])
     captured = capsys.readouterr()
-    assert code == 1
+    assert code == 2  # a configuration/connection error, as the README's exit-code table says
     assert "authentication failed" in captured.err
     assert "Wr0ngSecret" not in captured.out + captured.err
     assert "Wr0ngSecret" not in (environments / "logs" / "migrate-dev.log").read_text()
@@ -141,3 +142,55 @@ def test_dry_run_as_a_real_command_prints_the_plan_and_changes_nothing(
     assert "would make" in done.stdout and "public.listener_events" in done.stdout
     assert "Traceback" not in done.stderr
     assert _public_tables(db_url) == 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_skip_confirmation_is_the_clis_and_the_report_says_so(
+    environments: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    schema = environments / "small.sql"
+    schema.write_text("CREATE TABLE IF NOT EXISTS public.t (id int PRIMARY KEY);\n")
+    monkeypatch.setenv("SKIP_CONFIRMATION", "true")
+    main(["migrate", "--env", "production", "--schema-file", str(schema), "--skip-expectations"])
+    out = capsys.readouterr().out
+    assert "| PASS | confirmation | confirmed for production by SKIP_CONFIRMATION=true (CLI) |" in out
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(limit=200)
+    ours = [r for r in runs if r.parameters.get("schema_file") == str(schema)]
+    assert ours and ours[0].parameters["confirm"] is True
+    assert ours[0].parameters["confirmed_by"] == "SKIP_CONFIRMATION=true (CLI)"
+
+
+PROBE = """
+import sys
+from cli.main import main
+code = main(sys.argv[1:])
+print('PREFECT_IMPORTED=' + str(any(m.split('.')[0] == 'prefect' for m in sys.modules)))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "fragment"),
+    [
+        (None, 2, "not found"),
+        ("BEGIN;\nCREATE TABLE IF NOT EXISTS public.t (id int);\nCOMMIT;\n", 1, "BEGIN/COMMIT near line 1"),
+        ("CREATE TABLE IF NOT EXISTS public.t (id int;\n", 1, "SF001 parse-error"),
+    ],
+)
+def test_a_bad_schema_file_fails_before_prefect_preflight_or_backup(
+    environments: Path, db_url: str, text: str | None, code: int, fragment: str
+) -> None:
+    schema = environments / "schema.sql"
+    if text is not None:
+        schema.write_text(text)
+    argv = ["migrate", "--env", "production", "--yes", "--schema-file", str(schema)]
+    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})  # fmt: skip
+    assert done.returncode == code, done.stdout + done.stderr
+    assert fragment in done.stderr and "Traceback" not in done.stderr
+    # Preflight's connections and the backup run inside the flow: no Prefect, no connection, no backup.
+    assert "PREFECT_IMPORTED=False" in done.stdout
+    assert not (environments / "backups").exists() and _public_tables(db_url) == 0
