@@ -1,5 +1,9 @@
 """`schemaflow restore --env ENV --backup PATH [--into NAME] [--yes]`: put a backup back.
 
+`schemaflow restore --env ENV --restore-point NAME [--into DIR] [--port N]`: for `backup = "pgbackrest"`
+environments, the server as it was at a run's restore point, restored by pgBackRest into a new data
+directory and started on another port; the original server is not touched.
+
 With --into NAME the backup goes into a new database NAME and nothing else changes. Without it the
 environment's database is replaced: the backup is restored into a fresh database, the names are
 swapped, and the old database is kept (renamed) so the restore itself can be undone.
@@ -17,18 +21,29 @@ from pathlib import Path
 from cli.target import add_target_arguments, ask_yes, environment_target, warn_about
 from db.backup.dump import verify_backup
 from db.backup.manifest import EMPTY_FLAG, FOREIGN_FLAG
+from db.backup.pgbackrest import restore_point_beside
 from db.backup.restore import restore_backup
-from db.connection.environments import get_environment
+from db.connection.environments import Environment, get_environment
 from db.connection.urls import mask_url
 from db.deploy.preflight import confirmation_skipped
-from db.errors import CheckFailed
+from db.errors import CheckFailed, ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("restore", help="restore a backup into a new database or in place of the target")
     add_target_arguments(parser, env_required=True)
-    parser.add_argument("--backup", required=True, metavar="PATH", help="a backup made by schemaflow backup")
-    parser.add_argument("--into", metavar="NAME", help="restore into this new database instead of replacing")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--backup", metavar="PATH", help="a backup made by schemaflow backup")
+    source.add_argument(
+        "--restore-point", metavar="NAME", help='a restore point a run made (backup = "pgbackrest")'
+    )
+    parser.add_argument(
+        "--into",
+        metavar="NAME|DIR",
+        help="--backup: restore into this new database instead of replacing; "
+        "--restore-point: the new data directory (default: beside the backups)",
+    )
+    parser.add_argument("--port", type=int, metavar="N", help="--restore-point: start the copy on this port")
     parser.add_argument("--yes", action="store_true", help="confirm replacing the environment's database")
     parser.add_argument(
         FOREIGN_FLAG,
@@ -46,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
     resolved = environment_target(env, args.database_url)  # TLS rule and credentials first: no I/O
     warn_about(resolved)
+    if args.restore_point:
+        return _restore_point(args, env, resolved.url)
+    if args.port:
+        raise ConfigError(
+            "--port belongs to --restore-point", hint="leave it out, or restore a --restore-point"
+        )
     path = Path(args.backup).expanduser()
     entries = verify_backup(path)  # a missing or unreadable backup fails before anything is touched
     question = (
@@ -73,4 +94,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.replaced:
         print(f"the previous database was kept as {result.replaced!r}; drop it once you are satisfied")
+    return 0
+
+
+def _restore_point(args: argparse.Namespace, env: Environment, url: str) -> int:
+    into = Path(args.into).expanduser() if args.into else None
+    result = restore_point_beside(env, url, args.restore_point, into=into, port=args.port)
+    print(
+        f"restored {env.name} to restore point {result.name!r} in {result.seconds:.1f} s: data directory "
+        f"{result.datadir}, running on port {result.port}: {mask_url(result.url)}"
+    )
+    print(f"the original server was not touched; stop the copy with: pg_ctl stop -D {result.datadir}")
     return 0

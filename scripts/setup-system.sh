@@ -8,7 +8,7 @@ PG_MAJOR=15
 PG_CONFIG=/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config
 TSDB_SRC_VERSION=${TSDB_SRC_VERSION:-2.19.3+dfsg-1+deb13u1}
 WORK_DIR=${SCHEMAFLOW_BUILD_DIR:-/var/cache/schemaflow}
-APT_PACKAGES=(postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-contrib cmake gcc make libssl-dev dpkg-dev)
+APT_PACKAGES=(postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-contrib cmake gcc make libssl-dev dpkg-dev pgbackrest)
 
 say() { printf 'setup-system: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }

@@ -1,4 +1,9 @@
-"""The backup task: pg_dump the target, prove the dump is readable, prune old ones; no backup, no apply."""
+"""The backup task: the environment's safe point before apply; no backup, no apply.
+
+`backup = "pg_dump"`: pg_dump the target, prove the dump is readable, prune old ones.
+`backup = "pgbackrest"`: a named restore point `schemaflow-<env>-<flow run id>` (preflight has checked
+that archiving works and that a recent base backup exists), costing the same at any database size.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from typing import Any
 from prefect import task
 
 from db.backup.dump import backup_database, prune_backups, restore_command, verify_backup
-from db.connection.environments import get_environment
+from db.backup.pgbackrest import point_restore_command, take_restore_point
+from db.connection.environments import Environment, get_environment
 from tasks.reporting import artifact_key, publish_table, run_logger
 
 
@@ -19,6 +25,8 @@ def backup(url: str, environment: str, url_in_restore_command: bool = False) -> 
     """
     logger = run_logger()
     env = get_environment(environment)
+    if env.backup == "pgbackrest":
+        return _restore_point(url, env)
     result = backup_database(url, env)
     entries = verify_backup(result.path)
     pruned = prune_backups(env)
@@ -56,5 +64,33 @@ def backup(url: str, environment: str, url_in_restore_command: bool = False) -> 
         ],
         key=artifact_key(environment, "backup"),
         description=f"Backup taken before migrating {environment}",
+    )
+    return info
+
+
+def _restore_point(url: str, env: Environment) -> dict[str, Any]:
+    from prefect.runtime import flow_run
+
+    point = take_restore_point(url, env, flow_run.get_id())
+    info: dict[str, Any] = {
+        "strategy": "pgbackrest",
+        "restore_point": point.name,
+        "lsn": point.lsn,
+        "created_at": point.created_at.isoformat(),
+        "path": None,
+        "restore_command": point_restore_command(env, point.name),
+    }
+    logger = run_logger()
+    logger.info("restore point %s at %s (pgBackRest stanza %s)", point.name, point.lsn, env.pgbackrest_stanza)
+    if not point.archived:
+        logger.warning(
+            "this role may not run pg_switch_wal(): restore point %s reaches the repository when its WAL "
+            "segment fills or archive_timeout passes",
+            point.name,
+        )
+    publish_table(
+        table=[{"restore_point": point.name, "lsn": point.lsn, "restore": info["restore_command"]}],
+        key=artifact_key(env.name, "backup"),
+        description=f"Restore point created before migrating {env.name}",
     )
     return info

@@ -15,6 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FILE = PROJECT_ROOT / "environments.toml"
 FILE_ENV_VAR = "SCHEMAFLOW_ENVIRONMENTS"
 TIMESCALEDB_POLICIES = ("required", "preferred")
+BACKUP_STRATEGIES = ("pg_dump", "pgbackrest")  # db/backup/dump.py, db/backup/pgbackrest.py
 # PostgreSQL duration syntax as SET lock_timeout accepts it; "0" means no timeout.
 _DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
 
@@ -42,6 +43,11 @@ class Environment:
     target_schema: str = "public"
     # Hazard kinds (db.plan.model.Hazard values, or "all") a plan may carry here (db/deploy/hazards.py).
     allow_hazards: tuple[str, ...] = ()
+    # How the run makes its safe point before apply: a pg_dump copy, or a pgBackRest restore point.
+    backup: str = "pg_dump"
+    max_backup_age: str = "1d"  # pgbackrest: preflight wants a full/diff backup at most this old
+    pgbackrest_stanza: str = ""  # pgbackrest: the stanza; empty means the environment's name
+    pgbackrest_config: str = ""  # pgbackrest: its configuration file; empty means pgBackRest's default
     # A person approves the computed plan inside the run (flows/migrate.py) before anything changes.
     require_approval: bool = False
     approval_timeout: str = "1h"  # how long a run waits for that approval before failing unchanged
@@ -69,6 +75,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "report_log": str,
     "target_schema": str,
     "allow_hazards": list,
+    "backup": str,
+    "max_backup_age": str,
+    "pgbackrest_stanza": str,
+    "pgbackrest_config": str,
     "require_approval": bool,
     "approval_timeout": str,
 }
@@ -90,6 +100,10 @@ _BUILTIN_DEFAULTS: dict[str, Any] = {
     "report_log": ".local/logs/migrate-{name}.log",
     "target_schema": "public",
     "allow_hazards": [],
+    "backup": "pg_dump",
+    "max_backup_age": "1d",
+    "pgbackrest_stanza": "",
+    "pgbackrest_config": "",
     "require_approval": False,
     "approval_timeout": "1h",
 }
@@ -184,6 +198,11 @@ def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
                 f"{where}: {key} = {values[key]!r} is not a PostgreSQL duration",
                 hint="write e.g. '100ms', '1s', '15min'",
             )
+    if values["backup"] not in BACKUP_STRATEGIES or not _DURATION.match(values["max_backup_age"].strip()):
+        raise ConfigError(
+            f"{where}: backup = {values['backup']!r}, max_backup_age = {values['max_backup_age']!r}",
+            hint=f"backup is one of {', '.join(BACKUP_STRATEGIES)}; max_backup_age a duration such as '1d'",
+        )
     for key in ("lock_retries", "connect_timeout", "keep_backups"):
         if values[key] < (1 if key != "lock_retries" else 0):
             raise ConfigError(f"{where}: {key} = {values[key]} is too small")
@@ -206,6 +225,10 @@ def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
         report_log=_path(values["report_log"], name, base),
         target_schema=values["target_schema"],
         allow_hazards=_hazard_names(values["allow_hazards"], where),
+        backup=values["backup"],
+        max_backup_age=values["max_backup_age"].strip(),
+        pgbackrest_stanza=values["pgbackrest_stanza"] or name,
+        pgbackrest_config=values["pgbackrest_config"] and str(_path(values["pgbackrest_config"], name, base)),
         require_approval=values["require_approval"],
         approval_timeout=values["approval_timeout"].strip(),
     )

@@ -38,6 +38,10 @@ SET plan_checksum = %(plan_checksum)s, approval_reason = %(reason)s, approved_by
 WHERE id = %(id)s
 """
 
+RECORD_RESTORE_POINT_SQL = """
+UPDATE schemaflow.migration_history SET restore_point = %(restore_point)s WHERE id = %(id)s
+"""
+
 LIST_RUNS_SQL = """
 SELECT id, environment, outcome, objects_changed, attempts, started_at, finished_at, duration_seconds,
        checksum, schema_mode, db_user, os_user, client_host, git_commit, error_message,
@@ -130,6 +134,12 @@ def record_approval(
             "source": source,
         },
     )
+
+
+def record_restore_point(conn: psycopg.Connection, history_id: int, restore_point: str) -> None:
+    """Write the pgBackRest restore point taken before the run (backup = "pgbackrest") onto its row."""
+    ensure_history_table(conn)  # adds the column to a table created by an older version
+    conn.execute(RECORD_RESTORE_POINT_SQL, {"id": history_id, "restore_point": restore_point})
 
 
 def list_runs(

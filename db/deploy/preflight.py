@@ -148,6 +148,8 @@ def run_preflight(
     else:
         with conn:
             rows += _server_checks(conn, env, min_transaction_age)
+    if env.backup == "pgbackrest":
+        rows.append(_check_pgbackrest(env))
     rows.append(_check_confirmation(env, confirmed))
     return rows
 
@@ -353,4 +355,22 @@ def _check_confirmation(env: Environment, confirmed: bool | str) -> CheckResult:
         "fail",
         f"environment {env.name!r} requires confirmation; nothing was changed",
         CONFIRMATION_HINT,
+    )
+
+
+def _check_pgbackrest(env: Environment) -> CheckResult:
+    """backup = "pgbackrest": WAL archiving works and a base backup recent enough to replay from exists."""
+    from db.backup.pgbackrest import PgBackRest  # only environments that use it pay for the import
+
+    repo = PgBackRest.for_environment(env)
+    try:
+        repo.check()
+        latest = repo.require_recent_backup(env.max_backup_age)
+    except SchemaflowError as exc:
+        return CheckResult("pgbackrest", "fail", mask_url(exc.message), mask_url(exc.hint or ""))
+    return CheckResult(
+        "pgbackrest",
+        "pass",
+        f"stanza {repo.stanza!r}: WAL archiving works; newest {latest.type} backup {latest.label} "
+        f"finished {latest.stopped_at:%Y-%m-%d %H:%M} UTC (max_backup_age {env.max_backup_age})",
     )

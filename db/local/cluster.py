@@ -2,6 +2,10 @@
 
 Used by `schemaflow local-db`, by `make run` and by the test fixtures. When run as root the server
 runs as the `postgres` OS user, because initdb and postgres refuse to run as root.
+
+With `archive_command` set the server archives its WAL (db/backup/pgbackrest.py builds the command
+that pushes it to a local pgBackRest repository), so restore points and point-in-time restores work
+on one machine.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class LocalCluster:
     port: int = DEFAULT_PORT
     preload_timescaledb: bool = True
     database: str = "podcast_analytics"
+    archive_command: str = ""  # empty: no WAL archiving
 
     @property
     def logfile(self) -> Path:
@@ -107,12 +112,20 @@ class LocalCluster:
             "fsync": "on",
             "log_min_messages": "warning",
         }
+        if self.archive_command:
+            escaped = self.archive_command.replace("'", "''")
+            settings.update({"wal_level": "replica", "archive_mode": "on", "archive_command": f"'{escaped}'"})
         body = "".join(f"{key} = {value}\n" for key, value in settings.items())
         conf = self.datadir / _CONF_NAME
         conf.write_text("# Written by schemaflow; edit db/local/cluster.py instead.\n" + body)
         _chown_to_server_user(conf)
         main_conf = self.datadir / "postgresql.conf"
         include = f"include_if_exists = '{_CONF_NAME}'\n"
+        # A data directory restored from a server whose configuration lives elsewhere (Debian keeps it
+        # in /etc/postgresql) has none: PostgreSQL's defaults plus ours are enough to start it.
+        if not main_conf.exists():
+            main_conf.write_text("")
+            _chown_to_server_user(main_conf)
         if include not in main_conf.read_text():
             with main_conf.open("a") as fh:
                 fh.write(include)
@@ -227,6 +240,12 @@ def cluster_from_env(root: Path) -> LocalCluster:
             hint=f"set it to a number from 1024 to 65535, or unset it for {DEFAULT_PORT}",
         )
     port = int(raw_port)
+    if os.environ.get("SCHEMAFLOW_LOCAL_PGBACKREST", "").lower() in ("1", "true", "yes"):
+        # WAL archived to a pgBackRest repository beside the data directory (backup = "pgbackrest").
+        from db.backup.pgbackrest import configure_local_repository
+
+        repo = configure_local_repository(base / "pgbackrest", base / "pgdata", port, "local")
+        return LocalCluster(datadir=base / "pgdata", port=port, archive_command=repo.archive_command())
     return LocalCluster(datadir=base / "pgdata", port=port)
 
 
@@ -268,10 +287,17 @@ def _chown_to_server_user(path: Path) -> None:
         os.chown(path, user.pw_uid, user.pw_gid)
 
 
+chown_to_server_user = _chown_to_server_user
+
+
+def as_server_user(cmd: list[str]) -> list[str]:
+    """`cmd` as the server's OS user when we are root (as initdb and pg_ctl are run), else unchanged."""
+    return ["runuser", "-u", SERVER_OS_USER, "--", *cmd] if _server_user() is not None else cmd
+
+
 def _run_as_server(cmd: list[str], *, what: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = as_server_user(cmd)
     user = _server_user()
-    if user is not None:
-        cmd = ["runuser", "-u", SERVER_OS_USER, "--", *cmd]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd="/", check=False)
     if check and result.returncode != 0:
         message = (result.stderr or result.stdout).strip().splitlines()

@@ -32,3 +32,6 @@ ALTER TABLE schemaflow.migration_history
 
 CREATE INDEX IF NOT EXISTS migration_history_environment_started_idx
     ON schemaflow.migration_history (environment, started_at DESC);
+
+-- The pgBackRest restore point made before the run (backup = "pgbackrest"); added idempotently.
+ALTER TABLE schemaflow.migration_history ADD COLUMN IF NOT EXISTS restore_point text;
