@@ -1,4 +1,7 @@
-"""The apply task: the master file in one transaction; Prefect retries only failures a rerun can fix."""
+"""The apply task: the whole file on an empty database, else the plan (db/deploy/plan_apply.py).
+
+Prefect retries only failures a rerun can fix.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ import psycopg
 from prefect import task
 
 from db.connection.environments import get_environment
-from db.deploy.apply import ApplyResult, apply_master_schema
+from db.deploy.apply import ApplyResult
+from db.deploy.plan_apply import apply_schema
 from db.errors import ApplyInterrupted, ConnectionFailed
 from db.schema.master_file import read_schema
 from tasks.reporting import artifact_key, change_rows, publish_table, run_logger
@@ -47,11 +51,20 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     retry_delay_seconds=[5, 30],
     retry_condition_fn=retry_if_transient,
 )
-def apply(url: str, environment: str, dry_run: bool = False, schema_file: str | None = None) -> ApplyResult:
-    """Apply (or, with dry_run, plan) the master schema for `environment` and publish the change list."""
+def apply(
+    url: str,
+    environment: str,
+    dry_run: bool = False,
+    schema_file: str | None = None,
+    allow_hazards: list[str] | None = None,
+) -> ApplyResult:
+    """Apply (or, with dry_run, plan) the master schema for `environment` and publish the change list.
+
+    `allow_hazards` adds hazard kinds to the environment's allow_hazards for this run.
+    """
     logger = run_logger()
     env = get_environment(environment)
-    result = apply_master_schema(
+    result = apply_schema(
         url,
         read_schema(schema_file),
         environment=environment,
@@ -60,10 +73,12 @@ def apply(url: str, environment: str, dry_run: bool = False, schema_file: str | 
         lock_retries=env.lock_retries,
         dry_run=dry_run,
         connect_timeout=env.connect_timeout,
+        allow_hazards=[*env.allow_hazards, *(allow_hazards or [])],
     )
     verb = "would change" if dry_run else "changed"
     logger.info(
-        "apply %s %d object(s) in %.2f s (%s mode, %d attempt(s)): %s",
+        "apply (%s) %s %d object(s) in %.2f s (%s mode, %d attempt(s)): %s",
+        "whole file" if result.method == "file" else "planned steps",
         verb,
         result.objects_changed,
         result.seconds,
@@ -76,8 +91,13 @@ def apply(url: str, environment: str, dry_run: bool = False, schema_file: str | 
     for step in result.post_commit_steps:
         log = logger.warning if step.status == "failed" else logger.info
         log("post-commit %s: %s (%.2f s) %s", step.name, step.status, step.seconds, step.detail)
+    for row in result.steps:
+        logger.info("step %s %s: %s s, lock wait %s s: %s", row["step"], row["status"], row["seconds"],
+                    row["lock wait (s)"], row["sql"][:200])  # fmt: skip
     publish_table(
-        table=change_rows(result) or [{"action": "none", "kind": "", "name": "no changes", "detail": ""}],
+        table=result.steps
+        or change_rows(result)
+        or [{"action": "none", "kind": "", "name": "no changes", "detail": ""}],
         key=artifact_key(environment, "changes"),
         description=f"{'Planned' if dry_run else 'Applied'} schema changes for {environment}",
     )

@@ -213,17 +213,24 @@ class RunReport:
         if result is None:
             return ["not run", ""]
         if result.outcome.startswith("failed"):
-            # It ran: say so, and that the rollback left the database as it was.
+            # It ran: say so, and what the database was left with.
+            ran = (
+                "was rolled back: nothing was changed" if "rolled back" in result.outcome else result.outcome
+            )
+            what = "statement(s) in the file" if result.method == "file" else "planned step(s)"
             return [
-                f"- apply ran and was rolled back: nothing was changed ({result.statements} statement(s) "
-                f"in the file, {result.attempts} attempt(s), {result.seconds} s, mode {result.mode})"
+                f"- apply ran and {ran} ({result.statements} {what}, {result.attempts} attempt(s), "
+                f"{result.seconds} s, mode {result.mode})"
                 + (f"; failed run recorded as history id {result.history_id}" if result.history_id else ""),
                 "",
+                *_step_table(result.steps),
             ]
         counts = result.counts()
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no changes"
         verb = "would make" if result.dry_run else "made"
+        how = "the whole file in one transaction" if result.method == "file" else "the planned steps"
         lines = [
+            f"- ran {how}" + (f" (plan `{result.plan_checksum[:12]}`)" if result.plan_checksum else ""),
             f"- mode: {result.mode}; {verb} {result.objects_changed} change(s): {summary}",
             f"- {result.seconds} s, {result.attempts} attempt(s), checksum `{result.checksum[:12]}`"
             + (f", history id {result.history_id}" if result.history_id else ""),
@@ -232,12 +239,37 @@ class RunReport:
             f"- post-commit: {s.name}: {s.status} ({s.seconds} s){' — ' + s.detail if s.detail else ''}"
             for s in result.post_commit_steps
         ]
+        if result.steps:
+            return [*lines, "", *_step_table(result.steps)]
         if result.changes:
             lines += ["", "| action | kind | name |", "|---|---|---|"]
             lines += [f"| {c.action} | {c.kind} | {c.name} |" for c in result.changes[:MAX_LISTED_CHANGES]]
             if len(result.changes) > MAX_LISTED_CHANGES:
                 lines.append(f"| … | | {len(result.changes) - MAX_LISTED_CHANGES} more |")
         return [*lines, ""]
+
+
+def _step_table(steps: list[dict[str, str]]) -> list[str]:
+    """Each executed step: where it ran, its lock, how long it took and how long it waited for locks."""
+    if not steps:
+        return []
+    lines = ["| # | status | where | lock | s | lock wait s | SQL |", "|---|---|---|---|---|---|---|"]
+    for s in steps[:MAX_LISTED_CHANGES]:
+        sql = s["sql"].replace("|", "/")[:300]
+        lines.append(f"| {s['step']} | {s['status']} | {s['where']} | {s['lock']} | {s['seconds']} | "
+                     f"{s['lock wait (s)']} | `{sql}` |")  # fmt: skip
+    return [*lines, ""]
+
+
+def _failed_checks(rows: list[CheckResult]) -> list[str]:
+    """The failing checks above the table, each with its fix: the row a person needs, first."""
+    failed = [r for r in rows if r.status == "fail"]
+    lines = [
+        f"> **✗ FAILED: {r.name}**: {mask_url(r.detail)}"
+        + (f"  \n> what to do: {mask_url(r.hint)}" if r.hint else "")
+        for r in failed
+    ]
+    return [*lines, ""] if lines else []
 
 
 def _check_table(rows: list[CheckResult]) -> list[str]:

@@ -109,8 +109,11 @@ class ApplyResult:
     history_id: int | None = None
     post_commit_steps: list[PostCommitStep] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-    statements: int = 0  # statements in the file
+    statements: int = 0  # statements in the file (the whole-file path) or steps in the plan
     outcome: str = "running"  # committed | rolled back (dry run) | failed, rolled back | ...
+    method: str = "file"  # file: the whole file in one transaction | plan: planned steps (plan_apply.py)
+    plan_checksum: str = ""
+    steps: list[dict[str, str]] = field(default_factory=list)  # executed steps: SQL, lock, seconds, wait
 
     @property
     def objects_changed(self) -> int:
@@ -427,6 +430,19 @@ def _apply_failed(
         mask_url(f"the schema file failed{where}: {primary}{sqlstate}; rolled back, nothing was changed"),
         hint="fix the statement in the schema file and run again",
     )
+
+
+def record_history_row(
+    conn: psycopg.Connection, result: ApplyResult, started: datetime, outcome: str, **extra: Any
+) -> int | None:
+    """Write the run's history row in its own short transaction; best effort, like a failed run's."""
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '5s'")
+            result.history_id = record_run(conn, _history_record(result, started, outcome, **extra))
+    except psycopg.Error:
+        return None
+    return result.history_id
 
 
 def _history_record(result: ApplyResult, started: datetime, outcome: str, **extra: Any) -> HistoryRecord:

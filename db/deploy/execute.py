@@ -133,8 +133,12 @@ def execute_plan(
             sampler = LockWaitSampler(url, conn.info.backend_pid, connect_timeout)
             with sampler.running():
                 run = _Run(conn, plan, result, interruption, sampler, lock_retries, sleep)
-                run.transaction(lock_timeout, statement_timeout)
-                run.online(lock_timeout, statement_timeout)
+                try:
+                    run.transaction(lock_timeout, statement_timeout)
+                    run.online(lock_timeout, statement_timeout)
+                except ApplyFailed as error:
+                    error.result = _finish(result, clock)  # what ran before the failure, for the report
+                    raise
     finally:
         conn.close()
     return _finish(result, clock)

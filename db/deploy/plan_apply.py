@@ -1,0 +1,165 @@
+"""Migrate's apply: the whole file for an empty database; for a live one, the plan, then proof.
+
+An empty target (none of the file's tables exists) gets the whole master file in one transaction as
+before: nobody is there to block, and it is the fastest way to build everything. A target that has
+the schema's tables gets only the planned statements (db/plan/database.py plan_database), run by
+the executor (db/deploy/execute.py: transactional steps in one transaction, online steps after),
+and then the post-condition: planning again must give an empty plan, or the run fails naming what
+is left. A no-op deploy therefore runs catalog reads only and records a history row with 0 changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from pglast import ast, parse_sql
+
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.deploy.apply import (
+    ApplyResult,
+    Change,
+    apply_master_schema,
+    record_history_row,
+    run_post_commit_steps,
+)
+from db.deploy.execute import ExecutionResult, execute_plan
+from db.errors import ApplyFailed
+from db.plan.database import plan_database
+from db.plan.model import Plan, Step
+from db.plan.render import describe_step
+from db.schema.master_file import checksum
+
+PRESENT_TABLES_SQL = (
+    "SELECT count(*) FROM unnest(%s::text[]) AS t (name) WHERE to_regclass(t.name) IS NOT NULL"
+)
+AGGREGATE = "metrics_daily"
+PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
+MAX_LISTED_LEFT = 10
+
+
+def file_tables(text: str) -> list[str]:
+    """The tables the file creates at top level, as 'schema.table' (public when unqualified)."""
+    names = []
+    for raw in parse_sql(text):
+        if isinstance(raw.stmt, ast.CreateStmt) and raw.stmt.relation is not None:
+            rel = raw.stmt.relation
+            names.append(f"{rel.schemaname or 'public'}.{rel.relname}")
+    return names
+
+
+def target_is_empty(url: str, text: str, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> bool:
+    """True when none of the file's tables exists in the target: the whole file may run at once."""
+    tables = file_tables(text)
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        row = conn.execute(PRESENT_TABLES_SQL, (tables,)).fetchone()
+    return not row or int(row[0]) == 0
+
+
+def apply_schema(
+    url: str,
+    text: str,
+    *,
+    environment: str,
+    lock_timeout: str,
+    statement_timeout: str,
+    lock_retries: int,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+    dry_run: bool = False,
+    allow_hazards: Iterable[str] = (),
+    record_history: bool = True,
+) -> ApplyResult:
+    """Apply `text` to `url` the way its state calls for (see the module docstring)."""
+    limits = {
+        "lock_timeout": lock_timeout,
+        "statement_timeout": statement_timeout,
+        "lock_retries": lock_retries,
+    }
+    if target_is_empty(url, text, connect_timeout):
+        return apply_master_schema(
+            url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
+            record_history=record_history, **limits,  # type: ignore[arg-type]
+        )  # fmt: skip
+    started, clock = datetime.now(UTC), time.monotonic()
+    plan = plan_database(url, text, connect_timeout=connect_timeout)
+    result = ApplyResult(
+        environment=environment, checksum=checksum(text), mode=plan.mode, dry_run=dry_run, method="plan",
+        statements=len(plan.steps), plan_checksum=plan.checksum,
+        changes=[_change(s) for s in plan.steps],
+    )  # fmt: skip
+    if dry_run:
+        result.outcome = "planned (dry run): nothing was executed"
+        result.seconds = round(time.monotonic() - clock, 3)
+        return result
+    try:
+        execution = execute_plan(
+            url, plan, environment=environment, allow_hazards=allow_hazards, connect_timeout=connect_timeout,
+            **limits,  # type: ignore[arg-type]
+        )  # fmt: skip
+    except ApplyFailed as error:
+        if isinstance(error.result, ExecutionResult):
+            result.steps = error.result.rows()
+        rolled_back = "nothing was changed" in error.message
+        result.outcome = "failed, rolled back" if rolled_back else "failed: stopped part way (see the error)"
+        _record(url, result, started, clock, "failed", record_history, connect_timeout, error=error.message)
+        error.result = result
+        raise
+    result.steps = execution.rows()
+    result.attempts = max(1, execution.transaction_attempts)
+    if touches_aggregate(plan):  # its data is (re)built after the commit, as on the whole-file path
+        with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+            result.post_commit_steps = run_post_commit_steps(conn, result)
+    left = plan_database(url, text, connect_timeout=connect_timeout)
+    if not left.is_empty:
+        leftover = _left_over(left)
+        result.outcome = "failed: the post-condition found differences left"
+        _record(
+            url, result, started, clock, "failed", record_history, connect_timeout, error=leftover.message
+        )
+        leftover.result = result
+        raise leftover
+    result.outcome = "committed"
+    _record(url, result, started, clock, "success", record_history, connect_timeout)
+    return result
+
+
+def _change(step: Step) -> Change:
+    return Change(action=PAST.get(step.action, "changed"), kind=step.kind, name=step.name,
+                  detail=describe_step(step))  # fmt: skip
+
+
+def touches_aggregate(plan: Plan) -> bool:
+    """The plan creates or changes metrics_daily: refresh it after the commit (a no-op plan never does)."""
+    return any(AGGREGATE in step.name for step in plan.steps)
+
+
+def _left_over(left: Plan) -> ApplyFailed:
+    listed = "; ".join(describe_step(s) for s in left.steps[:MAX_LISTED_LEFT])
+    more = f" and {len(left.steps) - MAX_LISTED_LEFT} more" if len(left.steps) > MAX_LISTED_LEFT else ""
+    return ApplyFailed(
+        f"the plan ran, but {len(left.steps)} difference(s) remain against the schema file: {listed}{more}",
+        hint="run `schemaflow drift` to see them; run migrate again, or report the planner gap with the "
+        "plan artifact",
+    )
+
+
+def _record(
+    url: str,
+    result: ApplyResult,
+    started: datetime,
+    clock: float,
+    outcome: str,
+    enabled: bool,
+    connect_timeout: int,
+    error: str | None = None,
+) -> None:
+    result.seconds = round(time.monotonic() - clock, 3)
+    if not enabled:
+        return
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        extra = {"error_message": error[:2000]} if error else {"objects_changed": result.objects_changed}
+        if not error:
+            extra["changes"] = [asdict(c) for c in result.changes]  # type: ignore[assignment]
+        record_history_row(conn, result, started, outcome, **extra)

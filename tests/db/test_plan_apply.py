@@ -1,0 +1,119 @@
+"""Migrate's apply against real databases: whole file when empty, the plan when live, then proof."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from db.deploy.history import list_runs
+from db.deploy.plan_apply import apply_schema, file_tables, target_is_empty
+from db.errors import HazardsNotAllowed
+from db.local.seed import seed_data
+from db.schema.master_file import read_schema
+
+LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 3}
+# Locks taken on schema tables by anyone but the test's own sessions, sampled from pg_locks.
+LOCKS_SQL = """
+SELECT l.pid, l.mode, l.granted, c.relname FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND NOT (l.pid = ANY(%s))
+"""
+TABLES_SQL = "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'public'"
+SEASON_TYPE_SQL = """
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+WHERE attrelid = 'public.episodes'::regclass AND attname = 'season_number'
+"""
+WAITING_SQL = "SELECT pid FROM pg_locks WHERE NOT granted AND pid = ANY(%s)"
+
+
+def _apply(url: str, text: str, environment: str = "test", **kwargs: object) -> object:
+    return apply_schema(url, text, environment=environment, **LIMITS, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_file_s_tables_are_found_and_an_empty_database_gets_the_whole_file(db_url: str) -> None:
+    text = read_schema()
+    assert {"public.tenants", "public.listener_events"} <= set(file_tables(text))
+    assert target_is_empty(db_url, text)
+    first = _apply(db_url, text)
+    assert first.method == "file" and first.outcome == "committed"  # type: ignore[attr-defined]
+    assert not target_is_empty(db_url, text)
+
+
+def test_a_no_op_deploy_takes_no_lock_beyond_access_share_and_nobody_waits_for_it(db_url: str) -> None:
+    text = read_schema()
+    _apply(db_url, text)
+    with psycopg.connect(db_url) as conn:
+        seed_data(conn, tenants=2, events=2_000, days=5)
+    own: list[int] = []
+    taken: set[tuple[str, str]] = set()
+    waited: list[int] = []
+    stop = threading.Event()
+    with psycopg.connect(db_url) as reader, psycopg.connect(db_url) as writer, \
+         psycopg.connect(db_url, autocommit=True) as sampler:  # fmt: skip
+        own += [reader.info.backend_pid, writer.info.backend_pid, sampler.info.backend_pid]
+        tables = [r[0] for r in reader.execute(TABLES_SQL).fetchall()]
+        for table in tables:  # an open transaction that has read every table, and one that writes
+            reader.execute(f"SELECT count(*) FROM {table}")  # type: ignore[arg-type]
+            writer.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")  # type: ignore[arg-type]
+
+        def sample() -> None:
+            while not stop.is_set():
+                for _pid, mode, _granted, rel in sampler.execute(LOCKS_SQL, (own,)).fetchall():
+                    taken.add((mode, rel))
+                waited.extend(r[0] for r in sampler.execute(WAITING_SQL, (own[:2],)).fetchall())
+                time.sleep(0.01)
+
+        thread = threading.Thread(target=sample)
+        thread.start()
+        try:
+            result = _apply(db_url, text, environment="staging")
+        finally:
+            stop.set()
+            thread.join()
+    assert result.method == "plan" and result.steps == [] and result.objects_changed == 0  # type: ignore[attr-defined]
+    assert {mode for mode, _ in taken} <= {"AccessShareLock"}, taken
+    assert waited == []  # the reader's and the writer's sessions never waited on a lock
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        runs = list_runs(conn)
+    assert (runs[0]["outcome"], runs[0]["objects_changed"]) == ("success", 0)
+
+
+def test_an_added_index_runs_as_a_planned_step_and_the_post_condition_holds(db_url: str) -> None:
+    text = read_schema()
+    _apply(db_url, text)
+    with psycopg.connect(db_url) as conn:
+        seed_data(conn, tenants=2, events=2_000, days=5)
+    grown = text + "\nCREATE INDEX IF NOT EXISTS idx_episodes_title ON public.episodes (title);\n"
+    result = _apply(db_url, grown, environment="staging")
+    assert result.method == "plan" and [s["status"] for s in result.steps] == ["done"]  # type: ignore[attr-defined]
+    assert "CONCURRENTLY" in result.steps[0]["sql"] and result.steps[0]["where"] == "online"  # type: ignore[attr-defined]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.idx_episodes_title')").fetchone() != (None,)
+        runs = list_runs(conn)
+    assert (runs[0]["outcome"], runs[0]["objects_changed"]) == ("success", 1)
+
+
+def test_a_column_type_change_is_refused_on_staging_and_applies_with_the_allowance(db_url: str) -> None:
+    text = read_schema()
+    _apply(db_url, text)
+    with psycopg.connect(db_url) as conn:
+        seed_data(conn, tenants=2, events=2_000, days=5)
+    old = "    season_number   integer CHECK (season_number > 0),"
+    assert text.count(old) == 1
+    retyped = text.replace(old, "    season_number   bigint CHECK (season_number > 0),")
+    with pytest.raises(HazardsNotAllowed) as caught:
+        _apply(db_url, retyped, environment="staging")
+    assert "rewrites_table" in caught.value.message and "--allow-hazard rewrites_table" in (
+        caught.value.hint or ""
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute(SEASON_TYPE_SQL).fetchone() == ("integer",)
+    kinds = sorted({str(h) for s in caught.value.steps for h in s.hazards})
+    result = _apply(db_url, retyped, environment="staging", allow_hazards=kinds)
+    assert result.method == "plan" and all(s["status"] == "done" for s in result.steps)  # type: ignore[attr-defined]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute(SEASON_TYPE_SQL).fetchone() == ("bigint",)
