@@ -46,6 +46,8 @@ def schema_drift(
     with masked_unexpected_errors(logger):
         resolved = resolve_flow_target(get_environment(environment), database_url)
         logger.info("checking %s at %s for drift", environment, resolved)
+        for warning in resolved.warnings:  # e.g. sslmode=require does not authenticate the server
+            logger.warning("%s", warning)
         scratch = scratch_url.get_secret_value() if scratch_url else None
         schema_sql = read_schema(schema_file) if schema_file else None
         report = detect_drift(resolved.url, environment, scratch_url=scratch, schema_sql=schema_sql)

@@ -44,6 +44,8 @@ def schema_health(
     with masked_unexpected_errors(logger):
         resolved = resolve_flow_target(get_environment(environment), database_url)
         logger.info("checking the health of %s at %s", environment, resolved)
+        for warning in resolved.warnings:  # e.g. sslmode=require does not authenticate the server
+            logger.warning("%s", warning)
         checks = check_health(resolved.url, environment)
         suites = None
         if run_expectations:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import psycopg
 from psycopg import conninfo
@@ -162,10 +162,16 @@ def with_database(text: str, database: str) -> str:
 
 def sqlalchemy_url(text: str) -> str:
     """The same connection for SQLAlchemy/GX with the psycopg 3 driver (never psycopg2)."""
-    if is_url(text):
+    if is_url(text) and "service=" not in text:
         return urlsplit(text)._replace(scheme="postgresql+psycopg").geturl()
-    # A keyword string or service: every parameter in the query, which SQLAlchemy hands to psycopg.
-    return "postgresql+psycopg:///?" + urlencode(parse_connection_string(text))
+    # A keyword string or service: libpq's complete parameters (GX's URL type wants a host in the
+    # authority; SQLAlchemy hands `host` from the query, which wins, and the rest to psycopg).
+    params = {k: v for k, v in connection_params(text).items() if k != "service"}
+    auth = quote(params.pop("user", ""), safe="")
+    password = params.pop("password", "")
+    auth += (":" + quote(password, safe="")) if password else ""
+    database = quote(params.pop("dbname", ""), safe="")
+    return f"postgresql+psycopg://{auth}{'@' if auth else ''}localhost/{database}?" + urlencode(params)
 
 
 def libpq_url(text: str) -> str:

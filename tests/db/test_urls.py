@@ -166,4 +166,8 @@ def test_other_forms_keep_their_meaning() -> None:
         == "postgresql://u:pw@h:5/x?sslmode=require"
     )
     assert sqlalchemy_url("postgresql://u@h/app").startswith("postgresql+psycopg://u@h/app")
-    assert sqlalchemy_url("host=h dbname=app").startswith("postgresql+psycopg:///?")
+    # GX's URL type wants a host in the authority; SQLAlchemy passes the query's host, which wins.
+    assert (
+        sqlalchemy_url("host=h port=7 dbname=app user=u")
+        == "postgresql+psycopg://u@localhost/app?host=h&port=7"
+    )
