@@ -5,6 +5,12 @@ Starts its own throwaway PostgreSQL 15 + TimescaleDB cluster, applies the master
 with db.local.seed.seed_data (or, without that module, generate_series rows in a listener_events
 hypertable), then alternates the two dumps in the same run and prints medians, sizes and the ratio.
 `--variants` also times the other formats/levels the choice in db/backup/dump.py was made from.
+
+`--pitr [--scales 1000000,5000000]`: the two backup strategies (environments.toml `backup`) side by
+side at each scale, on one cluster archiving WAL to a local pgBackRest repository: backup_database
+(pg_dump) vs take_restore_point (what `backup = "pgbackrest"` does before apply). Prints medians, the
+pg_dump / restore-point ratio per scale, and how each grows from the smallest scale to the largest.
+The base backup pgBackRest needs (once a day, not per deploy) is timed too, for scale.
 """
 
 from __future__ import annotations
@@ -87,12 +93,76 @@ def size(path: Path) -> int:
     )
 
 
+def bench_pitr(scales: list[int], runs: int) -> None:
+    """pg_dump vs a pgBackRest restore point, at each number of seeded events."""
+    from db.backup.pgbackrest import configure_local_repository, take_restore_point
+    from db.local.seed import seed_database
+    from db.schema.master_file import read_schema
+
+    base = Path(tempfile.mkdtemp(prefix="schemaflow-bench-pitr-"))
+    base.chmod(0o755)
+    port = free_port()
+    repo = configure_local_repository(base / "pgbackrest", base / "pgdata", port, "bench")
+    cluster = LocalCluster(datadir=base / "pgdata", port=port, archive_command=repo.archive_command())
+    medians: dict[int, tuple[float, float]] = {}
+    try:
+        cluster.start()
+        repo.stanza_create()
+        env = dataclasses.replace(
+            get_environment("local"), name="bench", backup_dir=base / "backups", backup="pgbackrest",
+            pgbackrest_stanza=repo.stanza, pgbackrest_config=repo.config,
+        )  # fmt: skip
+        for events in scales:
+            name = f"bench_{events}"
+            with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            url = cluster.url(name)
+            started = time.perf_counter()
+            with psycopg.connect(url) as conn:
+                conn.execute("SET client_min_messages = warning")
+                conn.execute(read_schema())
+            seed_database(url, tenants=10, events=events, days=30, seed=1)
+            with psycopg.connect(url) as conn:
+                row = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+            seeded = time.perf_counter() - started
+            print(f"{events:>9} events: seeded in {seeded:.1f} s, database {row[0] if row else '?'}")
+            started = time.perf_counter()
+            repo.backup("full")
+            print(f"  pgBackRest full base backup (once per max_backup_age, not per deploy): "
+                  f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+            dumps: list[float] = []
+            points: list[float] = []
+            for _ in range(runs):  # alternating, so load changes hit both alike
+                result = backup_database(url, env)
+                dumps.append(result.seconds)
+                shutil.rmtree(result.path)
+                started = time.perf_counter()
+                take_restore_point(url, env)
+                points.append(time.perf_counter() - started)
+            medians[events] = (statistics.median(dumps), statistics.median(points))
+            print(f"  pg_dump (backup_database) median {medians[events][0]:7.3f} s   "
+                  f"restore point median {medians[events][1]:7.3f} s   "
+                  f"ratio {medians[events][0] / medians[events][1]:.0f}x")  # fmt: skip
+        low, high = min(medians), max(medians)
+        if low != high:
+            print(f"from {low} to {high} events: pg_dump {medians[high][0] / medians[low][0]:.2f}x, "
+                  f"restore point {medians[high][1] / medians[low][1]:.2f}x")  # fmt: skip
+    finally:
+        cluster.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--variants", action="store_true", help="also time the other pg_dump formats")
+    parser.add_argument("--pitr", action="store_true", help="pg_dump vs pgBackRest restore point")
+    parser.add_argument("--scales", default="1000000,5000000", help="--pitr: event counts, comma-separated")
     args = parser.parse_args()
+    if args.pitr:
+        bench_pitr([int(n) for n in args.scales.split(",")], args.runs)
+        return
 
     base = Path(tempfile.mkdtemp(prefix="schemaflow-bench-backup-"))
     base.chmod(0o755)
