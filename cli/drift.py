@@ -1,6 +1,8 @@
-"""`schemaflow drift --env ENV | --database-url URL [--scratch-url URL] [--json]`: database vs master file.
+"""`schemaflow drift --env ENV | --database-url URL [--scratch-url URL] [--json | --sql]`: database vs file.
 
 Exit 0 when the database matches the master file, 1 when anything differs, 2 on usage or config errors.
+`--sql` prints the planner's plan as a psql script (db/plan/render.py): the transactional steps inside
+one BEGIN ... COMMIT, the online ones after it; `psql -v ON_ERROR_STOP=1 -f` of it converges.
 Runs the check directly (no Prefect run), so it answers in seconds; the `schema_drift` flow is the
 scheduled version with an artifact.
 """
@@ -34,12 +36,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--schema-file", metavar="PATH", help="compare with this file instead of the master schema"
     )
+    parser.add_argument(
+        "--allow-destroy",
+        action="store_true",
+        help="include steps that drop tables or columns holding rows (left out and noted otherwise)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the report as JSON")
     output.add_argument(
         "--sql",
         action="store_true",
-        help="print only the suggested SQL, as a script to review (never run by schemaflow)",
+        help="print only the plan as a psql script to review (never run by schemaflow)",
     )
     parser.set_defaults(handler=run)
 
@@ -57,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         url,
         scratch_url=args.scratch_url,
         schema_sql=read_schema(args.schema_file) if args.schema_file else None,
+        exclude_schemas=target.environment.exclude_schemas if target.environment else (),
+        allow_destroy=args.allow_destroy,
     )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -69,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def render_report(report: DriftReport) -> str:
     """A plain-text table of the differences followed by the suggested SQL for each."""
-    from db.catalog.reconcile import one_line
+    from db.plan.quoting import one_line
 
     head = (
         f"target {report.target} (mode {report.mode}); expected side built in {report.scratch}; "
@@ -93,21 +102,14 @@ def render_report(report: DriftReport) -> str:
 
 
 def render_script(report: DriftReport) -> str:
-    """The suggested statements as one reviewable script, each under a comment naming its difference."""
-    from db.catalog.reconcile import one_line
+    """The plan as one psql script; its header names the target and what was left out of the plan."""
+    from db.plan.quoting import one_line
+    from db.plan.render import render_script as render_plan_script
 
-    lines = [
-        one_line(f"-- schemaflow drift: {len(report.differences)} differences in {report.target}"),
-        "-- Review every statement; missing objects are best restored by re-running migrate.",
-    ]
-    for diff in report.differences:
-        lines += [
-            "",
-            # Names and details come from the database: one_line keeps a crafted name inside the comment.
-            one_line(f"-- {diff.severity} {diff.status} {diff.kind} {diff.name}: {diff.detail}"),
-            diff.suggestion,
-        ]
-    return "\n".join(lines)
+    assert report.plan is not None
+    head = one_line(f"-- schemaflow drift: {len(report.differences)} differences in {report.target}")
+    notes = [one_line(f"-- note: {note}") for note in report.plan.notes]
+    return "\n".join([head, *notes, render_plan_script(report.plan)])
 
 
 def _clip(text: str) -> str:

@@ -18,6 +18,7 @@ from db.errors import SchemaflowError
 COMMAND_MODULES = [
     "cli.local_db",
     "cli.drift",
+    "cli.plan",
     "cli.migrate",
     "cli.history",
     "cli.health",

@@ -50,7 +50,8 @@ WHERE n.nspname = ANY(%(schemas)s)
   AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
   AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_class", oid="c.oid")}
   AND NOT EXISTS (SELECT 1 FROM pg_depend idep
-                   WHERE idep.classid = 'pg_class'::regclass AND idep.objid = c.oid AND idep.deptype = 'i')
+                   WHERE idep.classid = 'pg_class'::regclass AND idep.objid = c.oid AND idep.deptype = 'i'
+                     AND idep.objsubid = 0)
 ORDER BY 1, 2
 """
 

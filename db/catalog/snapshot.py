@@ -405,20 +405,33 @@ def diff_catalogs(expected: Snapshot, actual: Snapshot, *, plan: Any = None) -> 
         from db.plan.planner import plan_changes  # the planner reads this module: import at use
 
         plan = plan_changes(expected, actual, allow_destroy=True)
+    gone = {f"{kind}:{name}" for kind, name, status, _, _ in raw if status != "changed"}
+    kept = [r for r in raw if (r[3] or r[4] or {}).get(PARENT) not in gone]
+    reported = {f"{kind}:{name}" for kind, name, *_ in kept}
     suggestions: dict[str, list[str]] = {}
     for step in plan.steps:
-        suggestions.setdefault(step.cause or f"{step.kind}:{step.name}", []).append(_terminated(step.sql))
-    gone = {f"{kind}:{name}" for kind, name, status, _, _ in raw if status != "changed"}
+        key = _reported_ancestor(step.cause or f"{step.kind}:{step.name}", reported, expected, actual)
+        suggestions.setdefault(key, []).append(_terminated(step.sql))
     diffs = []
-    for kind, name, status, e, a in raw:
-        parent = (e or a or {}).get(PARENT)
-        if parent in gone:
-            continue
+    for kind, name, status, e, a in kept:
         detail = _describe(kind, status, e, a)
         severity = severity_of(kind, name, status, e, a, expected, actual)
         suggestion = "\n".join(suggestions.get(f"{kind}:{name}", [])) or _no_step(kind, name, plan)
         diffs.append(Difference(kind, name, status, detail, severity, suggestion))
     return diffs
+
+
+def _reported_ancestor(key: str, reported: set[str], *snaps: Snapshot) -> str:
+    """The difference a step belongs to: its own object's, or the nearest reported ancestor's."""
+    seen = {key}
+    while key not in reported:
+        kind, name = key.split(":", 1)
+        parent = next((s[kind][name].get(PARENT) for s in snaps if name in s.get(kind, {})), None)
+        if not parent or parent in seen:
+            return key
+        seen.add(parent)
+        key = parent
+    return key
 
 
 def _terminated(statement: str) -> str:

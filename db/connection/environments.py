@@ -43,6 +43,8 @@ class Environment:
     target_schema: str = "public"
     # Hazard kinds (db.plan.model.Hazard values, or "all") a plan may carry here (db/deploy/hazards.py).
     allow_hazards: tuple[str, ...] = ()
+    # Schemas drift and plan leave out (TimescaleDB's internal ones and schemaflow's own always are).
+    exclude_schemas: tuple[str, ...] = ()
     # How the run makes its safe point before apply: a pg_dump copy, or a pgBackRest restore point.
     backup: str = "pg_dump"
     max_backup_age: str = "1d"  # pgbackrest: preflight wants a full/diff backup at most this old
@@ -75,6 +77,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "report_log": str,
     "target_schema": str,
     "allow_hazards": list,
+    "exclude_schemas": list,
     "backup": str,
     "max_backup_age": str,
     "pgbackrest_stanza": str,
@@ -100,6 +103,7 @@ _BUILTIN_DEFAULTS: dict[str, Any] = {
     "report_log": ".local/logs/migrate-{name}.log",
     "target_schema": "public",
     "allow_hazards": [],
+    "exclude_schemas": [],
     "backup": "pg_dump",
     "max_backup_age": "1d",
     "pgbackrest_stanza": "",
@@ -225,6 +229,7 @@ def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
         report_log=_path(values["report_log"], name, base),
         target_schema=values["target_schema"],
         allow_hazards=_hazard_names(values["allow_hazards"], where),
+        exclude_schemas=tuple(str(s) for s in values["exclude_schemas"]),
         backup=values["backup"],
         max_backup_age=values["max_backup_age"].strip(),
         pgbackrest_stanza=values["pgbackrest_stanza"] or name,

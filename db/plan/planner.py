@@ -49,6 +49,9 @@ def plan_changes(
     mode: str = "",
 ) -> Plan:
     """The steps that make `actual` (the live catalog) equal to `expected` (what the file builds)."""
+    checksum = snapshot_checksum(actual)
+    expected = {kind: expected.get(kind, {}) for kind in KINDS}  # a partial snapshot: other kinds empty
+    actual = {kind: actual.get(kind, {}) for kind in KINDS}
     ctx = PlanContext(expected, actual, migrating_role, sizes)
     renamed, rename_steps = infer_renames(expected, actual, ctx)
     ctx.actual = renamed
@@ -61,7 +64,7 @@ def plan_changes(
     return Plan(
         steps=tuple(p.step for p in ordered),
         schema_checksum=schema_checksum,
-        catalog_checksum=snapshot_checksum(actual),
+        catalog_checksum=checksum,
         mode=mode,
         notes=tuple(dict.fromkeys(ctx.notes)),
     )

@@ -78,8 +78,9 @@ def infer_renames(expected: Snapshot, actual: Snapshot, ctx: PlanContext) -> tup
             f"rename of table {old} to {new} was inferred (same columns and types); rows are kept"
         )
         actual = _rewrite(actual, _qualified_pattern(old), new)
-    steps += _rename_sequences(expected, actual, ctx)
-    actual = _apply(actual, steps, ctx)
+    sequences = _rename_sequences(expected, actual, ctx)
+    steps += sequences
+    actual = _apply(actual, sequences, ctx)
     for kind in ("constraint", "index"):
         found = _rename_children(kind, expected, actual, ctx)
         steps += found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from db.plan.model import Plan, Step
+from db.plan.quoting import one_line
 
 NO_CHANGES = "no changes: the database already matches the master file"
 SCRIPT_HEADER = """\
@@ -27,7 +28,8 @@ def describe_step(step: Step) -> str:
     if step.size:
         chunks = f", {step.size.chunks} chunks" if step.size.chunks is not None else ""
         size = f"; ~{step.size.estimated_rows:,} rows, {step.size.bytes:,} bytes{chunks}"
-    return f"{step.action} {step.kind} {step.name}: {lock}, {where}{size}{hazards}"
+    # Names come from the database: one_line keeps a crafted name (a newline) inside a `--` comment.
+    return one_line(f"{step.action} {step.kind} {step.name}: {lock}, {where}{size}{hazards}")
 
 
 def render_text(plan: Plan) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.catalog.reconcile import quote_ident
 from db.catalog.snapshot import KINDS, diff_catalogs, snapshot_catalog
+from db.plan.quoting import quote_ident
 from db.schema.master_file import read_schema
 from tests.conftest import create_database, drop_database
 
@@ -75,7 +75,13 @@ def test_snapshot_describes_every_kind_of_object(db_url: str) -> None:
         "parent": "table:public.episodes",
         "enabled": True,
         "forced": False,
+        "depends_on": [],
     }
+    # pg_depend, mapped to snapshot keys: what the planner orders its steps by.
+    assert "column:public.episodes.title" in snap["view"]["public.episode_titles"]["depends_on"]
+    assert "sequence:public.invoice_numbers" in snap["column"]["public.invoices.number"]["depends_on"]
+    assert "extension:pg_trgm" in trgm["depends_on"]
+    assert "constraint:public.tenants.tenants_pkey" in fk["depends_on"]
     assert snap["rls"]["public.tenants"]["enabled"] is False
     policy = snap["policy"]["public.episodes.tenant_isolation"]
     assert policy["cmd"] == "ALL" and "app.tenant_id" in policy["using"]
@@ -136,7 +142,12 @@ def test_snapshot_reports_an_invalid_index_left_by_a_failed_concurrent_build(db_
     [diff] = diff_catalogs(expected, snap)
     assert (diff.status, diff.kind, diff.name) == ("changed", "index", "public.uq_tenants_name")
     assert diff.detail == "valid: expected true, found false"
-    assert diff.suggestion.startswith("REINDEX INDEX CONCURRENTLY public.uq_tenants_name")
+    # Left invalid by an interrupted build: dropped and built again, both online.
+    assert diff.suggestion.splitlines() == [
+        "DROP INDEX CONCURRENTLY IF EXISTS public.uq_tenants_name;",
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS uq_tenants_name"
+        " ON public.tenants USING btree (name);",
+    ]
 
 
 def test_plain_mode_snapshot_has_no_timescaledb_kinds(plain_db_url: str) -> None:
@@ -164,10 +175,15 @@ def test_diff_folds_the_children_of_a_missing_table_into_one_row() -> None:
     column = {"parent": "table:public.t", "type": "integer", "not_null": False, "default": None,
               "identity": None, "generated": None, "collation": None, "acl": []}  # fmt: skip
     rls = {"parent": "table:public.t", "enabled": True, "forced": False}
-    expected = {"table": {"public.t": table}, "column": {"public.t.a": column}, "rls": {"public.t": rls}}
+    expected: dict = {
+        "table": {"public.t": table},
+        "column": {"public.t.a": column},
+        "rls": {"public.t": rls},
+    }
     diffs = diff_catalogs(expected, {})
     assert [(d.status, d.kind, d.name) for d in diffs] == [("missing", "table", "public.t")]
-    assert "CREATE TABLE public.t (\n  a integer\n)" in diffs[0].suggestion
+    assert "CREATE TABLE public.t (\n    a integer\n)" in diffs[0].suggestion
+    assert "ALTER TABLE public.t ENABLE ROW LEVEL SECURITY;" in diffs[0].suggestion
     assert [(d.status, d.kind) for d in diff_catalogs({}, expected)] == [("unexpected", "table")]
 
 
@@ -223,6 +239,6 @@ def test_grant_and_policy_suggestions_restore_the_expected_state() -> None:
               "using": "(tenant_id = public.current_tenant_id())", "with_check": None}  # fmt: skip
     [missing] = diff_catalogs({"policy": {"public.t.tenant_isolation": policy}}, {})
     assert missing.suggestion.endswith(
-        "CREATE POLICY tenant_isolation ON public.t AS PERMISSIVE FOR SELECT TO public\n"
+        "CREATE POLICY tenant_isolation ON public.t AS PERMISSIVE FOR SELECT TO PUBLIC\n"
         "  USING ((tenant_id = public.current_tenant_id()));"
     )

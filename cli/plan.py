@@ -1,0 +1,56 @@
+"""`schemaflow plan --env ENV | --database-url URL [--schema-file PATH] [--json]`: the steps, not the file.
+
+Prints the plan that would make the database match the master file (db/plan/): each step's SQL, the
+lock it takes and on which relation, whether it runs in the transaction or online after it, its
+hazards, the relation's estimated rows, bytes and chunks, and the plan checksum an approval names.
+Nothing is applied. Exit 0 when the plan is empty, 1 when it has steps, 2 on usage or config errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cli.target import add_target_arguments, command_target, warn_about
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("plan", help="show the steps that would make a database match the master file")
+    add_target_arguments(parser, env_required=False)
+    parser.add_argument(
+        "--schema-file", metavar="PATH", help="plan towards this file instead of the master schema"
+    )
+    parser.add_argument(
+        "--scratch-url",
+        metavar="URL",
+        help="an empty database on the same server to build the expected schema in "
+        "(when the role may not CREATE DATABASE); left empty afterwards",
+    )
+    parser.add_argument(
+        "--allow-destroy",
+        action="store_true",
+        help="include steps that drop tables or columns holding rows (left out and noted otherwise)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = command_target(args.env, args.database_url, command="plan")
+    warn_about(target)
+    from db.plan.database import plan_database  # imports psycopg and the catalog: only when run
+    from db.plan.render import render_json, render_text
+    from db.schema.master_file import read_schema
+
+    plan = plan_database(
+        target.url,
+        read_schema(args.schema_file) if args.schema_file else None,
+        scratch_url=args.scratch_url,
+        allow_destroy=args.allow_destroy,
+        exclude_schemas=target.environment.exclude_schemas if target.environment else (),
+    )
+    if args.json:
+        print(render_json(plan))
+    else:
+        print(render_text(plan))
+        print(f"plan checksum {plan.checksum} (catalog {plan.catalog_checksum[:12]}, mode {plan.mode})")
+    return 0 if plan.is_empty else 1
