@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="skip the Great Expectations suites during verification",
     )
     parser.add_argument("--schema-file", metavar="PATH", help="apply this file instead of the master schema")
+    parser.add_argument(
+        "--allow-hazard",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="let the plan run steps with this hazard (rewrites_table, blocks_writes, ...); repeatable",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -55,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from db.schema.precheck import check_schema_file
 
     check_schema_file(args.schema_file)
+    from db.deploy.hazards import allowed_hazards
+
+    allowed_hazards(args.allow_hazard)  # an unknown kind fails here, before Prefect starts
     needs_question = env.require_confirmation and not args.dry_run
     question = f"You are about to migrate {env.name!r} at {target.masked}: {env.description}"
     confirmed_by = confirmation_source(args.yes, question if needs_question else None)
@@ -84,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         backup_anyway=args.backup,
         run_expectations=not args.skip_expectations,
         schema_file=args.schema_file,
+        allow_hazards=args.allow_hazard or None,
         return_state=True,
     )
     _print_report(env, started)

@@ -43,6 +43,7 @@ def migrate(
     backup_anyway: bool = False,
     run_expectations: bool = True,
     schema_file: str | None = None,
+    allow_hazards: list[str] | None = None,
     plan_only: bool = False,
     plan_checksum: str | None = None,
     confirmed_by: str | None = None,
@@ -61,6 +62,8 @@ def migrate(
         backup_anyway: Take a backup even where the environment does not require one.
         run_expectations: Run the Great Expectations suites during verification (slower on big data).
         schema_file: Apply this file instead of the repository's master schema (for rehearsals).
+        allow_hazards: Hazard kinds (rewrites_table, blocks_writes, ...) this run may execute on top of
+            the environment's allow_hazards. Read the plan first; the CLI's --allow-hazard KIND.
         plan_only: Run preflight, compute and publish the plan, and stop: nothing changed.
         plan_checksum: The checksum of the plan a reviewer approved (the CLI's --plan-checksum / --yes):
             the run applies only that plan, refuses any other, and does not pause for approval.
@@ -121,7 +124,9 @@ def migrate(
         if report.approval is not None and not report.approval.whole_file:
             report.apply = apply_approved_plan(url, environment, report.approval)
         else:
-            report.apply = apply(url, environment, dry_run=dry_run, schema_file=schema_file)
+            report.apply = apply(
+                url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=allow_hazards
+            )
         if report.approval is not None and report.approval.whole_file and report.apply.history_id:
             record_approval(url, env, report.apply.history_id, report.approval)
         failed_steps = [s for s in report.apply.post_commit_steps if s.status == "failed"]

@@ -1006,6 +1006,7 @@ DECLARE
     out_of_reach text[] := '{}';
     public_read text[] := '{}';
     their_owner text;
+    closed integer := 0;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
         RETURN;
@@ -1028,12 +1029,16 @@ BEGIN
             IF r.public_reads THEN
                 EXECUTE format('GRANT SELECT ON %s TO pg_database_owner', r.rel);
             END IF;
+            closed := closed + 1;
         ELSE
             out_of_reach := out_of_reach || r.rel::text;
             public_read := public_read || CASE WHEN r.public_reads THEN r.rel::text END;
             their_owner := pg_get_userbyid(r.relowner);
         END IF;
     END LOOP;
+    IF closed > 0 THEN
+        RAISE NOTICE 'schemaflow: % TimescaleDB relation(s) closed to PUBLIC and podcast_app', closed;
+    END IF;
     IF cardinality(out_of_reach) > 0 THEN
         RAISE WARNING 'schemaflow: the application role can still reach % TimescaleDB relation(s) this role does not own',
                       cardinality(out_of_reach)

@@ -48,9 +48,15 @@ WHERE hypertable_schema = 'public' ORDER BY 1
 """
 
 
+# Every upgrade step of the master file announces itself with a "schemaflow: ..." notice.
+UPGRADE_NOTICE = re.compile(r"^schemaflow: ")
+LAST_NOTICES: list[str] = []
+
+
 def apply_schema(url: str, text: str | None = None) -> str:
     """Run the whole master file in one transaction, as the migrate flow does; return the mode noticed."""
-    notices: list[str] = []
+    notices: list[str] = LAST_NOTICES
+    notices.clear()
     with psycopg.connect(url) as conn:
         conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
         # PGlite serves every connection from one backend, so a SET elsewhere may have hidden notices.
@@ -70,7 +76,8 @@ def row_checksums(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
             "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
             "FROM public.{} AS t"
         ).format(sql.Identifier(table))
-        sums[table] = conn.execute(query).fetchone()
+        count, digest = conn.execute(query).fetchall()[0]
+        sums[table] = (count, digest)
     return sums
 
 
@@ -95,6 +102,7 @@ def checksums(url: str) -> dict[str, tuple[int, str]]:
 def assert_reapply_changes_nothing(url: str, expected_mode: str) -> None:
     before_catalog, before_rows = snapshot(url), checksums(url)
     assert apply_schema(url) == expected_mode
+    assert [n for n in LAST_NOTICES if UPGRADE_NOTICE.match(n)] == []  # no upgrade step ran again
     assert diff_catalogs(expected=before_catalog, actual=snapshot(url)) == []
     assert checksums(url) == before_rows
 
@@ -102,7 +110,7 @@ def assert_reapply_changes_nothing(url: str, expected_mode: str) -> None:
 def metrics_daily_kind(conn: psycopg.Connection) -> str:
     return conn.execute(
         "SELECT relkind::text FROM pg_class WHERE oid = 'public.metrics_daily'::regclass"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 @pytest.mark.slow
@@ -214,9 +222,9 @@ def test_rls_shows_the_application_role_only_its_own_tenant(db_url: str) -> None
 def _count(conn: psycopg.Connection, table: str, key: str | None = None, value: object = None) -> int:
     query = sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(table))
     if key is None:
-        return conn.execute(query).fetchone()[0]
+        return conn.execute(query).fetchall()[0][0]
     query = sql.SQL("{} WHERE {} = %s").format(query, sql.Identifier(key))
-    return conn.execute(query, (value,)).fetchone()[0]
+    return conn.execute(query, (value,)).fetchall()[0][0]
 
 
 @pytest.mark.slow
@@ -243,9 +251,9 @@ def test_capability_upgrade_plain_to_hypertables_keeps_every_row() -> None:
             chunks = conn.execute(
                 "SELECT count(*) FROM timescaledb_information.chunks "
                 "WHERE hypertable_name = 'listener_events'"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             assert chunks >= SMALL["days"]
-            only_parent = conn.execute("SELECT count(*) FROM ONLY public.listener_events").fetchone()[0]
+            only_parent = conn.execute("SELECT count(*) FROM ONLY public.listener_events").fetchall()[0][0]
             assert only_parent == 0  # every row moved into chunks
         assert_reapply_changes_nothing(url, "apache")
     finally:
@@ -266,7 +274,7 @@ def test_tsl_fresh_apply_reapply_and_continuous_aggregate(tsl_url: str) -> None:
         jobs = conn.execute(
             "SELECT count(*) FROM timescaledb_information.jobs "
             "WHERE proc_name = 'policy_refresh_continuous_aggregate'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         assert jobs == 1
         totals = conn.execute(
             "SELECT (SELECT sum(events) FROM metrics_daily), (SELECT count(*) FROM listener_events)"
@@ -275,6 +283,6 @@ def test_tsl_fresh_apply_reapply_and_continuous_aggregate(tsl_url: str) -> None:
         assert [r[0] for r in conn.execute(HYPERTABLES_SQL)] == ["attribution_events", "listener_events"]
         rls = conn.execute(
             "SELECT relrowsecurity FROM pg_class WHERE oid = 'public.listener_events'::regclass"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         assert rls is True  # lifted only while the continuous aggregate was created
     assert_reapply_changes_nothing(tsl_url, "tsl")
