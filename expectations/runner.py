@@ -1,26 +1,34 @@
 """Run the verification suites against a database with GX and return one row per expectation.
 
 Each suite's batches become query assets on one ephemeral GX context; one checkpoint validates them
-all and builds Data Docs into a known folder. Rows carry no connection details, so they are safe to
-print and to publish as Prefect artifacts.
+all, named after the run, and Data Docs are published into the folder of the run's environment
+(expectations/datadocs.py). Rows carry no connection details, so they are safe to print and to
+publish as Prefect artifacts.
+
+GX is imported on the first run in a process, and what a run registers (context, source, assets,
+suites, checkpoint) is kept for the next run with the same target and options: a second run only
+validates.
 """
 
 from __future__ import annotations
 
-import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from db.catalog.capabilities import detect_capabilities
 from db.connection.connect import connect
 from db.connection.urls import mask_url
 from db.errors import CheckFailed
 from db.schema.expected import ExpectedSchema, expected_schema
-from expectations.context import default_data_docs_dir, open_context
-from expectations.spec import UNEXPECTED_ROWS_LIMIT, RunOptions, SuiteSpec
+from expectations.context import default_data_docs_dir, open_context, release
+from expectations.spec import UNEXPECTED_ROWS_LIMIT, Batch, RunOptions, SuiteSpec
 from expectations.suites import event_invariants, hypertables, metrics_daily, table_shape
 
 SUITE_BUILDERS: list[Callable[[ExpectedSchema, RunOptions], SuiteSpec]] = [
@@ -36,6 +44,8 @@ SINGLE_CONNECTION_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
        AND coalesce(current_setting('shared_preload_libraries', true), '') NOT LIKE '%timescaledb%'
 """
+# GX materialises each batch into a temporary table; a standby, or a role without TEMP, cannot.
+TEMP_TABLES_SQL = "SELECT NOT pg_is_in_recovery() AND has_database_privilege(current_database(), 'TEMP')"
 
 
 @dataclass
@@ -67,24 +77,50 @@ def run_suites(
     data_docs_dir: Path | None = None,
     suites: list[str] | None = None,
     build_docs: bool = True,
+    run_name: str | None = None,
+    environment: str | None = None,
 ) -> SuitesReport:
     """Validate the database at `url`: the last `window_days` days of time series, or everything if `full`.
 
-    `suites` limits the run to some suite names; `build_docs=False` skips Data Docs (about a second).
+    `suites` limits the run to some suite names; `build_docs=False` skips Data Docs. Data Docs go to
+    `data_docs_dir`, else to the environment's folder under the default one; the run is named
+    `run_name`. Inside a Prefect flow run both default to the flow run's name and `environment`
+    parameter, so every caller gets one site per environment and runs named as in the UI.
     """
     started = time.perf_counter()
     with connect(url, autocommit=True) as conn:
         mode = detect_capabilities(conn).mode
         row = conn.execute(SINGLE_CONNECTION_SQL).fetchone()
         pooled = not (row and row[0])
-    options = RunOptions(window_days=window_days, full=full, mode=mode)
-    specs = [s for s in build_suites(options) if suites is None or s.name in suites]
-    rows = [_not_applicable_row(s) for s in specs if s.not_applicable]
-    runnable = [s for s in specs if not s.not_applicable]
-    docs_dir = data_docs_dir or default_data_docs_dir()
+        row = conn.execute(TEMP_TABLES_SQL).fetchone()
+        temp_tables = bool(row and row[0])
+        options = RunOptions(window_days=window_days, full=full, mode=mode)
+        specs = [s for s in build_suites(options) if suites is None or s.name in suites]
+        rows = [_not_applicable_row(s) for s in specs if s.not_applicable]
+        broken = _unplannable_batches(conn, [b for s in specs if not s.not_applicable for b in s.batches])
+    runnable = [
+        SuiteSpec(s.name, [b for b in s.batches if b.asset not in broken])
+        for s in specs
+        if not s.not_applicable
+    ]
+    for spec in specs:
+        rows += [
+            _error_row(spec.name, check.name, broken[b.asset])
+            for b in spec.batches
+            if b.asset in broken
+            for check in b.checks
+        ]
+    flow_run = _flow_run()
+    run_name = run_name or flow_run.get("name") or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
+    environment = environment or flow_run.get("environment")
+    docs_dir = data_docs_dir or (
+        default_data_docs_dir() / environment if environment else default_data_docs_dir()
+    )
     index = None
+    runnable = [s for s in runnable if s.batches]
     if runnable:
-        validated, index = _validate(url, runnable, docs_dir, build_docs=build_docs, pooled=pooled)
+        key = (url, options, tuple(s.name for s in runnable), tuple(sorted(broken)), pooled, temp_tables)
+        validated, index = _validate(key, runnable, docs_dir if build_docs else None, run_name)
         rows += validated
     return SuitesReport(
         success=all(r["success"] for r in rows),
@@ -105,20 +141,73 @@ def _not_applicable_row(spec: SuiteSpec) -> dict[str, Any]:
     }
 
 
-def _validate(
-    url: str, specs: list[SuiteSpec], docs_dir: Path, *, build_docs: bool, pooled: bool
-) -> tuple[list[dict[str, Any]], Path | None]:
-    """Register assets, suites and validation definitions, run one checkpoint, build Data Docs."""
-    import great_expectations as gx
+def _error_row(suite: str, check: str, message: str) -> dict[str, Any]:
+    return {
+        "suite": suite,
+        "expectation": check,
+        "success": False,
+        "observed_value": f"error: {mask_url(message)[:300]}",
+        "unexpected_count": None,
+    }
 
+
+def _unplannable_batches(conn: psycopg.Connection, batches: list[Batch]) -> dict[str, str]:
+    """Batches whose query the server cannot plan (a missing table...), with the server's message.
+
+    GX materialises a batch before any expectation runs, so a broken batch query would abort the
+    whole checkpoint; planning it first (EXPLAIN, no execution) turns it into one error row per check.
+    """
+    broken = {}
+    for batch in batches:
+        try:
+            conn.execute(f"EXPLAIN {batch.query}")  # type: ignore[arg-type]  # our own SQL text
+        except psycopg.Error as exc:
+            broken[batch.asset] = str(exc).strip().splitlines()[0]
+    return broken
+
+
+def _flow_run() -> dict[str, str]:
+    """The current Prefect flow run's name and `environment` parameter, if this runs inside one."""
+    if "prefect" not in sys.modules:  # never import Prefect just to ask
+        return {}
     try:
-        context, datasource = open_context(url, docs_dir, pooled=pooled)
+        from prefect.runtime import flow_run
+
+        name = flow_run.name
+        environment = (flow_run.parameters or {}).get("environment")
+    except Exception:  # outside a run the runtime has nothing to say; that is not an error
+        return {}
+    return {k: str(v) for k, v in (("name", name), ("environment", environment)) if v}
+
+
+@dataclass
+class _Prepared:
+    """What one target and set of options registered on a context, reused by the next identical run."""
+
+    context: Any
+    datasource: Any
+    checkpoint: Any
+    suites: list[Any]
+
+
+_prepared: dict[tuple, _Prepared] = {}
+
+
+def _prepare(key: tuple, specs: list[SuiteSpec]) -> _Prepared:
+    """Register assets, suites and validation definitions once per process and key; one checkpoint."""
+    if key in _prepared:
+        return _prepared[key]
+    url, _options, _names, _broken, pooled, temp_tables = key
+    try:
+        context, datasource = open_context(url, pooled=pooled, temp_tables=temp_tables)
     except Exception as exc:  # GX wraps connection failures in its own types; mask whatever it says
         raise CheckFailed(
             f"GX could not open the database: {mask_url(str(exc)).splitlines()[0]}",
             hint="check the URL and that the server is reachable",
         ) from None
-    definitions = []
+    import great_expectations as gx  # imported by open_context; this only names it
+
+    definitions, suites = [], []
     for spec in specs:
         for batch in spec.batches:
             asset = datasource.add_query_asset(batch.asset, query=batch.query)
@@ -128,6 +217,7 @@ def _validate(
             suite = context.suites.add(
                 gx.ExpectationSuite(name=f"{spec.name}.{batch.asset}", expectations=expectations)
             )
+            suites.append(suite)
             definitions.append(
                 context.validation_definitions.add(
                     gx.ValidationDefinition(
@@ -135,25 +225,44 @@ def _validate(
                     )
                 )
             )
-    # No UpdateDataDocsAction: it rebuilds the whole site once per validation (seconds each).
+    # No UpdateDataDocsAction: Data Docs are published by expectations/datadocs.py, once per run.
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name="schemaflow_verification", validation_definitions=definitions, result_format=RESULT_FORMAT
         )
     )
-    result = checkpoint.run()
-    if build_docs:
-        # The ephemeral context only knows this run: pages of earlier runs would be unlinked orphans.
-        for owned in ("validations", "expectations"):
-            shutil.rmtree(docs_dir / owned, ignore_errors=True)
-        context.build_data_docs()
+    _prepared.clear()  # one target per process at a time; a new key starts from a new context
+    _prepared[key] = _Prepared(context, datasource, checkpoint, suites)
+    return _prepared[key]
+
+
+def _validate(
+    key: tuple, specs: list[SuiteSpec], docs_dir: Path | None, run_name: str
+) -> tuple[list[dict[str, Any]], Path | None]:
+    """Run the (prepared) checkpoint under `run_name`; publish Data Docs into `docs_dir` if given."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    prepared = _prepare(key, specs)
+    try:
+        result = prepared.checkpoint.run(run_id=RunIdentifier(run_name=run_name, run_time=datetime.now(UTC)))
+    except Exception as exc:  # a batch that failed while materialising: say what, never the URL
+        raise CheckFailed(
+            f"GX could not validate the database: {mask_url(str(exc)).splitlines()[0]}",
+            hint="see the server log; re-run with fewer suites (--no-gx for catalog checks only)",
+        ) from None
+    finally:
+        release(prepared.datasource)  # drops this run's temporary tables with the connection
     rows = []
     for validation in result.run_results.values():
         suite_name = validation.suite_name.split(".", 1)[0]
         for expectation_result in validation.results:
             rows.append(_row(suite_name, expectation_result))
-    index = docs_dir / "index.html"
-    return rows, index if build_docs and index.exists() else None
+    index = None
+    if docs_dir is not None:
+        from expectations.datadocs import publish
+
+        index = publish(docs_dir, prepared.suites, dict(result.run_results))
+    return rows, index
 
 
 def _row(suite: str, result: Any) -> dict[str, Any]:
@@ -162,16 +271,21 @@ def _row(suite: str, result: Any) -> dict[str, Any]:
     details = result.result or {}
     observed = details.get("observed_value")
     unexpected = details.get("unexpected_count")
-    if config.type == "unexpected_rows_expectation":
+    meta = config.meta or {}
+    if meta.get("counts_rows"):  # the batch or the check's query lists offenders: its size is the count
         unexpected = observed
-        if observed is not None and observed >= UNEXPECTED_ROWS_LIMIT:
-            observed = f">= {UNEXPECTED_ROWS_LIMIT} rows (capped)"
+    if (
+        config.type == "unexpected_rows_expectation"
+        and observed is not None
+        and observed >= UNEXPECTED_ROWS_LIMIT
+    ):
+        observed = f">= {UNEXPECTED_ROWS_LIMIT} rows (capped)"
     message = _exception_message(result.exception_info or {})
     if message:
         observed = f"error: {mask_url(message)[:300]}"
     return {
         "suite": suite,
-        "expectation": (config.meta or {}).get("check") or config.type,
+        "expectation": meta.get("check") or config.type,
         "success": bool(result.success),
         "observed_value": _plain(observed),
         "unexpected_count": unexpected if unexpected is not None else (0 if result.success else None),

@@ -2,6 +2,12 @@
 
 Suite modules build these from the expected schema and the run's window; the runner turns them into
 GX assets, suites and validation definitions. Expectation objects are built lazily (GX import is slow).
+
+Big tables are validated through an offenders batch (`offenders_query`): one scan that joins each
+referenced table once, emits a flag column per cross-table rule and keeps only the rows that break
+at least one check. Every check's own GX expectation then runs on those rows, so each still counts
+exactly its offenders (one result per expectation), while GX, which materialises a query batch into
+a temporary table, reads the big table once instead of once per metric query.
 """
 
 from __future__ import annotations
@@ -33,10 +39,16 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Check:
-    """One named expectation; `build` returns the GX expectation object (imported lazily)."""
+    """One named expectation; `build` returns the GX expectation object (imported lazily).
+
+    `offends` is the SQL condition (over the offenders query's aliases) true for a row this check
+    fails on; offenders_query() keeps a row when any check's condition holds.
+    """
 
     name: str
     build: Callable[[], Any]
+    offends: str | None = None
+    flag: str | None = None  # the offenders query's column holding `offends`, for flag checks
 
 
 @dataclass
@@ -66,21 +78,54 @@ def unexpected_rows(name: str, query: str, description: str) -> Check:
         return gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=f"{query.strip()} LIMIT {UNEXPECTED_ROWS_LIMIT}",
             description=description,
-            meta={"check": name},
+            meta={"check": name, "counts_rows": True},
         )
 
     return Check(name, build)
 
 
-def gx_check(name: str, expectation_class: str, **kwargs: Any) -> Check:
+def gx_check(
+    name: str, expectation_class: str, *, offends: str | None = None, meta: dict | None = None, **kwargs: Any
+) -> Check:
     """A check built from a GX expectation class name (e.g. 'ExpectColumnValuesToNotBeNull')."""
 
     def build() -> Any:
         import great_expectations.expectations as gxe
 
-        return getattr(gxe, expectation_class)(meta={"check": name}, **kwargs)
+        return getattr(gxe, expectation_class)(meta={"check": name, **(meta or {})}, **kwargs)
 
-    return Check(name, build)
+    return Check(name, build, offends)
+
+
+def flag_check(name: str, flag: str, condition: str, description: str) -> Check:
+    """A cross-table rule as a flag column of the offenders query: the flag is never true."""
+    check = gx_check(
+        name,
+        "ExpectColumnValuesToNotBeInSet",
+        offends=f"({condition})",
+        column=flag,
+        value_set=[True],
+        description=description,
+    )
+    return Check(check.name, check.build, check.offends, flag)
+
+
+def no_rows_check(name: str, description: str) -> Check:
+    """The batch itself lists offenders (e.g. buckets that disagree): it must be empty."""
+    return gx_check(
+        name, "ExpectTableRowCountToEqual", value=0, description=description, meta={"counts_rows": True}
+    )
+
+
+def offenders_query(columns: list[str], source: str, window: str, checks: list[Check]) -> str:
+    """SELECT the checks' columns and flags FROM `source` WHERE `window` AND some check is broken.
+
+    Flag columns are the flag checks' conditions; `columns` are plain `alias.column` references.
+    """
+    flags = [f"{c.offends} AS {c.flag}" for c in checks if c.flag]
+    offending = "\n    OR ".join(c.offends for c in checks if c.offends)
+    select = ",\n       ".join([*columns, *flags])
+    return f"SELECT {select}\nFROM {source}\nWHERE {window}\n  AND ({offending})"
 
 
 def sql_values(rows: list[tuple]) -> str:

@@ -28,12 +28,46 @@ def test_tsl_mode_adds_the_refresh_policy_check() -> None:
 def test_window_filters_the_event_assets_and_full_drops_the_filter() -> None:
     windowed = _suites(window_days=3)["event_invariants"].batches[0].query
     full = _suites(full=True)["event_invariants"].batches[0].query
-    assert "event_time > now() - interval '3 days'" in windowed
-    assert "interval" not in full and full.endswith("WHERE TRUE")
-    metrics = _suites(window_days=3)["metrics_daily"].batches[0]
-    assert "interval '3 days'" in metrics.query
-    totals = next(c for c in metrics.checks if c.name == "metrics_daily totals equal raw events")
-    assert totals.build().unexpected_rows_query.rstrip().endswith("LIMIT 1000")
+    assert "e.event_time > now() - interval '3 days'" in windowed
+    assert "now() - interval" not in full and "WHERE TRUE" in full
+    metrics, totals = _suites(window_days=3)["metrics_daily"].batches
+    assert "interval '3 days'" in metrics.query and "interval '3 days'" in totals.query
+    (check,) = totals.checks
+    assert check.name == "metrics_daily totals equal raw events"
+    assert check.build().expectation_type == "expect_table_row_count_to_equal"
+
+
+def test_event_batches_scan_once_and_keep_only_offending_rows() -> None:
+    """One query per event table: each joined table and the duplicate GROUP BY appear once, and the
+    WHERE keeps a row exactly when some check's own condition holds."""
+    listener, attribution = _suites()["event_invariants"].batches
+    assert listener.query.count("JOIN public.episodes") == 1
+    assert attribution.query.count("JOIN public.campaigns") == 1
+    for batch in (listener, attribution):
+        assert batch.query.count("GROUP BY d.event_id") == 1
+        offending = batch.query.split("AND (", 1)[1]
+        assert all(c.offends and c.offends in offending for c in batch.checks), batch.asset
+    flags = {c.flag for c in listener.checks if c.flag}
+    assert flags == {
+        "in_the_future",
+        "tenant_is_not_episodes",
+        "podcast_is_not_episodes",
+        "beyond_episode_length",
+    }
+    assert all(f" AS {flag}" in listener.query for flag in flags)
+
+
+def test_building_suites_does_not_import_gx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from expectations.runner import build_suites; from expectations.spec import RunOptions; "
+        "build_suites(RunOptions()); import flows.migrate, flows.schema_health, tasks.verify, cli.main; "
+        "print('great_expectations' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_event_rules_come_from_the_master_file() -> None:

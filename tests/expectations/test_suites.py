@@ -204,7 +204,8 @@ def test_corruption_fails_exactly_its_expectation(pg_cluster: LocalCluster, case
         assert not str(row["observed_value"]).startswith("error"), row
 
 
-def test_unexpected_rows_are_capped_on_a_badly_broken_table(pg_cluster: LocalCluster) -> None:
+def test_a_badly_broken_table_gets_its_exact_count(pg_cluster: LocalCluster) -> None:
+    """Cross-table rules are flag columns counted by GX, not fetched rows: no cap, the exact number."""
     url = clone_template(pg_cluster)
     try:
         _corrupt(url, CORRUPTIONS["tenant differs from the episode's"][0], refresh=True)
@@ -212,8 +213,8 @@ def test_unexpected_rows_are_capped_on_a_badly_broken_table(pg_cluster: LocalClu
     finally:
         drop_database(pg_cluster, url)
     (row,) = report.failed_rows()
-    assert row["observed_value"] == ">= 1000 rows (capped)"
-    assert row["unexpected_count"] == 1000
+    assert row["expectation"] == "listener_events tenant is the episode's"
+    assert row["unexpected_count"] == 1200
 
 
 def test_a_missing_event_table_reports_readable_errors_not_a_crash(pg_cluster: LocalCluster) -> None:
