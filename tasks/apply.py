@@ -87,7 +87,10 @@ def apply(
         result.counts() or "none",
     )
     for notice in result.notices:
-        logger.info("server notice: %s", notice)
+        if notice.startswith("squawk: "):
+            logger.warning("lint of the plan's SQL, %s", notice)
+        else:
+            logger.info("server notice: %s", notice)
     for step in result.post_commit_steps:
         log = logger.warning if step.status == "failed" else logger.info
         log("post-commit %s: %s (%.2f s) %s", step.name, step.status, step.seconds, step.detail)

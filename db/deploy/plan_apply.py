@@ -30,6 +30,7 @@ from db.errors import ApplyFailed
 from db.plan.database import plan_database
 from db.plan.model import Plan, Step
 from db.plan.render import describe_step
+from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
 
 PRESENT_TABLES_SQL = (
@@ -89,6 +90,9 @@ def apply_schema(
         statements=len(plan.steps), plan_checksum=plan.checksum,
         changes=[_change(s) for s in plan.steps],
     )  # fmt: skip
+    # Squawk's view of the plan's SQL, less what the executor does by construction (db/plan/squawk.py):
+    # reported with the run; the hazard gate, not Squawk, decides what may run.
+    result.notices = [f"squawk: {finding.format()}" for finding in lint_plan(plan)]
     if dry_run:
         result.outcome = "planned (dry run): nothing was executed"
         result.seconds = round(time.monotonic() - clock, 3)

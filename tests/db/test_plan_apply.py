@@ -91,6 +91,7 @@ def test_an_added_index_runs_as_a_planned_step_and_the_post_condition_holds(db_u
     result = _apply(db_url, grown, environment="staging")
     assert result.method == "plan" and [s["status"] for s in result.steps] == ["done"]  # type: ignore[attr-defined]
     assert "CONCURRENTLY" in result.steps[0]["sql"] and result.steps[0]["where"] == "online"  # type: ignore[attr-defined]
+    assert result.notices == []  # type: ignore[attr-defined]  # the planned SQL passes Squawk
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('public.idx_episodes_title')").fetchone() != (None,)
         runs = list_runs(conn)
@@ -113,6 +114,8 @@ def test_a_column_type_change_is_refused_on_staging_and_applies_with_the_allowan
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute(SEASON_TYPE_SQL).fetchone() == ("integer",)
     kinds = sorted({str(h) for s in caught.value.steps for h in s.hazards})
+    dry = _apply(db_url, retyped, environment="staging", dry_run=True)
+    assert any("squawk: step" in n and "changing-column-type" in n for n in dry.notices), dry.notices  # type: ignore[attr-defined]
     result = _apply(db_url, retyped, environment="staging", allow_hazards=kinds)
     assert result.method == "plan" and all(s["status"] == "done" for s in result.steps)  # type: ignore[attr-defined]
     with psycopg.connect(db_url, autocommit=True) as conn:
