@@ -76,8 +76,12 @@ def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
     assert not wrong_severity, f"step 2: severity (expected, reported): {wrong_severity}"
 
     suggested = h.run_drift(url, pair.b_sql, "--sql")
-    assert suggested.returncode == 1, (
-        f"step 3: drift --sql exited {suggested.returncode}:\n{suggested.stderr}"
+    # Exit 1 is also how an unexpected error ends: an empty script or an error on stderr is a crash.
+    crashed = not suggested.stdout.strip() or any(
+        mark in suggested.stderr for mark in ("schemaflow: unexpected", "schemaflow: error", "Traceback")
+    )
+    assert suggested.returncode == 1 and not crashed, (
+        f"step 3: drift --sql exited {suggested.returncode}:\n{suggested.stderr}\n{suggested.stdout}"
     )
     script = tmp_path / "suggested.sql"
     script.write_text(suggested.stdout)
