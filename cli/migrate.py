@@ -10,6 +10,7 @@ from pathlib import Path
 from cli.prefect_server import use_server_for_runs
 from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import Environment, get_environment
+from db.connection.target import Target
 from db.deploy.confirmation import CONFIRMATION_HINT
 from db.errors import CheckFailed
 
@@ -50,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KIND",
         help="let the plan run steps with this hazard (rewrites_table, blocks_writes, ...); repeatable",
     )
+    parser.add_argument(
+        "--plan-checksum",
+        metavar="C",
+        help="apply only the plan with this checksum (from `schemaflow plan --json`); refuse any other",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -65,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     from db.deploy.hazards import allowed_hazards
 
     allowed_hazards(args.allow_hazard)  # an unknown kind fails here, before Prefect starts
-    needs_question = env.require_confirmation and not args.dry_run
+    # With require_approval (or a pinned plan) the question is about the plan, asked once it is shown.
+    approval = (env.require_approval or bool(args.plan_checksum)) and not args.dry_run
+    needs_question = env.require_confirmation and not args.dry_run and not approval
     question = f"You are about to migrate {env.name!r} at {target.masked}: {env.description}"
     confirmed_by = confirmation_source(args.yes, question if needs_question else None)
     if needs_question and not confirmed_by:
@@ -73,30 +81,37 @@ def run(args: argparse.Namespace) -> int:
             f"environment {env.name!r} requires confirmation; nothing was changed",
             hint=f"re-run with --yes ({CONFIRMATION_HINT})",
         )
+    plan_checksum = None
+    if approval:
+        plan_checksum, confirmed_by = approve_plan_on_cli(env, target, args)
     for key, value in QUIET_PREFECT.items():
         os.environ.setdefault(key, value)
     # Always set (not setdefault): a level inherited from a parent Prefect process would bring back
     # the engine's tracebacks on a plain failed check.
     os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO" if args.debug else "CRITICAL"
     use_server_for_runs()
+    from prefect import tags
     from pydantic import SecretStr
 
     from flows.migrate import migrate  # Prefect's import is slow; only pay it for a real run
+    from tasks.naming import run_tags
 
     clock, started = time.monotonic(), time.time()
-    state = migrate(
-        environment=env.name,
-        confirm=bool(confirmed_by),
-        confirmed_by=confirmed_by or None,
-        dry_run=args.dry_run,
-        # As SecretStr Prefect stores the parameter as '**********'; a plain str would be stored as is.
-        database_url=SecretStr(args.database_url) if args.database_url else None,
-        backup_anyway=args.backup,
-        run_expectations=not args.skip_expectations,
-        schema_file=args.schema_file,
-        allow_hazards=args.allow_hazard or None,
-        return_state=True,
-    )
+    with tags(*run_tags(env.name)):  # the same tags as the deployment's runs
+        state = migrate(
+            environment=env.name,
+            confirm=bool(confirmed_by),
+            confirmed_by=confirmed_by or None,
+            dry_run=args.dry_run,
+            # As SecretStr Prefect stores the parameter as '**********'; a plain str would be stored as is.
+            database_url=SecretStr(args.database_url) if args.database_url else None,
+            backup_anyway=args.backup,
+            run_expectations=not args.skip_expectations,
+            schema_file=args.schema_file,
+            allow_hazards=args.allow_hazard or None,
+            plan_checksum=plan_checksum,
+            return_state=True,
+        )
     _print_report(env, started)
     seconds = time.monotonic() - clock
     if state.is_completed():
@@ -107,6 +122,38 @@ def run(args: argparse.Namespace) -> int:
         return 0
     state.result(raise_on_failure=True)  # re-raises the flow's SchemaflowError: main() prints it
     return 1
+
+
+def approve_plan_on_cli(env: Environment, target: Target, args: argparse.Namespace) -> tuple[str, str]:
+    """Show the plan, then take its approval: --plan-checksum, --yes / SKIP_CONFIRMATION, or a typed yes.
+
+    Returns (the approved plan's checksum, how it was approved). The run recomputes the plan and
+    refuses to change anything when it is not this one.
+    """
+    from db.plan.database import plan_database
+    from db.plan.render import render_text
+    from db.schema.master_file import read_schema
+
+    plan = plan_database(target.url, read_schema(args.schema_file), connect_timeout=env.connect_timeout)
+    print(f"The plan for {env.name!r} at {target.masked}:\n{render_text(plan)}\n")
+    if args.plan_checksum:
+        if args.plan_checksum != plan.checksum:
+            raise CheckFailed(
+                f"the plan is {plan.checksum[:12]}, not the approved {args.plan_checksum[:12]}: the database "
+                "or the master file changed since it was reviewed; nothing was changed",
+                hint=f"review the new plan (schemaflow plan --env {env.name} --json) and pass its checksum",
+            )
+        return plan.checksum, "--plan-checksum"
+    if plan.is_empty:
+        return plan.checksum, "empty plan: nothing to approve"
+    question = f"Apply this plan ({plan.checksum[:12]}, {len(plan.steps)} step(s)) to {env.name!r}?"
+    source = confirmation_source(args.yes, question)
+    if not source:
+        raise CheckFailed(
+            f"plan {plan.checksum[:12]} for {env.name!r} was not approved; nothing was changed",
+            hint="read the plan above; approve with --yes, or pin it with --plan-checksum " + plan.checksum,
+        )
+    return plan.checksum, source
 
 
 def _print_report(env: Environment, started: float) -> None:

@@ -92,7 +92,7 @@ def migrate(
 
         # A dry run rolls back everything, so planning against production needs no confirmation.
         # With require_approval the gate is the approval of the computed plan below, not a parameter.
-        approval_gate = env.require_approval and not dry_run
+        approval_gate = (env.require_approval or bool(plan_checksum)) and not dry_run
         report.preflight = preflight(
             url,
             environment,
@@ -106,7 +106,7 @@ def migrate(
             if plan_only:
                 report.outcome = "success"
                 return summary(report, log_path)
-            report.approval = approve(url, env, schema_text, report.plan, plan_checksum)
+            report.approval = approve(url, env, schema_text, report.plan, plan_checksum, confirmed_by)
 
         restore_command = None
         if dry_run:

@@ -260,15 +260,28 @@ def _os_user() -> str | None:
 
 
 def approve(
-    url: str, env: Environment, schema_text: str, computed: Plan, plan_checksum: str | None
+    url: str,
+    env: Environment,
+    schema_text: str,
+    computed: Plan,
+    plan_checksum: str | None,
+    approved_via: str | None = None,
 ) -> Approval:
-    """The approval of `computed`: pinned by the caller's checksum (CLI), implied when empty, else asked."""
-    approval = _approval(url, env, schema_text, computed, plan_checksum)
+    """The approval of `computed`: pinned by the caller's checksum (CLI), implied when empty, else asked.
+
+    `approved_via`: how the CLI took the approval of that checksum (--yes, a typed yes, ...).
+    """
+    approval = _approval(url, env, schema_text, computed, plan_checksum, approved_via)
     return replace(approval, whole_file=database_is_empty(url, env.connect_timeout))
 
 
 def _approval(
-    url: str, env: Environment, schema_text: str, computed: Plan, plan_checksum: str | None
+    url: str,
+    env: Environment,
+    schema_text: str,
+    computed: Plan,
+    plan_checksum: str | None,
+    approved_via: str | None,
 ) -> Approval:
     if plan_checksum:
         if plan_checksum != computed.checksum:
@@ -277,7 +290,7 @@ def _approval(
                 "or the master file changed since it was reviewed; nothing was changed",
                 hint=f"review the new plan (schemaflow plan --env {env.name}) and approve its checksum",
             )
-        return cli_approval(computed, "cli (plan checksum)")
+        return cli_approval(computed, f"cli ({approved_via or 'plan checksum'})")
     if computed.is_empty:
         return Approval(plan=computed, source="empty plan: nothing to approve")
     return request_approval(url, env, schema_text, computed)

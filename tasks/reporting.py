@@ -24,6 +24,7 @@ from db.errors import SchemaflowError
 MAX_LISTED_CHANGES = 200
 REPORT_LOG_MODE = 0o600
 STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
+ATTENTION_MARK = {"fail": "✗ FAIL", "warn": "⚠ warn"}
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:
@@ -98,7 +99,14 @@ def masked_unexpected_errors(logger: logging.Logger | logging.LoggerAdapter) -> 
 def check_rows(rows: list[CheckResult]) -> list[dict[str, str]]:
     """Check rows as the table artifact shows them."""
     return [
-        {"check": r.name, "status": r.status, "detail": mask_url(r.detail), "hint": mask_url(r.hint)}
+        {
+            # A mark in the first column, so the one failing row is seen first in the UI's table.
+            "!": ATTENTION_MARK.get(r.status, ""),
+            "check": r.name,
+            "status": r.status,
+            "detail": mask_url(r.detail),
+            "hint": mask_url(r.hint),
+        }
         for r in rows
     ]
 
@@ -162,6 +170,7 @@ class RunReport:
         if self.restore_command:
             out.append(f"- restore the backup taken before this run: `{mask_url(self.restore_command)}`")
         out += ["", "## Preflight", ""]
+        out += _failed_checks(self.preflight or [])
         out += _check_table(self.preflight) if self.preflight is not None else ["not run", ""]
         if self.plan is not None or self.outcome == "rejected":
             out += ["## Plan and approval", ""]
@@ -259,6 +268,17 @@ def _step_table(steps: list[dict[str, str]]) -> list[str]:
         lines.append(f"| {s['step']} | {s['status']} | {s['where']} | {s['lock']} | {s['seconds']} | "
                      f"{s['lock wait (s)']} | `{sql}` |")  # fmt: skip
     return [*lines, ""]
+
+
+def _failed_checks(rows: list[CheckResult]) -> list[str]:
+    """The failing checks above the table, each with its fix: the row a person needs, first."""
+    failed = [r for r in rows if r.status == "fail"]
+    lines = [
+        f"> **✗ FAILED: {r.name}**: {mask_url(r.detail)}"
+        + (f"  \n> what to do: {mask_url(r.hint)}" if r.hint else "")
+        for r in failed
+    ]
+    return [*lines, ""] if lines else []
 
 
 def _failed_checks(rows: list[CheckResult]) -> list[str]:

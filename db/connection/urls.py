@@ -148,7 +148,8 @@ def is_loopback(text: str) -> bool:
 def require_tls_off_loopback(
     text: str, *, allow_insecure: bool, environ: Mapping[str, str] | None = None
 ) -> TlsVerdict:
-    """The TLS rule (db/connection/tls.py) for one connection string; ConfigError when refused."""
+    """validate_url, then the TLS rule (db/connection/tls.py); ConfigError when either refuses."""
+    validate_url(text, environ)
     return judge_tls(connection_params(text, environ), allow_insecure=allow_insecure, shown=mask_url(text))
 
 

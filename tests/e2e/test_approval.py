@@ -16,6 +16,7 @@ import pytest
 
 from db.catalog.drift import check_drift
 from db.catalog.snapshot import snapshot_catalog
+from db.deploy.apply import apply_master_schema
 from db.deploy.history import list_runs
 from db.plan.model import snapshot_checksum
 from tests.e2e.browser import capture_after_click, chromium_path
@@ -49,6 +50,17 @@ def task_runs_of(stack: PrefectStack, flow_run_id: Any) -> list[Any]:
         return list(
             client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
         )
+
+
+def wait_for_artifact(stack: PrefectStack, flow_run_id: Any, key: str, timeout: float = 60) -> Any:
+    """The run's artifact `key`, waiting for it: a run can reach its final state before its report."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [a for a in artifacts_of(stack, flow_run_id) if a.key == key]
+        if found:
+            return max(found, key=lambda artifact: artifact.created)
+        time.sleep(1)
+    pytest.fail(f"no {key} artifact on run {flow_run_id} within {timeout:.0f}s\n{stack.log_tail()}")
 
 
 def wait_for_alert(stack: PrefectStack, run_name: str, timeout: float = 60) -> dict[str, Any]:
@@ -139,15 +151,15 @@ def test_no_answer_within_the_timeout_fails_changes_nothing_and_alerts(
     run = prefect_stack.wait_for_final_state(run_id, timeout=APPROVAL_TIMEOUT_SECONDS + 90)
     print(f"\ne2e: unanswered approval: {run.state.type.value} {time.monotonic() - clock:.1f}s after pausing")
     assert run.state.is_failed(), run.state
-    # Prefect's server fails an expired pause itself ("The flow was paused and never resumed."), a
-    # moment before the run's own code notices; the run's report carries schemaflow's message.
+    # Prefect's server fails an expired pause itself ("The flow was ... and never resumed."), a moment
+    # before the run's own code notices; the run's report carries schemaflow's message.
     ours = f"within {APPROVAL_TIMEOUT_SECONDS}s; nothing was changed"
-    assert ours in (run.state.message or "") or "paused and never resumed" in (run.state.message or "")
+    assert ours in (run.state.message or "") or "never resumed" in (run.state.message or ""), run.state
     assert catalog_of(production) == before and user_tables(production) == []
-    report = next(a for a in artifacts_of(prefect_stack, run_id) if a.key == "migrate-production-report")
+    report = wait_for_artifact(prefect_stack, run_id, "migrate-production-report")
     assert ours in str(report.data), str(report.data)[:1500]
 
-    failure = next(a for a in artifacts_of(prefect_stack, run_id) if a.key == "migrate-production-failure")
+    failure = wait_for_artifact(prefect_stack, run_id, "migrate-production-failure")
     text = str(failure.data)
     assert "failed at: **approval**" in text and "```" not in text, text
     assert "Resume the paused run with approve=true" in text, text
@@ -186,20 +198,27 @@ def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
 def test_approved_through_the_api_the_plan_is_applied_and_drift_is_empty(
     prefect_stack: PrefectStack, production: str
 ) -> None:
+    # A live production database that is one index behind the master file.
+    apply_master_schema(production, record_history=False)
+    with psycopg.connect(production, autocommit=True) as conn:
+        conn.execute("DROP INDEX public.idx_podcasts_tenant_id")
     run_id = prefect_stack.run_deployment("migrate/production", FAST)
     prefect_stack.wait_for_state(run_id, {"PAUSED"}, timeout=180)
     plan_text = str(plan_artifacts(prefect_stack, run_id)[-1].data)
     checksum = plan_text.split("plan checksum `")[1][:64]
+    assert "**1 step(s)**" in plan_text and "idx_podcasts_tenant_id" in plan_text, plan_text[:1500]
+    assert "ShareLock on `public.podcasts`" in plan_text and "runs step by step" in plan_text
     clock = time.monotonic()
     prefect_stack.resume(run_id, {"approve": True, "allow_hazards": [], "reason": "e2e: reviewed"})
     run = prefect_stack.wait_for_final_state(run_id, timeout=240)
     print(f"\ne2e: approved run {run.state.type.value} {time.monotonic() - clock:.1f}s after resume")
     assert run.state.is_completed(), f"{run.state.message}\n{prefect_stack.log_tail()}"
-    assert "public.listener_events" in user_tables(production)
     assert not check_drift(production).has_drift
     with psycopg.connect(production, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.idx_podcasts_tenant_id')").fetchone() != (None,)
+    with psycopg.connect(production, autocommit=True) as conn:
         newest = list_runs(conn, "production", limit=1)[0]
-    assert newest["outcome"] == "success"
+    assert newest["outcome"] == "success" and newest["objects_changed"] == 1
     assert newest["plan_checksum"] == checksum
     assert newest["approval_reason"] == "e2e: reviewed"
     assert newest["approval_source"] == "prefect-ui"
