@@ -23,7 +23,9 @@ from psycopg.rows import dict_row
 from db.catalog import coverage as cov
 from db.catalog import queries as q
 from db.catalog.dependencies import CAGG_DEPENDENCIES_SQL, DEPENDENCIES_SQL, DEPENDS_ON, attach_dependencies
+from db.catalog.owners import normalise_owner
 from db.catalog.severity import severity_of
+from db.catalog.timescaledb_snapshot import add_timescaledb
 
 KINDS = (
     "schema",
@@ -55,10 +57,7 @@ KINDS = (
 CONTAINER_KINDS = ("schema", "table", "view", "matview", "sequence", "function", "hypertable", "cagg")
 PARENT = "parent"  # attribute naming the containing object as "kind:name"; not compared
 NOT_COMPARED = (PARENT, DEPENDS_ON)
-MIGRATOR = "@migrator"  # stands for "whoever runs the schema file" in owners, grantors and grantees
 _RELKIND_NAMES = {"r": "table", "p": "partitioned table", "f": "foreign table"}
-# Ids TimescaleDB assigns in creation order; they differ between databases built from the same file.
-_JOB_CONFIG_IDS = ("mat_hypertable_id", "hypertable_id")
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
 Rows = Callable[[str], list[dict[str, Any]]]
@@ -120,7 +119,7 @@ def snapshot_catalog(
         if cur.execute(q.TIMESCALEDB_PRESENT_SQL).fetchone()["present"]:  # type: ignore[index]
             # TimescaleDB's catalog tables are its owner's; a monitoring role reads the information views.
             catalog = cur.execute(q.CAGG_CATALOG_READABLE_SQL).fetchone()["readable"]  # type: ignore[index]
-            _add_timescaledb(snap, rows, catalog)
+            add_timescaledb(snap, rows, catalog)
             if catalog:
                 edges += rows(CAGG_DEPENDENCIES_SQL)
         attach_dependencies(snap, edges)
@@ -128,40 +127,6 @@ def snapshot_catalog(
     if migrating_role:
         normalise_owner(snap, migrating_role)
     return snap
-
-
-_ACL_ROLE = re.compile(r'^("(?:[^"]|"")*"|[^=]*)=([^/]*)/(.*)$')
-
-
-def normalise_owner(snap: Snapshot, role: str) -> None:
-    """Write `role` as MIGRATOR wherever it owns, grants or is granted (in place)."""
-    quoted = cov.aclitem_role(role)
-
-    def swap(name: str) -> str:
-        return MIGRATOR if name in (role, quoted) else name
-
-    def acl(items: list[str] | None) -> list[str] | None:
-        if items is None:
-            return None
-        out = []
-        for item in items:
-            m = _ACL_ROLE.match(item)
-            out.append(f"{swap(m.group(1))}={m.group(2)}/{swap(m.group(3))}" if m else item)
-        return sorted(out)
-
-    for entry in snap["schema"].values():
-        entry["owner"] = swap(entry["owner"])
-    for entry in snap["grant"].values():
-        entry["owner"] = swap(entry["owner"])
-        entry["privileges"] = acl(entry["privileges"])
-    for entry in snap["column"].values():
-        entry["acl"] = acl(entry["acl"]) or []
-    renamed = {}
-    for name, entry in snap["default_privilege"].items():
-        entry["role"] = swap(entry["role"])
-        entry["privileges"] = acl(entry["privileges"]) or []
-        renamed[" ".join([entry["role"], *name.split(" ")[1:]])] = entry
-    snap["default_privilege"] = renamed
 
 
 def _add_schemas_and_types(snap: Snapshot, rows: Rows) -> None:
@@ -302,75 +267,6 @@ def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
         else:
             snap[kind][name] = {PARENT: parent, "definition": r["definition"], "options": r["options"]}
         snap["grant"][f"{kind} {name}"] = _grant(r["owner"], r["acl"], f"{kind}:{name}")
-
-
-def _add_timescaledb(snap: Snapshot, rows: Rows, catalog_readable: bool = True) -> None:
-    """Hypertables, dimensions, continuous aggregates and their jobs (TimescaleDB installed only)."""
-    for r in rows(q.HYPERTABLES_SQL):
-        name = f"{r['schema']}.{r['name']}"
-        snap["hypertable"][name] = {
-            PARENT: f"table:{name}",
-            "num_dimensions": r["num_dimensions"],
-            "compression_enabled": r["compression_enabled"],
-        }
-    for r in rows(q.DIMENSIONS_SQL):
-        table = f"{r['schema']}.{r['relation']}"
-        snap["dimension"][f"{table}.{r['name']}"] = {
-            PARENT: f"hypertable:{table}",
-            "dimension_number": r["dimension_number"],
-            "dimension_type": r["dimension_type"],
-            "column_type": r["column_type"],
-            "time_interval": r["time_interval"],
-            "integer_interval": r["integer_interval"],
-            "num_partitions": r["num_partitions"],
-            "integer_now_func": r["integer_now_func"],
-        }
-    materialized: dict[str, str] = {}
-    for r in rows(q.CAGGS_SQL if catalog_readable else q.CAGGS_INFORMATION_SQL):
-        name = f"{r['schema']}.{r['name']}"
-        # Jobs name the materialization hypertable (older releases) or the view itself (2.2x).
-        materialized[f"{r['mat_schema']}.{r['mat_name']}"] = name
-        materialized[name] = name
-        # A continuous aggregate's user view is reported here, with its real query, not as a view.
-        snap["view"].pop(name, None)
-        snap["grant"].setdefault(f"cagg {name}", snap["grant"].pop(f"view {name}", {}))
-        snap["grant"][f"cagg {name}"][PARENT] = f"cagg:{name}"
-        if f"view {name}" in snap["comment"]:
-            snap["comment"][f"cagg {name}"] = dict(snap["comment"].pop(f"view {name}"), parent=f"cagg:{name}")
-        snap["cagg"][name] = {
-            PARENT: f"schema:{r['schema']}",
-            "materialized_only": r["materialized_only"],
-            "compression_enabled": r["compression_enabled"],
-            "definition": r["definition"],
-        }
-    for r in rows(q.CAGG_INDEXES_SQL):
-        # `_materialized_hypertable_<id>` differs between databases: name it after the aggregate.
-        cagg, internal = f"{r['schema']}.{r['cagg']}", f"{r['mat_schema']}.{r['mat_name']}"
-        index = r["name"].replace(r["mat_name"], r["cagg"])
-        definition = r["definition"].replace(internal, cagg).replace(r["mat_name"], r["cagg"])
-        snap["index"][f"{r['schema']}.{index}"] = {
-            PARENT: f"cagg:{cagg}",
-            "table": cagg,
-            "definition": definition,
-            "valid": r["valid"],
-        }
-    for r in rows(q.JOBS_SQL):
-        target = f"{r['hypertable_schema']}.{r['hypertable_name']}"
-        if target in materialized:
-            parent = f"cagg:{materialized[target]}"
-        elif target in snap["hypertable"]:
-            parent = f"hypertable:{target}"
-        else:
-            continue
-        config = json.loads(r["config"]) if r["config"] else {}
-        config = {k: v for k, v in config.items() if k not in _JOB_CONFIG_IDS}
-        snap["job"][f"{parent.split(':', 1)[1]}.{r['proc_name']}"] = {
-            PARENT: parent,
-            "proc": f"{r['proc_schema']}.{r['proc_name']}",
-            "schedule_interval": r["schedule_interval"],
-            "scheduled": r["scheduled"],
-            "config": config,
-        }
 
 
 def _grant(owner: str, acl: list[str] | None, parent: str) -> dict[str, Any]:

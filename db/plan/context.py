@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.catalog.snapshot import MIGRATOR, PARENT
+from db.catalog.owners import MIGRATOR
+from db.catalog.snapshot import PARENT
 from db.plan.locks import lock_for
 from db.plan.model import Hazard, RelationSize, Step
 from db.plan.quoting import quote_ident

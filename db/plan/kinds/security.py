@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from db.catalog.coverage import OBJTYPE_WORDS, ROLE_ATTRIBUTES, aclitem_role, default_acl
-from db.catalog.snapshot import MIGRATOR
+from db.catalog.owners import MIGRATOR
 from db.plan.context import DROP, KindPlanner, PlanContext, Planned, nothing
 from db.plan.quoting import function_ref, qualified, quote_ident, split_child
 
