@@ -23,9 +23,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from expectations.context import import_gx
+from expectations.context import default_data_docs_dir, import_gx
 
 log = logging.getLogger(__name__)
+# scripts/ui.sh serves default_data_docs_dir() over HTTP and says where in this variable (and files).
+DOCS_URL_ENV = "SCHEMAFLOW_GX_DOCS_URL"
+DEFAULT_PREFECT_HOME = Path(__file__).resolve().parents[1] / ".local" / "prefect"
 SITE_NAME = "schemaflow_docs"
 KEEP_RUNS_ENV = "SCHEMAFLOW_GX_DOCS_KEEP_RUNS"
 DEFAULT_KEEP_RUNS = 30
@@ -75,6 +78,21 @@ def publish(
     context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=list(results))
     localise_assets(docs_dir)
     return docs_dir / "index.html"
+
+
+def docs_url(index: Path) -> str | None:
+    """The http:// address of a Data Docs page when `make ui` serves its folder, else None."""
+    base = os.environ.get(DOCS_URL_ENV)
+    if not base:
+        state = Path(os.environ.get("PREFECT_HOME") or DEFAULT_PREFECT_HOME)
+        if not ((state / "docs.pid").is_file() and (state / "docs.port").is_file()):
+            return None
+        base = f"http://127.0.0.1:{(state / 'docs.port').read_text().strip()}"
+    try:
+        relative = index.resolve().relative_to(default_data_docs_dir().resolve())
+    except ValueError:  # built somewhere the server does not serve
+        return None
+    return f"{base.rstrip('/')}/{relative.as_posix()}"
 
 
 def localise_assets(site: Path) -> None:

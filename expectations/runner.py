@@ -56,6 +56,8 @@ class SuitesReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     data_docs_index: Path | None = None
     seconds: float = 0.0
+    # http:// address of the index while `make ui` serves Data Docs (a browser refuses file:// links)
+    data_docs_url: str | None = None
     mode: str = ""
 
     def failed_rows(self) -> list[dict[str, Any]]:
@@ -122,10 +124,16 @@ def run_suites(
         key = (url, options, tuple(s.name for s in runnable), tuple(sorted(broken)), pooled, temp_tables)
         validated, index = _validate(key, runnable, docs_dir if build_docs else None, run_name)
         rows += validated
+    url_of_index = None
+    if index is not None:
+        from expectations.datadocs import docs_url
+
+        url_of_index = docs_url(index)
     return SuitesReport(
         success=all(r["success"] for r in rows),
         rows=rows,
         data_docs_index=index,
+        data_docs_url=url_of_index,
         seconds=time.perf_counter() - started,
         mode=mode,
     )

@@ -13,6 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
+bash scripts/setup-datadocs.sh  # the Data Docs' CSS/JS from npm (optional, idempotent)
 if [ -f "$stamp" ] && cmp -s pyproject.toml "$stamp"; then
     exit 0
 fi

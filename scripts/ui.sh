@@ -13,6 +13,8 @@
 #   SCHEMAFLOW_UI_STARTUP_TIMEOUT  seconds to wait for the server to answer (120)
 #   SCHEMAFLOW_ALERT_WEBHOOK_URL   where a failed production run is announced (a JSON POST; Slack,
 #                                  Teams...); see automations/migrate-production-failed.yaml
+#   SCHEMAFLOW_DOCS_PORT     loopback port of the GX Data Docs server (4201), one site per environment
+#   SCHEMAFLOW_GX_DOCS_DIR   the folder it serves (.local/gx-docs)
 # The worker inherits this shell's environment, so DATABASE_URL, SCHEMAFLOW_ENVIRONMENTS and the
 # like reach the flow runs it starts.
 set -euo pipefail
@@ -25,6 +27,8 @@ STATE=${SCHEMAFLOW_PREFECT_HOME:-$ROOT/.local/prefect}
 PREFECT_FILE=${SCHEMAFLOW_PREFECT_FILE:-$ROOT/prefect.yaml}
 POOL=${SCHEMAFLOW_WORK_POOL:-schemaflow}
 STARTUP_TIMEOUT=${SCHEMAFLOW_UI_STARTUP_TIMEOUT:-120}
+DOCS_PORT=${SCHEMAFLOW_DOCS_PORT:-4201}
+DOCS_DIR=${SCHEMAFLOW_GX_DOCS_DIR:-$ROOT/.local/gx-docs}
 
 export PREFECT_HOME="$STATE"
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
@@ -34,11 +38,11 @@ export PREFECT_CLI_PROMPT=false
 say() { printf 'ui: [%3ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
-alive() { # alive NAME: true when NAME.pid names a running Prefect process (not a recycled PID)
+alive() { # alive NAME [WORD]: true when NAME.pid names a running process whose command has WORD (prefect)
     local pidfile="$STATE/$1.pid" pid
     [ -f "$pidfile" ] || return 1
     pid=$(cat "$pidfile")
-    kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q prefect
+    kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "${2:-prefect}"
 }
 
 healthy() { # healthy PORT: the Prefect API answers on 127.0.0.1:PORT
@@ -118,6 +122,23 @@ $(tail -n 20 "$STATE/deploy.log")"
     grep -oE "Deployment '[^']+' successfully" "$STATE/deploy.log" | sed -E "s/Deployment '([^']+)'.*/ui:   deployed \\1/" >&2 || true
 }
 
+start_docs() { # GX Data Docs over HTTP, so the links in run artifacts open from the UI (file:// would not)
+    if alive docs http.server; then
+        say "Data Docs server already running (pid $(cat "$STATE/docs.pid"))"
+    else
+        port_free "$DOCS_PORT" || die "port $DOCS_PORT is in use; pick another with SCHEMAFLOW_DOCS_PORT=NNNN"
+        bash "$ROOT/scripts/setup-datadocs.sh" || say "Data Docs will load their styles from CDNs (npm install failed)"
+        mkdir -p "$DOCS_DIR"
+        setsid "$PYTHON" -m http.server "$DOCS_PORT" --bind 127.0.0.1 --directory "$DOCS_DIR" \
+            >"$STATE/docs.log" 2>&1 < /dev/null &
+        echo $! > "$STATE/docs.pid"
+        echo "$DOCS_PORT" > "$STATE/docs.port"
+        say "serving Data Docs from $DOCS_DIR on 127.0.0.1:$DOCS_PORT (log: $STATE/docs.log)"
+    fi
+    # Flow runs started by the worker link their Data Docs here (expectations/datadocs.py).
+    export SCHEMAFLOW_GX_DOCS_URL="http://127.0.0.1:$(cat "$STATE/docs.port")"
+}
+
 start_worker() {
     if alive worker; then
         say "worker already running (pid $(cat "$STATE/worker.pid"))"
@@ -129,11 +150,11 @@ start_worker() {
     say "started a worker on pool $POOL (log: $STATE/worker.log)"
 }
 
-stop_one() { # stop_one NAME: signal NAME's process group until it is gone
+stop_one() { # stop_one NAME [WORD]: signal NAME's process group until it is gone
     local pidfile="$STATE/$1.pid" pid
     [ -f "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
-    if alive "$1"; then
+    if alive "$1" "${2:-prefect}"; then
         # A worker answers the first SIGTERM by asking its flow-run processes to stop and keeps running
         # for a long time; a second signal (SIGINT) ends it at once. SIGKILL is the last resort, so
         # `make ui-stop` never hangs; each signal gets up to 5 s.
@@ -163,18 +184,22 @@ case "${1:-start}" in
         ensure_pool
         prefect_objects
         deploy_all
+        start_docs
         start_worker
         echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")  (stop with: make ui-stop)"
+        echo "Data Docs:  $SCHEMAFLOW_GX_DOCS_URL/<environment>/index.html"
         echo "For the prefect CLI: export PREFECT_API_URL=$PREFECT_API_URL"
         ;;
     stop)
         stop_one worker
+        stop_one docs http.server
         stop_one server
         ;;
     status)
         for name in server worker; do
             if alive "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
         done
+        if alive docs http.server; then echo "docs: running, http://127.0.0.1:$(cat "$STATE/docs.port")/"; else echo "docs: stopped"; fi
         if alive server; then
             echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")"
             echo "For the prefect CLI: export PREFECT_API_URL=http://127.0.0.1:$(cat "$STATE/port")/api"
