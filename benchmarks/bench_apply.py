@@ -5,7 +5,9 @@ throwaway PostgreSQL 15 + TimescaleDB cluster; each run creates two fresh databa
 the same run, schemaflow's apply (lock, snapshots, one transaction, history row, post-commit refresh)
 and plain psql on the other; then the re-apply (no-op) on the first. It also times the file alone in
 one transaction on two more fresh databases, sent as one string (how apply ran it before) and
-statement by statement (how apply runs it now, so every error names its line), and prints the ratio.
+statement by statement (how apply runs it now, so every error names its line), and prints the ratio;
+and a no-op deploy of the now-populated first database through migrate's apply (plan, execute
+nothing, plan again: db/deploy/plan_apply.py) against the old whole-file re-run.
 `--flow` also times one run of the migrate flow (Prefect's temporary server included) on a third
 fresh database.
 """
@@ -29,6 +31,7 @@ from psycopg import sql
 
 from db.connection.urls import libpq_subprocess_args
 from db.deploy.apply import apply_master_schema
+from db.deploy.plan_apply import apply_schema
 from db.deploy.statements import split_file
 from db.local.cluster import PG_BIN, LocalCluster, free_port
 from db.schema.master_file import MASTER_SCHEMA
@@ -64,6 +67,12 @@ def one_transaction(url: str, by_statement: bool) -> None:
             conn.execute(text)  # type: ignore[arg-type]
 
 
+def migrate_apply(url: str) -> None:
+    """What migrate's apply task does for a populated database: plan, execute, prove."""
+    apply_schema(url, MASTER_SCHEMA.read_text(), environment="bench", lock_timeout="1s",
+                 statement_timeout="5min", lock_retries=3)  # fmt: skip
+
+
 def flow_run(url: str) -> float:
     env_file = Path(tempfile.mkdtemp(prefix="schemaflow-bench-env-")) / "environments.toml"
     env_file.write_text(
@@ -89,12 +98,13 @@ def main() -> int:
     cluster = LocalCluster(datadir=base / "pgdata", port=free_port(), preload_timescaledb=True)
     cluster.start()
     try:
-        fresh, raw, again, whole, split = [], [], [], [], []
+        fresh, raw, again, whole, split, planned = [], [], [], [], [], []
         for _ in range(args.runs):
             ours, theirs = fresh_database(cluster), fresh_database(cluster)
             fresh.append(timed(lambda u=ours: apply_master_schema(u, environment="bench")))  # type: ignore[misc]
             raw.append(timed(lambda u=theirs: psql_apply(u)))  # type: ignore[misc]
             again.append(timed(lambda u=ours: apply_master_schema(u, environment="bench")))  # type: ignore[misc]
+            planned.append(timed(lambda u=ours: migrate_apply(u)))  # type: ignore[misc]
             one, each = fresh_database(cluster), fresh_database(cluster)
             whole.append(timed(lambda u=one: one_transaction(u, by_statement=False)))  # type: ignore[misc]
             split.append(timed(lambda u=each: one_transaction(u, by_statement=True)))  # type: ignore[misc]
@@ -107,7 +117,9 @@ def main() -> int:
         print(f"master schema apply on fresh databases ({args.runs} runs, {MASTER_SCHEMA.name})")
         ours_s = show("apply_master_schema (fresh database)", fresh)
         raw_s = show("psql -v ON_ERROR_STOP=1 -f (fresh database)", raw)
-        show("apply_master_schema re-run (no changes)", again)
+        again_s = show("apply_master_schema re-run (no changes)", again)
+        planned_s = show("migrate's apply, no-op (an empty plan)", planned)
+        print(f"  ratio planned no-op / whole-file re-run: {planned_s / again_s:.2f}x")
         print(f"  ratio apply_master_schema / psql: {ours_s / raw_s:.2f}x")
         count = len(split_file(MASTER_SCHEMA.read_text()))
         whole_s = show("file in one transaction, one string", whole)
