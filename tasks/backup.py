@@ -94,3 +94,12 @@ def _restore_point(url: str, env: Environment) -> dict[str, Any]:
         description=f"Restore point created before migrating {env.name}",
     )
     return info
+
+
+def record_restore_point(url: str, env: Environment, history_id: int, restore_point: str) -> None:
+    """Write the run's restore point onto its migration_history row (the flow calls it after apply)."""
+    from db.connection.connect import connect
+    from db.deploy.history import record_restore_point as write_restore_point
+
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        write_restore_point(conn, history_id, restore_point)

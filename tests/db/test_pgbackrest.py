@@ -21,7 +21,7 @@ from db.deploy.history import HistoryRecord, record_restore_point, record_run
 from db.deploy.preflight import run_preflight
 from db.errors import ConfigError
 from db.local.cluster import LocalCluster, free_port
-from db.local.seed import SEEDED_TABLES, seed_database
+from db.local.seed import SEEDED_TABLES, refresh_metrics_daily, seed_database
 from db.schema.master_file import read_schema
 
 if not shutil.which("pgbackrest"):
@@ -83,6 +83,8 @@ def archived() -> Iterator[Archived]:
             conn.execute("SET client_min_messages = warning")
             conn.execute(read_schema())
         seed_database(url, tenants=3, events=20_000, days=10, seed=3)
+        with psycopg.connect(url, autocommit=True) as conn:
+            refresh_metrics_daily(conn)  # as after any seed: health checks its freshness
         repo.stanza_create()
         repo.backup("full")
         yield Archived(cluster, repo, root, url)
@@ -189,8 +191,32 @@ def test_round_trip_to_a_restore_point_on_another_port(archived: Archived, envir
     assert checksums(archived.url) == damaged  # the original was not touched
 
 
-def test_the_restore_point_is_recorded_on_the_runs_history_row(archived: Archived) -> None:
+@pytest.mark.usefixtures("prefect_harness")
+def test_migrate_makes_the_restore_point_named_for_its_flow_run(
+    archived: Archived, environments: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.migrate import migrate
+
+    result = migrate(environment="pitr", run_expectations=False)
+    assert result["outcome"] == "success", result
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["migrate-pitr-backup"]))
+        )
+        assert artifacts, "the backup step published no artifact"
+        flow_run = client.read_flow_run(artifacts[0].flow_run_id)  # type: ignore[arg-type]
+    assert f"schemaflow-pitr-{flow_run.id}" in str(artifacts[0].data)
+
+
+def test_the_restore_point_is_recorded_on_the_runs_history_row(
+    archived: Archived, environments: Path
+) -> None:
     from datetime import UTC, datetime
+
+    from tasks.backup import record_restore_point as record_for_flow
 
     now = datetime.now(UTC)
     with psycopg.connect(archived.url) as conn:
@@ -201,7 +227,11 @@ def test_the_restore_point_is_recorded_on_the_runs_history_row(archived: Archive
         record_restore_point(conn, run_id, "schemaflow-pitr-abc")
         row = conn.execute("SELECT restore_point FROM schemaflow.migration_history WHERE id = %s", (run_id,))
         assert row.fetchone() == ("schemaflow-pitr-abc",)
-        conn.rollback()
+        conn.commit()
+    record_for_flow(archived.url, get_environment("plain"), run_id, "schemaflow-pitr-def")
+    with psycopg.connect(archived.url) as conn:
+        row = conn.execute("SELECT restore_point FROM schemaflow.migration_history WHERE id = %s", (run_id,))
+        assert row.fetchone() == ("schemaflow-pitr-def",)
 
 
 def test_restore_point_names_fit_postgresqls_limit() -> None:
