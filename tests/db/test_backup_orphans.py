@@ -125,7 +125,10 @@ def test_kill_9_mid_backup_leaves_no_pg_dump_and_the_next_backup_sweeps_the_part
     assert [p.name for p in backups.iterdir()] == [result.path.name]
 
 
-def test_kill_9_of_a_backup_whose_pg_dump_would_wait_forever(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_killed_backup_whose_pg_dump_would_wait_forever(
+    how: signal.Signals, db_url: str, tmp_path: Path
+) -> None:
     """pg_dump blocked on a table lock outlives a dead parent forever unless the kernel kills it."""
     backups = tmp_path / "backups"
     envfile = tmp_path / "environments.toml"
@@ -154,7 +157,7 @@ def test_kill_9_of_a_backup_whose_pg_dump_would_wait_forever(db_url: str, tmp_pa
 
         assert wait_for(waiting, 30), "pg_dump never reached the lock"
         assert processes_matching(str(backups))
-        cli.send_signal(signal.SIGKILL)
+        cli.send_signal(how)
         cli.wait(timeout=10)
         assert wait_for(lambda: not processes_matching(str(backups)), 5), processes_matching(str(backups))
         assert wait_for(lambda: not waiting(), 5)
