@@ -94,6 +94,7 @@ class Sides:
     schema_checksum: str
     migrating_role: str
     sizes: dict[str, RelationSize]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (benchmarks/bench_plan.py)
 
 
 def check_drift(
@@ -149,6 +150,8 @@ def compare_sides(
     if scratch_url:
         _refuse_same_database(url, scratch_url)
     roles, memberships = declared_roles(text)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         caps = detect_capabilities(conn)
         role = migrating_role or live_migrating_role(conn)
@@ -156,6 +159,7 @@ def compare_sides(
             conn, schemas, exclude_schemas=exclude_schemas, roles=list(roles), migrating_role=role
         )
         sizes = read_sizes(conn, {name.split(".", 1)[0] for name in actual["table"]} or ["public"])
+        timings["live snapshot and sizes"] = time.perf_counter() - clock
         if caps.in_recovery and not scratch_url:
             raise ConfigError(
                 "the target is a read replica: no scratch database can be created on it",
@@ -166,12 +170,14 @@ def compare_sides(
             expected = expected_from_existing(scratch_url, text, view, caps, connect_timeout)
             scratch = mask_url(scratch_url)
         else:
+            clock = time.perf_counter()
             with scratch_database(conn, url) as created_url:
-                expected = expected_from_new(created_url, text, view, connect_timeout)
+                expected = expected_from_new(created_url, text, view, connect_timeout, timings)
                 scratch = f"{validate_url(created_url)['database']} (created and dropped)"
+            timings["scratch database (create, apply, snapshot, drop)"] = time.perf_counter() - clock
     # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
     expected["role"], expected["role_membership"] = roles, memberships
-    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes)
+    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings)
 
 
 # The role that ran migrate: its last successful history row; else the owner of schemaflow's own
@@ -223,7 +229,9 @@ def scratch_database(conn: psycopg.Connection, url: str) -> Iterator[str]:
 SchemaView = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (schemas or None for all, excluded)
 
 
-def expected_from_new(url: str, text: str, view: SchemaView, connect_timeout: int) -> dict:
+def expected_from_new(
+    url: str, text: str, view: SchemaView, connect_timeout: int, timings: dict[str, float] | None = None
+) -> dict:
     """Apply the file into a fresh scratch database the way migrate does, then snapshot it."""
     from db.deploy.apply import apply_master_schema  # the same apply path as `schemaflow migrate`
 
@@ -233,8 +241,12 @@ def expected_from_new(url: str, text: str, view: SchemaView, connect_timeout: in
         )
     except ApplyFailed as exc:
         raise _file_does_not_apply(exc.message) from None
+    clock = time.perf_counter()
     with connect(url, connect_timeout=connect_timeout) as conn:
-        return snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn))
+        snap = snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn))
+    if timings is not None:
+        timings["scratch snapshot"] = time.perf_counter() - clock
+    return snap
 
 
 def expected_from_existing(
