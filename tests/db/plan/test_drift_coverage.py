@@ -7,6 +7,7 @@ report nothing.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -122,3 +123,48 @@ def test_new_schema_is_found_on_the_live_side(live: str, schema_text: str) -> No
     report = check_drift(live, schema_sql=schema_text)
     names = found(report)
     assert ("unexpected", "schema", "shadow") in names
+
+
+def test_renamed_referrals_table_is_renamed_back_with_its_rows(live: str, schema_text: str) -> None:
+    run(
+        live,
+        "INSERT INTO tenants (id, slug, name) VALUES ('00000000-0000-0000-0000-000000000001', 'acme', 'Acme');"
+        "INSERT INTO referrals (tenant_id, referred_email, code) SELECT '00000000-0000-0000-0000-000000000001',"
+        " 'r' || g || '@example.com', 'code' || g FROM generate_series(1, 3) g;"
+        "ALTER TABLE referrals RENAME TO referral_invites",
+    )
+    first, second, script = converge(live, schema_text)
+    assert {
+        ("missing", "table", "public.referrals"),
+        ("unexpected", "table", "public.referral_invites"),
+    } <= found(first)
+    assert "ALTER TABLE public.referral_invites RENAME TO referrals" in script
+    assert "DROP TABLE" not in script and "CREATE TABLE" not in script
+    assert first.plan is not None and any(
+        "rename of table" in n and "inferred" in n for n in first.plan.notes
+    )
+    assert second.differences == [], (script, [d.as_dict() for d in second.differences])
+    with psycopg.connect(live) as conn:
+        assert conn.execute("SELECT count(*) FROM referrals").fetchone() == (3,)
+
+
+def test_plan_command_prints_steps_locks_sizes_and_the_checksum(
+    live: str, schema_text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+
+    run(
+        live,
+        "INSERT INTO tenants (id, slug, name) VALUES ('00000000-0000-0000-0000-000000000002', 'beta', 'B');"
+        "INSERT INTO users (tenant_id, email) VALUES ('00000000-0000-0000-0000-000000000002', 'a@b.c');"
+        "DROP INDEX idx_users_email; COMMENT ON TABLE plans IS 'edited'",
+    )  # users now holds a row: its index is built online
+    assert main(["plan", "--database-url", live]) == 1
+    out = capsys.readouterr().out
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_email ON public.users" in out
+    assert "ShareUpdateExclusiveLock on public.users, online, after commit" in out
+    assert "rows," in out and "bytes" in out
+    assert "plan checksum " in out
+    assert main(["plan", "--database-url", live, "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert {s["kind"] for s in data["steps"]} == {"index", "comment"} and len(data["checksum"]) == 64
