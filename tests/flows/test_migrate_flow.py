@@ -63,7 +63,33 @@ def test_a_failing_run_ends_failed_with_the_actionable_message(environments: Pat
     assert "outcome: **FAILED**" in log and "## Changes\n\n- apply ran and was rolled back" in log
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
-    assert _artifacts("migrate-dev-failure"), "the on_failure hook records the failure"
+    failures = _artifacts("migrate-dev-failure")
+    assert failures, "the on_failure hook records the failure"
+    newest = str(max(failures, key=lambda artifact: artifact.created).data)
+    assert "failed at: **apply**" in newest and "the apply rolled back" in newest, newest
+    assert "```" not in newest  # the message is quoted so that it wraps
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_dry_run_is_named_and_keyed_apart_from_a_deploy(environments: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.migrate import migrate
+
+    state = migrate(environment="dev", dry_run=True, run_expectations=False, return_state=True)
+    assert state.is_completed(), state.message
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    # environment, kind, the target's host and port (the test cluster on 127.0.0.1), short run id
+    assert run.name.startswith("migrate-dev-dry-run-127.0.0.1-"), run.name
+    assert run.name.endswith(str(run_id).replace("-", "")[:6]), run.name
+    keys = {a.key for a in artifacts}
+    assert "migrate-dev-dry-run-report" in keys and "migrate-dev-report" not in keys, keys
 
 
 @pytest.mark.usefixtures("prefect_harness")
