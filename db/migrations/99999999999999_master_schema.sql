@@ -1017,7 +1017,9 @@ BEGIN
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE (n.nspname LIKE '\_timescaledb\_%'
-                    OR n.nspname IN (SELECT DISTINCT chunk_schema FROM timescaledb_information.chunks))
+                    -- a chunk kept in another schema (create_hypertable's associated_schema_name)
+                    OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                                 WHERE p.relnamespace = 'public'::regnamespace))
                AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
                AND (EXISTS (SELECT 1 FROM aclexplode(c.relacl) a
                             WHERE a.grantee = 0 OR a.grantee = 'podcast_app'::regrole)

@@ -1,9 +1,9 @@
 -- Relations in TimescaleDB's schemas (chunks, catalog tables, internal views, a continuous
--- aggregate's materialization hypertable and views) that the application role, or a non-superuser
--- role that is a member of it, may read or write in any way: through PUBLIC, its own grants or a
--- column grant. The chunk schemas come from timescaledb_information (a view that runs as its owner,
--- so any role may ask). Any row is a way around row-level security. public_reads: PUBLIC may read
--- it (TimescaleDB's default for its catalog), so closing it should keep the database owner reading.
+-- aggregate's materialization hypertable and views), and chunks kept elsewhere (children of the
+-- schema's hypertables), that the application role or a non-superuser member of it may read or
+-- write in any way: through PUBLIC, its own grants or a column grant. Any row is a way around
+-- row-level security. public_reads: PUBLIC may read it (TimescaleDB's default for its catalog), so
+-- closing it should keep the database owner reading it.
 WITH app AS (
     SELECT r.oid, r.rolname::text AS rolname
     FROM pg_roles r
@@ -17,7 +17,8 @@ internal AS (
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE (n.nspname LIKE '\_timescaledb\_%%'
-           OR n.nspname IN (SELECT DISTINCT chunk_schema FROM timescaledb_information.chunks))
+           OR c.oid IN (SELECT i.inhrelid FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+                        WHERE p.relnamespace = to_regnamespace(%(schema)s)))
       AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 )
 SELECT i.relation,
