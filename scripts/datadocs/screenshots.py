@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import psycopg
+import psycopg  # noqa: E402  (after the sys.path line)
 
-from db.local.cluster import LocalCluster, free_port
-from db.local.seed import refresh_metrics_daily, seed_data
-from db.schema.master_file import read_schema
-from expectations.runner import run_suites
-from tests.e2e.browser import capture
+from db.local.cluster import LocalCluster, free_port  # noqa: E402  (after the sys.path line)
+from db.local.seed import refresh_metrics_daily, seed_data  # noqa: E402  (after the sys.path line)
+from db.schema.master_file import read_schema  # noqa: E402  (after the sys.path line)
+from expectations.runner import run_suites  # noqa: E402  (after the sys.path line)
+from tests.e2e.browser import capture  # noqa: E402  (after the sys.path line)
 
 COLUMNS = "tenant_id, podcast_id, episode_id, listener_id, event_type, position_seconds, duration_seconds"
 FUTURE_EVENT = (
@@ -56,9 +56,8 @@ def main() -> int:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(FUTURE_EVENT)
         second = run_suites(url, data_docs_dir=docs / "staging", run_name="migrate-staging-calm-heron")
-        print(
-            f"runs: {first.success=} {second.success=}, failed: {[r['expectation'] for r in second.failed_rows()]}"
-        )
+        failed = [r["expectation"] for r in second.failed_rows()]
+        print(f"runs: {first.success=} {second.success=}, failed: {failed}")
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(docs)],
