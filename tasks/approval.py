@@ -142,7 +142,22 @@ def plan_markdown(plan: Plan, environment: str, planner: str) -> str:
         f"- expectation results before the change: {EXPECTATIONS_BEFORE}",
     ]
     head += [f"- note: {note}" for note in plan.notes]
-    return "\n".join([*head, "", render_markdown(plan)])
+    return "\n".join([*head, "", *touched_tables(plan), render_markdown(plan)])
+
+
+def touched_tables(plan: Plan) -> list[str]:
+    """The size of each relation the plan locks, from the catalog statistics: what a lock costs there."""
+    sizes = {s.size.relation: s.size for s in plan.steps if s.size is not None}
+    if not sizes:
+        return []
+    lines = ["| table touched | rows (est.) | size | chunks |", "|---|---|---|---|"]
+    for name, size in sorted(sizes.items()):
+        chunks = "-" if size.chunks is None else f"{size.chunks:,}"
+        shown = (
+            f"{size.bytes / 1048576:,.1f} MiB" if size.bytes >= 1048576 else f"{size.bytes / 1024:,.0f} KiB"
+        )
+        lines.append(f"| `{name}` | {size.estimated_rows:,} | {shown} | {chunks} |")
+    return [*lines, ""]
 
 
 def publish_plan(plan: Plan, environment: str, planner: str, *, dry_run: bool = False) -> None:

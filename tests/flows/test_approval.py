@@ -16,13 +16,14 @@ from db.catalog.drift import check_drift
 from db.connection.environments import approval_seconds, get_environment
 from db.deploy.history import list_runs
 from db.errors import CheckFailed, ConfigError
-from db.plan.model import Hazard, LockLevel, Plan, Step
+from db.plan.model import Hazard, LockLevel, Plan, RelationSize, Step
 from db.schema.master_file import read_schema
 from tasks.approval import (
     approval_input_for,
     approve,
     compute_plan,
     database_is_empty,
+    plan_markdown,
     refuse_unallowed_hazards,
 )
 
@@ -87,6 +88,24 @@ def test_the_form_offers_exactly_the_plans_hazards() -> None:
     assert choices == ["blocks_reads", "rewrites_table"]
     with pytest.raises(ValueError):
         form(approve=True, allow_hazards=["destroys_data"])
+
+
+def test_the_plan_artifact_shows_the_sizes_of_the_tables_it_locks() -> None:
+    step = Step(
+        sql="CREATE INDEX CONCURRENTLY i ON public.listener_events (podcast_id)",
+        kind="index",
+        name="public.i",
+        action="create",
+        transactional=False,
+        lock=LockLevel.SHARE_UPDATE_EXCLUSIVE,
+        relation="public.listener_events",
+        size=RelationSize("public.listener_events", 2_000_000, 512 * 1048576, 42),
+    )
+    text = plan_markdown(
+        Plan(steps=(step,), schema_checksum="s" * 64, catalog_checksum="c" * 64), "prod", "x"
+    )
+    assert "| `public.listener_events` | 2,000,000 | 512.0 MiB | 42 |" in text
+    assert "expectation results before the change: not measured" in text
 
 
 def test_an_approval_that_does_not_allow_a_hazard_of_the_plan_stops_before_any_change(
