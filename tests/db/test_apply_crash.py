@@ -163,3 +163,30 @@ def test_sigterm_cancels_the_statement_prints_one_message_and_is_not_retried(
     report = (tmp_path / "logs" / "migrate-dev.log").read_text()
     assert "apply ran and was rolled back: nothing was changed" in report
     assert "## Changes\n\nnot run" not in report
+
+
+EXECUTE_DRIVER = """
+import sys
+from db.deploy.execute import execute_plan
+from db.errors import ApplyInterrupted
+from db.plan.model import Plan, Step
+slow = Step(sql="SELECT pg_sleep(60)", kind="function", name="public.slow", action="create")
+plan = Plan(steps=(slow,), schema_checksum="s", catalog_checksum="c")
+try:
+    execute_plan(sys.argv[1], plan, environment="test")
+except ApplyInterrupted as exc:
+    print(exc.message)
+    sys.exit(exc.exit_code)
+"""
+
+
+def test_sigterm_during_a_planned_step_cancels_it_and_releases_the_lock(db_url: str) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", EXECUTE_DRIVER, db_url], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    _wait_for_sleep(db_url, process)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 143 and "stopped by SIGTERM" in out, out
+    assert _seconds_until_no_session(db_url, ORPHAN_BOUND_SECONDS) < ORPHAN_BOUND_SECONDS
+    assert _lock_is_free(db_url)

@@ -317,3 +317,26 @@ def test_a_hypertable_index_build_interrupted_midway_is_rebuilt_on_every_chunk(d
         CHUNK_INDEXES,
     )
     assert indexed == chunks[0]
+
+
+def test_an_online_step_that_meets_a_lock_is_retried_alone_with_backoff(db_url: str) -> None:
+    _setup(db_url)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    with psycopg.connect(db_url) as blocker:
+        # SHARE UPDATE EXCLUSIVE: what a running VACUUM or another index build holds; CONCURRENTLY waits.
+        blocker.execute("LOCK TABLE public.items IN SHARE UPDATE EXCLUSIVE MODE")
+        release = threading.Timer(0.8, blocker.rollback)
+        release.start()
+        result = execute_plan(
+            db_url, _plan(PLAIN_INDEX), environment="test", lock_timeout="200ms", lock_retries=8, sleep=sleep
+        )
+        release.join()
+    step = result.steps[0]
+    assert step.status == "done" and step.attempts > 1 and len(sleeps) == step.attempts - 1
+    assert result.transaction_attempts == 0  # no transactional step, no transaction
+    assert _index_valid(db_url, "public.idx_items_label") is True
