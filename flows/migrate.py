@@ -122,7 +122,7 @@ def migrate(
         if report.approval is not None:
             check_still_current(url, env, report.approval, schema_text)
         if report.approval is not None and not report.approval.whole_file:
-            report.apply = apply_approved_plan(url, environment, report.approval)
+            report.apply = apply_approved_plan(url, environment, report.approval, allow_hazards)
         else:
             report.apply = apply(
                 url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=allow_hazards

@@ -346,8 +346,12 @@ def record_approval(url: str, env: Environment, history_id: int, approval: Appro
 
 
 @task(name="execute-plan", task_run_name="execute-plan-{environment}")
-def apply_approved_plan(url: str, environment: str, approval: Approval) -> ApplyResult:
+def apply_approved_plan(
+    url: str, environment: str, approval: Approval, allow_hazards: list[str] | None = None
+) -> ApplyResult:
     """Execute exactly the approved plan (db/deploy/execute.py); record it in migration_history.
+
+    Hazards allowed: the environment's, the reviewer's (the form), and the run's (--allow-hazard).
 
     Returns an ApplyResult, the shape the run report, the summary and verification already read.
     """
@@ -370,7 +374,7 @@ def apply_approved_plan(url: str, environment: str, approval: Approval) -> Apply
             url,
             plan,
             environment=environment,
-            allow_hazards=[*env.allow_hazards, *approval.allowed_hazards],
+            allow_hazards=[*env.allow_hazards, *approval.allowed_hazards, *(allow_hazards or [])],
             lock_timeout=env.lock_timeout,
             statement_timeout=env.statement_timeout,
             lock_retries=env.lock_retries,
