@@ -128,9 +128,11 @@ def test_new_schema_is_found_on_the_live_side(live: str, schema_text: str) -> No
 def test_renamed_referrals_table_is_renamed_back_with_its_rows(live: str, schema_text: str) -> None:
     run(
         live,
-        "INSERT INTO tenants (id, slug, name) VALUES ('00000000-0000-0000-0000-000000000001', 'acme', 'Acme');"
-        "INSERT INTO referrals (tenant_id, referred_email, code) SELECT '00000000-0000-0000-0000-000000000001',"
-        " 'r' || g || '@example.com', 'code' || g FROM generate_series(1, 3) g;"
+        "INSERT INTO tenants (id, slug, name) "
+        "VALUES ('00000000-0000-0000-0000-000000000001', 'acme', 'Acme');"
+        "INSERT INTO referrals (tenant_id, referred_email, code) "
+        "SELECT '00000000-0000-0000-0000-000000000001', 'r' || g || '@example.com', 'code' || g "
+        "FROM generate_series(1, 3) g;"
         "ALTER TABLE referrals RENAME TO referral_invites",
     )
     first, second, script = converge(live, schema_text)
