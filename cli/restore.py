@@ -1,8 +1,9 @@
 """`schemaflow restore --env ENV --backup PATH [--into NAME] [--yes]`: put a backup back.
 
-`schemaflow restore --env ENV --restore-point NAME [--into DIR] [--port N]`: for `backup = "pgbackrest"`
+`schemaflow restore --env ENV --restore-point NAME --into DIR | --port N`: for `backup = "pgbackrest"`
 environments, the server as it was at a run's restore point, restored by pgBackRest into a new data
-directory and started on another port; the original server is not touched.
+directory and started on another port; the original server is not touched. Without --into and
+--port the environment's own server is stopped and rewound (on its host), only with --yes.
 
 With --into NAME the backup goes into a new database NAME and nothing else changes. Without it the
 environment's database is replaced: the backup is restored into a fresh database, the names are
@@ -21,7 +22,7 @@ from pathlib import Path
 from cli.target import add_target_arguments, ask_yes, environment_target, warn_about
 from db.backup.dump import verify_backup
 from db.backup.manifest import EMPTY_FLAG, FOREIGN_FLAG
-from db.backup.pgbackrest import restore_point_beside
+from db.backup.pgbackrest import restore_point_beside, restore_point_in_place
 from db.backup.restore import restore_backup
 from db.connection.environments import Environment, get_environment
 from db.connection.urls import mask_url
@@ -98,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _restore_point(args: argparse.Namespace, env: Environment, url: str) -> int:
+    if not args.into and not args.port:
+        return _restore_point_in_place(args, env, url)
     into = Path(args.into).expanduser() if args.into else None
     result = restore_point_beside(env, url, args.restore_point, into=into, port=args.port)
     print(
@@ -105,4 +108,22 @@ def _restore_point(args: argparse.Namespace, env: Environment, url: str) -> int:
         f"{result.datadir}, running on port {result.port}: {mask_url(result.url)}"
     )
     print(f"the original server was not touched; stop the copy with: pg_ctl stop -D {result.datadir}")
+    return 0
+
+
+def _restore_point_in_place(args: argparse.Namespace, env: Environment, url: str) -> int:
+    question = (
+        f"This stops {env.name}'s server and rewinds its data directory to restore point "
+        f"{args.restore_point!r}; everything written after it is lost."
+    )
+    if not (args.yes or confirmation_skipped() or ask_yes(question)):
+        raise CheckFailed(
+            f"restoring {env.name} in place to {args.restore_point!r} needs confirmation; nothing changed",
+            hint="re-run with --yes, or with --into DIR / --port N to start a copy beside the original",
+        )
+    result = restore_point_in_place(env, url, args.restore_point)
+    print(
+        f"restored {env.name} in place to restore point {result.name!r} in {result.seconds:.1f} s "
+        f"(data directory {result.datadir}); it is running again: {mask_url(result.url)}"
+    )
     return 0

@@ -20,11 +20,12 @@ archive_command); schemaflow, when run as root, switches to it as db/local/clust
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -34,7 +35,7 @@ import psycopg
 from db.backup.processes import run_tied_to_parent
 from db.connection.environments import Environment
 from db.errors import BackupFailed, CheckFailed, ConfigError
-from db.local.cluster import LocalCluster, as_server_user, chown_to_server_user
+from db.local.cluster import PG_BIN, LocalCluster, as_server_user, chown_to_server_user
 
 PGBACKREST = "pgbackrest"
 RESTORE_POINT_PREFIX = "schemaflow"
@@ -70,8 +71,8 @@ class PointRestore:
     name: str
     datadir: Path
     port: int
-    url: str
-    seconds: float
+    url: str = field(repr=False)  # carries the password
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,29 @@ class PgBackRest:
                 hint=f"take a new one ({run_backup}), or raise max_backup_age",
             )
         return latest
+
+    def data_directory(self) -> Path:
+        """The stanza's pg1-path, read from its configuration file."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(self.config or "/etc/pgbackrest/pgbackrest.conf")
+        path = parser.get(self.stanza, "pg1-path", fallback="")
+        if not path:
+            raise ConfigError(
+                f"pgBackRest's config {self.config or '(default)'} has no pg1-path for {self.stanza!r}",
+                hint="restore in place on the database host, where the stanza names its data directory",
+            )
+        return Path(path)
+
+    def restore_in_place(self, name: str, datadir: Path) -> None:
+        """Rewrite the stopped server's own `datadir` (--delta: changed files only) up to point `name`."""
+        self.run(
+            "restore",
+            "--delta",
+            "--type=name",
+            f"--target={name}",
+            "--target-action=promote",
+            what=f"pgbackrest restore --delta to {name!r}",
+        )
 
     def restore_to_point(self, name: str, datadir: Path) -> None:
         """Restore the repository into the new, empty `datadir`, to recover up to restore point `name`."""
@@ -274,6 +298,46 @@ def restore_point_beside(
     restored_url = _on_local_port(url, port)
     wait_until_promoted(restored_url)
     return PointRestore(name, datadir, port, restored_url, time.monotonic() - started)
+
+
+def restore_point_in_place(env: Environment, url: str, name: str) -> PointRestore:
+    """Stop the environment's server, restore its own data directory to point `name`, start it again.
+
+    Runs on the database host (the stanza's pg1-path must be local and managed with pg_ctl). The
+    server is down from the stop until recovery has promoted; if the restore fails it stays down,
+    and running the same command again resumes from what is there (--delta).
+    """
+    repo = PgBackRest.for_environment(env)
+    datadir = repo.data_directory()
+    started = time.monotonic()
+    _pg_ctl("stop", datadir, "-m", "fast")
+    try:
+        repo.restore_in_place(name, datadir)
+    except BackupFailed as exc:
+        raise BackupFailed(
+            f"{exc.message}; the server at {datadir} is stopped",
+            hint="fix the cause and run the same restore again, or restore --into a new directory "
+            f"and start the original with: pg_ctl start -D {datadir}",
+        ) from None
+    # The socket lock file of the stopped server came back from the backup when the server keeps its
+    # socket in its data directory (as the local cluster does); a stale one would stop it starting.
+    for stale in datadir.glob(".s.PGSQL.*.lock"):
+        stale.unlink(missing_ok=True)
+    _pg_ctl("start", datadir, "-l", str(datadir / "server.log"))
+    wait_until_promoted(url)
+    port = urlsplit(url).port or 5432
+    return PointRestore(name, datadir, port, url, time.monotonic() - started)
+
+
+def _pg_ctl(action: str, datadir: Path, *options: str) -> None:
+    result = run_tied_to_parent(
+        as_server_user([str(PG_BIN / "pg_ctl"), action, "-D", str(datadir), "-w", "-t", "300", *options])
+    )
+    if result.returncode != 0:
+        raise BackupFailed(
+            f"pg_ctl {action} of {datadir} failed: {_error_line(result.stderr or result.stdout)}",
+            hint=f"see {datadir / 'server.log'}",
+        )
 
 
 def _on_local_port(url: str, port: int) -> str:

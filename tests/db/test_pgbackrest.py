@@ -246,3 +246,30 @@ def test_an_unknown_backup_strategy_is_a_config_error(tmp_path: Path) -> None:
     path.write_text('[environments.x]\nbackup = "tape"\n')
     with pytest.raises(ConfigError, match="backup = 'tape'"):
         get_environment("x", path)
+
+
+def test_in_place_only_with_yes_and_then_the_server_is_back_at_the_point(
+    archived: Archived, environments: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Last in the file: it rewinds the module's cluster."""
+    from db.backup.pgbackrest import take_restore_point
+
+    point = take_restore_point(archived.url, get_environment("pitr"))
+    at_point = checksums(archived.url)
+    with psycopg.connect(archived.url, autocommit=True) as conn:
+        conn.execute("UPDATE tenants SET name = 'damaged in place'")
+        conn.execute("SELECT pg_switch_wal()")
+    damaged = checksums(archived.url)
+    assert damaged != at_point
+
+    assert main(["restore", "--env", "pitr", "--restore-point", point.name]) == 1  # no --yes, no terminal
+    assert "needs confirmation; nothing changed" in capsys.readouterr().err
+    assert checksums(archived.url) == damaged
+
+    assert main(["restore", "--env", "pitr", "--restore-point", point.name, "--yes"]) == 0
+    assert "restored pitr in place" in capsys.readouterr().out
+    assert checksums(archived.url) == at_point
+    with psycopg.connect(archived.url) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        assert conn.execute("SHOW archive_mode").fetchone() == ("on",)  # still archiving, on a new timeline
+    archived.repo.check()  # and archiving still works end to end
