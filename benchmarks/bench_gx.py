@@ -176,6 +176,8 @@ def measure(url: str, window_days: int, rounds: int, empty_url: str | None) -> N
             for label in ("first run in the process, includes the GX import", "second run"):
                 report = run_suites(empty_url, window_days=window_days, data_docs_dir=docs / "empty")
                 print(f"  fixed cost (empty database, Data Docs), {label}: {report.seconds:.2f} s")
+            report = run_suites(empty_url, window_days=window_days, build_docs=False)
+            print(f"  fixed cost (empty database, no Data Docs), third run: {report.seconds:.2f} s")
         hand, gx, gx_docs = [], [], []
         for _ in range(rounds):
             hand.append(run_hand_sql(url, window_days))

@@ -175,14 +175,17 @@ def _unplannable_batches(conn: psycopg.Connection, batches: list[Batch]) -> dict
 
 
 def _flow_run() -> dict[str, str]:
-    """The current Prefect flow run's name and `environment` parameter, if this runs inside one."""
+    """The current Prefect flow run's name and its task's (or flow's) `environment`, inside a run."""
     if "prefect" not in sys.modules:  # never import Prefect just to ask
         return {}
     try:
-        from prefect.runtime import flow_run
+        from prefect.runtime import flow_run, task_run
 
         name = flow_run.name
-        environment = (flow_run.parameters or {}).get("environment")
+        # The task's own argument first: deployment flows fix their environment in code, not a parameter.
+        environment = (task_run.parameters or {}).get("environment") or (flow_run.parameters or {}).get(
+            "environment"
+        )
     except Exception:  # outside a run the runtime has nothing to say; that is not an error
         return {}
     return {k: str(v) for k, v in (("name", name), ("environment", environment)) if v}

@@ -150,3 +150,24 @@ def test_docs_url_is_the_http_address_of_a_page_make_ui_serves(
     monkeypatch.setenv("SCHEMAFLOW_GX_DOCS_URL", "http://127.0.0.1:5999/")
     assert docs_url(index) == "http://127.0.0.1:5999/staging/index.html"
     assert docs_url(tmp_path / "elsewhere" / "index.html") is None
+
+
+def test_inside_a_flow_run_the_run_is_named_after_it_and_goes_to_its_environment(
+    prefect_harness: None, seeded_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tasks call run_suites(url) as before; the flow run's name and the task's environment decide."""
+    from prefect import flow, task
+
+    monkeypatch.setenv("SCHEMAFLOW_GX_DOCS_DIR", str(tmp_path))
+
+    @task
+    def check(url: str, environment: str) -> str:
+        return str(run_suites(url, suites=["table_shape"]).data_docs_index)
+
+    @flow(flow_run_name="migrate-staging-docs-test")
+    def deploy(url: str) -> str:
+        return check(url, "staging")
+
+    index = deploy(seeded_url)
+    assert index == str(tmp_path / "staging" / "index.html")
+    assert "migrate-staging-docs-test" in Path(index).read_text()
