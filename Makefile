@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 SF := $(BIN)/schemaflow
 PYTEST_ARGS ?=
+# The one Prefect state setting (the server's SQLite, logs, PID and port files), for `make run` and
+# `make ui`; the CLI finds `make ui`'s server through the same variable. Not exported to `make test`:
+# tests keep their own temporary PREFECT_HOME (tests/conftest.py), away from a developer's server.
+PREFECT_HOME ?= $(CURDIR)/.local/prefect
 
 .PHONY: setup setup-system setup-venv setup-tsl-lane setup-browser run test lint format ui ui-stop bench clean
 
@@ -25,7 +29,7 @@ setup-tsl-lane:
 	@bash scripts/setup-tsl-lane.sh
 
 run: setup-system setup-venv
-	@bash scripts/run-local.sh
+	@PREFECT_HOME="$(PREFECT_HOME)" bash scripts/run-local.sh
 
 lint: setup-venv
 	@$(BIN)/ruff check .
@@ -41,16 +45,16 @@ test: setup lint
 
 # A local Prefect server + worker with every deployment in prefect.yaml; prints the UI's address.
 ui: setup-venv
-	@bash scripts/ui.sh start
+	@PREFECT_HOME="$(PREFECT_HOME)" bash scripts/ui.sh start
 
 ui-stop:
-	@bash scripts/ui.sh stop
+	@PREFECT_HOME="$(PREFECT_HOME)" bash scripts/ui.sh stop
 
 # Timings against raw psql / pg_dump / hand-written SQL, measured in the same run (not part of CI).
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python "$$b"; done
 
 clean:
-	-@bash scripts/ui.sh stop 2>/dev/null || true
+	-@PREFECT_HOME="$(PREFECT_HOME)" bash scripts/ui.sh stop 2>/dev/null || true
 	-@$(SF) local-db stop 2>/dev/null || true
 	rm -rf .local $(VENV) scripts/pglite/node_modules

@@ -1,7 +1,7 @@
 """The `schemaflow` command line: parse arguments and call the same functions the flows call.
 
 Each subcommand lives in its own module under cli/ with `register(subparsers)`; a handler returns
-the process exit code (0 ok, 1 a check failed, 2 usage or configuration error).
+the process exit code, one of cli/exit_codes.py's table (also printed by `schemaflow --help`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from cli.exit_codes import ExitCode, epilog
 from cli.target import check_target_early
 from db.connection.urls import mask_url
 from db.errors import SchemaflowError
@@ -39,13 +40,30 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="schemaflow",
         description="Ship the PostgreSQL + TimescaleDB master schema safely.",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = f"cli.{command.replace('-', '_')}" if command else None
     for name in [wanted] if wanted in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(name).register(sub)  # type: ignore[arg-type]
+    for command_parser in sub.choices.values():  # every command's --help ends with the same table
+        command_parser.epilog = epilog()
+        command_parser.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+def version() -> str:
+    """The installed package's version (pyproject.toml's), without importing anything heavy."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("schemaflow")
+    except PackageNotFoundError:
+        return "(not installed: run make setup-venv)"
 
 
 def _command_word(argv: list[str]) -> str | None:
@@ -69,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         return _report(exc, debug=args.debug)
     except KeyboardInterrupt:
         print("schemaflow: interrupted; nothing further was done", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:
         if args.debug:
             raise
         print(f"schemaflow: unexpected {type(exc).__name__}: {mask_url(str(exc))}", file=sys.stderr)
         print("  what to do: re-run with --debug for the traceback and report it", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
 
 
 def _report(exc: SchemaflowError, *, debug: bool) -> int:

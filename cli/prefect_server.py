@@ -1,9 +1,10 @@
 """Which Prefect server the CLI talks to, found without starting one.
 
-PREFECT_API_URL when set; otherwise the server `make ui` runs (scripts/ui.sh writes its port under
-SCHEMAFLOW_PREFECT_HOME, default .local/prefect) when it answers; otherwise a URL from the active
-Prefect profile. Never a temporary server: a Secret block can only live on a real one, and starting a
-throwaway server to learn that costs seconds and prints tracebacks.
+PREFECT_API_URL when set; otherwise the server `make ui` runs (scripts/ui.sh writes its port file into
+PREFECT_HOME, the one Prefect state setting; the Makefile defaults it to .local/prefect) when it
+answers; otherwise a URL from the active Prefect profile. Never a temporary server: a Secret block
+can only live on a real one, and starting a throwaway server to learn that costs seconds and prints
+tracebacks.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from pathlib import Path
 
 from db.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROBE_TIMEOUT_S = 3.0
 WAYS_OUT = "start the local server with `make ui`, or set PREFECT_API_URL=http://HOST:4200/api"
 
 
 def ui_state_dir() -> Path:
-    """Where scripts/ui.sh keeps its server's state (same variable, same default)."""
-    return Path(os.environ.get("SCHEMAFLOW_PREFECT_HOME") or PROJECT_ROOT / ".local" / "prefect")
+    """PREFECT_HOME, where Prefect (and scripts/ui.sh) keep their state; Prefect's own default without it."""
+    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
 
 
 def ui_server_api() -> str | None:

@@ -6,21 +6,22 @@
 # exist before seed data can go in), seeds, then runs the full migrate (0 changes, metrics_daily
 # refreshed, verification with the suites on real data). Later runs only migrate.
 #
-# Settings: SCHEMAFLOW_SEED_ARGS (extra arguments for `schemaflow seed-data`, e.g. "--events 100000").
+# Settings: SCHEMAFLOW_SEED_ARGS (extra arguments for `schemaflow seed-data`, e.g. "--events 100000");
+# PREFECT_HOME, the Prefect state folder shared with `make ui` (the Makefile sets .local/prefect).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 SF="$ROOT/.venv/bin/schemaflow"
 PYTHON="$ROOT/.venv/bin/python"
-PREFECT_STATE="$ROOT/.local/prefect"
 
 say() { printf 'run: %s\n' "$*" >&2; }
 
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 # `schemaflow migrate` itself sends runs to `make ui`'s server when it answers; otherwise its temporary
-# server keeps them in the same database, where `make ui` shows them later.
-export PREFECT_HOME="${PREFECT_HOME:-$PREFECT_STATE}"
+# server keeps them in the same PREFECT_HOME database, where `make ui` shows them later.
+: "${PREFECT_HOME:?set PREFECT_HOME (make run sets it to .local/prefect)}"
+export PREFECT_HOME
 
 "$SF" local-db start
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The local Prefect UI for schemaflow: `scripts/ui.sh start` (make ui) starts a Prefect server
-# (SQLite under .local/prefect), creates the `schemaflow` process work pool, deploys everything in
+# (SQLite under $PREFECT_HOME), creates the `schemaflow` process work pool, deploys everything in
 # prefect.yaml and starts a worker; `scripts/ui.sh stop` (make ui-stop) stops what start started,
 # by the PIDs it wrote. `scripts/ui.sh status` says what runs. Idempotent: a second start reuses the
 # running server and worker and only re-deploys.
 #
 # Settings (environment variables):
-#   SCHEMAFLOW_PREFECT_HOME  where the server's database, logs and PID files live (.local/prefect)
+#   PREFECT_HOME             where the server's database, logs and PID files live (make ui: .local/prefect;
+#                            Prefect's own ~/.prefect when unset); the CLI finds the server through it
 #   SCHEMAFLOW_UI_PORT       loopback port of the server and UI (4200; a free one if 4200 is taken)
 #   SCHEMAFLOW_PREFECT_FILE  the deployments file (prefect.yaml)
 #   SCHEMAFLOW_WORK_POOL     the work pool's name (schemaflow)
@@ -23,7 +24,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PREFECT="$ROOT/.venv/bin/prefect"
 PYTHON="$ROOT/.venv/bin/python"
-STATE=${SCHEMAFLOW_PREFECT_HOME:-$ROOT/.local/prefect}
+STATE=${PREFECT_HOME:-$HOME/.prefect}
 PREFECT_FILE=${SCHEMAFLOW_PREFECT_FILE:-$ROOT/prefect.yaml}
 POOL=${SCHEMAFLOW_WORK_POOL:-schemaflow}
 STARTUP_TIMEOUT=${SCHEMAFLOW_UI_STARTUP_TIMEOUT:-120}
@@ -189,6 +190,7 @@ case "${1:-start}" in
         echo "Prefect UI: http://127.0.0.1:$(cat "$STATE/port")  (stop with: make ui-stop)"
         echo "Data Docs:  $SCHEMAFLOW_GX_DOCS_URL/<environment>/index.html"
         echo "For the prefect CLI: export PREFECT_API_URL=$PREFECT_API_URL"
+        echo "For schemaflow outside make: export PREFECT_HOME=$STATE"
         ;;
     stop)
         stop_one worker

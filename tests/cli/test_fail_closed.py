@@ -63,8 +63,8 @@ def stray(tmp_path: Path, db_url: str) -> dict[str, str]:
     return {
         **env,
         "SCHEMAFLOW_ENVIRONMENTS": str(path),
-        "SCHEMAFLOW_PREFECT_HOME": str(tmp_path / "no-ui"),  # never a developer's `make ui`
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),  # no profile naming a server
+        # No profile naming a server, and never a developer's `make ui` (its port file lives here).
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "DATABASE_URL": db_url,
     }
 

@@ -35,7 +35,6 @@ def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -
     path.write_text(ENVIRONMENTS.format(root=tmp_path))
     monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
     monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
-    monkeypatch.setenv("SCHEMAFLOW_PREFECT_HOME", str(tmp_path / "no-ui"))  # never a developer's `make ui`
     monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
     for key in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_SERVER_LOGGING_LEVEL"):
         monkeypatch.setenv(key, os.environ.get(key, "WARNING"))

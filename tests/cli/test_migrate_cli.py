@@ -20,7 +20,6 @@ from tests.support.environments import use_test_environments
 def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private environments file whose environments point at this test's fresh database."""
     use_test_environments(tmp_path, db_url, monkeypatch)
-    monkeypatch.setenv("SCHEMAFLOW_PREFECT_HOME", str(tmp_path / "no-ui"))  # never a developer's `make ui`
     for key in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_SERVER_LOGGING_LEVEL"):
         monkeypatch.setenv(key, os.environ.get(key, "WARNING"))
     return tmp_path

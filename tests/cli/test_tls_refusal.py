@@ -70,7 +70,7 @@ def environments(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     path.write_text(ENVIRONMENTS.format(root=root))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
     env.pop("PREFECT_API_URL", None)
-    return {**env, "SCHEMAFLOW_ENVIRONMENTS": str(path), "SCHEMAFLOW_PREFECT_HOME": str(root / "no-ui")}
+    return {**env, "SCHEMAFLOW_ENVIRONMENTS": str(path), "PREFECT_HOME": str(root / "no-ui")}
 
 
 def _argv(words: list[str], how: str) -> tuple[list[str], dict[str, str]]:

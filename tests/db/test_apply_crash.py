@@ -136,7 +136,7 @@ def test_sigterm_cancels_the_statement_prints_one_message_and_is_not_retried(
     env = {
         **os.environ,
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "SCHEMAFLOW_PREFECT_HOME": str(tmp_path / "no-ui"),
+        "PREFECT_HOME": str(tmp_path / "no-ui"),
     }
     exe = Path(sys.executable).with_name("schemaflow")
     command = [str(exe), "migrate", "--env", "dev", "--skip-expectations", "--schema-file", str(schema)]

@@ -214,7 +214,7 @@ def prefect_stack(
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
     env.update(
-        SCHEMAFLOW_PREFECT_HOME=str(home),
+        PREFECT_HOME=str(home),
         SCHEMAFLOW_UI_PORT=str(port),
         SCHEMAFLOW_PREFECT_FILE=str(PREFECT_FILE),
         SCHEMAFLOW_ENVIRONMENTS=str(environments),
