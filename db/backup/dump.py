@@ -179,19 +179,19 @@ def _check_server(url: str, env: Environment, parts: dict[str, str]) -> tuple[Se
 
     Returns what the manifest records: the database and server, the schema's checksum, pg_dump's version.
     """
-    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
-        server_major = conn.info.server_version // 10000
-        identity = ServerIdentity(parts["database"], read_system_identifier(conn))
-        checksum = schema_checksum(conn, env.target_schema)
     version = subprocess.run([pg_binary("pg_dump"), "--version"], capture_output=True, text=True, check=False)
     found = re.search(r"\)\s+(\d+)", version.stdout)  # "pg_dump (PostgreSQL) 15.20 (Debian ...)"
-    client_major = int(found.group(1)) if found else server_major
-    if server_major > client_major:
-        raise BackupFailed(
-            f"pg_dump {client_major} cannot dump the PostgreSQL {server_major} server at "
-            f"{parts['host']}:{parts['port']} (pg_dump must be at least the server's version)",
-            hint=f"install postgresql-client-{server_major} and set SCHEMAFLOW_PG_BIN to its bin directory",
-        )
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        server_major = conn.info.server_version // 10000
+        client_major = int(found.group(1)) if found else server_major
+        if server_major > client_major:
+            raise BackupFailed(
+                f"pg_dump {client_major} cannot dump the PostgreSQL {server_major} server at "
+                f"{parts['host']}:{parts['port']} (pg_dump must be at least the server's version)",
+                hint=f"install postgresql-client-{server_major}; set SCHEMAFLOW_PG_BIN to its bin directory",
+            )
+        identity = ServerIdentity(parts["database"], read_system_identifier(conn))
+        checksum = schema_checksum(conn, env.target_schema)
     return identity, checksum, version.stdout.strip()
 
 

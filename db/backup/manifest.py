@@ -70,7 +70,11 @@ def read_system_identifier(conn: psycopg.Connection) -> str | None:
     try:
         with conn.transaction():
             row = conn.execute(SYSTEM_IDENTIFIER_SQL).fetchone()
-    except psycopg.errors.InsufficientPrivilege:
+    except (
+        psycopg.errors.InsufficientPrivilege,
+        psycopg.errors.UndefinedFunction,
+        psycopg.errors.FeatureNotSupported,
+    ):
         return None  # recorded as unknown; restore then compares environment and database only
     return str(row[0]) if row else None
 
