@@ -27,7 +27,7 @@ from tasks.approval import (
 from tasks.backup import backup
 from tasks.concurrency import migrate_slot
 from tasks.naming import migrate_run_name
-from tasks.notify import notify_failure
+from tasks.notify import notify_failure, remember_failure
 from tasks.preflight import preflight
 from tasks.reporting import RunReport, publish_report, unexpected_error, write_report_log
 from tasks.secrets import resolve_flow_target
@@ -161,13 +161,13 @@ def migrate(
         if report.apply is None and applied is not None:
             report.apply = applied  # so the report says so instead of "not run"
         report.fail(exc.message, exc.hint)
-        exc.failed_step = report.failed_step()  # type: ignore[attr-defined]  # for the failure artifact
+        remember_failure(exc, report.failed_step())  # for the failure artifact
         logger.error("migrate %s failed: %s", environment, report.error)
         raise
     except Exception as exc:
         error = unexpected_error(exc, logger)
         report.fail(error.message, error.hint)
-        error.failed_step = report.failed_step()  # type: ignore[attr-defined]
+        remember_failure(error, report.failed_step())
         raise error from None
     finally:
         slot.close()

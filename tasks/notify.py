@@ -104,8 +104,23 @@ def render_failure_markdown(
     )
 
 
-def _failure_details(state: Any) -> tuple[str | None, str | None, str | None]:
+# What the run's own code knew when it failed, by flow run id: the hook reads it even when the state
+# it is given is the server's (an expired approval pause is failed by the server, not by the run).
+_FAILURES: dict[str, tuple[str | None, str | None, str | None]] = {}
+
+
+def remember_failure(exc: BaseException, step: str) -> None:
+    """Called by a flow as it fails: the step and the error, for this run's failure artifact."""
+    from prefect.runtime import flow_run
+
+    exc.failed_step = step  # type: ignore[attr-defined]
+    _FAILURES[str(flow_run.id)] = (step, getattr(exc, "message", None), getattr(exc, "hint", None))
+
+
+def _failure_details(state: Any, flow_run_id: Any = None) -> tuple[str | None, str | None, str | None]:
     """(failed step, the error's message, its hint) from the exception the run raised, when in memory."""
+    if str(flow_run_id) in _FAILURES:
+        return _FAILURES.pop(str(flow_run_id))
     try:
         exc = state.result(raise_on_failure=False)
     except Exception:
@@ -129,7 +144,7 @@ def notify_failure(flow: Any, flow_run: Any, state: Any, environment: str | None
     parameters = getattr(flow_run, "parameters", None) or {}
     environment = environment or str(parameters.get("environment") or "unknown")
     message = failure_message(state)
-    step, error_message, hint = _failure_details(state)
+    step, error_message, hint = _failure_details(state, getattr(flow_run, "id", None))
     loud = environment in LOUD_ENVIRONMENTS or "production" in (getattr(flow_run, "tags", None) or [])
     logger = flow_run_logger(flow_run=flow_run, flow=flow)
     banner = f"{'!' * 12} {flow.name} FAILED on {environment.upper()} {'!' * 12}"

@@ -249,7 +249,7 @@ def require_chromium() -> None:
 
 def test_second_start_reuses_the_running_server_and_worker(prefect_stack: PrefectStack) -> None:
     pids_before = {p.name: p.read_text().strip() for p in prefect_stack.home.glob("*.pid")}
-    assert set(pids_before) == {"server.pid", "worker.pid"}
+    assert {"server.pid", "worker.pid"} <= set(pids_before)
     result = prefect_stack.ui_script("start")
     assert result.returncode == 0, result.stderr
     assert "server already running" in result.stderr
