@@ -289,16 +289,20 @@ def compare_rows(
     return problems, compared
 
 
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("_", "\\_") + "%"  # "_" is LIKE's any-character: p01_ must not match p01x
+
+
 def role_facts(url: str, prefix: str) -> list[tuple]:
     """The attributes and memberships of this pair's roles (cluster-wide: drift must not change them)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(_ROLE_FACTS_SQL, {"prefix": prefix + "%"}).fetchall()
+        return conn.execute(_ROLE_FACTS_SQL, {"prefix": _like_prefix(prefix)}).fetchall()
 
 
 def drop_pair_roles(url: str, prefix: str) -> None:
     """Remove the pair's roles and what they hold in `url` (the other databases are dropped already)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        roles = [r for (r,) in conn.execute(_PAIR_ROLES_SQL, {"prefix": prefix + "%"}).fetchall()]
+        roles = [r for (r,) in conn.execute(_PAIR_ROLES_SQL, {"prefix": _like_prefix(prefix)}).fetchall()]
         for role in roles:
             conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
         for role in roles:
