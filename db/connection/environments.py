@@ -1,4 +1,8 @@
-"""Deployment environments (local, staging, production, ...) read from one declarative TOML file."""
+"""Deployment environments (local, staging, production, ...) read from one declarative TOML file.
+
+Each table is validated by a pydantic model (EnvironmentSettings): a wrong key, type or value is one
+line naming the file, the table, the key and what is allowed.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,19 @@ import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from db.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FILE = PROJECT_ROOT / "environments.toml"
 FILE_ENV_VAR = "SCHEMAFLOW_ENVIRONMENTS"
-TIMESCALEDB_POLICIES = ("required", "preferred")
-BACKUP_STRATEGIES = ("pg_dump", "pgbackrest")  # db/backup/dump.py, db/backup/pgbackrest.py
+TimescalePolicy = Literal["required", "preferred"]
+BackupStrategy = Literal["pg_dump", "pgbackrest"]  # db/backup/dump.py, db/backup/pgbackrest.py
+TIMESCALEDB_POLICIES = get_args(TimescalePolicy)
+BACKUP_STRATEGIES = get_args(BackupStrategy)
 # PostgreSQL duration syntax as SET lock_timeout accepts it; "0" means no timeout.
 _DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
 
@@ -59,74 +67,62 @@ class Environment:
         return self.timescaledb == "required"
 
 
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "description": str,
-    "database_url_env": str,
-    "secret_block": str,
-    "local": bool,
-    "require_backup": bool,
-    "require_confirmation": bool,
-    "timescaledb": str,
-    "lock_timeout": str,
-    "statement_timeout": str,
-    "lock_retries": int,
-    "connect_timeout": int,
-    "backup_dir": str,
-    "keep_backups": int,
-    "allow_insecure": bool,
-    "report_log": str,
-    "target_schema": str,
-    "allow_hazards": list,
-    "exclude_schemas": list,
-    "backup": str,
-    "max_backup_age": str,
-    "pgbackrest_stanza": str,
-    "pgbackrest_config": str,
-    "require_approval": bool,
-    "approval_timeout": str,
-}
-_BUILTIN_DEFAULTS: dict[str, Any] = {
-    "description": "",
-    "database_url_env": "DATABASE_URL",
-    "secret_block": "",
-    "local": False,
-    "require_backup": True,
-    "require_confirmation": False,
-    "timescaledb": "required",
-    "lock_timeout": "1s",
-    "statement_timeout": "5min",
-    "lock_retries": 3,
-    "connect_timeout": 10,
-    "backup_dir": ".local/backups",
-    "keep_backups": 5,
-    "allow_insecure": False,
-    "report_log": ".local/logs/migrate-{name}.log",
-    "target_schema": "public",
-    "allow_hazards": [],
-    "exclude_schemas": [],
-    "backup": "pg_dump",
-    "max_backup_age": "1d",
-    "pgbackrest_stanza": "",
-    "pgbackrest_config": "",
-    "require_approval": False,
-    "approval_timeout": "1h",
-}
-assert set(_TYPES) == {f.name for f in fields(Environment)} - {"name"}
+def _duration(text: str) -> str:
+    if not _DURATION.match(text.strip()):
+        raise ValueError("is not a PostgreSQL duration: write e.g. '100ms', '1s', '15min', '1d'")
+    return text.strip()
 
 
-def _hazard_names(values: list, where: str) -> tuple[str, ...]:
+def _hazard_names(values: list[str]) -> list[str]:
     """allow_hazards as given, refused when a name is not a Hazard kind (or "all")."""
     from db.plan.model import Hazard
 
     known = {h.value for h in Hazard} | {"all"}
-    names = tuple(str(v).strip().lower() for v in values)
+    names = [str(v).strip().lower() for v in values]
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ConfigError(
-            f"{where}: allow_hazards names unknown hazard kind(s) {unknown}",
-            hint=f"use any of {sorted(known)}",
-        )
+        raise ValueError(f"names unknown hazard kind(s) {unknown}: use any of {', '.join(sorted(known))}")
     return names
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
+class EnvironmentSettings(BaseModel):
+    """One [defaults] or [environments.NAME] table of environments.toml, checked key by key.
+
+    Strict: `keep_backups = "5"` or `keep_backups = true` is a mistake to report, not to coerce.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    description: str = ""
+    database_url_env: str = "DATABASE_URL"
+    secret_block: str = ""
+    local: bool = False
+    require_backup: bool = True
+    require_confirmation: bool = False
+    timescaledb: TimescalePolicy = "required"
+    lock_timeout: Duration = "1s"
+    statement_timeout: Duration = "5min"
+    lock_retries: Annotated[int, Field(ge=0)] = 3
+    connect_timeout: Annotated[int, Field(ge=1)] = 10
+    backup_dir: str = ".local/backups"
+    keep_backups: Annotated[int, Field(ge=1)] = 5
+    allow_insecure: bool = False
+    report_log: str = ".local/logs/migrate-{name}.log"
+    target_schema: str = "public"
+    allow_hazards: Annotated[list[str], AfterValidator(_hazard_names)] = []
+    exclude_schemas: list[str] = []
+    backup: BackupStrategy = "pg_dump"
+    max_backup_age: Duration = "1d"
+    pgbackrest_stanza: str = ""
+    pgbackrest_config: str = ""
+    require_approval: bool = False
+    approval_timeout: Duration = "1h"
+
+
+assert set(EnvironmentSettings.model_fields) == {f.name for f in fields(Environment)} - {"name"}
 
 
 def environments_file() -> Path:
@@ -152,12 +148,16 @@ def load_environments(path: Path | None = None) -> dict[str, Environment]:
             f"{path}: unknown section(s) {sorted(unknown_sections)}",
             hint="use [defaults] and [environments.NAME]",
         )
-    defaults = {**_BUILTIN_DEFAULTS, **_checked(data.get("defaults", {}), path, "[defaults]")}
+    defaults = _checked(data.get("defaults", {}), path, "[defaults]")
     tables = data.get("environments", {})
     if not tables:
         raise ConfigError(f"{path} defines no environments", hint="add an [environments.NAME] table")
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: environments must be tables", hint="write [environments.NAME]")
     return {
-        name: _build(name, {**defaults, **_checked(table, path, f"[environments.{name}]")}, path.parent)
+        name: _build(
+            name, _settings(defaults | _table(table, path, name), path, f"[environments.{name}]"), path.parent
+        )
         for name, table in tables.items()
     }
 
@@ -174,68 +174,98 @@ def get_environment(name: str, path: Path | None = None) -> Environment:
     return environments[name]
 
 
-def _checked(table: Any, path: Path, where: str) -> dict[str, Any]:
+def _table(table: Any, path: Path, name: str) -> dict[str, Any]:
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: {where} must be a table")
-    for key, value in table.items():
-        expected = _TYPES.get(key)
-        if expected is None:
-            raise ConfigError(
-                f"{path}: {where} has unknown key {key!r}", hint=f"known keys: {', '.join(sorted(_TYPES))}"
-            )
-        # bool is a subclass of int in Python; `keep_backups = true` is still a mistake.
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{path}: {where} {key} = {value!r} should be of type {expected.__name__}")  # type: ignore[union-attr]
+        raise ConfigError(f"{path}: environments.{name} must be a table", hint=f"write [environments.{name}]")
+    return table
+
+
+def _checked(table: Any, path: Path, where: str) -> dict[str, Any]:
+    """The [defaults] table as given, once it validates on its own (so its errors name [defaults])."""
+    _settings(table, path, where)
     return dict(table)
 
 
-def _build(name: str, values: dict[str, Any], base: Path) -> Environment:
-    where = f"environment {name!r}"
-    if values["timescaledb"] not in TIMESCALEDB_POLICIES:
-        raise ConfigError(
-            f"{where}: timescaledb = {values['timescaledb']!r}",
-            hint=f"use one of {', '.join(TIMESCALEDB_POLICIES)}",
-        )
-    for key in ("lock_timeout", "statement_timeout", "approval_timeout"):
-        if not _DURATION.match(values[key].strip()):
-            raise ConfigError(
-                f"{where}: {key} = {values[key]!r} is not a PostgreSQL duration",
-                hint="write e.g. '100ms', '1s', '15min'",
-            )
-    if values["backup"] not in BACKUP_STRATEGIES or not _DURATION.match(values["max_backup_age"].strip()):
-        raise ConfigError(
-            f"{where}: backup = {values['backup']!r}, max_backup_age = {values['max_backup_age']!r}",
-            hint=f"backup is one of {', '.join(BACKUP_STRATEGIES)}; max_backup_age a duration such as '1d'",
-        )
-    for key in ("lock_retries", "connect_timeout", "keep_backups"):
-        if values[key] < (1 if key != "lock_retries" else 0):
-            raise ConfigError(f"{where}: {key} = {values[key]} is too small")
+def _settings(table: Any, path: Path, where: str) -> EnvironmentSettings:
+    """The table through EnvironmentSettings; its first error as one line naming file, key, allowed values."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {where} must be a table", hint=f"write {where} on a line of its own")
+    try:
+        return EnvironmentSettings.model_validate(table)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        message, hint = _describe(errors[0], table)
+        raise ConfigError(f"{path}: {where} {message}{more}", hint=hint) from None
+
+
+def _describe(error: Any, table: dict[str, Any]) -> tuple[str, str]:
+    """(what is wrong with the key, what to write instead) for one pydantic error."""
+    key = str(error["loc"][0]) if error["loc"] else "?"
+    if error["type"] == "extra_forbidden":
+        return f"has unknown key {key!r}", f"known keys: {', '.join(EnvironmentSettings.model_fields)}"
+    value = table.get(key)
+    field = EnvironmentSettings.model_fields.get(key)
+    annotation = field.annotation if field else None
+    allowed = get_args(annotation) if get_origin(annotation) is Literal else ()
+    shown = _toml(value)
+    if allowed:
+        return f"{key} = {shown} is not allowed", f"use one of: {', '.join(allowed)}"
+    if error["type"] == "greater_than_equal":
+        return f"{key} = {shown} is too small", f"use {error['ctx']['ge']} or more"
+    if error["type"] == "value_error":  # our own validators (durations) say what to write
+        reason, _, example = str(error["msg"]).removeprefix("Value error, ").partition(": ")
+        return f"{key} = {shown} {reason}", example or reason
+    expected = _TYPE_NAMES.get(error["type"].split("_")[0], "")
+    if expected:
+        return f"{key} = {shown} should be of type {expected}", f"write e.g. {key} = {_example(field)}"
+    return f"{key} = {shown}: {error['msg']}", f"write e.g. {key} = {_example(field)}"
+
+
+_TYPE_NAMES = {"int": "int", "bool": "bool", "string": "str", "list": "list"}
+
+
+def _example(field: Any) -> str:
+    """A TOML spelling of the field's default, to show what a valid value looks like."""
+    return _toml(field.default if field is not None else "")
+
+
+def _toml(value: Any) -> str:
+    """`value` as it would be written in the file (true, 'text', [...]), for the error line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value).replace("True", "true").replace("False", "false")
+
+
+def _build(name: str, values: EnvironmentSettings, base: Path) -> Environment:
     return Environment(
         name=name,
-        description=values["description"],
-        database_url_env=values["database_url_env"] or None,
-        secret_block=values["secret_block"] or None,
-        local=values["local"],
-        require_backup=values["require_backup"],
-        require_confirmation=values["require_confirmation"],
-        timescaledb=values["timescaledb"],
-        lock_timeout=values["lock_timeout"].strip(),
-        statement_timeout=values["statement_timeout"].strip(),
-        lock_retries=values["lock_retries"],
-        connect_timeout=values["connect_timeout"],
-        backup_dir=_path(values["backup_dir"], name, base),
-        keep_backups=values["keep_backups"],
-        allow_insecure=values["allow_insecure"],
-        report_log=_path(values["report_log"], name, base),
-        target_schema=values["target_schema"],
-        allow_hazards=_hazard_names(values["allow_hazards"], where),
-        exclude_schemas=tuple(str(s) for s in values["exclude_schemas"]),
-        backup=values["backup"],
-        max_backup_age=values["max_backup_age"].strip(),
-        pgbackrest_stanza=values["pgbackrest_stanza"] or name,
-        pgbackrest_config=values["pgbackrest_config"] and str(_path(values["pgbackrest_config"], name, base)),
-        require_approval=values["require_approval"],
-        approval_timeout=values["approval_timeout"].strip(),
+        description=values.description,
+        database_url_env=values.database_url_env or None,
+        secret_block=values.secret_block or None,
+        local=values.local,
+        require_backup=values.require_backup,
+        require_confirmation=values.require_confirmation,
+        timescaledb=values.timescaledb,
+        lock_timeout=values.lock_timeout,
+        statement_timeout=values.statement_timeout,
+        lock_retries=values.lock_retries,
+        connect_timeout=values.connect_timeout,
+        backup_dir=_path(values.backup_dir, name, base),
+        keep_backups=values.keep_backups,
+        allow_insecure=values.allow_insecure,
+        report_log=_path(values.report_log, name, base),
+        target_schema=values.target_schema,
+        allow_hazards=tuple(values.allow_hazards),
+        exclude_schemas=tuple(values.exclude_schemas),
+        backup=values.backup,
+        max_backup_age=values.max_backup_age,
+        pgbackrest_stanza=values.pgbackrest_stanza or name,
+        pgbackrest_config=values.pgbackrest_config and str(_path(values.pgbackrest_config, name, base)),
+        require_approval=values.require_approval,
+        approval_timeout=values.approval_timeout,
     )
 
 

@@ -70,3 +70,40 @@ def test_missing_file_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(tmp_path / "nope.toml"))
     with pytest.raises(ConfigError, match="does not exist"):
         get_environment("local")
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "allowed"),
+    [
+        ("[environments.x]\ntimescaledb = 'maybe'\n", "timescaledb = 'maybe'", "required, preferred"),
+        (
+            "[defaults]\nbackup = 'tar'\n[environments.x]\n",
+            "[defaults] backup = 'tar'",
+            "pg_dump, pgbackrest",
+        ),
+        ("[environments.x]\nkeep_backups = true\n", "keep_backups = true", "keep_backups = 5"),
+        ("[environments.x]\nconnect_timeout = 0\n", "connect_timeout = 0", "1 or more"),
+        ("[environments.x]\nallow_hazards = ['nope']\n", "allow_hazards = ['nope']", "blocks_writes"),
+        ("[environments.x]\napproval_timeout = 'soon'\n", "approval_timeout = 'soon'", "'15min'"),
+    ],
+)
+def test_bad_value_is_one_line_naming_file_key_and_allowed_values(
+    tmp_path: Path, body: str, key: str, allowed: str
+) -> None:
+    """The pydantic model's error: one line with the file and the key, the hint with what is allowed."""
+    path = tmp_path / "envs.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as info:
+        load_environments(path)
+    assert info.value.message.startswith(f"{path}: "), info.value.message
+    assert key in info.value.message and "\n" not in info.value.message, info.value.message
+    assert allowed in (info.value.hint or ""), info.value.hint
+
+
+def test_every_key_of_the_shipped_file_keeps_its_value() -> None:
+    """The model replaced a type table: each key written in environments.toml still arrives as written."""
+    envs = load_environments()
+    assert envs["local"].lock_timeout == "10s" and envs["local"].allow_hazards == ("all",)
+    assert envs["production"].require_approval and envs["production"].approval_timeout == "1h"
+    assert envs["staging"].secret_block == "schemaflow-staging-database-url"
+    assert envs["staging"].backup == "pg_dump" and envs["staging"].pgbackrest_stanza == "staging"
