@@ -45,6 +45,7 @@ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
        AND coalesce(current_setting('shared_preload_libraries', true), '') NOT LIKE '%timescaledb%'
 """
 # GX materialises each batch into a temporary table; a standby, or a role without TEMP, cannot.
+ADHOC_SITE = "adhoc"  # the Data Docs folder of runs that name no environment
 TEMP_TABLES_SQL = "SELECT NOT pg_is_in_recovery() AND has_database_privilege(current_database(), 'TEMP')"
 
 
@@ -85,9 +86,10 @@ def run_suites(
     """Validate the database at `url`: the last `window_days` days of time series, or everything if `full`.
 
     `suites` limits the run to some suite names; `build_docs=False` skips Data Docs. Data Docs go to
-    `data_docs_dir`, else to the environment's folder under the default one; the run is named
-    `run_name`. Inside a Prefect flow run both default to the flow run's name and `environment`
-    parameter, so every caller gets one site per environment and runs named as in the UI.
+    `data_docs_dir`, else to the environment's folder under the default one (`adhoc` without one);
+    the run is named `run_name`. Inside a Prefect run both default to the flow run's name and the
+    task's (or flow's) `environment`, so every caller gets one site per environment and runs named
+    as in the UI.
     """
     started = time.perf_counter()
     with connect(url, autocommit=True) as conn:
@@ -115,9 +117,8 @@ def run_suites(
     flow_run = _flow_run()
     run_name = run_name or flow_run.get("name") or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
     environment = environment or flow_run.get("environment")
-    docs_dir = data_docs_dir or (
-        default_data_docs_dir() / environment if environment else default_data_docs_dir()
-    )
+    # A run against a bare URL (no environment) gets a site of its own, never another environment's.
+    docs_dir = data_docs_dir or default_data_docs_dir() / (environment or ADHOC_SITE)
     index = None
     runnable = [s for s in runnable if s.batches]
     if runnable:
