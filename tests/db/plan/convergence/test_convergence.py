@@ -74,6 +74,8 @@ def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
         k: (want, got[k]["severity"]) for k, want in pair.severities.items() if got[k]["severity"] != want
     }
     assert not wrong_severity, f"step 2: severity (expected, reported): {wrong_severity}"
+    if pair.renamed:
+        check_renames_are_inferred(pair, report)
 
     suggested = h.run_drift(url, pair.b_sql, "--sql")
     # Exit 1 is also how an unexpected error ends: an empty script or an error on stderr is a crash.
@@ -113,8 +115,22 @@ def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
     )
     assert code == (1 if left else 0), f"step 4: drift exited {code}"
 
-    problems, _ = h.compare_rows(before, h.table_rows(url), pair.renames)
+    problems, compared = h.compare_rows(before, h.table_rows(url), pair.renames)
     assert not problems, "step 5: rows changed:\n" + "\n".join(problems)
+    if "INSERT INTO" in pair.a_sql.read_text():
+        assert compared > 0, "step 5: A inserts rows but none were compared (a table lost its name?)"
+
+
+def check_renames_are_inferred(pair: h.Pair, report: dict) -> None:
+    """The plan drift computed renames the object (action rename) and its notes say it was inferred."""
+    plan = report.get("plan")
+    assert plan, "step 2: drift --json carries no plan to show the inferred rename"
+    for old, new in pair.renames.items():
+        kind = "column" if new.count(".") == 2 else "table"
+        steps = [s for s in plan["steps"] if s["action"] == "rename" and s["kind"] == kind]
+        assert steps, f"step 2: no rename step for {kind} {old} -> {new}: {plan['steps']}"
+        notes = [n for n in plan["notes"] if "inferred" in n and old in n]
+        assert notes, f"step 2: the plan's notes do not say the rename of {old} was inferred: {plan['notes']}"
 
 
 def check_destroying_steps_are_withheld(pair: h.Pair, url: str) -> None:
