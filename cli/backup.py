@@ -1,4 +1,8 @@
-"""`schemaflow backup --env ENV [--database-url URL]`: a verified pg_dump of the environment's database."""
+"""`schemaflow backup --env ENV [--database-url URL]`: the environment's backup strategy, by hand.
+
+`backup = "pg_dump"`: a verified pg_dump of the environment's database, old ones pruned.
+`backup = "pgbackrest"`: a named restore point in the archived WAL (db/backup/pgbackrest.py).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,16 @@ def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
     resolved = environment_target(env, args.database_url)  # TLS rule and credentials, before pg_dump
     warn_about(resolved)
+    if env.backup == "pgbackrest":
+        from db.backup.pgbackrest import point_restore_command, take_restore_point
+
+        point = take_restore_point(resolved.url, env)
+        print(
+            f"restore point {point.name} at WAL {point.lsn} of {resolved} "
+            f"(pgBackRest stanza {env.pgbackrest_stanza})"
+        )
+        print(f"restore with: {point_restore_command(env, point.name)}")
+        return 0
     from db.backup.dump import backup_database, prune_backups, restore_command  # after the cheap checks
 
     result = backup_database(resolved.url, env)

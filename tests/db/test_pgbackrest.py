@@ -248,6 +248,15 @@ def test_an_unknown_backup_strategy_is_a_config_error(tmp_path: Path) -> None:
         get_environment("x", path)
 
 
+def test_schemaflow_backup_makes_a_restore_point_in_a_pgbackrest_environment(
+    archived: Archived, environments: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backup", "--env", "pitr"]) == 0
+    out = capsys.readouterr().out
+    assert "restore point schemaflow-pitr-" in out and "--restore-point schemaflow-pitr-" in out
+    assert not list((environments / "restores").glob("*.dumpdir"))  # no pg_dump
+
+
 def test_in_place_only_with_yes_and_then_the_server_is_back_at_the_point(
     archived: Archived, environments: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
