@@ -1,4 +1,4 @@
-"""The flows prefect.yaml deploys: one per environment, each with its environment fixed in code.
+"""The flows prefect.yaml deploys: one per environment and job, each with its environment fixed in code.
 
 A deployment's run form (and `prefect deployment run -p`) offers exactly the parameters of its
 entrypoint function, and `enforce_parameter_schema` refuses any other. So `migrate/staging` has no
@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from pydantic import SecretStr
 
 from flows.migrate import migrate
+from flows.schema_drift import schema_drift
+from flows.schema_health import schema_health
 from tasks.naming import migrate_run_name
 from tasks.notify import notify_failure_of
 
@@ -104,3 +107,79 @@ def migrate_local(
         run_expectations=run_expectations,
         schema_file=schema_file,
     )
+
+
+def _health(environment: str, window_days: int, full: bool, run_expectations: bool) -> dict[str, Any]:
+    return schema_health.fn(
+        environment=environment, window_days=window_days, full=full, run_expectations=run_expectations
+    )
+
+
+@flow(
+    name="schema-health",
+    flow_run_name="schema-health-staging",
+    log_prints=False,
+    on_failure=[notify_failure_of("staging")],
+)
+def health_staging(window_days: int = 7, full: bool = False, run_expectations: bool = True) -> dict[str, Any]:
+    """Staging's health checks and Great Expectations suites (read-only).
+
+    Args:
+        window_days: Validate the time series of the last this many days (cost follows the window).
+        full: Validate every row instead of the window (slow on large tables).
+        run_expectations: Run the GX suites after the health checks (off: catalog checks only, ~1 s).
+    """
+    return _health("staging", window_days, full, run_expectations)
+
+
+@flow(
+    name="schema-health",
+    flow_run_name="schema-health-production",
+    log_prints=False,
+    on_failure=[notify_failure_of("production")],
+)
+def health_production(
+    window_days: int = 7, full: bool = False, run_expectations: bool = True
+) -> dict[str, Any]:
+    """Production's health checks and Great Expectations suites (read-only).
+
+    Args:
+        window_days: Validate the time series of the last this many days (cost follows the window).
+        full: Validate every row instead of the window (slow on large tables).
+        run_expectations: Run the GX suites after the health checks (off: catalog checks only, ~1 s).
+    """
+    return _health("production", window_days, full, run_expectations)
+
+
+@flow(
+    name="schema-drift",
+    flow_run_name="schema-drift-staging",
+    log_prints=False,
+    on_failure=[notify_failure_of("staging")],
+)
+def drift_staging(scratch_url: SecretStr | None = None, fail_on_drift: bool = True) -> dict[str, Any]:
+    """Compare staging's catalog with the master schema (read-only on staging).
+
+    Args:
+        scratch_url: An empty database on the same server to build the expected schema in, for roles
+            that may not CREATE DATABASE. Left empty afterwards.
+        fail_on_drift: Mark the run failed when any difference is found, so notifications fire.
+    """
+    return schema_drift.fn(environment="staging", scratch_url=scratch_url, fail_on_drift=fail_on_drift)
+
+
+@flow(
+    name="schema-drift",
+    flow_run_name="schema-drift-production",
+    log_prints=False,
+    on_failure=[notify_failure_of("production")],
+)
+def drift_production(scratch_url: SecretStr | None = None, fail_on_drift: bool = True) -> dict[str, Any]:
+    """Compare production's catalog with the master schema (read-only on production).
+
+    Args:
+        scratch_url: An empty database on the same server to build the expected schema in, for roles
+            that may not CREATE DATABASE. Left empty afterwards.
+        fail_on_drift: Mark the run failed when any difference is found, so notifications fire.
+    """
+    return schema_drift.fn(environment="production", scratch_url=scratch_url, fail_on_drift=fail_on_drift)

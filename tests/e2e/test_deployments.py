@@ -97,6 +97,10 @@ def test_no_migrate_deployment_offers_its_environment_and_only_local_offers_a_sc
         }
     for name, fields in forms.items():
         assert not fields & {"environment", "database_url", "confirm", "plan_checksum"}, (name, fields)
+    with prefect_stack.client() as client:
+        for name in ("schema-health/staging", "schema-health/production", "schema-drift/production"):
+            fields = set(client.read_deployment_by_name(name).parameter_openapi_schema["properties"])
+            assert not fields & {"environment", "database_url", "schema_file"}, (name, fields)
     assert "schema_file" not in forms["staging"] and "schema_file" not in forms["production"]
     assert "schema_file" in forms["local"]
     assert {"dry_run", "plan_only", "run_expectations"} <= forms["staging"]
