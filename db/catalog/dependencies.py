@@ -36,6 +36,12 @@ WITH rels AS (
     FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
     WHERE r.relkind IN ('r', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
     UNION ALL
+    -- A view reading another view depends on its columns: that is the other view itself.
+    SELECT 'pg_class'::regclass, a.attrelid, a.attnum,
+           CASE r.relkind WHEN 'm' THEN 'matview:' ELSE 'view:' END || r.name
+    FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
+    WHERE r.relkind IN ('v', 'm') AND a.attnum > 0
+    UNION ALL
     SELECT 'pg_attrdef'::regclass, d.oid, 0, 'column:' || r.name || '.' || a.attname
     FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
     JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum

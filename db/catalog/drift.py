@@ -25,7 +25,7 @@ from db.catalog.capabilities import Capabilities, detect_capabilities
 from db.catalog.snapshot import KINDS, Difference, Snapshot, diff_catalogs, snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url, validate_url, with_database
-from db.errors import ApplyFailed, ConfigError
+from db.errors import ConfigError
 from db.plan.model import Plan, RelationSize
 from db.plan.sizes import read_sizes
 from db.schema.declared_roles import declared_roles
@@ -232,17 +232,17 @@ SchemaView = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (schemas or None 
 def expected_from_new(
     url: str, text: str, view: SchemaView, connect_timeout: int, timings: dict[str, float] | None = None
 ) -> dict:
-    """Apply the file into a fresh scratch database the way migrate does, then snapshot it."""
-    from db.deploy.apply import apply_master_schema  # the same apply path as `schemaflow migrate`
+    """Apply the file into a fresh scratch database in one transaction, snapshot it, and roll back.
 
-    try:
-        apply_master_schema(
-            url, text, environment="drift-scratch", record_history=False, connect_timeout=connect_timeout
-        )
-    except ApplyFailed as exc:
-        raise _file_does_not_apply(exc.message) from None
-    clock = time.perf_counter()
-    with connect(url, connect_timeout=connect_timeout) as conn:
+    Rolled back, not committed: roles belong to the cluster, so the file's CREATE ROLE, ALTER ROLE
+    and GRANT role TO ... would otherwise change the live side while only looking at it.
+    """
+    with connect(url, connect_timeout=connect_timeout) as conn, conn.transaction(force_rollback=True):
+        try:
+            conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
+        except psycopg.Error as exc:
+            raise _file_does_not_apply((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+        clock = time.perf_counter()
         snap = snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn))
     if timings is not None:
         timings["scratch snapshot"] = time.perf_counter() - clock

@@ -56,7 +56,9 @@ KINDS = (
 # Kinds whose disappearance takes their children (entries whose "parent" names them) with them.
 CONTAINER_KINDS = ("schema", "table", "view", "matview", "sequence", "function", "hypertable", "cagg")
 PARENT = "parent"  # attribute naming the containing object as "kind:name"; not compared
-NOT_COMPARED = (PARENT, DEPENDS_ON)
+# `local` (attislocal, conislocal) tells the planner what a parent table brings with it; a table that
+# was attached as a partition keeps its own columns local, so it is not a difference.
+NOT_COMPARED = (PARENT, DEPENDS_ON, "local")
 _RELKIND_NAMES = {"r": "table", "p": "partitioned table", "f": "foreign table"}
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]

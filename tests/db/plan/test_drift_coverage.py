@@ -68,6 +68,8 @@ CHANGES = [
      "CREATE OR REPLACE FUNCTION public.current_tenant_id() RETURNS uuid "
      "LANGUAGE sql STABLE AS $$ SELECT NULL::uuid $$",
      ("changed", "function", "public.current_tenant_id()"), "high"),
+    ("SECURITY DEFINER turned INVOKER", "ALTER FUNCTION deals_require_feature() SECURITY INVOKER",
+     ("changed", "function", "public.deals_require_feature()"), "high"),
     ("security_barrier off", "ALTER VIEW tenant_metrics_daily RESET (security_barrier)",
      ("changed", "view", "public.tenant_metrics_daily"), "high"),
 ]  # fmt: skip

@@ -16,6 +16,7 @@ BASE = "CREATE TABLE public.t (id int PRIMARY KEY, a int NOT NULL, b text);\n"
 ROWS = "INSERT INTO public.t SELECT g, g, 'x' || g FROM generate_series(1, 50) g; ANALYZE public.t;\n"
 VIEW = "CREATE VIEW public.v AS SELECT a, b FROM public.t;\nGRANT SELECT ON public.v TO PUBLIC;\n"
 VIEW += "COMMENT ON VIEW public.v IS 'read by reports';\n"
+VIEW_OVER_VIEW = "CREATE VIEW public.w AS SELECT a FROM public.v;\n"
 ENUM_A = """
 CREATE TYPE public.status AS ENUM ('draft', 'published');
 CREATE TABLE public.posts (id int PRIMARY KEY, s public.status NOT NULL DEFAULT 'draft');
@@ -42,6 +43,9 @@ PAIRS = [
      ["DROP VIEW public.v", "ALTER COLUMN a TYPE bigint", "CREATE VIEW public.v",
       "GRANT SELECT ON TABLE public.v",
       "COMMENT ON VIEW public.v IS 'read by reports'"], ["CREATE OR REPLACE VIEW"]),
+    ("a view over that view is rebuilt too", BASE + VIEW + VIEW_OVER_VIEW,
+     ROWS, BASE.replace("a int", "a bigint") + VIEW + VIEW_OVER_VIEW,
+     ["DROP VIEW public.w", "DROP VIEW public.v", "CREATE VIEW public.w"], []),
     ("key dropped before DROP NOT NULL", BASE, ROWS, BASE.replace("id int PRIMARY KEY", "id int"),
      ["DROP CONSTRAINT t_pkey", "ALTER COLUMN id DROP NOT NULL"], []),
     ("view whose columns change", BASE + VIEW, ROWS, BASE + VIEW.replace("SELECT a, b", "SELECT b"),
