@@ -28,6 +28,8 @@ COMMAND_MODULES = [
     "cli.seed_data",
     "cli.lint",
     "cli.secrets",
+    "cli.new_migration",
+    "cli.rollback",
 ]
 
 

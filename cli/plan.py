@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="include steps that drop tables or columns holding rows (left out and noted otherwise)",
     )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument(
+        "--migrations-dir", metavar="PATH", help="the one-off migrations folder (default: the environment's)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -48,9 +51,13 @@ def run(args: argparse.Namespace) -> int:
         allow_destroy=args.allow_destroy,
         exclude_schemas=target.environment.exclude_schemas if target.environment else (),
     )
+    from db.versions.listing import pending_listing  # one-offs run before the master's steps
+
+    pending = pending_listing(target, args.migrations_dir)
     if args.json:
-        print(render_json(plan))
+        print(pending.with_json(render_json(plan)))
     else:
+        print(pending.text())
         print(render_text(plan))
         print(f"plan checksum {plan.checksum} (catalog {plan.catalog_checksum[:12]}, mode {plan.mode})")
-    return 0 if plan.is_empty else 1
+    return 0 if plan.is_empty and not pending.files else 1

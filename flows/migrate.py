@@ -125,8 +125,9 @@ def migrate(
             report.apply = apply_approved_plan(url, environment, report.approval, allow_hazards)
         else:
             report.apply = apply(
-                url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=allow_hazards
-            )
+                url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=allow_hazards,
+                restore_command=restore_command,
+            )  # fmt: skip
         if report.approval is not None and report.approval.whole_file and report.apply.history_id:
             record_approval(url, env, report.apply.history_id, report.approval)
         failed_steps = [s for s in report.apply.post_commit_steps if s.status == "failed"]

@@ -57,10 +57,13 @@ def apply(
     dry_run: bool = False,
     schema_file: str | None = None,
     allow_hazards: list[str] | None = None,
+    restore_command: str | None = None,
 ) -> ApplyResult:
     """Apply (or, with dry_run, plan) the master schema for `environment` and publish the change list.
 
-    `allow_hazards` adds hazard kinds to the environment's allow_hazards for this run.
+    `allow_hazards` adds hazard kinds to the environment's allow_hazards for this run. Pending one-off
+    migrations in the environment's migrations_dir run first (db/versions/), each recorded with
+    `restore_command`, the backup taken before it.
     """
     logger = run_logger()
     env = get_environment(environment)
@@ -74,6 +77,10 @@ def apply(
         dry_run=dry_run,
         connect_timeout=env.connect_timeout,
         allow_hazards=[*env.allow_hazards, *(allow_hazards or [])],
+        migrations_dir=env.migrations_dir,
+        allow_out_of_order=env.allow_out_of_order,
+        restore_command=restore_command,
+        log=logger.info,
     )
     verb = "would change" if dry_run else "changed"
     logger.info(

@@ -61,6 +61,10 @@ class Environment:
     # A person approves the computed plan inside the run (flows/migrate.py) before anything changes.
     require_approval: bool = False
     approval_timeout: str = "1h"  # how long a run waits for that approval before failing unchanged
+    # One-off migrations (db/versions/): their folder beside the master (None: db/migrations), and
+    # whether a pending file older than the newest applied one may run (recorded as out of order).
+    migrations_dir: Path | None = None
+    allow_out_of_order: bool = False
 
     @property
     def requires_timescaledb(self) -> bool:
@@ -120,6 +124,8 @@ class EnvironmentSettings(BaseModel):
     pgbackrest_config: str = ""
     require_approval: bool = False
     approval_timeout: Duration = "1h"
+    migrations_dir: str = ""
+    allow_out_of_order: bool = False
 
 
 assert set(EnvironmentSettings.model_fields) == {f.name for f in fields(Environment)} - {"name"}
@@ -266,6 +272,8 @@ def _build(name: str, values: EnvironmentSettings, base: Path) -> Environment:
         pgbackrest_config=values.pgbackrest_config and str(_path(values.pgbackrest_config, name, base)),
         require_approval=values.require_approval,
         approval_timeout=values.approval_timeout,
+        migrations_dir=_path(values.migrations_dir, name, base) if values.migrations_dir else None,
+        allow_out_of_order=values.allow_out_of_order,
     )
 
 

@@ -11,9 +11,10 @@ is left. A no-op deploy therefore runs catalog reads only and records a history 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pglast import ast, parse_sql
 
@@ -32,11 +33,14 @@ from db.plan.model import Plan, Step
 from db.plan.render import describe_step
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
+from db.versions.deploy import baseline_one_offs, migration_files, run_one_offs
+from db.versions.run import Limits
 
 PRESENT_TABLES_SQL = (
     "SELECT count(*) FROM unnest(%s::text[]) AS t (name) WHERE to_regclass(t.name) IS NOT NULL"
 )
 AGGREGATE = "metrics_daily"
+AGGREGATE_KINDS = ("table", "matview", "cagg")  # the forms metrics_daily takes, per capability
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
 
@@ -71,20 +75,52 @@ def apply_schema(
     dry_run: bool = False,
     allow_hazards: Iterable[str] = (),
     record_history: bool = True,
+    migrations_dir: Path | str | None = None,
+    allow_out_of_order: bool = False,
+    restore_command: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ApplyResult:
-    """Apply `text` to `url` the way its state calls for (see the module docstring)."""
+    """Apply `text` to `url` the way its state calls for (see the module docstring).
+
+    One-off files in `migrations_dir` (default db/migrations) run first, or are baselined on an
+    empty target (db/versions/deploy.py); `restore_command` is recorded with each one-off it runs.
+    """
     limits = {
         "lock_timeout": lock_timeout,
         "statement_timeout": statement_timeout,
         "lock_retries": lock_retries,
     }
+    files = migration_files(migrations_dir)
     if target_is_empty(url, text, connect_timeout):
+        baselined = baseline_one_offs(
+            url, text, files, environment=environment, connect_timeout=connect_timeout
+        )
+        return baselined(apply_master_schema(
+            url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
+            record_history=record_history, **limits,  # type: ignore[arg-type]
+        ))  # fmt: skip
+    started, clock = datetime.now(UTC), time.monotonic()
+    try:  # pending one-offs first: the plan is computed against what they leave
+        one_offs = run_one_offs(
+            url, files, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
+            limits=Limits(lock_timeout, statement_timeout, lock_retries),
+            allow_out_of_order=allow_out_of_order, restore_command=restore_command, log=log,
+        )  # fmt: skip
+    except ApplyFailed as error:
+        failed = ApplyResult(environment=environment, checksum=checksum(text), mode="", dry_run=dry_run)
+        failed.outcome = "failed: a one-off migration failed (see the error)"
+        _record(url, failed, started, clock, "failed", record_history, connect_timeout, error=error.message)
+        error.result = failed
+        raise
+    plan = plan_database(url, text, connect_timeout=connect_timeout)
+    if reshapes_aggregate(plan):
+        # metrics_daily changes form (materialized view -> table -> continuous aggregate): a catalog
+        # diff can only drop and re-create it, empty; the file's guarded DO block carries every
+        # bucket over and proves it with a checksum, in one transaction. Once per database.
         return apply_master_schema(
             url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
             record_history=record_history, **limits,  # type: ignore[arg-type]
         )  # fmt: skip
-    started, clock = datetime.now(UTC), time.monotonic()
-    plan = plan_database(url, text, connect_timeout=connect_timeout)
     result = ApplyResult(
         environment=environment, checksum=checksum(text), mode=plan.mode, dry_run=dry_run, method="plan",
         statements=len(plan.steps), plan_checksum=plan.checksum,
@@ -93,6 +129,7 @@ def apply_schema(
     # Squawk's view of the plan's SQL, less what the executor does by construction (db/plan/squawk.py):
     # reported with the run; the hazard gate, not Squawk, decides what may run.
     result.notices = [f"squawk: {finding.format()}" for finding in lint_plan(plan)]
+    one_offs.merge_into(result)
     if dry_run:
         result.outcome = "planned (dry run): nothing was executed"
         result.seconds = round(time.monotonic() - clock, 3)
@@ -110,7 +147,7 @@ def apply_schema(
         _record(url, result, started, clock, "failed", record_history, connect_timeout, error=error.message)
         error.result = result
         raise
-    result.steps = execution.rows()
+    result.steps = [*one_offs.rows, *execution.rows()]
     result.attempts = max(1, execution.transaction_attempts)
     if touches_aggregate(plan):  # its data is (re)built after the commit, as on the whole-file path
         with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
@@ -138,6 +175,14 @@ def _change(step: Step) -> Change:
 def touches_aggregate(plan: Plan) -> bool:
     """The plan creates or changes metrics_daily: refresh it after the commit (a no-op plan never does)."""
     return any(AGGREGATE in step.name for step in plan.steps)
+
+
+def reshapes_aggregate(plan: Plan) -> bool:
+    """The plan drops metrics_daily itself (its kind differs from the file's): a capability upgrade."""
+    return any(
+        step.action == "drop" and step.kind in AGGREGATE_KINDS and step.name.rsplit(".", 1)[-1] == AGGREGATE
+        for step in plan.steps
+    )
 
 
 def _left_over(left: Plan) -> ApplyFailed:

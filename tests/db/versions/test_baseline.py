@@ -1,0 +1,46 @@
+"""A fresh database: the master builds the end state, and every one-off is recorded as baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from db.deploy.plan_apply import apply_schema, target_is_empty
+from db.errors import CheckFailed
+from db.plan.database import plan_database
+from db.versions.history import list_versions
+from tests.db.versions.support import BACKFILL, RENAME, RETYPE, end_state_master, migrations_folder
+
+LIMITS = {"lock_timeout": "1s", "statement_timeout": "1min", "lock_retries": 2}
+
+
+def test_a_fresh_database_records_every_one_off_as_baseline_and_the_plan_afterwards_is_empty(
+    db_url: str, tmp_path: Path
+) -> None:
+    master = end_state_master()
+    folder = migrations_folder(tmp_path, master)
+    result = apply_schema(db_url, master, environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+    assert result.method == "file"
+    assert [c.name for c in result.changes if c.action == "baseline one-off"] == [RENAME, RETYPE, BACKFILL]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = list_versions(conn)
+    assert [(r["version"], r["kind"]) for r in rows] == [
+        (n[:14], "baseline") for n in (RENAME, RETYPE, BACKFILL)
+    ]
+    assert plan_database(db_url, master).is_empty
+    again = apply_schema(db_url, master, environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+    assert again.changes == [] and again.method == "plan"
+
+
+def test_a_one_off_whose_effect_the_master_lacks_fails_naming_it_and_leaves_the_database_empty(
+    db_url: str, tmp_path: Path
+) -> None:
+    master = end_state_master(backfill=False)  # the backfill's new column was never put in the master
+    folder = migrations_folder(tmp_path, master)
+    with pytest.raises(CheckFailed) as caught:
+        apply_schema(db_url, master, environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+    assert BACKFILL in caught.value.message and "listened_minutes" in caught.value.message
+    assert "nothing was changed" in caught.value.message
+    assert target_is_empty(db_url, master)
