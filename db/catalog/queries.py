@@ -63,7 +63,8 @@ SELECT n.nspname AS schema, c.relname AS relation, a.attname AS name,
        CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS collation,
        a.attacl::text[] AS acl, a.attislocal AS local,
        ids.seqincrement AS id_increment, ids.seqmin AS id_min, ids.seqmax AS id_max,
-       ids.seqstart AS id_start, ids.seqcache AS id_cache, ids.seqcycle AS id_cycle
+       ids.seqstart AS id_start, ids.seqcache AS id_cache, ids.seqcycle AS id_cycle,
+       ids.seqrelid::regclass::text AS id_sequence
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -58,7 +58,8 @@ CONTAINER_KINDS = ("schema", "table", "view", "matview", "sequence", "function",
 PARENT = "parent"  # attribute naming the containing object as "kind:name"; not compared
 # `local` (attislocal, conislocal) tells the planner what a parent table brings with it; a table that
 # was attached as a partition keeps its own columns local, so it is not a difference.
-NOT_COMPARED = (PARENT, DEPENDS_ON, "local")
+# An identity column's sequence name is PostgreSQL's choice (renamed with the table by the planner).
+NOT_COMPARED = (PARENT, DEPENDS_ON, "local", "identity_sequence")
 _RELKIND_NAMES = {"r": "table", "p": "partitioned table", "f": "foreign table"}
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
@@ -163,6 +164,7 @@ def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
             "collation": r["collation"],
             "acl": sorted(r["acl"] or []),
             "identity_options": _identity_options(r) if r["identity"] else None,
+            "identity_sequence": r["id_sequence"],
             "local": r["local"],
         }
     for r in rows(q.CONSTRAINTS_SQL):

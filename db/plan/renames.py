@@ -77,6 +77,7 @@ def infer_renames(expected: Snapshot, actual: Snapshot, ctx: PlanContext) -> tup
         ctx.notes.append(
             f"rename of table {old} to {new} was inferred (same columns and types); rows are kept"
         )
+        steps += _identity_sequences(actual, old, new, ctx)
         actual = _rewrite(actual, _qualified_pattern(old), new)
     sequences = _rename_sequences(expected, actual, ctx)
     steps += sequences
@@ -110,6 +111,24 @@ def _apply(actual: Snapshot, steps: list[Planned], ctx: PlanContext) -> Snapshot
                 comment = actual["comment"].pop(f"constraint {old}")
                 actual["comment"][f"constraint {new}"] = dict(comment, parent=f"constraint:{new}")
     return actual
+
+
+def _identity_sequences(actual: Snapshot, old: str, new: str, ctx: PlanContext) -> list[Planned]:
+    """Identity sequences named after the old table (old_col_seq) follow it to the new name."""
+    schema, old_bare = old.split(".", 1)
+    new_bare = new.split(".", 1)[1]
+    steps = []
+    for name, column in actual["column"].items():
+        col = name.rsplit(".", 1)[1]
+        sequence = column.get("identity_sequence")
+        if column.get("parent") != f"table:{old}" or sequence != f"{schema}.{old_bare}_{col}_seq":
+            continue
+        sql = f"ALTER SEQUENCE {qualified(sequence)} RENAME TO {quote_ident(f'{new_bare}_{col}_seq')}"
+        steps.append(
+            ctx.step(f"column:{new}.{col}", "rename", sql, "ALTER TABLE RENAME", phase=RENAME,
+                     reason=f"the identity sequence follows the table's new name {new}")
+        )  # fmt: skip
+    return steps
 
 
 def _rename_sequences(expected: Snapshot, actual: Snapshot, ctx: PlanContext) -> list[Planned]:

@@ -164,7 +164,7 @@ def test_plan_command_prints_steps_locks_sizes_and_the_checksum(
         "DROP INDEX idx_users_email; COMMENT ON TABLE plans IS 'edited'",
     )  # users now holds a row: its index is built online
     assert main(["plan", "--database-url", live]) == 1
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # however the terminal wraps it
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_email ON public.users" in out
     assert "ShareUpdateExclusiveLock on public.users, online, after commit" in out
     assert "rows," in out and "bytes" in out

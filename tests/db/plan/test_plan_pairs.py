@@ -16,6 +16,7 @@ BASE = "CREATE TABLE public.t (id int PRIMARY KEY, a int NOT NULL, b text);\n"
 ROWS = "INSERT INTO public.t SELECT g, g, 'x' || g FROM generate_series(1, 50) g; ANALYZE public.t;\n"
 VIEW = "CREATE VIEW public.v AS SELECT a, b FROM public.t;\nGRANT SELECT ON public.v TO PUBLIC;\n"
 VIEW += "COMMENT ON VIEW public.v IS 'read by reports';\n"
+IDENTITY = "CREATE TABLE public.{name} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text);\n"
 VIEW_OVER_VIEW = "CREATE VIEW public.w AS SELECT a FROM public.v;\n"
 ENUM_A = """
 CREATE TYPE public.status AS ENUM ('draft', 'published');
@@ -31,6 +32,11 @@ PAIRS = [
     ("renamed table and its key", BASE,
      ROWS + "ALTER TABLE t RENAME TO t2; ALTER INDEX t_pkey RENAME TO t2_pkey;",
      BASE, ["ALTER TABLE public.t2 RENAME TO t", "RENAME CONSTRAINT t2_pkey TO t_pkey"], ["DROP TABLE"]),
+    ("renamed table with its identity sequence", IDENTITY.format(name="referral_invites"), "",
+     IDENTITY.format(name="referrals"),
+     ["ALTER TABLE public.referral_invites RENAME TO referrals",
+      "ALTER SEQUENCE public.referral_invites_id_seq RENAME TO referrals_id_seq",
+      "RENAME CONSTRAINT referral_invites_pkey TO referrals_pkey"], ["DROP TABLE"]),
     ("renamed column", BASE, ROWS + "ALTER TABLE t RENAME COLUMN b TO label;", BASE,
      ["ALTER TABLE public.t RENAME COLUMN label TO b"], ["DROP COLUMN", "ADD COLUMN"]),
     ("sequence before the table that uses it", BASE, ROWS,
