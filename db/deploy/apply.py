@@ -2,8 +2,8 @@
 
 The file runs statement by statement (split by pglast, db/deploy/statements.py) inside one explicit
 transaction, so any failure names its line in the file and still rolls everything back. Statements
-that cannot run in a transaction block (a continuous aggregate's first refresh, REFRESH ...
-CONCURRENTLY) run after the commit, one by one, in autocommit.
+that cannot run in a transaction block (a continuous aggregate's first refresh) run after the
+commit, one by one, in autocommit; only for a metrics_daily that is new, never on a no-op deploy.
 
 No orphans: the session asks the server to check the client socket while a statement runs, so a
 client killed mid-apply (kill -9, a lost host) does not leave its statement, its locks and the
@@ -70,8 +70,14 @@ CAGG_SQL = """
 SELECT 1 FROM timescaledb_information.continuous_aggregates
 WHERE view_schema = %(schema)s AND view_name = %(name)s
 """
+RELKIND_SQL = """
+SELECT relkind::text FROM pg_class
+WHERE oid = to_regclass(format('%%I.%%I', %(schema)s::text, %(name)s::text))
+"""
 TIMESCALEDB_INSTALLED_SQL = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
 AGGREGATE_SCHEMA, AGGREGATE_NAME = "public", "metrics_daily"
+# The table form's full rebuild (a NULL window: every day); its windowed refresh is db/deploy/metrics.py.
+FULL_TABLE_REFRESH = "SELECT * FROM public.refresh_metrics_daily(NULL)"
 
 
 @dataclass(frozen=True)
@@ -329,7 +335,7 @@ def changes_between(before: dict, after: dict) -> list[Change]:
 
 
 def run_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list[PostCommitStep]:
-    """Refresh metrics_daily after commit: a materialized view every run, a new continuous aggregate once."""
+    """Build a new metrics_daily after commit; an existing one is left to its own schedule."""
     steps = plan_post_commit_steps(conn, result)
     for step in steps:
         if step.status == "skipped":
@@ -345,43 +351,65 @@ def run_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list
     return steps
 
 
-def metrics_daily_refresh(conn: psycopg.Connection) -> tuple[str, str] | None:
-    """('cagg' or 'matview', the statement that refreshes metrics_daily), from the catalog; None if absent."""
+def metrics_daily_kind(conn: psycopg.Connection) -> str | None:
+    """'cagg', 'table' or 'matview' (what metrics_daily is here, from the catalog); None if absent."""
     params = {"schema": AGGREGATE_SCHEMA, "name": AGGREGATE_NAME}
-    qualified = f"{AGGREGATE_SCHEMA}.{AGGREGATE_NAME}"
     if conn.execute(TIMESCALEDB_INSTALLED_SQL).fetchone() and conn.execute(CAGG_SQL, params).fetchone():
+        return "cagg"
+    row = conn.execute(RELKIND_SQL, params).fetchone()
+    return {"r": "table", "m": "matview"}.get(row[0]) if row else None
+
+
+def metrics_daily_refresh(conn: psycopg.Connection) -> tuple[str, str] | None:
+    """(kind, the statement that refreshes all of metrics_daily), from the catalog; None if absent."""
+    kind = metrics_daily_kind(conn)
+    qualified = f"{AGGREGATE_SCHEMA}.{AGGREGATE_NAME}"
+    if kind == "cagg":
         return "cagg", f"CALL refresh_continuous_aggregate('{qualified}', NULL, NULL)"
-    row = conn.execute(MATVIEW_SQL, params).fetchone()
-    if row is None:
+    if kind == "table":
+        return "table", FULL_TABLE_REFRESH
+    if kind is None:
         return None
-    populated, has_unique_index = row
+    populated, has_unique_index = conn.execute(
+        MATVIEW_SQL, {"schema": AGGREGATE_SCHEMA, "name": AGGREGATE_NAME}
+    ).fetchone() or (False, False)
     # CONCURRENTLY keeps the view readable during the refresh but needs data and a unique index.
     concurrently = "CONCURRENTLY " if populated and has_unique_index else ""
     return "matview", f"REFRESH MATERIALIZED VIEW {concurrently}{qualified}"
 
 
 def plan_post_commit_steps(conn: psycopg.Connection, result: ApplyResult) -> list[PostCommitStep]:
-    """Detect what metrics_daily is (catalog, not guesswork) and the statement that refreshes it."""
+    """What metrics_daily needs after this commit: a first build when it is new, else nothing.
+
+    A deploy never refreshes the whole history: the table form is kept current inside its window by
+    the refresh-metrics schedule, a continuous aggregate by its policy. The first build of the table
+    is done by the master file itself (its DO block backfills in the same transaction), so only a
+    planned apply, whose CREATE TABLE comes from the catalog and is empty, backfills after commit.
+    """
     found = metrics_daily_refresh(conn)
     if found is None:
         return []
     kind, statement = found
-    if kind == "matview":
-        return [PostCommitStep("refresh of materialized view metrics_daily", statement)]
-    created_now = any(
-        c.action == "created" and c.kind == "cagg" and AGGREGATE_NAME in c.name for c in result.changes
-    )
-    if created_now:
+    created = {c.kind for c in result.changes if c.action == "created" and _is_aggregate(c.name)}
+    label = {"cagg": "continuous aggregate", "table": "table", "matview": "materialized view"}[kind]
+    if kind == "cagg" and "cagg" in created:
         return [PostCommitStep("first refresh of continuous aggregate metrics_daily", statement)]
-    # Its refresh policy keeps it current; refreshing everything on each deploy would only cost time.
-    return [
-        PostCommitStep(
-            "refresh of continuous aggregate metrics_daily",
-            statement,
-            status="skipped",
-            detail="already created; its refresh policy keeps it current",
-        )
-    ]
+    if kind == "table" and "table" in created and result.method == "plan":
+        return [PostCommitStep("first build (full backfill) of table metrics_daily", statement)]
+    if kind == "matview" and "matview" in created:
+        return [PostCommitStep("first refresh of materialized view metrics_daily", statement)]
+    why = {
+        "cagg": "its refresh policy keeps it current",
+        "table": "built by the master file in the same transaction"
+        if "table" in created
+        else "refreshed inside its window by the refresh-metrics schedule",
+        "matview": "not new; refresh it by hand: the master file turns it into a table",
+    }[kind]
+    return [PostCommitStep(f"refresh of {label} metrics_daily", statement, status="skipped", detail=why)]
+
+
+def _is_aggregate(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] == AGGREGATE_NAME
 
 
 def refuse_transaction_control(text: str) -> None:

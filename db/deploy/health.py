@@ -17,20 +17,25 @@ from typing import Any
 import psycopg
 
 from db.catalog.capabilities import detect_capabilities
+from db.deploy.metrics import DEFAULT_SCHEDULE_LAG, DEFAULT_WINDOW
 from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 MIGRATE_FIX = "run `schemaflow migrate --env ENV` to re-apply the master file"
 APP_ROLE = "podcast_app"
 HIGH = "high"
-# How far metrics_daily's newest bucket may trail the newest raw event before it counts as stale.
-DEFAULT_REFRESH_LAG = "1 day"
-FRESHNESS_LOOKBACK = "3 days"
+# Freshness against the refresh window (db/deploy/metrics.py): the raw events looked at are those
+# inside the window (older ones are outside every refresh), and the newest bucket must cover the
+# newest of them as of one schedule lag ago (a refresh every 15 minutes, one late run allowed). So
+# the newest bucket is never older than window + schedule lag.
+DEFAULT_REFRESH_LAG = DEFAULT_SCHEDULE_LAG
+FRESHNESS_LOOKBACK = DEFAULT_WINDOW
 _MAX_LISTED = 8
-# Stale: no bucket, or the newest bucket starts more than the lag before the newest event's UTC day.
+# Stale: no bucket, or the newest bucket is older than the UTC day of (newest event - lag): an event
+# that arrived more than one schedule lag ago is not in metrics_daily yet.
 STALE_SQL = """
 SELECT %(bucket)s::timestamptz IS NULL
-    OR %(bucket)s::timestamptz < date_trunc('day', %(event)s::timestamptz, 'UTC') - %(lag)s::interval
+    OR %(bucket)s::timestamptz < date_trunc('day', %(event)s::timestamptz - %(lag)s::interval, 'UTC')
 """
 
 
@@ -235,7 +240,7 @@ def _check_metrics_daily(conn: psycopg.Connection, mode: str, refresh_lag: str) 
     rows = _rows(conn, "metrics_daily", {})
     if not rows:
         return [HealthCheck(name, "fail", "metrics_daily does not exist", MIGRATE_FIX)]
-    relkind, populated, has_unique = rows[0]
+    relkind, _populated, has_unique = rows[0]
     if mode == "tsl":
         cagg = _rows(conn, "cagg", {})
         if not cagg:
@@ -251,31 +256,30 @@ def _check_metrics_daily(conn: psycopg.Connection, mode: str, refresh_lag: str) 
             return [HealthCheck(name, "fail", "metrics_daily has no refresh policy", MIGRATE_FIX)]
         form = "continuous aggregate with a refresh policy"
     else:
-        if relkind != "m":
+        if relkind == "m":
             return [
                 HealthCheck(
-                    name, "fail", f"metrics_daily is not a materialized view (relkind {relkind})", MIGRATE_FIX
+                    name,
+                    "fail",
+                    "metrics_daily is still a materialized view (refreshed whole, or never)",
+                    f"{MIGRATE_FIX} (it turns the view into the incrementally refreshed table, "
+                    "keeping every bucket)",
                 )
+            ]
+        if relkind != "r":
+            return [
+                HealthCheck(name, "fail", f"metrics_daily is not a table (relkind {relkind})", MIGRATE_FIX)
             ]
         if not has_unique:
             return [
                 HealthCheck(
                     name,
                     "fail",
-                    "metrics_daily has no valid unique index (REFRESH CONCURRENTLY needs one)",
+                    "metrics_daily has no valid unique index (refresh_metrics_daily() upserts on it)",
                     MIGRATE_FIX,
                 )
             ]
-        if not populated:
-            return [
-                HealthCheck(
-                    name,
-                    "fail",
-                    "metrics_daily was never populated",
-                    "REFRESH MATERIALIZED VIEW public.metrics_daily",
-                )
-            ]
-        form = "materialized view with a unique index"
+        form = "table refreshed inside its window"
     return [HealthCheck(name, "pass", f"{form} ({mode} mode)"), _check_freshness(conn, mode, refresh_lag)]
 
 
@@ -289,7 +293,9 @@ def _check_freshness(conn: psycopg.Connection, mode: str, refresh_lag: str) -> H
         )
     if newest_event is None:
         return HealthCheck(
-            name, "pass", f"no raw events in the last {FRESHNESS_LOOKBACK}: nothing to be fresh for"
+            name,
+            "pass",
+            f"no raw events in the refresh window ({FRESHNESS_LOOKBACK}): nothing to be fresh for",
         )
     stale = conn.execute(
         STALE_SQL, {"bucket": newest_bucket, "event": newest_event, "lag": refresh_lag}
@@ -298,13 +304,14 @@ def _check_freshness(conn: psycopg.Connection, mode: str, refresh_lag: str) -> H
         fix = (
             "CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL) and check the policy's job"
             if mode == "tsl"
-            else "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily (and schedule it)"
+            else "schemaflow refresh-metrics --env ENV (and check the schedule of the refresh-metrics-ENV "
+            "deployment)"
         )
         return HealthCheck(
             name,
             "fail",
-            f"newest bucket {newest_bucket} trails the newest event {newest_event} "
-            f"by more than {refresh_lag}",
+            f"newest bucket {newest_bucket} does not cover the newest event {newest_event} "
+            f"as of {refresh_lag} ago (refresh window {FRESHNESS_LOOKBACK})",
             fix,
         )
     return HealthCheck(name, "pass", f"newest bucket {newest_bucket}, newest event {newest_event}")

@@ -8,7 +8,7 @@
 --  2. It runs both as ONE transaction (the migrate flow) and statement by statement with
 --     `psql -v ON_ERROR_STOP=1 -f`. So: no BEGIN/COMMIT, no CREATE INDEX CONCURRENTLY, no
 --     continuous aggregate WITH DATA, no refresh_continuous_aggregate() here (they refuse to run in a
---     transaction block). Refreshing metrics_daily is a post-commit step (see "metrics_daily" below).
+--     transaction block). A new metrics_daily's first refresh is a post-commit step (see below).
 --  3. Adding a table: append a CREATE TABLE IF NOT EXISTS in its section, an index for every foreign
 --     key, and (when it has tenant_id) its name in the tenant-isolation list near the end. A key to
 --     another tenant-owned table is composite, FOREIGN KEY (tenant_id, x_id) REFERENCES x (tenant_id,
@@ -29,12 +29,13 @@
 -- Capabilities (one file, three kinds of server), decided inside the SQL:
 --   tsl    TimescaleDB loaded with the Timescale license: hypertables + metrics_daily as a continuous
 --          aggregate with a refresh policy.
---   apache TimescaleDB Apache edition: hypertables + metrics_daily as a materialized view with a
---          unique index (refreshable CONCURRENTLY).
+--   apache TimescaleDB Apache edition: hypertables + metrics_daily as a table with a unique key,
+--          maintained incrementally inside a refresh window by refresh_metrics_daily().
 --   plain  no TimescaleDB (or installed but not preloaded): plain tables with the same columns and
---          indexes + metrics_daily as a materialized view.
+--          indexes + metrics_daily as that same table.
 -- Re-running after the server gains a capability upgrades in place: plain tables become hypertables
--- with their rows migrated, the materialized view becomes a continuous aggregate.
+-- with their rows migrated, metrics_daily becomes a continuous aggregate; a materialized view left
+-- by older versions of this file becomes the table with every bucket kept.
 -- =====================================================================================================
 
 -- ----------------------------------------------------------------------------------------------------
@@ -766,24 +767,98 @@ $$;
 -- metrics_daily: daily listening per tenant / podcast / episode (UTC days).
 --   tsl          continuous aggregate WITH NO DATA (WITH DATA cannot run in a transaction) plus a
 --                refresh policy; real-time aggregation on, so it is correct before the first refresh.
---   apache/plain materialized view WITH DATA and a unique index, so it can be refreshed CONCURRENTLY.
--- Post-commit refresh (autocommit, run by the migrate flow; psql users run it by hand):
+--   apache/plain a table with the unique key (tenant_id, podcast_id, episode_id, day), maintained
+--                incrementally by refresh_metrics_daily(window): TimescaleDB's refresh-window model.
+--                Only the buckets inside the window are re-aggregated and upserted; older buckets
+--                stay as they are, so a refresh costs the window's events, not the whole history.
+--                It runs on a schedule (the refresh-metrics Prefect deployment, every 15 minutes),
+--                never as part of a deploy. The table is backfilled once, when this file creates it.
+-- Post-commit (autocommit, run by the migrate flow only when metrics_daily is new):
 --   tsl:          CALL refresh_continuous_aggregate('public.metrics_daily', NULL, NULL);
---   apache/plain: REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily;
+--   apache/plain: SELECT * FROM public.refresh_metrics_daily(NULL);   -- NULL window: all history
 -- TimescaleDB refuses to create a continuous aggregate on a hypertable with row-level security, so
 -- the creation briefly lifts RLS on listener_events inside this same statement/transaction (nobody
 -- can observe it: ALTER TABLE holds an ACCESS EXCLUSIVE lock until commit) and restores it.
--- Upgrading matview -> continuous aggregate drops only derived data (the view is rebuilt from
--- listener_events); the tenant view on top is dropped with it and recreated further down.
+-- Capability upgrades, each at most once (the IFs find the new form afterwards):
+--   materialized view -> table (databases built before the table existed): the view's rows are
+--     copied into the table under the same name and key, and the file stops (rolls back) unless a
+--     checksum of every bucket is equal before and after. Locks: ACCESS EXCLUSIVE on the old view
+--     (derived data; listener_events is only read), held to commit.
+--   materialized view or table -> continuous aggregate (the server gained the TSL): only derived
+--     data is dropped; the aggregate is rebuilt from listener_events by its first refresh.
+-- The tenant view on top is dropped with the old form and recreated further down.
 -- ----------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.refresh_metrics_daily(refresh_window interval DEFAULT INTERVAL '3 days')
+    RETURNS TABLE (window_start timestamptz, buckets_upserted bigint, buckets_deleted bigint)
+    LANGUAGE plpgsql SET search_path = pg_catalog, public AS
+$$
+DECLARE
+    since timestamptz;
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('public.metrics_daily')) IS DISTINCT FROM 'r' THEN
+        RAISE EXCEPTION 'metrics_daily is not a table here: refresh_metrics_daily() maintains the table form only'
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'a continuous aggregate is refreshed by its policy (refresh_continuous_aggregate)';
+    END IF;
+    -- One refresh at a time (the schedule, a manual run): an advisory lock blocks no writer of
+    -- listener_events, and the upsert below takes row locks on metrics_daily only.
+    PERFORM pg_advisory_xact_lock(hashtext('schemaflow.refresh_metrics_daily'));
+    -- The window starts on a UTC day boundary, so every bucket in it is re-aggregated whole.
+    since := CASE WHEN refresh_window IS NULL THEN '-infinity'::timestamptz
+                  ELSE date_trunc('day', now() - refresh_window, 'UTC') END;
+    window_start := since;
+    WITH fresh AS MATERIALIZED (
+        SELECT date_trunc('day', e.event_time, 'UTC') AS day,
+               e.tenant_id,
+               e.podcast_id,
+               e.episode_id,
+               count(*) AS events,
+               count(*) FILTER (WHERE e.event_type = 'play') AS plays,
+               count(*) FILTER (WHERE e.event_type = 'complete') AS completes,
+               sum(e.duration_seconds)::bigint AS listened_seconds
+        FROM public.listener_events e
+        WHERE e.event_time >= since
+        GROUP BY 1, 2, 3, 4
+    ), upserted AS (
+        INSERT INTO public.metrics_daily AS m
+            (day, tenant_id, podcast_id, episode_id, events, plays, completes, listened_seconds)
+        SELECT * FROM fresh
+        ON CONFLICT (tenant_id, podcast_id, episode_id, day) DO UPDATE
+            SET events = EXCLUDED.events, plays = EXCLUDED.plays, completes = EXCLUDED.completes,
+                listened_seconds = EXCLUDED.listened_seconds
+            -- an unchanged bucket is not rewritten (no dead tuple, no WAL)
+            WHERE (m.events, m.plays, m.completes, m.listened_seconds)
+                  IS DISTINCT FROM (EXCLUDED.events, EXCLUDED.plays, EXCLUDED.completes, EXCLUDED.listened_seconds)
+        RETURNING 1
+    ), deleted AS (
+        -- buckets in the window whose events are all gone (a tenant purge, a re-ingest)
+        DELETE FROM public.metrics_daily m
+        WHERE m.day >= since
+          AND NOT EXISTS (SELECT 1 FROM fresh f
+                          WHERE f.tenant_id = m.tenant_id AND f.podcast_id = m.podcast_id
+                            AND f.episode_id = m.episode_id AND f.day = m.day)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM upserted), (SELECT count(*) FROM deleted)
+      INTO buckets_upserted, buckets_deleted;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION public.refresh_metrics_daily(interval) IS
+    'Re-aggregates metrics_daily''s UTC days from now() - refresh_window on (NULL: all history) and '
+    'upserts them; older buckets are left as they are. Row locks only. Table form (apache/plain) only.';
+REVOKE ALL ON FUNCTION public.refresh_metrics_daily(interval) FROM PUBLIC;
+
 DO $$
 DECLARE
     tsl boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
                    AND current_setting('timescaledb.license', true) = 'timescale';
     is_cagg boolean := false;
-    is_matview boolean := EXISTS (SELECT 1 FROM pg_matviews
-                                  WHERE schemaname = 'public' AND matviewname = 'metrics_daily');
+    kind "char" := (SELECT relkind FROM pg_class WHERE oid = to_regclass('public.metrics_daily'));
+    was_populated boolean;
     had_rls boolean;
+    sum_before text;
+    sum_after text;
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
         is_cagg := EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates
@@ -791,10 +866,14 @@ BEGIN
     END IF;
 
     IF tsl AND NOT is_cagg THEN
-        IF is_matview THEN
+        IF kind = 'm' THEN
             DROP VIEW IF EXISTS public.tenant_metrics_daily;
             DROP MATERIALIZED VIEW public.metrics_daily;
             RAISE NOTICE 'schemaflow: metrics_daily upgraded from materialized view to continuous aggregate';
+        ELSIF kind = 'r' THEN
+            DROP VIEW IF EXISTS public.tenant_metrics_daily;
+            DROP TABLE public.metrics_daily;
+            RAISE NOTICE 'schemaflow: metrics_daily upgraded from table to continuous aggregate';
         END IF;
         SELECT relrowsecurity INTO had_rls FROM pg_class WHERE oid = 'public.listener_events'::regclass;
         IF had_rls THEN
@@ -824,31 +903,64 @@ BEGIN
         PERFORM add_continuous_aggregate_policy('public.metrics_daily',
             start_offset => INTERVAL '35 days', end_offset => INTERVAL '1 hour',
             schedule_interval => INTERVAL '1 hour', if_not_exists => TRUE);
-    ELSIF NOT tsl AND NOT is_cagg AND NOT is_matview THEN
-        EXECUTE $mv$
-            CREATE MATERIALIZED VIEW IF NOT EXISTS public.metrics_daily AS
-            SELECT date_trunc('day', event_time, 'UTC') AS day,
-                   tenant_id,
-                   podcast_id,
-                   episode_id,
-                   count(*) AS events,
-                   count(*) FILTER (WHERE event_type = 'play') AS plays,
-                   count(*) FILTER (WHERE event_type = 'complete') AS completes,
-                   sum(duration_seconds)::bigint AS listened_seconds
-            FROM public.listener_events
-            GROUP BY 1, 2, 3, 4
-            WITH DATA
-        $mv$;
-        CREATE UNIQUE INDEX IF NOT EXISTS uq_metrics_daily_key
+    ELSIF NOT tsl AND NOT is_cagg AND kind IS DISTINCT FROM 'r' THEN
+        IF kind = 'm' THEN
+            -- The old view steps aside under another name (its dependent view follows it by oid)
+            -- and gives up its index name, so the table is born with the final names.
+            was_populated := (SELECT ispopulated FROM pg_matviews
+                              WHERE schemaname = 'public' AND matviewname = 'metrics_daily');
+            ALTER MATERIALIZED VIEW public.metrics_daily RENAME TO metrics_daily_matview_upgrade;
+            ALTER INDEX IF EXISTS public.uq_metrics_daily_key RENAME TO uq_metrics_daily_key_matview_upgrade;
+        END IF;
+        CREATE TABLE public.metrics_daily (
+            day              timestamptz NOT NULL,
+            tenant_id        uuid NOT NULL,
+            podcast_id       uuid NOT NULL,
+            episode_id       uuid NOT NULL,
+            events           bigint NOT NULL,
+            plays            bigint NOT NULL,
+            completes        bigint NOT NULL,
+            listened_seconds bigint
+        );
+        CREATE UNIQUE INDEX uq_metrics_daily_key
             ON public.metrics_daily (tenant_id, podcast_id, episode_id, day);
+        IF kind = 'm' AND was_populated THEN
+            INSERT INTO public.metrics_daily
+                (day, tenant_id, podcast_id, episode_id, events, plays, completes, listened_seconds)
+            SELECT day, tenant_id, podcast_id, episode_id, events, plays, completes, listened_seconds
+            FROM public.metrics_daily_matview_upgrade;
+            SELECT count(*) || ':' || md5(coalesce(string_agg(
+                       concat_ws(',', day, tenant_id, podcast_id, episode_id, events, plays, completes,
+                                 listened_seconds), '|' ORDER BY tenant_id, podcast_id, episode_id, day), ''))
+              INTO sum_before FROM public.metrics_daily_matview_upgrade;
+            SELECT count(*) || ':' || md5(coalesce(string_agg(
+                       concat_ws(',', day, tenant_id, podcast_id, episode_id, events, plays, completes,
+                                 listened_seconds), '|' ORDER BY tenant_id, podcast_id, episode_id, day), ''))
+              INTO sum_after FROM public.metrics_daily;
+            IF sum_before IS DISTINCT FROM sum_after THEN
+                RAISE EXCEPTION 'metrics_daily upgrade: the table''s buckets differ from the view''s (% vs %)',
+                                sum_after, sum_before
+                    USING HINT = 'nothing was changed (the whole file rolls back); report this with both checksums';
+            END IF;
+        ELSE
+            -- New, or an old view that was never populated: the first build is a full backfill.
+            PERFORM public.refresh_metrics_daily(NULL);
+        END IF;
+        IF kind = 'm' THEN
+            DROP VIEW IF EXISTS public.tenant_metrics_daily;
+            DROP MATERIALIZED VIEW public.metrics_daily_matview_upgrade;
+            RAISE NOTICE 'schemaflow: metrics_daily upgraded from materialized view to table (% buckets kept)',
+                         split_part(sum_after, ':', 1);
+        END IF;
     END IF;
 
-    -- A continuous aggregate is a view in pg_class, a materialized view is not: comment accordingly.
+    -- A continuous aggregate is a view in pg_class, the apache/plain form a table: comment accordingly.
     EXECUTE format('COMMENT ON %s public.metrics_daily IS %L',
         CASE (SELECT relkind FROM pg_class WHERE oid = 'public.metrics_daily'::regclass)
-            WHEN 'v' THEN 'VIEW' ELSE 'MATERIALIZED VIEW' END,
-        'Daily listening per tenant/podcast/episode (UTC). No row-level security possible here: read '
-        'it through tenant_metrics_daily. Refresh after each deploy (see the file header).');
+            WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
+        'Daily listening per tenant/podcast/episode (UTC). No row-level security here: read it through '
+        'tenant_metrics_daily. Kept current by its refresh policy (tsl) or refresh_metrics_daily() on a '
+        'schedule (see the file header).');
 END
 $$;
 

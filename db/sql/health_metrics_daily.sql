@@ -1,5 +1,6 @@
--- What metrics_daily is here: a continuous aggregate, a materialized view (populated?) or missing,
--- and for a materialized view whether the unique index REFRESH ... CONCURRENTLY needs exists.
+-- What metrics_daily is here: a continuous aggregate (relkind v), the table (r), a materialized view
+-- left by an older master file (m), or missing; and whether the unique index the table's upsert
+-- (refresh_metrics_daily) needs exists.
 SELECT c.relkind::text AS relkind,
        m.ispopulated,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid)

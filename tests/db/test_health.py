@@ -85,7 +85,7 @@ CORRUPTIONS = {
         "listener_events has 7 days chunks, expected 1 day",
     ),
     "metrics_daily missing": (
-        ["DROP MATERIALIZED VIEW public.metrics_daily CASCADE"],
+        ["DROP TABLE public.metrics_daily CASCADE"],
         "metrics_daily",
         "does not exist",
     ),
@@ -94,11 +94,22 @@ CORRUPTIONS = {
             "CREATE TEMP TABLE recent AS SELECT * FROM public.listener_events "
             "WHERE event_time >= date_trunc('day', now(), 'UTC') - interval '2 days'",
             "DELETE FROM public.listener_events WHERE event_id IN (SELECT event_id FROM recent)",
-            "REFRESH MATERIALIZED VIEW public.metrics_daily",
+            "SELECT * FROM public.refresh_metrics_daily(NULL)",
             "INSERT INTO public.listener_events SELECT * FROM recent",
         ],
         "metrics_daily freshness",
-        "REFRESH MATERIALIZED VIEW",
+        "schemaflow refresh-metrics",
+    ),
+    "still a materialized view": (
+        [
+            "DROP TABLE public.metrics_daily CASCADE",
+            "CREATE MATERIALIZED VIEW public.metrics_daily AS SELECT date_trunc('day', event_time, 'UTC') "
+            "AS day, tenant_id, podcast_id, episode_id, count(*) AS events, 0::bigint AS plays, "
+            "0::bigint AS completes, 0::bigint AS listened_seconds FROM public.listener_events "
+            "GROUP BY 1, 2, 3, 4",
+        ],
+        "metrics_daily",
+        "incrementally refreshed table",
     ),
 }
 # A dropped table also takes its indexes and foreign keys with it; those checks may fail alongside.
@@ -106,6 +117,7 @@ ALSO_FAILING = {
     "missing table": {"indexes", "foreign keys"},
     "missing primary key": {"foreign keys"},  # CASCADE drops the keys that reference sponsors
     "metrics_daily missing": {"core tables", "columns", "indexes"},
+    "still a materialized view": {"indexes"},
     # CREATE TABLE (LIKE ...) copies columns and indexes but neither foreign keys nor RLS.
     "lost hypertable": {"foreign keys", "row level security"},
 }

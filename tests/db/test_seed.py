@@ -83,7 +83,7 @@ def test_seed_respects_the_invariants_and_reruns_add_nothing(db_url: str) -> Non
         again = seed_data(conn, anchor=ANCHOR, **SCALE)
         assert sum(again.values()) == 0, again
     with psycopg.connect(db_url, autocommit=True) as conn:
-        assert refresh_metrics_daily(conn) == "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily"
+        assert refresh_metrics_daily(conn) == "SELECT * FROM public.refresh_metrics_daily(NULL)"
         assert conn.execute("SELECT sum(events) FROM metrics_daily").fetchone()[0] == 20_000
 
 
@@ -142,7 +142,7 @@ def test_cli_seeds_a_database_and_refuses_production(db_url: str, capsys: pytest
     args = ["seed-data", "--database-url", db_url, "--tenants", "1", "--events", "500", "--days", "2"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "listener_events" in out and "REFRESH MATERIALIZED VIEW CONCURRENTLY" in out
+    assert "listener_events" in out and "refresh_metrics_daily(NULL)" in out
     assert db_url.split("@")[0].split(":")[-1] not in out  # the password is masked
     assert main(["seed-data", "--env", "production"]) == 2
     assert "refusing to write demo data into environment 'production'" in capsys.readouterr().err
