@@ -83,12 +83,12 @@ def test_stale_aggregate_exits_1(clean_url: str, capsys) -> None:  # type: ignor
             "WHERE event_time >= date_trunc('day', now(), 'UTC') - interval '2 days'"
         )
         conn.execute("DELETE FROM public.listener_events WHERE event_id IN (SELECT event_id FROM recent)")
-        conn.execute("REFRESH MATERIALIZED VIEW public.metrics_daily")
+        conn.execute("SELECT * FROM public.refresh_metrics_daily(NULL)")
         conn.execute("INSERT INTO public.listener_events SELECT * FROM recent")
     assert main(["health", "--database-url", clean_url, "--no-gx"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  metrics_daily freshness" in out
-    assert "REFRESH MATERIALIZED VIEW CONCURRENTLY public.metrics_daily" in out
+    assert "schemaflow refresh-metrics --env ENV" in out
 
 
 def test_without_a_target_it_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
