@@ -10,10 +10,13 @@ scheduled version with an artifact.
 from __future__ import annotations
 
 import argparse
-import json
-import textwrap
 from typing import TYPE_CHECKING
 
+from rich.padding import Padding
+from rich.text import Text
+
+from cli.console import console, out, print_json, print_raw, table
+from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, command_target, warn_about
 from db.connection.target import target_for_url
 
@@ -21,7 +24,6 @@ if TYPE_CHECKING:
     from db.catalog.drift import DriftReport
 
 COLUMNS = ("severity", "status", "kind", "name", "detail")
-DETAIL_WIDTH = 70
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,16 +70,19 @@ def run(args: argparse.Namespace) -> int:
         allow_destroy=args.allow_destroy,
     )
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print_json(report.as_dict())
     elif args.sql:
-        print(render_script(report))
+        print_raw(render_script(report))  # a psql script: never wrapped
     else:
-        print(render_report(report))
-    return 1 if report.has_drift else 0
+        print_report(report)
+    return ExitCode.FAILED if report.has_drift else ExitCode.OK
 
 
-def render_report(report: DriftReport) -> str:
-    """A plain-text table of the differences followed by the suggested SQL for each."""
+SEVERITY_STYLES = {"high": "bold red", "medium": "yellow", "low": "dim"}
+
+
+def print_report(report: DriftReport) -> None:
+    """A table of the differences (fitted to the terminal) followed by the suggested SQL for each."""
     from db.plan.quoting import one_line
 
     head = (
@@ -85,20 +90,24 @@ def render_report(report: DriftReport) -> str:
         f"{report.seconds:.1f} s"
     )
     if not report.has_drift:
-        return f"no drift: the database matches the master file\n{head}"
+        out(f"no drift: the database matches the master file\n{head}")
+        return
     counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts().items()))
-    rows = [
-        dict(d.as_dict(), name=one_line(d.name), detail=_clip(one_line(d.detail))) for d in report.differences
-    ]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
-    lines = [f"drift: {len(rows)} differences ({counts})", head, ""]
-    lines.append("  ".join(c.upper().ljust(widths[c]) for c in COLUMNS).rstrip())
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS).rstrip() for r in rows]
-    lines += ["", "Suggested SQL (review before running; nothing was applied):"]
+    out(f"drift: {len(report.differences)} differences ({counts})")
+    out(head)
+    out("")
+    rows = table(*(c.upper() for c in COLUMNS))
+    for d in report.differences:
+        cells = dict(d.as_dict(), name=one_line(d.name), detail=one_line(d.detail))
+        severity = Text(cells["severity"], style=SEVERITY_STYLES.get(cells["severity"], ""))
+        rows.add_row(severity, *(cells[c] for c in COLUMNS[1:]))
+    console().print(rows)
+    out("")
+    out("Suggested SQL (review before running; nothing was applied):")
     for i, diff in enumerate(report.differences, 1):
-        lines.append(one_line(f"-- [{i}] {diff.status} {diff.kind} {diff.name}"))
-        lines.append(textwrap.indent(diff.suggestion, "  "))
-    return "\n".join(lines)
+        out(one_line(f"-- [{i}] {diff.status} {diff.kind} {diff.name}"))
+        # Indented as a block, so a statement wrapped at the terminal's edge stays visibly one statement.
+        console().print(Padding(Text(diff.suggestion), (0, 0, 0, 2)))
 
 
 def render_script(report: DriftReport) -> str:
@@ -110,7 +119,3 @@ def render_script(report: DriftReport) -> str:
     head = one_line(f"-- schemaflow drift: {len(report.differences)} differences in {report.target}")
     notes = [one_line(f"-- note: {note}") for note in report.plan.notes]
     return "\n".join([head, *notes, render_plan_script(report.plan)])
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."

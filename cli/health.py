@@ -13,14 +13,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli.console import console, out, print_raw, status, step, table
+from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, command_target, warn_about
 from db.connection.urls import mask_url
 from db.errors import ConfigError
 
 if TYPE_CHECKING:
     from db.deploy.health import HealthCheck
-
-DETAIL_WIDTH = 90
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         from expectations.runner import run_suites  # GX import costs seconds: only when asked for
 
         docs = Path(args.data_docs_dir) if args.data_docs_dir else None
-        suites = run_suites(url, window_days=args.window_days, full=args.full, data_docs_dir=docs)
+        window = "every row" if args.full else f"the last {args.window_days} days"
+        with step("GX suites", f"validating {window}", enabled=not args.json):
+            suites = run_suites(url, window_days=args.window_days, full=args.full, data_docs_dir=docs)
     ok = all(c.ok for c in checks) and (suites is None or suites.success)
     if args.json:
         payload = {
@@ -78,45 +80,47 @@ def run(args: argparse.Namespace) -> int:
                 "rows": suites.rows,
             },
         }
-        print(mask_url(json.dumps(payload, indent=2, default=str)))
+        print_raw(mask_url(json.dumps(payload, indent=2, default=str)))
     else:
-        print(render_checks(checks, health_seconds))
+        print_checks(checks, health_seconds)
         if suites is not None:
-            print()
-            print(render_suites(suites))
-    return 0 if ok else 1
+            out("")
+            print_suites(suites)
+    return ExitCode.OK if ok else ExitCode.FAILED
 
 
-def render_checks(checks: list[HealthCheck], seconds: float) -> str:
-    """A table of health checks, then what to do for each failure."""
+def print_checks(checks: list[HealthCheck], seconds: float) -> None:
+    """A table of health checks (coloured status), then what to do for each failure."""
     failed = [c for c in checks if not c.ok]
-    width = max(len(c.name) for c in checks)
-    lines = [f"schema health: {len(checks) - len(failed)}/{len(checks)} checks passed ({seconds:.2f} s)"]
-    lines += [f"  {c.status.upper():<4}  {c.name:<{width}}  {_clip(mask_url(c.detail))}" for c in checks]
+    out(f"schema health: {len(checks) - len(failed)}/{len(checks)} checks passed ({seconds:.2f} s)")
+    rows = table("", "check", "detail")
+    for c in checks:
+        rows.add_row(status(c.status), c.name, mask_url(c.detail))
+    console().print(rows)
     if failed:
-        lines += ["", "What to do:"]
-        lines += [f"  {c.name}: {mask_url(c.detail)}\n    fix: {mask_url(c.fix)}" for c in failed]
-    return "\n".join(lines)
+        out("")
+        out("What to do:")
+        for c in failed:
+            out(f"  {c.name}: {mask_url(c.detail)}\n    fix: {mask_url(c.fix)}")
 
 
-def render_suites(report) -> str:  # type: ignore[no-untyped-def]
+def print_suites(report) -> None:  # type: ignore[no-untyped-def]
     """A line per failed expectation (all of them pass otherwise), the timing and the Data Docs path."""
     failed = report.failed_rows()
-    lines = [
+    out(
         f"expectations: {len(report.rows) - len(failed)}/{len(report.rows)} met "
         f"({report.seconds:.1f} s, {report.mode} mode)"
-    ]
-    not_applicable = [r for r in report.rows if r["expectation"] == "not applicable"]
-    lines += [f"  n/a   {r['suite']}: {r['observed_value']}" for r in not_applicable]
-    lines += [
-        f"  FAIL  {r['suite']} / {r['expectation']}: observed {_clip(mask_url(str(r['observed_value'])))}"
-        + (f", {r['unexpected_count']} unexpected" if r.get("unexpected_count") else "")
-        for r in failed
-    ]
+    )
+    rows = table("", "suite / expectation", "observed")
+    for r in report.rows:
+        if r["expectation"] == "not applicable":
+            rows.add_row(status("n/a"), r["suite"], str(r["observed_value"]))
+    for r in failed:
+        observed = mask_url(str(r["observed_value"]))
+        if r.get("unexpected_count"):
+            observed += f", {r['unexpected_count']} unexpected"
+        rows.add_row(status("fail"), f"{r['suite']} / {r['expectation']}", observed)
+    if rows.row_count:
+        console().print(rows)
     if report.data_docs_index:
-        lines.append(f"Data Docs: {report.data_docs_index}")
-    return "\n".join(lines)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."
+        out(f"Data Docs: {report.data_docs_index}")

@@ -1,12 +1,20 @@
-"""`schemaflow history --env ENV`: the migrate runs recorded in the target database, newest first."""
+"""`schemaflow history --env ENV [--json]`: the migrate runs recorded in the target database, newest first."""
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from datetime import UTC
+from typing import Any
 
+from cli.console import coloured, console, out, print_json, table
+from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, environment_target, warn_about
 from db.connection.environments import get_environment
+from db.connection.urls import mask_url
+
+# How many runs of all environments to read when this one has none, to say whose runs the table holds.
+OTHERS_SCAN_LIMIT = 1000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also show runs recorded under other environment names",
     )
+    parser.add_argument("--json", action="store_true", help="print the runs as JSON")
     parser.set_defaults(handler=run)
 
 
@@ -26,26 +35,63 @@ def run(args: argparse.Namespace) -> int:
     resolved = environment_target(env, args.database_url)
     warn_about(resolved)
     from db.connection.connect import connect
-    from db.deploy.history import list_runs
+    from db.deploy.history import HISTORY_TABLE_EXISTS_SQL, list_runs
 
     with connect(resolved.url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
         runs = list_runs(conn, None if args.all_environments else env.name, limit=args.limit)
-    print(f"migration history of {resolved}")
+        others: Counter[str] = Counter()
+        exists = bool((conn.execute(HISTORY_TABLE_EXISTS_SQL).fetchone() or [False])[0])
+        if not runs and exists and not args.all_environments:
+            others = Counter(r["environment"] for r in list_runs(conn, None, limit=OTHERS_SCAN_LIMIT))
+    if args.json:
+        print_json(
+            {
+                "target": mask_url(str(resolved)),
+                "environment": None if args.all_environments else env.name,
+                "table_exists": exists,
+                "runs": [_as_json(r) for r in runs],
+                "other_environments": dict(others),
+            }
+        )
+        return ExitCode.OK
+    out(f"migration history of {resolved}")
     if not runs:
-        print("  no runs recorded (schemaflow.migration_history is empty or does not exist yet)")
-        return 0
-    print(
-        f"{'id':>5}  {'started (UTC)':19}  {'env':10}  {'outcome':7}  {'changed':>7}  {'secs':>7}  "
-        "who / commit"
-    )
+        out(f"  {_why_empty(env.name, exists, others, args.all_environments)}")
+        return ExitCode.OK
+    rows = table("id", "started (UTC)", "env", "outcome", "changed", "secs", "who / commit")
     for r in runs:
         commit = (r["git_commit"] or "")[:10] or "-"
-        who = f"{r['os_user'] or '?'}@{r['client_host'] or '?'} as {r['db_user']}"
-        print(
-            f"{r['id']:>5}  {r['started_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}  {r['environment'][:10]:10}  "
-            f"{r['outcome']:7}  {r['objects_changed']:>7}  {float(r['duration_seconds']):>7.2f}  "
-            f"{who} {commit}"
-        )
+        who = f"{r['os_user'] or '?'}@{r['client_host'] or '?'} as {r['db_user']} {commit}"
         if r["error_message"]:
-            print(f"{'':7}error: {r['error_message']}")
-    return 0
+            who += f"\nerror: {mask_url(r['error_message'])}"
+        rows.add_row(
+            str(r["id"]),
+            f"{r['started_at'].astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+            r["environment"],
+            coloured(r["outcome"]),
+            str(r["objects_changed"]),
+            f"{float(r['duration_seconds']):.2f}",
+            who,
+        )
+    console().print(rows)
+    return ExitCode.OK
+
+
+def _why_empty(name: str, exists: bool, others: Counter[str], all_environments: bool) -> str:
+    """Why no run is listed: no table yet, an empty table, or runs of other environments only."""
+    if not exists:
+        return "no runs recorded: schemaflow.migration_history does not exist yet (no migrate ran here)"
+    if all_environments or not others:
+        return "no runs recorded: schemaflow.migration_history is empty"
+    held = ", ".join(f"{count} of {other!r}" for other, count in others.most_common())
+    return (
+        f"no runs of environment {name!r} recorded; the table holds runs of other environments "
+        f"({held}): see them with --all-environments"
+    )
+
+
+def _as_json(row: dict[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {k: (float(v) if k == "duration_seconds" else v) for k, v in row.items()}
+    if row.get("error_message"):
+        shown["error_message"] = mask_url(str(row["error_message"]))
+    return shown

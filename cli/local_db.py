@@ -1,10 +1,12 @@
-"""`schemaflow local-db start|stop|status|url`: the embedded local PostgreSQL + TimescaleDB cluster."""
+"""`schemaflow local-db start|stop|status|url [--json]`: the embedded local PostgreSQL + TimescaleDB."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from cli.console import out, print_json, print_raw
+from cli.exit_codes import ExitCode
 from db.connection.urls import mask_url
 from db.local.cluster import cluster_from_env
 
@@ -14,27 +16,47 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("local-db", help="start, stop or describe the embedded local database")
     parser.add_argument("action", choices=["start", "stop", "status", "url"])
+    parser.add_argument("--json", action="store_true", help="print the cluster's state as JSON")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     cluster = cluster_from_env(PROJECT_ROOT)
+    if args.action == "url":
+        # The real URL, password included, for scripts: `psql "$(schemaflow local-db url)"`.
+        if args.json:
+            print_json({"url": cluster.url()})
+        else:
+            print_raw(cluster.url())
+        return ExitCode.OK
     if args.action == "start":
         started = cluster.start()
         cluster.ensure_database()
-        state = "started" if started else "already running"
-        print(f"local database {state}: {mask_url(cluster.url())} (data in {cluster.datadir})")
-        return 0
-    if args.action == "stop":
-        print("local database stopped" if cluster.stop() else "local database was not running")
-        return 0
-    if args.action == "status":
+        message = f"local database {'started' if started else 'already running'}"
+        running, code = True, ExitCode.OK
+    elif args.action == "stop":
+        stopped = cluster.stop()
+        message = "local database stopped" if stopped else "local database was not running"
+        running, code = False, ExitCode.OK
+    else:
         running = cluster.status()
-        print(
-            f"local database {'running' if running else 'stopped'} on 127.0.0.1:{cluster.port} "
-            f"(data in {cluster.datadir})"
+        message = f"local database {'running' if running else 'stopped'} on 127.0.0.1:{cluster.port}"
+        code = ExitCode.OK if running else ExitCode.NOT_RUNNING
+    if args.json:
+        print_json(
+            {
+                "action": args.action,
+                "running": running,
+                "port": cluster.port,
+                "datadir": str(cluster.datadir),
+                "url": mask_url(cluster.url()),
+                "message": message,
+            }
         )
-        return 0 if running else 3
-    # `url` prints the real URL, password included, for scripts: `psql "$(schemaflow local-db url)"`.
-    print(cluster.url())
-    return 0
+    elif args.action == "start":
+        out(f"{message}: {mask_url(cluster.url())} (data in {cluster.datadir})")
+    elif args.action == "status":
+        out(f"{message} (data in {cluster.datadir})")
+    else:
+        out(message)
+    return code

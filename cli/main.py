@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "cli.secrets",
     "cli.new_migration",
     "cli.rollback",
+    "cli.lint_migrations",
 ]
 
 
@@ -80,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         # Before the command's module is imported: the TLS rule and credentials refuse in well under 1 s.
         check_target_early(words)
     except SchemaflowError as exc:
-        return _report(exc, debug="--debug" in words)
+        return _report(exc, debug="--debug" in words, as_json="--json" in words)
     parser = build_parser(_command_word(words))
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except SchemaflowError as exc:
-        return _report(exc, debug=args.debug)
+        return _report(exc, debug=args.debug, as_json=bool(getattr(args, "json", False)))
     except KeyboardInterrupt:
         print("schemaflow: interrupted; nothing further was done", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -98,8 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.FAILED
 
 
-def _report(exc: SchemaflowError, *, debug: bool) -> int:
-    """One error line and one what-to-do line on stderr; the exit code of the error's kind."""
+def _report(exc: SchemaflowError, *, debug: bool, as_json: bool = False) -> int:
+    """One error line and one what-to-do line on stderr; the exit code of the error's kind.
+
+    With --json the same error also goes to stdout as JSON, so a script always has JSON to parse
+    (a command that printed its own JSON before failing, like migrate's, is left as it is).
+    """
+    if as_json and not getattr(exc, "json_printed", False):
+        from cli.console import print_json
+
+        print_json(
+            {"error": mask_url(exc.message), "hint": mask_url(exc.hint or ""), "exit_code": exc.exit_code}
+        )
     print(f"schemaflow: error: {mask_url(exc.message)}", file=sys.stderr)
     if exc.hint:
         print(f"  what to do: {mask_url(exc.hint)}", file=sys.stderr)

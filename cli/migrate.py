@@ -1,4 +1,10 @@
-"""`schemaflow migrate --env ENV [--yes] [--dry-run] [--database-url URL]`: run the flow, print its report."""
+"""`schemaflow migrate --env ENV [--yes] [--dry-run] [--json]`: run the flow, print its report.
+
+The flow runs in this process; while it does, each of its tasks (preflight, backup, apply, verify)
+has a live line on a terminal fed by the run's log records and by db.progress (pg_dump's size so
+far, the plan step running): cli/console.py. Then the run's Markdown report, rendered; with --json
+only the flow's summary (or the error) as JSON.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,15 @@ import os
 import time
 from pathlib import Path
 
+from cli.console import STARTING, LiveSteps, markdown, out, print_json
+from cli.exit_codes import ExitCode
 from cli.prefect_server import use_server_for_runs
 from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import Environment, get_environment
 from db.connection.target import Target
+from db.connection.urls import mask_url
 from db.deploy.confirmation import CONFIRMATION_HINT
-from db.errors import CheckFailed
+from db.errors import CheckFailed, SchemaflowError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="C",
         help="apply only the plan with this checksum (from `schemaflow plan --json`); refuse any other",
     )
+    parser.add_argument("--json", action="store_true", help="print the run's summary as JSON, no report")
     parser.set_defaults(handler=run)
 
 
@@ -97,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     from tasks.naming import run_tags
 
     clock, started = time.monotonic(), time.time()
-    with tags(*run_tags(env.name)):  # the same tags as the deployment's runs
+    steps = LiveSteps(enabled=not args.json)
+    with tags(*run_tags(env.name)), steps, steps.following_prefect():  # the deployment's tags
+        steps.start(STARTING, "starting the flow run")
         state = migrate(
             environment=env.name,
             confirm=bool(confirmed_by),
@@ -112,16 +124,45 @@ def run(args: argparse.Namespace) -> int:
             plan_checksum=plan_checksum,
             return_state=True,
         )
-    _print_report(env, started)
     seconds = time.monotonic() - clock
+    if args.json:
+        return _print_json(env, state, seconds)
+    _print_report(env, started)
     if state.is_completed():
-        print(
+        out(
             f"migrate {env.name}: {'dry run ' if args.dry_run else ''}done in {seconds:.1f} s; "
             f"report also in {env.report_log}; history: schemaflow history --env {env.name}"
         )
-        return 0
+        return ExitCode.OK
     state.result(raise_on_failure=True)  # re-raises the flow's SchemaflowError: main() prints it
-    return 1
+    return ExitCode.FAILED
+
+
+def _print_json(env: Environment, state, seconds: float) -> int:  # type: ignore[no-untyped-def]
+    """The flow's summary as JSON; a failed run's error (and its report's path) the same way."""
+    if state.is_completed():
+        print_json({**state.result(), "seconds": round(seconds, 2)})
+        return ExitCode.OK
+    try:
+        state.result(raise_on_failure=True)
+    except SchemaflowError as exc:
+        print_json(
+            {
+                "environment": env.name,
+                "outcome": "failed",
+                "error": mask_url(exc.message),
+                "hint": mask_url(exc.hint or ""),
+                "exit_code": exc.exit_code,
+                "report_log": str(env.report_log),
+                "seconds": round(seconds, 2),
+            }
+        )
+        exc.json_printed = True  # type: ignore[attr-defined]  # main() prints only the stderr line
+        raise
+    print_json(
+        {"environment": env.name, "outcome": str(state.type.value).lower(), "seconds": round(seconds, 2)}
+    )
+    return ExitCode.FAILED
 
 
 def approve_plan_on_cli(env: Environment, target: Target, args: argparse.Namespace) -> tuple[str, str]:
@@ -135,7 +176,7 @@ def approve_plan_on_cli(env: Environment, target: Target, args: argparse.Namespa
     from db.schema.master_file import read_schema
 
     plan = plan_database(target.url, read_schema(args.schema_file), connect_timeout=env.connect_timeout)
-    print(f"The plan for {env.name!r} at {target.masked}:\n{render_text(plan)}\n")
+    out(f"The plan for {env.name!r} at {target.masked}:\n{render_text(plan)}\n")
     if args.plan_checksum:
         if args.plan_checksum != plan.checksum:
             raise CheckFailed(
@@ -157,11 +198,11 @@ def approve_plan_on_cli(env: Environment, target: Target, args: argparse.Namespa
 
 
 def _print_report(env: Environment, started: float) -> None:
-    """Print the report this run wrote (never an older run's)."""
+    """Render the Markdown report this run wrote (never an older run's)."""
     try:
         if env.report_log.stat().st_mtime >= started - 1:
-            print(env.report_log.read_text(encoding="utf-8"))
+            markdown(env.report_log.read_text(encoding="utf-8"))
             return
     except OSError:
         pass
-    print(f"(this run wrote no report to {env.report_log}; see the Prefect run's logs)")
+    out(f"(this run wrote no report to {env.report_log}; see the Prefect run's logs)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from cli.console import out, print_raw, step
+from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, command_target, warn_about
 
 
@@ -44,20 +46,21 @@ def run(args: argparse.Namespace) -> int:
     from db.plan.render import render_json, render_text
     from db.schema.master_file import read_schema
 
-    plan = plan_database(
-        target.url,
-        read_schema(args.schema_file) if args.schema_file else None,
-        scratch_url=args.scratch_url,
-        allow_destroy=args.allow_destroy,
-        exclude_schemas=target.environment.exclude_schemas if target.environment else (),
-    )
+    with step("plan", "building the expected schema and comparing catalogs", enabled=not args.json):
+        plan = plan_database(
+            target.url,
+            read_schema(args.schema_file) if args.schema_file else None,
+            scratch_url=args.scratch_url,
+            allow_destroy=args.allow_destroy,
+            exclude_schemas=target.environment.exclude_schemas if target.environment else (),
+        )
     from db.versions.listing import pending_listing  # one-offs run before the master's steps
 
     pending = pending_listing(target, args.migrations_dir)
     if args.json:
-        print(pending.with_json(render_json(plan)))
+        print_raw(pending.with_json(render_json(plan)))
     else:
-        print(pending.text())
-        print(render_text(plan))
-        print(f"plan checksum {plan.checksum} (catalog {plan.catalog_checksum[:12]}, mode {plan.mode})")
-    return 0 if plan.is_empty and not pending.files else 1
+        out(pending.text())
+        out(render_text(plan))
+        out(f"plan checksum {plan.checksum} (catalog {plan.catalog_checksum[:12]}, mode {plan.mode})")
+    return ExitCode.OK if plan.is_empty and not pending.files else ExitCode.FAILED

@@ -4,7 +4,11 @@ The block names come from environments.toml (`secret_block`); the values come fr
 with --from-env or from a prompt that does not echo, and go straight to the Prefect server. Nothing is
 written to a file, so nothing can be committed.
 
-Which server: PREFECT_API_URL when it is set, otherwise the one `make ui` runs (cli/prefect_server.py).
+Which server: PREFECT_API_URL when it is set, otherwise the one `make ui` runs (cli/prefect_server.py,
+found through PREFECT_HOME).
+
+`secrets list` exits 0 when every environment's block is on the server, 1 when one is missing (a run
+of that environment would stop), 2 when no server answers.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import getpass
 import os
 import sys
 
+from cli.console import console, out, print_json, status, table
+from cli.exit_codes import ExitCode
 from cli.prefect_server import require_api_url
 from db.connection.environments import Environment, get_environment, load_environments
 from db.connection.target import make_target
@@ -32,14 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="read the URL from this environment variable instead of prompting (e.g. STAGING_DATABASE_URL)",
     )
     set_parser.add_argument("--overwrite", action="store_true", help="replace an existing block")
-    actions.add_parser("list", help="show each environment's block and whether the server has it")
+    list_parser = actions.add_parser(
+        "list", help="show each environment's block and whether the server has it (exit 1: one is missing)"
+    )
+    list_parser.add_argument("--json", action="store_true", help="print the blocks and their state as JSON")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     api_url = prefect_api_url()
     if args.secrets_action == "list":
-        return list_blocks(api_url)
+        return list_blocks(api_url, as_json=args.json)
     env = get_environment(args.environment)
     if not env.secret_block:
         raise ConfigError(
@@ -48,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
         )
     url = read_url(env, args.from_env)
     save_block(env.secret_block, url, api_url=api_url, overwrite=args.overwrite)
-    print(f"saved {mask_url(url)} as Secret block {env.secret_block!r} on {api_url}")
-    return 0
+    out(f"saved {mask_url(url)} as Secret block {env.secret_block!r} on {api_url}")
+    return ExitCode.OK
 
 
 def prefect_api_url() -> str:
@@ -94,22 +103,31 @@ def save_block(name: str, value: str, *, api_url: str, overwrite: bool) -> None:
             ) from None
 
 
-def list_blocks(api_url: str) -> int:
+def list_blocks(api_url: str, *, as_json: bool = False) -> int:
     """Print each environment's Secret block and whether it exists; exit 1 if one is missing."""
     from prefect.blocks.system import Secret
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    missing = 0
+    blocks = []
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         for env in load_environments().values():
             if not env.secret_block:
                 continue
             try:
                 Secret.load(env.secret_block)
-                state = "present"
+                present = True
             except ValueError:
-                state = "MISSING"
-                missing += 1
-            print(f"{env.name:<12} {env.secret_block:<40} {state}")
-    print(f"(server: {api_url})")
-    return 1 if missing else 0
+                present = False
+            blocks.append({"environment": env.name, "block": env.secret_block, "present": present})
+    code = ExitCode.OK if all(b["present"] for b in blocks) else ExitCode.FAILED
+    if as_json:
+        print_json({"server": api_url, "blocks": blocks, "all_present": code == ExitCode.OK})
+        return code
+    rows = table("environment", "Secret block", "state")
+    for b in blocks:
+        rows.add_row(str(b["environment"]), str(b["block"]), status("present" if b["present"] else "missing"))
+    console().print(rows)
+    out(f"(server: {api_url})")
+    if code != ExitCode.OK:
+        out("a run of an environment whose block is missing stops; store it with: schemaflow secrets set ENV")
+    return code

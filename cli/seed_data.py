@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from cli.console import LiveSteps, console, out, print_json, step, table
+from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, command_target, warn_about
 from db.connection.environments import get_environment
 from db.connection.urls import mask_url
@@ -27,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="connections inserting listener events at once (default 2)"
     )
+    parser.add_argument("--json", action="store_true", help="print the rows inserted per table as JSON")
     parser.set_defaults(handler=run)
 
 
@@ -43,18 +46,44 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be between 1 and 16, got {args.workers}")
     from db.connection.connect import connect
     from db.local.seed import refresh_metrics_daily, seed_database
+    from db.progress import listening
 
-    report = seed_database(
-        url, tenants=args.tenants, events=args.events, days=args.days, seed=args.seed, workers=args.workers
-    )
-    with connect(url, autocommit=True) as conn:
+    # The live line shows listener events done of --events and rows/s (db.progress, from seed_database).
+    with LiveSteps(enabled=not args.json) as steps, listening(steps.on_event):
+        report = seed_database(
+            url,
+            tenants=args.tenants,
+            events=args.events,
+            days=args.days,
+            seed=args.seed,
+            workers=args.workers,
+        )
+    refreshing = step("metrics_daily", "refreshing the continuous aggregate", enabled=not args.json)
+    with refreshing, connect(url, autocommit=True) as conn:
         refreshed = refresh_metrics_daily(conn)
     total = sum(report.rows.values())
-    print(f"seeded {mask_url(url)}: {total} rows in {report.elapsed:.1f} s (seed {args.seed})")
-    for table, rows in report.rows.items():
-        print(f"  {table:<24} {rows:>10}")
+    if args.json:
+        print_json(
+            {
+                "target": mask_url(url),
+                "seed": args.seed,
+                "rows": report.rows,
+                "total_rows": total,
+                "seconds": round(report.elapsed, 2),
+                "rows_per_second": round(total / report.elapsed) if report.elapsed else None,
+                "refreshed": refreshed,
+            }
+        )
+        return ExitCode.OK
+    rate = f", {total / report.elapsed:,.0f} rows/s" if report.elapsed else ""
+    out(f"seeded {mask_url(url)}: {total} rows in {report.elapsed:.1f} s{rate} (seed {args.seed})")
+    rows = table("table", "rows")
+    rows.columns[1].justify = "right"
+    for name, count in report.rows.items():
+        rows.add_row(name, f"{count:,}")
+    console().print(rows)
     if refreshed:
-        print(f"then: {refreshed}")
+        out(f"then: {refreshed}")
     if total == 0:
-        print("nothing new: this seed was already loaded (use another --seed for more data)")
-    return 0
+        out("nothing new: this seed was already loaded (use another --seed for more data)")
+    return ExitCode.OK

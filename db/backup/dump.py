@@ -54,6 +54,7 @@ from db.connection.environments import Environment
 from db.connection.urls import libpq_subprocess_args, mask_secret, mask_url, validate_url
 from db.errors import BackupFailed
 from db.local.cluster import PG_BIN
+from db.progress import Progress, watching_size
 
 BACKUP_SUFFIX = ".dumpdir"
 COMPRESSION = 1
@@ -95,9 +96,17 @@ def backup_name(env_name: str, now: datetime | None = None) -> str:
 
 
 def backup_database(
-    url: str, env: Environment, *, backup_dir: Path | None = None, jobs: int | None = None
+    url: str,
+    env: Environment,
+    *,
+    backup_dir: Path | None = None,
+    jobs: int | None = None,
+    progress: Progress | None = None,
 ) -> BackupResult:
-    """pg_dump `url` into env.backup_dir and verify it; raise BackupFailed (no backup, no apply)."""
+    """pg_dump `url` into env.backup_dir and verify it; raise BackupFailed (no backup, no apply).
+
+    While pg_dump writes, the size so far goes to `progress` (else to db.progress's listeners).
+    """
     parts = validate_url(url)
     identity, checksum, client_version = _check_server(url, env, parts)
     target_dir = backup_dir or env.backup_dir
@@ -107,7 +116,8 @@ def backup_database(
     started = time.monotonic()
     with claimed(final.with_name(final.name + PARTIAL_SUFFIX)) as partial:
         args = ["--format=directory", f"--jobs={jobs or default_jobs()}", f"--compress={COMPRESSION}"]
-        result = run_pg_tool("pg_dump", [*args, f"--file={partial}"], url, env.connect_timeout)
+        with watching_size(partial, "pg_dump", progress):
+            result = run_pg_tool("pg_dump", [*args, f"--file={partial}"], url, env.connect_timeout)
         warnings = dir_warnings + _visible_warnings(result.stderr)
         if result.returncode != 0:
             shutil.rmtree(partial, ignore_errors=True)

@@ -36,6 +36,7 @@ from db.deploy.lockwait import LockWaitSampler
 from db.deploy.online import drop_leftover_index, index_state, is_index_build
 from db.errors import ApplyFailed
 from db.plan.model import Plan, Step
+from db.progress import ProgressEvent, report
 
 SET_SESSION_SQL = "SELECT set_config(%s, %s, false)"
 
@@ -136,12 +137,17 @@ def execute_plan(
                 try:
                     run.transaction(lock_timeout, statement_timeout)
                     run.online(lock_timeout, statement_timeout)
+                    report(ProgressEvent(PROGRESS_STEP, done=len(plan.steps), unit="steps", finished=True))
                 except ApplyFailed as error:
+                    report(ProgressEvent(PROGRESS_STEP, unit="steps", finished=True, failed=True))
                     error.result = _finish(result, clock)  # what ran before the failure, for the report
                     raise
     finally:
         conn.close()
     return _finish(result, clock)
+
+
+PROGRESS_STEP = "plan steps"
 
 
 @dataclass
@@ -233,6 +239,9 @@ class _Run:
 
     def _run_step(self, record: StepResult, step: Step) -> None:
         self._stop_if_interrupted()
+        # For a display that listens (the CLI's live line): which step runs now, and how many are done.
+        note = f"step {record.number}: {step.action} {step.kind} {step.name}"
+        report(ProgressEvent(PROGRESS_STEP, record.number - 1, len(self.plan.steps), "steps", note))
         record.attempts += 1
         self.sampler.current = record.number
         started = time.monotonic()

@@ -8,6 +8,7 @@ second run adds nothing.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,10 +20,14 @@ from psycopg import ClientCursor
 
 from db.deploy.apply import metrics_daily_refresh
 from db.errors import ConfigError
+from db.progress import Progress, ProgressEvent, reporter
 
 SEED_SQL = Path(__file__).resolve().parents[1] / "sql" / "seed.sql"
 # What a parallel worker's own session needs before it can insert its slice of listener_events.
 _WORKER_STEPS = ("helpers", "listener_setup", "listener_events")
+# A worker inserts its slice of listener_events this many rows per statement (in its one transaction),
+# so the rows done so far can be reported while it runs.
+SEED_BATCH_ROWS = 25_000
 _STEP_MARK = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
 
 # The tables seed-data fills, in the order the steps fill them.
@@ -121,15 +126,20 @@ def seed_database(
     seed: int = 1,
     anchor: datetime | None = None,
     workers: int = 2,
+    progress: Progress | None = None,
 ) -> SeedReport:
     """Like seed_report, but the bulk of listener_events is inserted by `workers` connections at once.
 
     One transaction first writes everything else plus a sparse subset of the events (which creates
     every chunk, so the workers never wait on each other's chunk creation) and commits; then each
     worker inserts its slice of the remaining events in its own transaction. Not all-or-nothing: if
-    a worker fails, seed a fresh database again.
+    a worker fails, seed a fresh database again. The listener events inserted so far go to
+    `progress` (else to db.progress's listeners) after every SEED_BATCH_ROWS.
     """
     from db.connection.connect import connect
+
+    notify = reporter(progress)
+    notify(ProgressEvent("seed", note="tenants, podcasts, users and the other tables"))
 
     begun = time.perf_counter()
     params = _params(tenants=tenants, events=events, days=days, seed=seed, anchor=anchor)
@@ -139,14 +149,34 @@ def seed_database(
         _run_steps(conn, load_steps(), dict(params, **_slice(0, events, stride, sparse=True)), report)
     if stride <= 1 or report.rows.get("listener_events", 0) == 0:
         report.elapsed = time.perf_counter() - begun
+        notify(ProgressEvent("seed", done=sum(report.rows.values()), unit="rows", finished=True))
         return report  # everything is in, or this seed was loaded before
     steps = [step for step in load_steps() if step[0] in _WORKER_STEPS]
+    setup = [step for step in steps if step[0] != "listener_events"]
+    insert = [step for step in steps if step[0] == "listener_events"]
     bounds = [events * k // workers for k in range(workers + 1)]
+    done = [report.rows.get("listener_events", 0)]
+    done_lock = threading.Lock()
+    notify(ProgressEvent("seed", done=done[0], total=events, unit="rows", note="listener_events"))
 
     def insert_slice(lo: int, hi: int) -> SeedReport:
         part = SeedReport()
         with connect(url) as worker, worker.transaction():
-            _run_steps(worker, steps, dict(params, **_slice(lo, hi, stride, sparse=False, guard=False)), part)
+            _run_steps(worker, setup, dict(params, **_slice(lo, hi, stride, sparse=False, guard=False)), part)
+            for start in range(lo, hi, SEED_BATCH_ROWS):
+                batch = SeedReport()
+                end = min(hi, start + SEED_BATCH_ROWS)
+                _run_steps(worker, insert, dict(params, **_slice(start, end, stride, guard=False)), batch)
+                rows = batch.rows.get("listener_events", 0)
+                part.rows["listener_events"] = part.rows.get("listener_events", 0) + rows
+                part.seconds["listener_events"] = part.seconds.get("listener_events", 0.0) + sum(
+                    batch.seconds.values()
+                )
+                with done_lock:
+                    done[0] += rows
+                    notify(
+                        ProgressEvent("seed", done=done[0], total=events, unit="rows", note="listener_events")
+                    )
         return part
 
     started = time.perf_counter()
@@ -155,6 +185,7 @@ def seed_database(
     report.rows["listener_events"] += sum(p.rows.get("listener_events", 0) for p in parts)
     report.seconds["listener_events_parallel"] = time.perf_counter() - started
     report.elapsed = time.perf_counter() - begun
+    notify(ProgressEvent("seed", done=done[0], total=events, unit="rows", finished=True))
     return report
 
 

@@ -48,7 +48,7 @@ def test_set_from_env_stores_the_block_and_masks_the_output(
     assert "--overwrite" in capsys.readouterr().err
 
     assert main(["secrets", "list"]) == 0
-    assert "present" in capsys.readouterr().out
+    assert "PRESENT" in capsys.readouterr().out
 
 
 def test_bad_inputs_fail_with_one_actionable_line(
