@@ -40,9 +40,12 @@ SUITE_BUILDERS: list[Callable[[ExpectedSchema, RunOptions], SuiteSpec]] = [
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
 # TimescaleDB loaded without shared_preload_libraries: only an embedded server (PGlite) does that, and
 # it serves one connection at a time, so GX must not keep idle pooled connections there.
+# Roles without pg_read_all_settings cannot read the setting (pg_settings then has no row): a real
+# server, since only PGlite loads TimescaleDB without preloading it.
 SINGLE_CONNECTION_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
-       AND coalesce(current_setting('shared_preload_libraries', true), '') NOT LIKE '%timescaledb%'
+       AND coalesce((SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'), 'timescaledb')
+           NOT LIKE '%timescaledb%'
 """
 # GX materialises each batch into a temporary table; a standby, or a role without TEMP, cannot.
 ADHOC_SITE = "adhoc"  # the Data Docs folder of runs that name no environment
