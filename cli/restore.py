@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cli.console import out, print_json
+from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, ask_yes, environment_target, warn_about
 from db.backup.dump import verify_backup
 from db.backup.manifest import EMPTY_FLAG, FOREIGN_FLAG
@@ -55,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         EMPTY_FLAG, dest="allow_empty", action="store_true", help="restore a backup that contains no tables"
     )
+    parser.add_argument("--json", action="store_true", help="print what was restored, and where, as JSON")
     parser.set_defaults(handler=run)
 
 
@@ -89,13 +92,27 @@ def run(args: argparse.Namespace) -> int:
     )
     for problem in result.allowed:
         print(f"  allowed explicitly: {problem}", file=sys.stderr)
-    print(
+    if args.json:
+        print_json(
+            {
+                "environment": env.name,
+                "backup": str(path),
+                "entries": entries,
+                "database": result.database,
+                "url": mask_url(result.url),
+                "seconds": round(result.seconds, 2),
+                "replaced": result.replaced or None,
+                "allowed": list(result.allowed),
+            }
+        )
+        return ExitCode.OK
+    out(
         f"restored {path} ({entries} archive entries) into database {result.database!r} "
         f"in {result.seconds:.1f} s: {mask_url(result.url)}"
     )
     if result.replaced:
-        print(f"the previous database was kept as {result.replaced!r}; drop it once you are satisfied")
-    return 0
+        out(f"the previous database was kept as {result.replaced!r}; drop it once you are satisfied")
+    return ExitCode.OK
 
 
 def _restore_point(args: argparse.Namespace, env: Environment, url: str) -> int:
@@ -103,12 +120,14 @@ def _restore_point(args: argparse.Namespace, env: Environment, url: str) -> int:
         return _restore_point_in_place(args, env, url)
     into = Path(args.into).expanduser() if args.into else None
     result = restore_point_beside(env, url, args.restore_point, into=into, port=args.port)
-    print(
+    if args.json:
+        return _point_json(env, result, in_place=False)
+    out(
         f"restored {env.name} to restore point {result.name!r} in {result.seconds:.1f} s: data directory "
         f"{result.datadir}, running on port {result.port}: {mask_url(result.url)}"
     )
-    print(f"the original server was not touched; stop the copy with: pg_ctl stop -D {result.datadir}")
-    return 0
+    out(f"the original server was not touched; stop the copy with: pg_ctl stop -D {result.datadir}")
+    return ExitCode.OK
 
 
 def _restore_point_in_place(args: argparse.Namespace, env: Environment, url: str) -> int:
@@ -122,8 +141,25 @@ def _restore_point_in_place(args: argparse.Namespace, env: Environment, url: str
             hint="re-run with --yes, or with --into DIR / --port N to start a copy beside the original",
         )
     result = restore_point_in_place(env, url, args.restore_point)
-    print(
+    if args.json:
+        return _point_json(env, result, in_place=True)
+    out(
         f"restored {env.name} in place to restore point {result.name!r} in {result.seconds:.1f} s "
         f"(data directory {result.datadir}); it is running again: {mask_url(result.url)}"
     )
-    return 0
+    return ExitCode.OK
+
+
+def _point_json(env: Environment, result, *, in_place: bool) -> int:  # type: ignore[no-untyped-def]
+    print_json(
+        {
+            "environment": env.name,
+            "restore_point": result.name,
+            "in_place": in_place,
+            "datadir": str(result.datadir),
+            "port": getattr(result, "port", None),
+            "url": mask_url(result.url),
+            "seconds": round(result.seconds, 2),
+        }
+    )
+    return ExitCode.OK
