@@ -33,6 +33,7 @@ from db.errors import ApplyFailed
 from db.versions.backfill import is_update, run_batched_update
 from db.versions.files import MigrationFile
 from db.versions.history import VersionRow, ensure_versions_table, record_version
+from db.versions.lint import refuse_unacknowledged
 from db.versions.validate import Status, version_status
 
 LOGGER = logging.getLogger("schemaflow.versions")
@@ -118,6 +119,7 @@ def run_pending_migrations(
             result.missing_files = status.missing_files
             if not status.pending:
                 return result
+            refuse_unacknowledged(status.pending)
             ensure_versions_table(conn)
             runner = _Runner(conn, environment, limits, restore_command, sleep, log, status)
             for group in _groups(status.pending):

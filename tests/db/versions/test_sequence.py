@@ -95,7 +95,9 @@ def test_rename_retype_and_batched_backfill_under_insert_load_keep_every_row_and
         )
         == "bigint"
     )
-    batches, rows_done = _one(url, "SELECT ARRAY[batches, rows_done] FROM schemaflow.migration_backfill")  # type: ignore[misc]
+    progress = _one(url, "SELECT ARRAY[batches, rows_done] FROM schemaflow.migration_backfill")
+    assert isinstance(progress, list)
+    batches, rows_done = (int(v) for v in progress)
     # Every existing row (and those the load wrote before the column's default) was filled once:
     # ceil(rows / 50k) batches, none redone.
     assert rows_done >= events_before and batches == -(-rows_done // 50_000)

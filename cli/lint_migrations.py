@@ -1,0 +1,41 @@
+"""`schemaflow lint-migrations [--env ENV | --dir PATH]`: Squawk and the project's rules over one-off files.
+
+Exit 0 when no file has an error (Squawk's findings are warnings), 1 otherwise, 2 on a bad folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "lint-migrations", help="lint the one-off migration files (Squawk and schemaflow's rules)"
+    )
+    parser.add_argument("--env", help="use this environment's migrations_dir (environments.toml)")
+    parser.add_argument("--dir", metavar="PATH", help="the migrations folder (default db/migrations)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from db.versions.files import discover_migrations
+    from db.versions.lint import ACK_HINT, ACK_RULE, lint_migration
+
+    directory = args.dir
+    if directory is None and args.env:
+        from db.connection.environments import get_environment
+
+        directory = get_environment(args.env).migrations_dir
+    files = discover_migrations(directory)
+    errors = 0
+    for f in files:
+        findings = lint_migration(f)
+        errors += sum(1 for x in findings if x.severity == "error")
+        for finding in findings:
+            print(finding.format())
+            if finding.rule == ACK_RULE:
+                print(f"    what to do: {ACK_HINT}")
+        if not findings:
+            print(f"{f.name}: ok")
+    print(f"{len(files)} one-off file(s), {errors} error(s)")
+    return 1 if errors else 0

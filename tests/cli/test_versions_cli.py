@@ -1,0 +1,166 @@
+"""One-offs on the CLI: new-migration, plan and migrate --dry-run listing them, rollback --to, lint."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cli.main import main
+from db.deploy.apply import apply_master_schema
+from db.deploy.plan_apply import apply_schema
+from db.local.seed import seed_database
+from db.plan.database import plan_database
+from db.schema.master_file import read_schema
+from db.versions.files import discover_migrations
+from db.versions.history import list_versions
+from tests.db.versions.support import BACKFILL, RENAME, RETYPE, end_state_master, migrations_folder
+
+ENVIRONMENTS = """
+[defaults]
+database_url_env = "SCHEMAFLOW_TEST_URL"
+allow_insecure = true
+timescaledb = "preferred"
+lock_timeout = "1s"
+lock_retries = 1
+backup_dir = "{root}/backups/{{name}}"
+report_log = "{root}/logs/migrate-{{name}}.log"
+migrations_dir = "{folder}"
+allow_hazards = ["all"]
+
+[environments.dev]
+require_backup = false
+
+[environments.guarded]
+require_backup = true
+require_confirmation = true
+"""
+LIMITS = {"lock_timeout": "1s", "statement_timeout": "1min", "lock_retries": 2}
+RESTORE = "schemaflow restore --env dev --backup /backups/dev-20261201.dump --yes"
+
+
+@pytest.fixture
+def env_folder(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = migrations_folder(tmp_path, end_state_master(), batch=1_000)
+    path = tmp_path / "environments.toml"
+    path.write_text(ENVIRONMENTS.format(root=tmp_path, folder=folder))
+    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
+    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
+    monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
+    for key in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_SERVER_LOGGING_LEVEL"):
+        monkeypatch.setenv(key, os.environ.get(key, "WARNING"))
+    apply_master_schema(db_url, record_history=False)
+    seed_database(db_url, tenants=2, events=3_000, days=10, workers=1)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE public.episodes SET audio_url = 'https://cdn.example/' || id")
+    return folder
+
+
+def _one(url: str, query: str) -> object:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+    return row[0] if row else None
+
+
+def test_new_migration_writes_a_dated_file_with_lock_settings_a_guard_and_an_empty_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    assert main(["new-migration", "rename_episode_title", "--dir", str(folder)]) == 0
+    [written] = discover_migrations(folder)
+    assert written.slug == "rename_episode_title" and len(written.version) == 14
+    assert "SET lock_timeout" in written.up and "IF EXISTS" in written.up and written.transactional
+    assert written.down is not None and "ALTER" not in written.down  # the down section is there, empty
+    assert main(["new-migration", "Bad Slug", "--dir", str(folder)]) == 2
+    assert "what to do:" in capsys.readouterr().err
+
+
+def test_plan_lists_pending_one_offs_before_the_masters_steps(
+    env_folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["plan", "--env", "dev"]) == 1
+    text = capsys.readouterr().out
+    assert "3 pending, run before the master's steps" in text
+    assert text.index(RENAME) < text.index(RETYPE) < text.index(BACKFILL) < text.index("plan checksum")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_migrate_dry_run_lists_the_pending_one_offs_and_changes_nothing(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["migrate", "--env", "dev", "--dry-run"]) == 0
+    report = capsys.readouterr().out
+    assert RENAME in report and BACKFILL in report and "pending one-off" in report
+    assert _one(db_url, "SELECT to_regclass('schemaflow.migration_versions')") is None
+    assert _one(db_url, "SELECT count(audio_url) FROM public.episodes")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_rollback_to_a_version_restores_its_shape_with_the_data_and_drift_against_its_files_is_empty(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    urls = _one(db_url, "SELECT count(audio_url) FROM public.episodes")
+    apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    assert _one(db_url, "SELECT count(media_url) FROM public.episodes") == urls
+
+    assert main(["rollback", "--env", "dev", "--to", RENAME[:14]]) == 0
+    assert f"undid {BACKFILL[:14]}, {RETYPE[:14]}" in capsys.readouterr().out  # newest first
+    assert plan_database(db_url, end_state_master(retype=False, backfill=False)).is_empty
+
+    assert main(["rollback", "--env", "dev", "--to", "0"]) == 0
+    assert _one(db_url, "SELECT count(audio_url) FROM public.episodes") == urls
+    assert plan_database(db_url, read_schema()).is_empty  # drift against the files before any one-off
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        kinds = [(r["version"], r["kind"]) for r in list_versions(conn)]
+        runs = conn.execute(
+            "SELECT changes FROM schemaflow.migration_history "
+            "WHERE changes::text LIKE '%rolled back%' ORDER BY id"
+        ).fetchall()
+    assert kinds[3:] == [(BACKFILL[:14], "rollback"), (RETYPE[:14], "rollback"), (RENAME[:14], "rollback")]
+    assert len(runs) == 2
+
+    # Applied again after the rollback, the backfill starts from its first batch.
+    apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    assert _one(db_url, "SELECT count(*) FROM public.listener_events WHERE listened_minutes IS NULL") == 0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_rollback_of_a_file_without_a_down_section_refuses_and_prints_the_restore_command(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    path = env_folder / RETYPE
+    path.write_text(path.read_text().split("-- schemaflow: down")[0])
+    apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder,
+                 restore_command=RESTORE, **LIMITS)  # type: ignore[arg-type]  # fmt: skip
+    assert main(["rollback", "--env", "dev", "--to", "0"]) == 1
+    err = capsys.readouterr().err
+    assert f"{RETYPE} has no down section" in err and "nothing was changed" in err and RESTORE in err
+    # Refused before any change: the newer backfill was not undone either.
+    assert _one(db_url, "SELECT count(*) FROM schemaflow.migration_versions WHERE kind = 'rollback'") == 0
+    assert _one(db_url, "SELECT count(listened_minutes) FROM public.listener_events")
+
+
+def test_rollback_where_confirmation_is_required_stops_without_it(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["rollback", "--env", "guarded", "--to", "0"]) == 1
+    assert "requires confirmation; nothing was changed" in capsys.readouterr().err
+
+
+def test_lint_migrations_wants_an_acknowledgement_for_a_drop_and_migrate_refuses_without_it(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["lint-migrations", "--env", "dev"]) == 0
+    drop = env_folder / "20261201100000_drop_podcast_language.sql"
+    drop.write_text("ALTER TABLE public.episodes DROP COLUMN IF EXISTS audio_url;\n")
+    assert main(["lint-migrations", "--env", "dev"]) == 1
+    out = capsys.readouterr().out
+    assert f"{drop.name}:1: error: SF101: DROP COLUMN without an acknowledgement" in out
+    from db.errors import CheckFailed
+
+    with pytest.raises(CheckFailed, match="without an acknowledgement"):
+        apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    assert _one(db_url, "SELECT to_regclass('schemaflow.migration_versions')") is None
