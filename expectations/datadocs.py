@@ -28,7 +28,8 @@ from expectations.context import default_data_docs_dir, import_gx
 log = logging.getLogger(__name__)
 # scripts/ui.sh serves default_data_docs_dir() over HTTP and says where in this variable (and files).
 DOCS_URL_ENV = "SCHEMAFLOW_GX_DOCS_URL"
-DEFAULT_PREFECT_HOME = Path(__file__).resolve().parents[1] / ".local" / "prefect"
+# ui.sh keeps its PID and port files in PREFECT_HOME, which defaults to Prefect's own ~/.prefect.
+DEFAULT_PREFECT_HOME = Path.home() / ".prefect"
 SITE_NAME = "schemaflow_docs"
 KEEP_RUNS_ENV = "SCHEMAFLOW_GX_DOCS_KEEP_RUNS"
 DEFAULT_KEEP_RUNS = 30
