@@ -14,7 +14,9 @@ from typing import Any
 from prefect import flow
 from pydantic import SecretStr
 
+from db.deploy.metrics import DEFAULT_WINDOW
 from flows.migrate import migrate
+from flows.refresh_metrics import refresh_metrics
 from flows.schema_drift import schema_drift
 from flows.schema_health import schema_health
 from tasks.naming import migrate_run_name
@@ -183,3 +185,48 @@ def drift_production(scratch_url: SecretStr | None = None, fail_on_drift: bool =
         fail_on_drift: Mark the run failed when any difference is found, so notifications fire.
     """
     return schema_drift.fn(environment="production", scratch_url=scratch_url, fail_on_drift=fail_on_drift)
+
+
+@flow(
+    name="refresh-metrics",
+    flow_run_name="refresh-metrics-staging",
+    log_prints=False,
+    on_failure=[notify_failure_of("staging")],
+)
+def refresh_metrics_staging(window: str = DEFAULT_WINDOW) -> dict[str, Any]:
+    """Every 15 minutes: re-aggregate staging's metrics_daily inside the refresh window.
+
+    Args:
+        window: How far back to re-aggregate ('3 days', '3d', '12h'); older buckets stay as they are.
+    """
+    return refresh_metrics.fn(environment="staging", window=window)
+
+
+@flow(
+    name="refresh-metrics",
+    flow_run_name="refresh-metrics-production",
+    log_prints=False,
+    on_failure=[notify_failure_of("production")],
+)
+def refresh_metrics_production(window: str = DEFAULT_WINDOW) -> dict[str, Any]:
+    """Every 15 minutes: re-aggregate production's metrics_daily inside the refresh window.
+
+    Args:
+        window: How far back to re-aggregate ('3 days', '3d', '12h'); older buckets stay as they are.
+    """
+    return refresh_metrics.fn(environment="production", window=window)
+
+
+@flow(
+    name="refresh-metrics",
+    flow_run_name="refresh-metrics-local",
+    log_prints=False,
+    on_failure=[notify_failure_of("local")],
+)
+def refresh_metrics_local(window: str = DEFAULT_WINDOW) -> dict[str, Any]:
+    """Every 15 minutes: re-aggregate the local cluster's metrics_daily inside the refresh window.
+
+    Args:
+        window: How far back to re-aggregate ('3 days', '3d', '12h'); older buckets stay as they are.
+    """
+    return refresh_metrics.fn(environment="local", window=window)
