@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "cli.history",
     "cli.health",
     "cli.backup",
+    "cli.refresh_metrics",
     "cli.restore",
     "cli.seed_data",
     "cli.lint",
