@@ -148,7 +148,8 @@ def bench_pitr(scales: list[int], runs: int) -> None:
                     points.append(time.perf_counter() - started)
             medians[events] = (statistics.median(dumps), statistics.median(points))
             print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-                  f"{len(dumps)} dumps, {len(points)} restore points (each: connect, create, switch WAL)")  # fmt: skip
+                  f"{len(dumps)} dumps, {len(points)} restore points "
+                  "(each: connect, create, switch WAL)")  # fmt: skip
             print(f"  pg_dump (backup_database) median {medians[events][0]:7.3f} s   "
                   f"restore point median {medians[events][1]:7.3f} s   "
                   f"ratio {medians[events][0] / medians[events][1]:.0f}x")  # fmt: skip
