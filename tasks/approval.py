@@ -286,6 +286,9 @@ def approve(
 
     `approved_via`: how the CLI took the approval of that checksum (--yes, a typed yes, ...).
     """
+    from db.versions.deploy import refuse_pending_under_approval
+
+    refuse_pending_under_approval(url, env)  # the approved plan covers the master only: fail closed
     approval = _approval(url, env, schema_text, computed, plan_checksum, approved_via)
     return replace(approval, whole_file=database_is_empty(url, env.connect_timeout))
 

@@ -18,13 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.connection.environments import Environment
 from db.deploy.apply import ApplyResult, Change
+from db.errors import CheckFailed
 from db.versions.baseline import check_master_contains, record_baseline
 from db.versions.files import MigrationFile, discover_migrations
 from db.versions.run import Limits, pending_migrations, run_pending_migrations
 
 LOGGER = logging.getLogger("schemaflow.versions")
+USER_TABLES_SQL = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
 
 
 @dataclass
@@ -128,3 +131,32 @@ def _row(
 ) -> dict[str, str]:
     return {"step": f"one-off {n}", "status": status, "where": how, "lock": "-", "seconds": seconds,
             "lock wait (s)": "-", "attempts": attempts, "sql": name, "detail": detail}  # fmt: skip
+
+
+def refuse_pending_under_approval(url: str, env: Environment) -> None:
+    """CheckFailed when one-offs are pending on a live database in an approval run.
+
+    The approved plan (tasks/approval.py) is computed before any one-off runs and is executed as
+    approved, so pending one-offs would be skipped and their renames planned as drops: stop first.
+    A fresh database is fine (its one-offs are baselined with the whole file).
+    """
+    files = migration_files(env.migrations_dir)
+    if not files:
+        return
+    status = pending_migrations(
+        url, files, allow_out_of_order=env.allow_out_of_order, connect_timeout=env.connect_timeout
+    )
+    if status.pending and _has_tables(url, env.connect_timeout):
+        names = ", ".join(f.name for f in status.pending)
+        raise CheckFailed(
+            f"{len(status.pending)} one-off migration(s) pending ({names}) in {env.name!r}, which "
+            "approves plans; nothing was changed",
+            hint="approving one-offs together with the plan is not supported yet: deploy them in a "
+            "reviewed run of an environment without require_approval on this database, then migrate again",
+        )
+
+
+def _has_tables(url: str, connect_timeout: int) -> bool:
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        row = conn.execute(USER_TABLES_SQL).fetchone()
+    return bool(row and row[0])

@@ -33,6 +33,10 @@ allow_hazards = ["all"]
 [environments.dev]
 require_backup = false
 
+[environments.approved]
+require_backup = false
+require_approval = true
+
 [environments.guarded]
 require_backup = true
 require_confirmation = true
@@ -163,4 +167,16 @@ def test_lint_migrations_wants_an_acknowledgement_for_a_drop_and_migrate_refuses
 
     with pytest.raises(CheckFailed, match="without an acknowledgement"):
         apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    assert _one(db_url, "SELECT to_regclass('schemaflow.migration_versions')") is None
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_pending_one_offs_in_an_environment_that_approves_plans_stop_the_run_before_any_change(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    # The approved plan covers the master only; running it would skip the one-offs: fail closed.
+    assert main(["migrate", "--env", "approved", "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "3 one-off migration(s) pending" in err and "nothing was changed" in err
+    assert _one(db_url, "SELECT count(audio_url) FROM public.episodes")
     assert _one(db_url, "SELECT to_regclass('schemaflow.migration_versions')") is None
