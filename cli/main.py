@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "cli.new_migration",
     "cli.rollback",
     "cli.lint_migrations",
+    "cli.versions",
 ]
 
 

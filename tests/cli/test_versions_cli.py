@@ -180,3 +180,20 @@ def test_pending_one_offs_in_an_environment_that_approves_plans_stop_the_run_bef
     assert "3 one-off migration(s) pending" in err and "nothing was changed" in err
     assert _one(db_url, "SELECT count(audio_url) FROM public.episodes")
     assert _one(db_url, "SELECT to_regclass('schemaflow.migration_versions')") is None
+
+
+def test_versions_lists_the_history_and_repair_records_an_edited_file_on_purpose(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    path = env_folder / RENAME
+    path.write_text(path.read_text() + "-- reviewed again\n")
+    assert main(["repair", "--env", "dev", "--version", RENAME[:14], "--reason", "a comment added"]) == 0
+    assert main(["versions", "--env", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert f"{RENAME[:14]}  repair" in out and f"{BACKFILL[:14]}  applied" in out
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        [detail] = [r["detail"] for r in list_versions(conn) if r["kind"] == "repair"]
+    assert "a comment added" in detail
+    again = apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    assert again.changes == []
