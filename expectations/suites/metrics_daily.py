@@ -1,7 +1,10 @@
 """Suite 4: metrics_daily agrees with the raw events it is built from, and keeps up with them.
 
-Closed days older than the refresh lag (and before the aggregate's newest, possibly partial, bucket)
-must equal the raw totals exactly; the newest bucket may trail the newest raw event by the lag at most.
+Checked against metrics_daily's refresh window (db/deploy/metrics.py: the refresh re-aggregates the
+UTC days from now() - window on, every 15 minutes, and leaves older buckets as they are): closed days
+inside that window, older than the refresh lag (and before the aggregate's newest, possibly partial,
+bucket) must equal the raw totals exactly; the newest bucket must cover the newest raw event in the
+window as of one lag ago. Older days are not compared: a late event there is outside every refresh.
 Days past the aggregate's newest bucket are the freshness check's business, not the totals check's.
 
 The totals comparison is its own batch, listing only the buckets that disagree: GX materialises it
@@ -16,6 +19,9 @@ from expectations.spec import Batch, RunOptions, SuiteSpec, gx_check, no_rows_ch
 NAME = "metrics_daily"
 COUNT_COLUMNS = ("events", "plays", "completes", "listened_seconds")
 WINDOW_START = "date_trunc('day', now() - interval '{days} days', 'UTC')"
+# = db/deploy/metrics.py DEFAULT_WINDOW (not imported: that pulls in the deploy code; a test pins it)
+REFRESH_WINDOW = "3 days"
+REFRESH_START = f"date_trunc('day', now() - interval '{REFRESH_WINDOW}', 'UTC')"
 METRICS_QUERY = "SELECT m.* FROM {schema}.{view} AS m WHERE {window}"
 TOTALS_ASSET = "metrics_daily_vs_raw_events"
 # Compared days end before both the lag cut-off and the aggregate's newest bucket.
@@ -50,7 +56,7 @@ FROM (SELECT max(e.event_time) AS newest_event FROM {schema}.listener_events AS 
 CROSS JOIN (SELECT max(m.day) AS newest_bucket FROM {{batch}} AS m) AS a
 WHERE r.newest_event IS NOT NULL
   AND (a.newest_bucket IS NULL
-       OR a.newest_bucket < date_trunc('day', r.newest_event, 'UTC') - interval '{lag}')
+       OR a.newest_bucket < date_trunc('day', r.newest_event - interval '{lag}', 'UTC'))
 """
 
 
@@ -63,6 +69,12 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
         window, raw_window = f"m.day >= {start}", f"e.event_time >= {start}"
     names = {"schema": SCHEMA, "view": METRICS_DAILY, "lag": options.refresh_lag}
     cutoff = CUTOFF.format(**names)
+    # Totals and freshness look at the refresh window only (inside the validation window, if shorter).
+    recent, raw_recent = (
+        (f"{window} AND m.day >= {REFRESH_START}", f"{raw_window} AND e.event_time >= {REFRESH_START}")
+        if not options.full
+        else (window, raw_window)
+    )
     batch = Batch(METRICS_DAILY, METRICS_QUERY.format(window=window, **names))
     batch.checks.append(
         gx_check(
@@ -83,17 +95,19 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
     batch.checks.append(
         unexpected_rows(
             f"{METRICS_DAILY} fresh",
-            FRESHNESS_QUERY.format(raw_window=raw_window, **names),
-            f"the newest bucket is at most {options.refresh_lag} behind the newest raw event",
+            FRESHNESS_QUERY.format(raw_window=raw_recent, **names),
+            f"the newest bucket covers the newest raw event of the refresh window ({REFRESH_WINDOW}) "
+            f"as of {options.refresh_lag} ago",
         )
     )
     totals = Batch(
-        TOTALS_ASSET, TOTALS_QUERY.format(cutoff=cutoff, window=window, raw_window=raw_window, **names)
+        TOTALS_ASSET, TOTALS_QUERY.format(cutoff=cutoff, window=recent, raw_window=raw_recent, **names)
     )
     totals.checks.append(
         no_rows_check(
             f"{METRICS_DAILY} totals equal raw events",
-            f"each closed day in the window (older than {options.refresh_lag}) equals the raw totals",
+            f"each closed day in the refresh window ({REFRESH_WINDOW}, older than {options.refresh_lag}) "
+            "equals the raw totals",
         )
     )
     return SuiteSpec(NAME, [batch, totals])

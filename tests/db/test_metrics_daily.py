@@ -280,3 +280,10 @@ def test_tsl_keeps_the_continuous_aggregate_and_its_policy(tsl_url: str) -> None
     assert [(s.status, s.detail) for s in again.post_commit_steps] == [
         ("skipped", "its refresh policy keeps it current")
     ]
+
+
+def test_the_gx_suite_checks_the_same_refresh_window_as_the_refresh() -> None:
+    from db.deploy.metrics import DEFAULT_WINDOW
+    from expectations.suites.metrics_daily import REFRESH_WINDOW
+
+    assert REFRESH_WINDOW == DEFAULT_WINDOW

@@ -103,7 +103,8 @@ CORRUPTIONS: dict[str, tuple[list[str], set[str], bool]] = {
         [
             f"INSERT INTO public.listener_events (event_id, event_time, {EVENT_COLUMNS}) "
             f"SELECT gen_random_uuid(), event_time, {EVENT_COLUMNS} FROM public.listener_events "
-            "WHERE event_time BETWEEN now() - interval '4 days' AND now() - interval '3 days' LIMIT 1"
+            # a closed day inside metrics_daily's refresh window (3 days): the only days compared
+            "WHERE event_time BETWEEN now() - interval '60 hours' AND now() - interval '2 days' LIMIT 1"
         ],
         {"metrics_daily totals equal raw events"},
         False,
