@@ -287,3 +287,36 @@ def test_the_gx_suite_checks_the_same_refresh_window_as_the_refresh() -> None:
     from expectations.suites.metrics_daily import REFRESH_WINDOW
 
     assert REFRESH_WINDOW == DEFAULT_WINDOW
+
+
+APACHE_ERA_TABLE = """
+DROP MATERIALIZED VIEW public.metrics_daily CASCADE;
+CREATE TABLE public.metrics_daily (
+    day timestamptz NOT NULL, tenant_id uuid NOT NULL, podcast_id uuid NOT NULL, episode_id uuid NOT NULL,
+    events bigint NOT NULL, plays bigint NOT NULL, completes bigint NOT NULL, listened_seconds bigint
+);
+CREATE UNIQUE INDEX uq_metrics_daily_key ON public.metrics_daily (tenant_id, podcast_id, episode_id, day);
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.tsl
+def test_tsl_upgrades_the_table_to_a_continuous_aggregate_with_the_same_totals(tsl_url: str) -> None:
+    apply_master_schema(tsl_url, environment="test", **LIMITS)  # type: ignore[arg-type]
+    with psycopg.connect(tsl_url) as conn:
+        seed_data(conn, tenants=1, events=300, days=3, seed=4, anchor=ANCHOR)
+    with psycopg.connect(tsl_url, autocommit=True) as conn:  # the form an apache server built
+        for statement in APACHE_ERA_TABLE.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute("SELECT * FROM public.refresh_metrics_daily(NULL)")
+    before = _checksum(tsl_url)
+    assert before[1] == 300
+    result = apply_master_schema(tsl_url, environment="test", **LIMITS)  # type: ignore[arg-type]
+    assert "schemaflow: metrics_daily upgraded from table to continuous aggregate" in result.notices
+    assert _ran(result) == [("first refresh of continuous aggregate metrics_daily", "ok")]
+    assert _checksum(tsl_url) == before
+    with psycopg.connect(tsl_url) as conn:
+        caggs = conn.execute("SELECT view_name FROM timescaledb_information.continuous_aggregates").fetchall()
+        assert caggs == [("metrics_daily",)]
+        assert _one(conn, "SELECT count(*) FROM pg_views WHERE viewname = 'tenant_metrics_daily'") == 1
