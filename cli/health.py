@@ -62,7 +62,13 @@ def run(args: argparse.Namespace) -> int:
         docs = Path(args.data_docs_dir) if args.data_docs_dir else None
         window = "every row" if args.full else f"the last {args.window_days} days"
         with step("GX suites", f"validating {window}", enabled=not args.json):
-            suites = run_suites(url, window_days=args.window_days, full=args.full, data_docs_dir=docs)
+            suites = run_suites(
+                url,
+                window_days=args.window_days,
+                full=args.full,
+                data_docs_dir=docs,
+                environment=args.env,
+            )
     ok = all(c.ok for c in checks) and (suites is None or suites.success)
     if args.json:
         payload = {

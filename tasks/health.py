@@ -44,14 +44,16 @@ def run_expectation_suites(
     url: str, environment: str, window_days: int = 7, full: bool = False, data_docs_dir: str | None = None
 ) -> dict:
     """Run the GX suites and publish one table row per expectation; returns the report as a dict."""
-    from expectations.context import default_data_docs_dir
     from expectations.runner import run_suites  # GX import costs seconds: only when this task runs
 
     logger = get_run_logger()
-    # One folder per environment, so schedules for staging and production never overwrite each other.
-    data_docs_dir = data_docs_dir or str(default_data_docs_dir() / environment)
+    # One site per environment, so schedules for staging and production never overwrite each other.
     report = run_suites(
-        url, window_days=window_days, full=full, data_docs_dir=Path(data_docs_dir) if data_docs_dir else None
+        url,
+        window_days=window_days,
+        full=full,
+        data_docs_dir=Path(data_docs_dir) if data_docs_dir else None,
+        environment=environment,
     )
     failed = report.failed_rows()
     for row in failed:
@@ -79,6 +81,7 @@ def run_expectation_suites(
         "success": report.success,
         "rows": report.rows,
         "data_docs_index": str(report.data_docs_index) if report.data_docs_index else None,
+        "data_docs_url": report.data_docs_url,
         "seconds": round(report.seconds, 2),
         "mode": report.mode,
     }
@@ -119,7 +122,8 @@ def render_health_markdown(environment: str, checks: list[HealthCheck], suites: 
             for r in bad_rows
         ]
         index = suites.get("data_docs_index")
-        lines += ["", f"**Data Docs:** [{index}](file://{index})" if index else "**Data Docs:** not built"]
+        link = suites.get("data_docs_url") or f"file://{index}"
+        lines += ["", f"**Data Docs:** [{index}]({link})" if index else "**Data Docs:** not built"]
     return "\n".join(lines)
 
 

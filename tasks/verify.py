@@ -85,7 +85,9 @@ def expectation_rows(url: str) -> list[CheckResult]:
         )
     docs = getattr(report, "data_docs_index", None)
     if docs:
-        rows.append(CheckResult("data docs", "pass", f"file://{docs}"))
+        # The http:// address `make ui` serves opens from the UI's page; a file:// link would not.
+        link = getattr(report, "data_docs_url", None) or f"file://{docs}"
+        rows.append(CheckResult("data docs", "pass", link))
     return rows
 
 
