@@ -1,10 +1,10 @@
 """Batched backfills (`-- schemaflow: batch N`): an UPDATE run N rows at a time, keyed on the primary key.
 
-`UPDATE t SET ... WHERE <not yet done>` becomes, per batch, one short transaction:
+`UPDATE t SET ... WHERE <not yet done>` becomes, per batch, one short transaction of two statements:
 
-    WITH batch AS (SELECT <pk> FROM t WHERE <not yet done> AND (<pk>) > (<last key>) ORDER BY <pk> LIMIT N),
-         done AS (UPDATE t SET ... FROM batch WHERE (t.<pk>) = (batch.<pk>) RETURNING 1)
-    SELECT count(*) FROM done, and the batch's last key
+    SELECT the last <pk> of (SELECT <pk> FROM t WHERE <not yet done> AND (<pk>) > (<last key>)
+                             ORDER BY <pk> LIMIT N)                                   -> <upper>
+    UPDATE t SET ... WHERE <not yet done> AND (<pk>) > (<last key>) AND (<pk>) <= (<upper>)
 
 with SET LOCAL lock_timeout, and the batch's last key and counts written to
 schemaflow.migration_backfill in the same transaction: after a kill -9 the next run starts after
@@ -170,19 +170,27 @@ def run_batched_update(
     return progress
 
 
-def _batch_statement(parts: BatchedUpdate, keys: list, batch_rows: int, *, with_key: bool) -> sql.Composed:
+@dataclass(frozen=True)
+class BatchStatements:
+    """A batch's two statements: the last key of the next N rows to do, then the UPDATE of that range."""
+
+    upper: sql.Composed  # parameters: the previous batch's last key (with_key)
+    update: sql.Composed  # parameters: that key (with_key), then the upper key
+
+
+def _batch_statement(parts: BatchedUpdate, keys: list, batch_rows: int, *, with_key: bool) -> BatchStatements:
+    # A key range rather than a join on the keys: each chunk's primary key index serves the range,
+    # where a join of N keys against a hypertable scans every chunk once per batch.
     names = [sql.Identifier(str(k[0])) for k in keys]
     aliases = [sql.Identifier(KEY_ALIAS.format(n)) for n in range(len(keys))]
     key_list = sql.SQL(", ").join(names)
-    where: sql.Composable = sql.SQL(parts.where)
+    bound = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(str(k[1]))) for k in keys)
+    where: sql.Composable = sql.SQL("({})").format(sql.SQL(parts.where))
     if with_key:
-        bound = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(str(k[1]))) for k in keys)
-        where = sql.SQL("({}) AND ({}) > ({})").format(where, key_list, bound)
-    qualified = sql.SQL(", ").join(sql.Identifier(parts.qualifier, str(k[0])) for k in keys)
-    return sql.SQL(
-        "WITH batch AS (SELECT {selected} FROM {target} WHERE {where} ORDER BY {keys} LIMIT {limit}), "
-        "done AS ({update} FROM batch WHERE ({qualified}) = ({batch_keys}) RETURNING 1) "
-        "SELECT (SELECT count(*) FROM done), {last} FROM batch ORDER BY {desc} LIMIT 1"
+        where = sql.SQL("{} AND ({}) > ({})").format(where, key_list, bound)
+    upper = sql.SQL(
+        "SELECT {last} FROM (SELECT {selected} FROM {target} WHERE {where} ORDER BY {keys} "
+        "LIMIT {limit}) AS batch ORDER BY {desc} LIMIT 1"
     ).format(
         selected=sql.SQL(", ").join(
             sql.SQL("{} AS {}").format(n, a) for n, a in zip(names, aliases, strict=True)
@@ -191,17 +199,18 @@ def _batch_statement(parts: BatchedUpdate, keys: list, batch_rows: int, *, with_
         where=where,
         keys=key_list,
         limit=sql.Literal(batch_rows),
-        update=sql.SQL(parts.update),
-        qualified=qualified,
-        batch_keys=sql.SQL(", ").join(sql.SQL("batch.{}").format(a) for a in aliases),
         last=sql.SQL(", ").join(sql.SQL("{}::text").format(a) for a in aliases),
         desc=sql.SQL(", ").join(sql.SQL("{} DESC").format(a) for a in aliases),
     )
+    update = sql.SQL("{update} WHERE {where} AND ({keys}) <= ({bound})").format(
+        update=sql.SQL(parts.update), where=where, keys=key_list, bound=bound
+    )
+    return BatchStatements(upper, update)
 
 
 def _one_batch(
     conn: psycopg.Connection,
-    statement: sql.Composed,
+    statement: BatchStatements,
     last_key: list[str] | None,
     version: str,
     index: int,
@@ -221,11 +230,12 @@ def _one_batch(
                 conn.execute(
                     sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout))
                 )
-                row = conn.execute(statement, last_key or ()).fetchone()
+                row = conn.execute(statement.upper, last_key or ()).fetchone()
                 if row is None:
                     conn.execute(SAVE_PROGRESS_SQL, _progress(version, index, None, 0, 0, finished=True))
                     return None
-                rows, key = int(row[0]), [str(v) for v in row[1:]]
+                key = [str(v) for v in row]
+                rows = conn.execute(statement.update, [*(last_key or ()), *key]).rowcount
                 conn.execute(SAVE_PROGRESS_SQL, _progress(version, index, key, 1, rows, finished=False))
             return rows, key
         except psycopg.Error as exc:
