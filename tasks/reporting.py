@@ -281,17 +281,6 @@ def _failed_checks(rows: list[CheckResult]) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def _failed_checks(rows: list[CheckResult]) -> list[str]:
-    """The failing checks above the table, each with its fix: the row a person needs, first."""
-    failed = [r for r in rows if r.status == "fail"]
-    lines = [
-        f"> **✗ FAILED: {r.name}**: {mask_url(r.detail)}"
-        + (f"  \n> what to do: {mask_url(r.hint)}" if r.hint else "")
-        for r in failed
-    ]
-    return [*lines, ""] if lines else []
-
-
 def _check_table(rows: list[CheckResult]) -> list[str]:
     lines = ["| status | check | detail |", "|---|---|---|"]
     for r in rows:
