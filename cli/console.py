@@ -148,11 +148,14 @@ class LiveSteps:
         if self.live:
             self.progress.stop()
 
-    def start(self, key: str, detail: str = "", total: float | None = None) -> None:
+    def start(
+        self, key: str, detail: str = "", total: float | None = None, *, since: float | None = None
+    ) -> None:
+        """A live line for `key` (once); `since`: when the step really began, for its finished line."""
         with self.lock:
             if key not in self.tasks:
                 task = self.progress.add_task(key, total=total, detail=detail)
-                self.tasks[key] = (task, time.monotonic())
+                self.tasks[key] = (task, since if since is not None else time.monotonic())
 
     def update(self, key: str, detail: str, *, done: float | None = None, total: float | None = None) -> None:
         with self.lock:
@@ -222,20 +225,38 @@ class _PrefectSteps(logging.Handler):
     def __init__(self, steps: LiveSteps) -> None:
         super().__init__(level=logging.INFO)
         self.steps = steps
+        self.flow = ""  # the flow's live line, from "Beginning flow run" to the flow's end
+        # Prefect logs nothing when a task starts; the flow runs its tasks one after another, so a
+        # task began when the one before it ended (or when the flow began).
+        self.mark = time.monotonic()
 
     def emit(self, record: logging.LogRecord) -> None:
         name = getattr(record, "task_name", None)
         message = record.getMessage()
         if not name:
-            if message.startswith("Beginning flow run"):
-                self.steps.finish(STARTING, _one_line(message.removeprefix("Beginning ")))
-            return  # the flow's other lines: the report says the same at the end
+            self._flow_record(record, message)
+            return
+        self.steps.start(name, since=self.mark)
         if message.startswith(self.FINISHED):
             state = message.removeprefix(self.FINISHED).split("(")[0]
             word = "done" if state == "Completed" else "fail" if state in ("Failed", "Crashed") else "skip"
             self.steps.finish(name, state.lower(), word=word)
+            self.mark = time.monotonic()
+            if self.flow:
+                self.steps.update(self.flow, f"{name} {state.lower()}; running the next step")
         else:
             self.steps.update(name, _one_line(message))
+
+    def _flow_record(self, record: logging.LogRecord, message: str) -> None:
+        if message.startswith("Beginning flow run"):
+            self.steps.finish(STARTING, _one_line(message.removeprefix("Beginning ")))
+            self.flow = str(getattr(record, "flow_name", "") or "flow")
+            self.mark = time.monotonic()
+            self.steps.start(self.flow, "running its first step")
+        elif message.startswith(self.FINISHED) and self.flow:
+            state = message.removeprefix(self.FINISHED).split("(")[0]
+            self.steps.finish(self.flow, state.lower(), word="done" if state == "Completed" else "fail")
+            self.flow = ""
 
 
 def _one_line(text: str, limit: int = 60) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -81,7 +80,6 @@ def watching_size(path: Path, step: str, progress: Progress | None = None) -> It
         while not stop.wait(WATCH_INTERVAL_S):
             notify(ProgressEvent(step, done=tree_size(path), unit="bytes"))
 
-    started = time.monotonic()
     thread = threading.Thread(target=poll, name=f"progress-{step}", daemon=True)
     thread.start()
     failed = True
@@ -91,16 +89,7 @@ def watching_size(path: Path, step: str, progress: Progress | None = None) -> It
     finally:
         stop.set()
         thread.join()
-        notify(
-            ProgressEvent(
-                step,
-                done=tree_size(path),
-                unit="bytes",
-                finished=True,
-                failed=failed,
-                note=f"{time.monotonic() - started:.1f} s",
-            )
-        )
+        notify(ProgressEvent(step, done=tree_size(path), unit="bytes", finished=True, failed=failed))
 
 
 def tree_size(path: Path) -> int:
