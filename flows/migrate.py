@@ -24,7 +24,7 @@ from tasks.approval import (
     plan,
     record_approval,
 )
-from tasks.backup import backup
+from tasks.backup import backup, record_restore_point
 from tasks.concurrency import migrate_slot
 from tasks.naming import migrate_run_name
 from tasks.notify import notify_failure, remember_failure
@@ -130,6 +130,11 @@ def migrate(
             )  # fmt: skip
         if report.approval is not None and report.approval.whole_file and report.apply.history_id:
             record_approval(url, env, report.apply.history_id, report.approval)
+        restore_point = (report.backup or {}).get("restore_point")
+        if restore_point and report.apply.history_id:
+            # The safe point before this change, on the run's own row: `schemaflow history` shows
+            # what `restore --restore-point` takes.
+            record_restore_point(url, env, report.apply.history_id, restore_point)
         failed_steps = [s for s in report.apply.post_commit_steps if s.status == "failed"]
         if failed_steps:
             step = failed_steps[0]

@@ -209,6 +209,11 @@ def test_migrate_makes_the_restore_point_named_for_its_flow_run(
         assert artifacts, "the backup step published no artifact"
         flow_run = client.read_flow_run(artifacts[0].flow_run_id)  # type: ignore[arg-type]
     assert f"schemaflow-pitr-{flow_run.id}" in str(artifacts[0].data)
+    with psycopg.connect(archived.url) as conn:
+        row = conn.execute(
+            "SELECT restore_point FROM schemaflow.migration_history WHERE id = %s", (result["history_id"],)
+        ).fetchone()
+    assert row is not None and row[0] == restore_point_name("pitr", str(flow_run.id)), row
 
 
 def test_the_restore_point_is_recorded_on_the_runs_history_row(
