@@ -16,6 +16,10 @@ from db.errors import CheckFailed
 
 # How long a second run waits for the slot before it gives up, changing nothing.
 SLOT_WAIT_SECONDS = 5.0
+# The holder's process renews its lease every 3/4 of this; a holder that died (kill -9) keeps the
+# slot until the lease runs out. 60 s is the shortest lease Prefect's server accepts (its default,
+# 300 s, made a rerun after a crash fail for five minutes).
+LEASE_SECONDS = 60.0
 
 
 def limit_name(environment: str) -> str:
@@ -54,13 +58,20 @@ def migrate_slot(environment: str, wait_seconds: float = SLOT_WAIT_SECONDS) -> I
     ensure_limit(environment)
     try:
         # strict: a limit that vanished must stop the run, never let it proceed unguarded.
-        slot = concurrency(limit_name(environment), occupy=1, timeout_seconds=wait_seconds, strict=True)
+        slot = concurrency(
+            limit_name(environment),
+            occupy=1,
+            timeout_seconds=wait_seconds,
+            lease_duration=LEASE_SECONDS,
+            strict=True,
+        )
         slot.__enter__()
     except TimeoutError:
         raise CheckFailed(
             f"another migrate run of {environment!r} is in progress (it holds the "
             f"{limit_name(environment)!r} concurrency limit); nothing was changed",
-            hint="wait for that run to finish (or cancel it in the Prefect UI), then trigger this one again",
+            hint="wait for that run to finish (or cancel it in the Prefect UI), then trigger this one "
+            f"again; a run whose process died gives the slot up within about {int(LEASE_SECONDS) + 15} s",
         ) from None
     try:
         yield
