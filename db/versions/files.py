@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from db.deploy.statements import split_file
 from db.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ class MigrationFile:
     path: Path
     text: str
     up: str
-    down: str | None  # None: the file has no down section
+    down: str | None  # None: the file has no `-- schemaflow: down` line
     no_transaction: bool = False
     batch: int | None = None  # rows per batch for its UPDATEs
     acknowledged: str = ""  # the reason given in `destroys-data acknowledged: ...`
@@ -59,6 +60,11 @@ class MigrationFile:
         return file_checksum(self.text)
 
     @property
+    def has_down(self) -> bool:
+        """A down section with at least one statement (the template's empty one does not count)."""
+        return bool(self.down and split_file(self.down))
+
+    @property
     def transactional(self) -> bool:
         """Runs inside the migrate transaction (neither no-transaction nor batched)."""
         return not self.no_transaction and self.batch is None
@@ -68,7 +74,7 @@ class MigrationFile:
         parts = ["no-transaction"] if self.no_transaction else []
         if self.batch is not None:
             parts.append(f"batch {self.batch}")
-        parts.append("has down" if self.down else "no down")
+        parts.append("has down" if self.has_down else "no down")
         return ", ".join(parts if not self.transactional else ["transaction", *parts])
 
 
@@ -141,7 +147,7 @@ def parse_migration(path: Path) -> MigrationFile:
             )
     return MigrationFile(
         version=match["version"], slug=match["slug"], path=path, text=text, up=up,
-        down=down if down is not None and down.strip() else None if down is None else "",
+        down=down,
         no_transaction=no_transaction, batch=batch, acknowledged=acknowledged,
     )  # fmt: skip
 

@@ -78,7 +78,7 @@ def rollback_to(
 
 
 def _refuse_without_down(conn: psycopg.Connection, version: str, f: MigrationFile | None, slug: str) -> None:
-    if f is not None and f.down and split_file(f.down):
+    if f is not None and f.has_down:
         return
     name = f.name if f else f"{version}_{slug}.sql"
     why = "has no down section" if f else "is no longer in the migrations folder"

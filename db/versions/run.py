@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -305,7 +305,3 @@ def run_with_retry(
                 sleep(backoff_seconds(attempt))
                 continue
             raise
-
-
-def names(files: Iterable[MigrationFile]) -> list[str]:
-    return [f.name for f in files]
