@@ -147,10 +147,17 @@ def notify_failure(flow: Any, flow_run: Any, state: Any, environment: str | None
     step, error_message, hint = _failure_details(state, getattr(flow_run, "id", None))
     loud = environment in LOUD_ENVIRONMENTS or "production" in (getattr(flow_run, "tags", None) or [])
     logger = flow_run_logger(flow_run=flow_run, flow=flow)
-    banner = f"{'!' * 12} {flow.name} FAILED on {environment.upper()} {'!' * 12}"
-    logger.log(50 if loud else 40, "%s\n%s", banner, message)
-    # The worker's own log (make ui's worker.log) shows it too, where no UI is open.
-    print(f"schemaflow: {banner}: {message}", file=sys.stderr)
+    if parameters.get("dry_run"):
+        # A dry run changes nothing: what it found is a finding to fix, not an alarm for the
+        # environment (the CLI prints the error line itself).
+        logger.warning(
+            "dry run of %s on %s found a failure; nothing was changed\n%s", flow.name, environment, message
+        )
+    else:
+        banner = f"{'!' * 12} {flow.name} FAILED on {environment.upper()} {'!' * 12}"
+        logger.log(50 if loud else 40, "%s\n%s", banner, message)
+        # The worker's own log (make ui's worker.log) shows it too, where no UI is open.
+        print(f"schemaflow: {banner}: {message}", file=sys.stderr)
     try:
         create_markdown_artifact(
             render_failure_markdown(
