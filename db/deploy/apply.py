@@ -13,6 +13,7 @@ migration lock behind until statement_timeout; SIGTERM cancels the running state
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -421,12 +422,34 @@ def refuse_transaction_control(text: str) -> None:
     except Exception:
         return  # the server reports syntax errors with their position; let it
     for raw in statements:
-        if type(raw.stmt).__name__ == "TransactionStmt":
+        kind = type(raw.stmt).__name__
+        if kind == "TransactionStmt" or (kind == "DoStmt" and _do_block_ends_transaction(text, raw)):
             line = text.count("\n", 0, raw.stmt_location or 0) + 1
             raise ApplyFailed(
                 f"the schema file controls transactions itself (BEGIN/COMMIT near line {line})",
-                hint="remove BEGIN/COMMIT/ROLLBACK: schemaflow runs the whole file in one transaction",
+                hint="remove BEGIN/COMMIT/ROLLBACK (also inside DO blocks): schemaflow runs the whole "
+                "file in one transaction",
             )
+
+
+# PL/pgSQL's COMMIT and ROLLBACK: inside the one transaction a DO block running them fails with
+# "invalid transaction termination", but only after preflight and a backup.
+_PLPGSQL_TRANSACTION_STATEMENTS = ('"PLpgSQL_stmt_commit"', '"PLpgSQL_stmt_rollback"')
+
+
+def _do_block_ends_transaction(text: str, raw: Any) -> bool:
+    from pglast import parse_plpgsql
+
+    start = raw.stmt_location or 0
+    source = text[start : start + raw.stmt_len] if raw.stmt_len else text[start:]
+    lowered = source.lower()
+    if "commit" not in lowered and "rollback" not in lowered:
+        return False  # parsing every DO block of a large file would cost a noticeable fraction of a second
+    try:
+        tree = json.dumps(parse_plpgsql(source))  # only PL/pgSQL blocks parse
+    except Exception:
+        return False
+    return any(name in tree for name in _PLPGSQL_TRANSACTION_STATEMENTS)
 
 
 def backoff_seconds(attempt: int) -> float:

@@ -20,6 +20,16 @@ def read_schema(path: Path | str | None = None) -> str:
             f"schema file {target} not found",
             hint="pass the master schema file's path, or run from a full checkout",
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"schema file {target} is a directory",
+            hint="pass the path of one .sql file, e.g. db/migrations/99999999999999_master_schema.sql",
+        ) from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"schema file {target} cannot be read: {type(exc).__name__}: {exc}",
+            hint="pass a readable UTF-8 .sql file",
+        ) from None
 
 
 def checksum(sql_text: str) -> str:

@@ -177,13 +177,18 @@ sys.exit(code)
         (None, 2, "not found"),
         ("BEGIN;\nCREATE TABLE IF NOT EXISTS public.t (id int);\nCOMMIT;\n", 1, "BEGIN/COMMIT near line 1"),
         ("CREATE TABLE IF NOT EXISTS public.t (id int;\n", 1, "SF001 parse-error"),
+        # PL/pgSQL's COMMIT fails only at run time ("invalid transaction termination"): after a backup.
+        ("SELECT 1;\nDO $$ BEGIN COMMIT; END $$;\n", 1, "BEGIN/COMMIT near line 2"),
+        ("", 2, "is a directory"),
     ],
 )
 def test_a_bad_schema_file_fails_before_prefect_preflight_or_backup(
     environments: Path, db_url: str, text: str | None, code: int, fragment: str
 ) -> None:
     schema = environments / "schema.sql"
-    if text is not None:
+    if text == "":
+        schema.mkdir()
+    elif text is not None:
         schema.write_text(text)
     argv = ["migrate", "--env", "production", "--yes", "--schema-file", str(schema)]
     done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60,
