@@ -76,6 +76,11 @@ def parse_connection_string(text: str) -> dict[str, str]:
         _refuse_raw_userinfo(text, shown)
     try:
         params = {k: str(v) for k, v in conninfo.conninfo_to_dict(libpq_url(text)).items()}
+    except UnicodeDecodeError:
+        # A percent escape such as %cd decodes to a byte that is not UTF-8: a raw '%' in a password.
+        raise ConfigError(
+            f"malformed database URL {shown}: a percent escape is not valid UTF-8", hint=ENCODING_HINT
+        ) from None
     except psycopg.ProgrammingError as exc:
         # libpq quotes a piece of the string, which may be part of the password: drop it.
         reason = re.sub(r'(after|token:) "[^"]*"', r'\1 "..."', str(exc).strip().splitlines()[0])

@@ -45,6 +45,7 @@ def test_mask_url_hides_the_password(text: str) -> None:
         ("postgresql://u:p/ss@host/db", "unencoded '/'"),
         ("postgresql://u:pa:ss/w@host/db", "unencoded '/'"),
         ("postgresql://u:p%zz@host/db", "malformed"),
+        ("postgresql://u:ab%cd@host/db", "not valid UTF-8"),  # a raw % before hex digits
         ("host=db dbname", "malformed connection string"),
     ],
 )
