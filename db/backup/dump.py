@@ -87,6 +87,7 @@ class ArchiveContents:
     entries: int
     tables: int
     timescaledb: bool
+    dbname: str | None = None  # the header's "; dbname:" line: what pg_dump itself read
 
 
 def backup_name(env_name: str, now: datetime | None = None) -> str:
@@ -231,7 +232,15 @@ def archive_contents(path: Path) -> ArchiveContents:
     timescaledb = any(" EXTENSION - timescaledb" in line for line in entries)
     # "215; 1259 17100 TABLE public tenants postgres"; "TABLE DATA" lines are the rows, not tables.
     tables = sum(1 for line in entries if (w := line.split())[3:4] == ["TABLE"] and w[4:5] != ["DATA"])
-    return ArchiveContents(len(entries), tables, timescaledb)
+    dbname = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in result.stdout.splitlines()
+            if line.startswith(";     dbname:")
+        ),
+        None,
+    )
+    return ArchiveContents(len(entries), tables, timescaledb, dbname)
 
 
 def run_pg_tool(tool: str, args: list[str], url: str, connect_timeout: int) -> subprocess.CompletedProcess:

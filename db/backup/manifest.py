@@ -138,6 +138,8 @@ def check_archive_origin(
     tables: int,
     allow_foreign: bool = False,
     allow_empty: bool = False,
+    archive_dbname: str | None = None,
+    archive_entries: int | None = None,
 ) -> list[str]:
     """Raise CheckFailed unless `backup` is a non-empty copy of this environment's database.
 
@@ -152,7 +154,8 @@ def check_archive_origin(
                 hint=f"choose a backup with data; if an empty database is what you want, add {EMPTY_FLAG}",
             )
         allowed.append(problem)
-    for problem in _origin_problems(backup, manifest, environment, target):
+    archive = (archive_dbname, archive_entries, tables)
+    for problem in _origin_problems(backup, manifest, environment, target, archive):
         if not allow_foreign:
             raise CheckFailed(
                 problem + "; nothing was changed",
@@ -164,11 +167,33 @@ def check_archive_origin(
 
 
 def _origin_problems(
-    backup: Path, manifest: BackupManifest | None, environment: str, target: ServerIdentity
+    backup: Path,
+    manifest: BackupManifest | None,
+    environment: str,
+    target: ServerIdentity,
+    archive: tuple[str | None, int | None, int],
 ) -> list[str]:
     if manifest is None:
         return [f"backup {backup} has no {MANIFEST_NAME}, so its origin cannot be checked (an older backup?)"]
     problems = []
+    # The manifest is a file anyone with the folder can edit; the archive's own header and table of
+    # contents are what pg_dump wrote. A manifest that disagrees with them proves nothing.
+    dbname, entries, tables = archive
+    if dbname is not None and dbname != manifest.database:
+        problems.append(
+            f"backup {backup}'s manifest names database {manifest.database!r}, but the archive itself is of "
+            f"{dbname!r}: the manifest was edited or belongs to another backup"
+        )
+    if entries is not None and (entries, tables) != (manifest.entries, manifest.tables):
+        problems.append(
+            f"backup {backup}'s manifest lists {manifest.entries} entries and {manifest.tables} tables, but "
+            f"the archive holds {entries} and {tables}: the manifest was edited or belongs to another backup"
+        )
+    if manifest.system_identifier is None and target.system_identifier:
+        problems.append(
+            f"backup {backup}'s manifest names no server (no system identifier), so it cannot be shown "
+            "to come from this one"
+        )
     if manifest.environment != environment:
         problems.append(
             f"backup {backup} was taken from environment {manifest.environment!r}, not {environment!r}"

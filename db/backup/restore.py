@@ -100,6 +100,8 @@ def restore_backup(
         tables=contents.tables,
         allow_foreign=allow_foreign,
         allow_empty=allow_empty,
+        archive_dbname=contents.dbname,
+        archive_entries=contents.entries,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     fresh = into or f"{target[:40]}_restore_{stamp}"

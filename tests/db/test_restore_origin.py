@@ -82,26 +82,26 @@ def test_a_backup_records_where_it_came_from_and_no_password(db_url: str, stagin
 
 
 def test_an_empty_archive_is_refused_in_place_and_accepted_with_the_flag(
-    db_url: str, database_b: str, staging: Environment, pg_cluster: LocalCluster, dropped: list[str]
+    db_url: str, staging: Environment, pg_cluster: LocalCluster, dropped: list[str]
 ) -> None:
-    # An empty database of B's name: the backup is B's own, but holds nothing.
+    # The database's own backup, taken while it was still empty; rows arrive afterwards.
     empty = backup_database(db_url, staging)
     manifest = read_manifest(empty.path)
     assert manifest is not None and manifest.tables == 0
-    (empty.path / MANIFEST_NAME).write_text(
-        manifest.model_copy(update={"database": validate_url(database_b)["database"]}).model_dump_json()
-    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(TABLE_SQL)
+        conn.execute("INSERT INTO kept VALUES (1000)")
     before = databases(pg_cluster.url("postgres"))
     with pytest.raises(CheckFailed, match="contains no tables") as info:
-        restore_backup(empty.path, database_b, environment="staging")
+        restore_backup(empty.path, db_url, environment="staging")
     assert "--allow-empty-archive" in (info.value.hint or "")
-    assert kept_ids(database_b) == 51 and databases(pg_cluster.url("postgres")) == before
+    assert kept_ids(db_url) == 51 and databases(pg_cluster.url("postgres")) == before
 
-    result = restore_backup(empty.path, database_b, environment="staging", allow_empty=True)
+    result = restore_backup(empty.path, db_url, environment="staging", allow_empty=True)
     assert result.replaced
     dropped.append(result.replaced)
     assert any("contains no tables" in a for a in result.allowed)
-    with psycopg.connect(database_b) as conn:
+    with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT to_regclass('kept')").fetchone() == (None,)
 
 
@@ -160,6 +160,33 @@ def test_another_servers_backup_is_refused(db_url: str, staging: Environment) ->
     path.write_text(json.dumps(data))
     with pytest.raises(CheckFailed, match="taken on another server"):
         restore_backup(result.path, db_url, environment="staging")
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        ({"database": "another_db"}, "the archive itself is of"),
+        ({"entries": 646, "tables": 52}, "the archive holds"),
+        ({"system_identifier": None}, "names no server"),
+    ],
+)
+def test_a_hand_edited_manifest_is_checked_against_the_archive(
+    db_url: str, database_b: str, staging: Environment, edit: dict, fragment: str
+) -> None:
+    """A manifest relabelled to pass for B's backup (or to hide its server) proves nothing."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(TABLE_SQL)
+    result = backup_database(db_url, staging)
+    path = result.path / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    if "database" in edit:  # the forger relabels the manifest as B's own backup
+        edit = {"database": validate_url(database_b)["database"]}
+    path.write_text(json.dumps({**data, **edit}))
+    target = database_b if "database" in edit else db_url
+    before = kept_ids(target)
+    with pytest.raises(CheckFailed, match=fragment):
+        restore_backup(result.path, target, environment="staging")
+    assert kept_ids(target) == before
 
 
 def test_cli_refuses_an_empty_archive_with_one_clear_message(
