@@ -72,6 +72,7 @@ _SERVER_CHECKS = (
     "create privilege",
     "migration lock",
     "blocking transactions",
+    "one-off migrations",
 )
 
 
@@ -180,6 +181,7 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
         ("create privilege", lambda: _check_privileges(conn, env, caps)),
         ("migration lock", lambda: _check_lock(conn)),
         ("blocking transactions", lambda: _check_blocking(conn, env, min_age)),
+        ("one-off migrations", lambda: _check_one_offs(conn, env)),
     ]
     rows = []
     for name, check in checks:
@@ -188,6 +190,22 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
         except psycopg.Error as exc:  # a catalog query failed: report it as this check's row
             rows.append(CheckResult(name, "fail", f"check could not run: {_first_line(exc)}"))
     return rows
+
+
+def _check_one_offs(conn: psycopg.Connection, env: Environment) -> CheckResult:
+    """An edited applied one-off or an out-of-order one stops the run here, before any backup."""
+    from db.versions.files import discover_migrations  # db.versions imports db.deploy's retry helpers
+    from db.versions.validate import version_status
+
+    try:
+        files = discover_migrations(env.migrations_dir)
+        status = version_status(conn, files, allow_out_of_order=env.allow_out_of_order)
+    except SchemaflowError as exc:
+        return CheckResult("one-off migrations", "fail", mask_url(exc.message), mask_url(exc.hint or ""))
+    pending = ", ".join(f.name for f in status.pending[:5]) or "none pending"
+    return CheckResult(
+        "one-off migrations", "pass", f"{len(files)} file(s), {len(status.pending)} pending: {pending}"
+    )
 
 
 def _license_before_apply(conn: psycopg.Connection, caps: Capabilities) -> Capabilities:

@@ -30,6 +30,7 @@ CHECKS = [
     "create privilege",
     "migration lock",
     "blocking transactions",
+    "one-off migrations",
     "confirmation",
 ]
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from db.catalog.snapshot import snapshot_catalog
+from db.connection.environments import get_environment
 from db.deploy.apply import apply_master_schema
 from db.deploy.plan_apply import apply_schema
+from db.deploy.preflight import preflight_failed, run_preflight
 from db.errors import CheckFailed
 from db.versions.files import discover_migrations, file_checksum
 from db.versions.history import list_versions
@@ -49,6 +52,12 @@ def test_an_applied_file_edited_afterwards_is_refused_naming_it_and_both_checksu
     assert RENAME in message and recorded[:16] in message and file_checksum(path.read_text())[:16] in message
     assert "nothing was changed" in message and "repair" in (caught.value.hint or "")
     assert _state(url) == before
+
+    # Preflight says so too: the run stops there, before any backup is taken.
+    env = dataclasses.replace(get_environment("local"), migrations_dir=folder)
+    rows = {r.name: r for r in run_preflight(url, env, confirmed="--yes")}
+    assert rows["one-off migrations"].status == "fail" and RENAME in rows["one-off migrations"].detail
+    assert preflight_failed(list(rows.values()))
 
     # repair is the deliberate way past it, and it is recorded.
     with psycopg.connect(url, autocommit=True) as conn:
