@@ -122,3 +122,50 @@ def test_the_same_migrate_piped_has_no_escape_code(run_env: dict[str, str], tmp_
     assert "\x1b" not in text and "\x1b" not in done.stderr
     assert re.search(r"^DONE backup: completed \(\d+\.\d s\)$", text, re.M), text  # one line per step
     assert "outcome: **SUCCESS**" in text  # piped, the report is its Markdown source
+
+
+def _in_a_pty(argv: list[str], env: dict[str, str], timeout: float = 300) -> tuple[int, str]:
+    """Run `argv` with stdout on a pseudo-terminal (80 columns); its exit code and all it wrote."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, WIDTH, 0, 0))
+    child = subprocess.Popen(argv, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed its side
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return child.wait(timeout=30), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_seeding_in_a_terminal_shows_rows_per_second(db_url: str) -> None:
+    apply_master_schema(db_url)
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    argv = [str(SCHEMAFLOW), "seed-data", "--database-url", db_url, "--tenants", "2", "--events", "100000"]
+    code, written = _in_a_pty(argv, env)
+    assert code == 0, written
+    assert "\x1b[" in written  # a terminal: colour and cursor movement
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", written)  # the words, without the styling
+    live = re.findall(r"seed .*?([\d,]+) rows of 100,000 rows, [\d,]+ rows/s", text)
+    assert live, text[-2000:]
+    assert len(set(live)) > 1, live  # the count moved while it ran (a batch of 25,000 at a time)
+
+
+def test_no_color_on_a_terminal_writes_no_escape_code() -> None:
+    env = {**os.environ, "TERM": "xterm-256color"}
+    code, coloured = _in_a_pty([str(SCHEMAFLOW), "lint"], {k: v for k, v in env.items() if k != "NO_COLOR"})
+    assert code == 0 and "\x1b[" in coloured and "PASS" in coloured, coloured
+    code, plain = _in_a_pty([str(SCHEMAFLOW), "lint"], {**env, "NO_COLOR": "1"})
+    assert code == 0 and "\x1b" not in plain and "PASS" in plain, plain
