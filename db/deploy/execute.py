@@ -248,7 +248,8 @@ class _Run:
         try:
             self.conn.execute(step.sql)  # type: ignore[arg-type]  # the plan's SQL, built by the planner
         finally:
-            record.seconds = round(record.seconds + time.monotonic() - started, 3)
+            # Unrounded: a sub-millisecond step is still a step that took time; reports round.
+            record.seconds += time.monotonic() - started
             self.sampler.current = None
             record.lock_wait_seconds = self.sampler.seconds(record.number)
 
