@@ -85,9 +85,10 @@ def expectation_rows(url: str) -> list[CheckResult]:
         )
     docs = getattr(report, "data_docs_index", None)
     if docs:
-        # The http:// address `make ui` serves opens from the UI's page; a file:// link would not.
-        link = getattr(report, "data_docs_url", None) or f"file://{docs}"
-        rows.append(CheckResult("data docs", "pass", link))
+        # The http:// address `make ui` serves opens from the UI's page; the file:// path works anywhere.
+        served = getattr(report, "data_docs_url", None)
+        detail = f"{served} (file://{docs})" if served else f"file://{docs}"
+        rows.append(CheckResult("data docs", "pass", detail))
     return rows
 
 
