@@ -17,9 +17,9 @@ from db.errors import CheckFailed
 # How long a second run waits for the slot before it gives up, changing nothing.
 SLOT_WAIT_SECONDS = 5.0
 # The holder's process renews its lease every 3/4 of this; a holder that died (kill -9) keeps the
-# slot until the lease runs out. 60 s is the shortest lease Prefect's server accepts (its default,
-# 300 s, made a rerun after a crash fail for five minutes).
-LEASE_SECONDS = 60.0
+# slot until the lease runs out. Prefect's default: a 60 s lease let a second production trigger in
+# while the first waited for approval in a CI run, which is worse than a five-minute wait after a crash.
+LEASE_SECONDS = 300.0
 
 
 def limit_name(environment: str) -> str:
@@ -71,7 +71,7 @@ def migrate_slot(environment: str, wait_seconds: float = SLOT_WAIT_SECONDS) -> I
             f"another migrate run of {environment!r} is in progress (it holds the "
             f"{limit_name(environment)!r} concurrency limit); nothing was changed",
             hint="wait for that run to finish (or cancel it in the Prefect UI), then trigger this one "
-            f"again; a run whose process died gives the slot up within about {int(LEASE_SECONDS) + 15} s",
+            f"again; a run whose process died frees it within {int(LEASE_SECONDS) // 60 + 1} min",
         ) from None
     try:
         yield
