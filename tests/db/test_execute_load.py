@@ -102,8 +102,16 @@ def test_kill_9_during_an_online_index_build_then_a_rerun_converges_with_no_inva
     seeded_url: str,
 ) -> None:
     index = "idx_listener_events_killed"
+    # The newest chunk stays locked, so the per-chunk build is still running when the kill comes,
+    # however fast the machine builds the other chunks.
+    blocker = psycopg.connect(seeded_url)
+    newest = blocker.execute(
+        "SELECT c::text FROM show_chunks('public.listener_events') AS c ORDER BY c DESC LIMIT 1"
+    ).fetchone()
+    assert newest is not None
+    blocker.execute(f"LOCK TABLE {newest[0]} IN ROW EXCLUSIVE MODE")
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, seeded_url, index, SLOW_INDEXED], cwd=ROOT)
-    with psycopg.connect(seeded_url, autocommit=True) as conn:
+    with blocker, psycopg.connect(seeded_url, autocommit=True) as conn:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and driver.poll() is None:
             if conn.execute(
@@ -112,10 +120,19 @@ def test_kill_9_during_an_online_index_build_then_a_rerun_converges_with_no_inva
             ).fetchone():
                 break
             time.sleep(0.02)
-        time.sleep(0.1)  # some chunks built, others not
+        # Some chunks built, others not: each chunk's index commits on its own, so it shows here.
+        while time.monotonic() < deadline and driver.poll() is None:
+            built = conn.execute(
+                "SELECT count(*) FROM _timescaledb_catalog.chunk_index WHERE hypertable_index_name = %s",
+                (index,),
+            ).fetchone()
+            if built and built[0] > 0:
+                break
+            time.sleep(0.01)
         assert driver.poll() is None, "the build finished before it could be killed: make it slower"
         driver.kill()
         driver.wait(timeout=10)
+        blocker.rollback()
         # The server notices the dead client within client_connection_check_interval.
         for _ in range(100):
             if not conn.execute(OTHER_SCHEMAFLOW_SESSIONS_SQL).fetchone():
