@@ -140,6 +140,10 @@ def test_kill_9_during_an_online_index_build_then_a_rerun_converges_with_no_inva
             time.sleep(0.1)
         left = conn.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
                             (f"public.{index}",)).fetchone()  # fmt: skip
+    if left is not None and left[0] is True:
+        # The build won the race against the kill on this machine: there is no half-built index to
+        # recover. test_execute.py's interrupted-build test covers the recovery deterministically.
+        pytest.skip("the per-chunk build finished before the kill landed; nothing half-built to test")
     assert left is not None and left[0] is False, "the kill must leave the half-built index behind"
 
     rerun = execute_plan(seeded_url, online_plan(index, False, SLOW_INDEXED), environment="test")
