@@ -18,9 +18,7 @@ from db.schema.precheck import check_schema_file
 from tasks.apply import apply
 from tasks.approval import (
     ApprovalRejected,
-    apply_approved_plan,
     approve,
-    check_still_current,
     plan,
     record_approval,
 )
@@ -119,16 +117,14 @@ def migrate(
         else:
             report.backup_skipped = f"skipped: not required for {environment}"
 
-        if report.approval is not None:
-            check_still_current(url, env, report.approval, schema_text)
-        if report.approval is not None and not report.approval.whole_file:
-            report.apply = apply_approved_plan(url, environment, report.approval, allow_hazards)
-        else:
-            report.apply = apply(
-                url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=allow_hazards,
-                restore_command=restore_command,
-            )  # fmt: skip
-        if report.approval is not None and report.approval.whole_file and report.apply.history_id:
+        # Under an approval, apply plans again after the backup and runs only the approved plan.
+        approved = report.approval.plan if report.approval is not None else None
+        hazards = [*(allow_hazards or []), *(report.approval.allowed_hazards if report.approval else [])]
+        report.apply = apply(
+            url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=hazards,
+            restore_command=restore_command, approved=approved,
+        )  # fmt: skip
+        if report.approval is not None and report.apply.history_id:
             record_approval(url, env, report.apply.history_id, report.approval)
         restore_point = (report.backup or {}).get("restore_point")
         if restore_point and report.apply.history_id:

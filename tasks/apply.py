@@ -14,6 +14,7 @@ from db.connection.environments import get_environment
 from db.deploy.apply import ApplyResult
 from db.deploy.plan_apply import apply_schema
 from db.errors import ApplyInterrupted, ConnectionFailed
+from db.plan.model import Plan
 from db.schema.master_file import read_schema
 from tasks.reporting import artifact_key, change_rows, publish_table, run_logger
 
@@ -58,12 +59,14 @@ def apply(
     schema_file: str | None = None,
     allow_hazards: list[str] | None = None,
     restore_command: str | None = None,
+    approved: Plan | None = None,
 ) -> ApplyResult:
     """Apply (or, with dry_run, plan) the master schema for `environment` and publish the change list.
 
     `allow_hazards` adds hazard kinds to the environment's allow_hazards for this run. Pending one-off
     migrations in the environment's migrations_dir run first (db/versions/), each recorded with
-    `restore_command`, the backup taken before it.
+    `restore_command`, the backup taken before it. `approved`: the plan a person approved
+    (tasks/approval.py); apply computes the plan again and runs only if it is that one.
     """
     logger = run_logger()
     env = get_environment(environment)
@@ -81,6 +84,7 @@ def apply(
         allow_out_of_order=env.allow_out_of_order,
         restore_command=restore_command,
         log=logger.info,
+        approved=approved,
     )
     verb = "would change" if dry_run else "changed"
     logger.info(

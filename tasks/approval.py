@@ -2,10 +2,11 @@
 
 For an environment with `require_approval = true` the run computes the Plan (db/plan/), publishes it
 as the `migrate-<env>-plan` artifact and pauses with Prefect's `pause_flow_run(wait_for_input=...)`:
-the UI shows a form (approve, hazards to allow, reason) and a Resume button. Before anything changes
-the plan is computed again; if the live catalog moved in the meantime (its checksum differs) the new
-plan is published and the run asks again. Rejection or no answer within `approval_timeout` ends the
-run with nothing changed.
+the UI shows a form (approve, hazards to allow, reason) and a Resume button. After the answer the plan
+is computed again; if the live catalog moved in the meantime (its checksum differs) the new plan is
+published and the run asks again. Rejection or no answer within `approval_timeout` ends the run with
+nothing changed. The approved plan goes to migrate's one apply path (db/deploy/plan_apply.py), which
+plans once more after the backup and runs only if it is still that plan.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from prefect.input import RunInput
 from pydantic import Field, create_model
 
 from db.connection.environments import Environment, approval_seconds
-from db.deploy.apply import ApplyResult
 from db.errors import CheckFailed
 from db.plan.model import Plan
 from db.plan.render import render_markdown
@@ -27,13 +27,8 @@ from tasks.reporting import artifact_key, in_run, run_logger
 
 # Re-plans allowed when the catalog keeps changing under a pending approval: then stop, changed nothing.
 MAX_APPROVAL_ROUNDS = 3
-WHOLE_FILE = "as the whole master file in one transaction (an empty database: nobody to block)"
-# Tables in public not created by an extension: none means a fresh database.
-USER_TABLES_SQL = """
-SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
-"""
+WHOLE_FILE = "as the whole master file in one transaction (none of its tables exists: nobody to block)"
+STEP_BY_STEP = "step by step (db/deploy/execute.py)"
 EXPECTATIONS_BEFORE = (
     "not measured before the change: the Great Expectations suites take tens of seconds on a live "
     "database, so they run once, in verification after the change"
@@ -96,21 +91,13 @@ def approval_input_for(plan: Plan) -> type[ApprovalInput]:
 
 
 def compute_plan(url: str, env: Environment, schema_text: str) -> tuple[Plan, str]:
-    """The plan for `url` (db/plan/database.py), and how it will run: as planned, or as the whole file."""
+    """The plan for `url` (db/plan/database.py), and how migrate's apply will run it."""
+    from db.deploy.plan_apply import target_is_empty
     from db.plan.database import plan_database
 
     computed = plan_database(url, schema_text, connect_timeout=env.connect_timeout)
-    how = WHOLE_FILE if database_is_empty(url, env.connect_timeout) else "step by step (db/deploy/execute.py)"
-    return computed, f"db/plan; runs {how}"
-
-
-def database_is_empty(url: str, connect_timeout: int) -> bool:
-    """No table of its own in `public`: then the whole file runs in one transaction (nobody to block)."""
-    from db.connection.connect import connect
-
-    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
-        row = conn.execute(USER_TABLES_SQL).fetchone()
-    return not row or row[0] == 0
+    empty = target_is_empty(url, schema_text, env.connect_timeout)
+    return computed, f"db/plan; runs {WHOLE_FILE if empty else STEP_BY_STEP}"
 
 
 @task(name="plan", task_run_name="plan-{environment}")
@@ -289,8 +276,10 @@ def approve(
     from db.versions.deploy import refuse_pending_under_approval
 
     refuse_pending_under_approval(url, env)  # the approved plan covers the master only: fail closed
+    from db.deploy.plan_apply import target_is_empty
+
     approval = _approval(url, env, schema_text, computed, plan_checksum, approved_via)
-    return replace(approval, whole_file=database_is_empty(url, env.connect_timeout))
+    return replace(approval, whole_file=target_is_empty(url, schema_text, env.connect_timeout))
 
 
 def _approval(
@@ -314,18 +303,6 @@ def _approval(
     return request_approval(url, env, schema_text, computed)
 
 
-def check_still_current(url: str, env: Environment, approval: Approval, schema_text: str) -> None:
-    """Right before applying (after the backup): the database is still the one the plan was made for."""
-    again, _ = compute_plan(url, env, schema_text)
-    live = again.catalog_checksum
-    if live != approval.plan.catalog_checksum or again.checksum != approval.plan.checksum:
-        raise CheckFailed(
-            f"the database changed after plan {approval.plan.checksum[:12]} was approved (catalog "
-            f"{approval.plan.catalog_checksum[:12]}, now {live[:12]}); nothing was changed",
-            hint="trigger the deployment again: it will show the new plan for approval",
-        )
-
-
 def record_approval(url: str, env: Environment, history_id: int, approval: Approval) -> None:
     """Add the approval (plan checksum, reason, approver, how) to the run's migration_history row."""
     from db.connection.connect import connect
@@ -345,89 +322,4 @@ def record_approval(url: str, env: Environment, history_id: int, approval: Appro
         approval.plan.checksum[:12],
         approval.source,
         history_id,
-    )
-
-
-@task(name="execute-plan", task_run_name="execute-plan-{environment}")
-def apply_approved_plan(
-    url: str, environment: str, approval: Approval, allow_hazards: list[str] | None = None
-) -> ApplyResult:
-    """Execute exactly the approved plan (db/deploy/execute.py); record it in migration_history.
-
-    Hazards allowed: the environment's, the reviewer's (the form), and the run's (--allow-hazard).
-
-    Returns an ApplyResult, the shape the run report, the summary and verification already read.
-    """
-    from datetime import UTC, datetime
-
-    from db.connection.connect import connect
-    from db.connection.environments import get_environment
-    from db.deploy.apply import Change
-    from db.deploy.execute import execute_plan
-    from db.deploy.history import HistoryRecord, record_run
-    from db.errors import SchemaflowError
-    from tasks.reporting import publish_table
-
-    env = get_environment(environment)
-    plan = approval.plan
-    started = datetime.now(UTC)
-    outcome, error, result = "success", None, None
-    try:
-        result = execute_plan(
-            url,
-            plan,
-            environment=environment,
-            allow_hazards=[*env.allow_hazards, *approval.allowed_hazards, *(allow_hazards or [])],
-            lock_timeout=env.lock_timeout,
-            statement_timeout=env.statement_timeout,
-            lock_retries=env.lock_retries,
-            connect_timeout=env.connect_timeout,
-        )
-    except SchemaflowError as exc:
-        outcome, error = "failed", exc
-    steps = result.steps if result else []
-    done = {s.number for s in steps if s.status == "done"}
-    changes = [
-        Change(action=s.action, kind=s.kind, name=s.name, detail=" ".join(s.sql.split())[:500])
-        for n, s in enumerate(plan.steps, 1)
-        if n in done
-    ]
-    record = HistoryRecord(
-        environment=environment,
-        checksum=plan.schema_checksum,
-        outcome=outcome,
-        started_at=started,
-        finished_at=datetime.now(UTC),
-        schema_mode=plan.mode or None,
-        objects_changed=len(changes),
-        attempts=result.transaction_attempts if result else 1,
-        error_message=error.message[:2000] if error else None,
-        changes=[c.__dict__ for c in changes],
-        plan_checksum=plan.checksum,
-        approval_reason=approval.reason or None,
-        approved_by=approval.approved_by,
-        approval_source=approval.source,
-    )
-    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
-        history_id = record_run(conn, record)
-    if result is not None:
-        publish_table(
-            table=result.rows() or [{"step": "-", "status": "no steps", "sql": "the plan was empty"}],
-            key=artifact_key(environment, "changes"),
-            description=f"Steps of plan {plan.checksum[:12]} executed on {environment}",
-        )
-    if error is not None:
-        raise error
-    assert result is not None
-    return ApplyResult(
-        environment=environment,
-        checksum=plan.schema_checksum,
-        mode=plan.mode,
-        dry_run=False,
-        changes=changes,
-        seconds=round(result.seconds, 3),
-        attempts=result.transaction_attempts or 1,
-        history_id=history_id,
-        statements=result.statements_run,
-        outcome="committed",
     )

@@ -6,6 +6,11 @@ the schema's tables gets only the planned statements (db/plan/database.py plan_d
 the executor (db/deploy/execute.py: transactional steps in one transaction, online steps after),
 and then the post-condition: planning again must give an empty plan, or the run fails naming what
 is left. A no-op deploy therefore runs catalog reads only and records a history row with 0 changes.
+
+A run that a person approved (tasks/approval.py) takes this same path with the approved Plan: the
+plan computed here, right before any change, must be that plan (same checksum, so the same live
+catalog and the same file), or nothing runs; and pending one-offs stop it, since the approval
+covered the plan alone.
 """
 
 from __future__ import annotations
@@ -27,13 +32,18 @@ from db.deploy.apply import (
     run_post_commit_steps,
 )
 from db.deploy.execute import ExecutionResult, execute_plan
-from db.errors import ApplyFailed
+from db.errors import ApplyFailed, CheckFailed
 from db.plan.database import plan_database
 from db.plan.model import Plan, Step
 from db.plan.render import describe_step
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
-from db.versions.deploy import baseline_one_offs, migration_files, run_one_offs
+from db.versions.deploy import (
+    baseline_one_offs,
+    migration_files,
+    refuse_pending_one_offs,
+    run_one_offs,
+)
 from db.versions.run import Limits
 
 PRESENT_TABLES_SQL = (
@@ -79,11 +89,13 @@ def apply_schema(
     allow_out_of_order: bool = False,
     restore_command: str | None = None,
     log: Callable[[str], None] | None = None,
+    approved: Plan | None = None,
 ) -> ApplyResult:
     """Apply `text` to `url` the way its state calls for (see the module docstring).
 
     One-off files in `migrations_dir` (default db/migrations) run first, or are baselined on an
     empty target (db/versions/deploy.py); `restore_command` is recorded with each one-off it runs.
+    `approved`: the plan a person approved; only that plan may run.
     """
     limits = {
         "lock_timeout": lock_timeout,
@@ -91,6 +103,10 @@ def apply_schema(
         "lock_retries": lock_retries,
     }
     files = migration_files(migrations_dir)
+    current = None
+    if approved is not None:
+        current = plan_database(url, text, connect_timeout=connect_timeout)
+        refuse_unless_approved(current, approved)
     if target_is_empty(url, text, connect_timeout):
         baselined = baseline_one_offs(
             url, text, files, environment=environment, connect_timeout=connect_timeout
@@ -99,6 +115,11 @@ def apply_schema(
             url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
             record_history=record_history, **limits,  # type: ignore[arg-type]
         ))  # fmt: skip
+    if approved is not None:
+        refuse_pending_one_offs(
+            url, files, environment=environment, allow_out_of_order=allow_out_of_order,
+            connect_timeout=connect_timeout,
+        )  # fmt: skip
     started, clock = datetime.now(UTC), time.monotonic()
     try:  # pending one-offs first: the plan is computed against what they leave
         one_offs = run_one_offs(
@@ -112,7 +133,8 @@ def apply_schema(
         _record(url, failed, started, clock, "failed", record_history, connect_timeout, error=error.message)
         error.result = failed
         raise
-    plan = plan_database(url, text, connect_timeout=connect_timeout)
+    # Under an approval no one-off ran (refused above), so the plan just checked is still current.
+    plan = current or plan_database(url, text, connect_timeout=connect_timeout)
     if reshapes_aggregate(plan):
         # metrics_daily changes form (materialized view -> table -> continuous aggregate): a catalog
         # diff can only drop and re-create it, empty; the file's guarded DO block carries every
@@ -165,6 +187,24 @@ def apply_schema(
     result.outcome = "committed"
     _record(url, result, started, clock, "success", record_history, connect_timeout)
     return result
+
+
+def refuse_unless_approved(current: Plan, approved: Plan) -> None:
+    """CheckFailed, before any change, when the plan computed now is not the one a person approved."""
+    if current.checksum == approved.checksum:
+        return
+    moved = current.catalog_checksum != approved.catalog_checksum
+    why = (
+        f"the database changed after plan {approved.checksum[:12]} was approved (catalog "
+        f"{approved.catalog_checksum[:12]}, now {current.catalog_checksum[:12]})"
+        if moved
+        else f"the plan is now {current.checksum[:12]}, not the approved {approved.checksum[:12]} "
+        "(the schema file changed)"
+    )
+    raise CheckFailed(
+        f"{why}; nothing was changed",
+        hint="trigger the deployment again: it will show the new plan for approval",
+    )
 
 
 def _change(step: Step) -> Change:

@@ -140,16 +140,31 @@ def refuse_pending_under_approval(url: str, env: Environment) -> None:
     approved, so pending one-offs would be skipped and their renames planned as drops: stop first.
     A fresh database is fine (its one-offs are baselined with the whole file).
     """
-    files = migration_files(env.migrations_dir)
+    if _has_tables(url, env.connect_timeout):
+        refuse_pending_one_offs(
+            url, migration_files(env.migrations_dir), environment=env.name,
+            allow_out_of_order=env.allow_out_of_order, connect_timeout=env.connect_timeout,
+        )  # fmt: skip
+
+
+def refuse_pending_one_offs(
+    url: str,
+    files: list[MigrationFile],
+    *,
+    environment: str,
+    allow_out_of_order: bool = False,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+) -> None:
+    """CheckFailed naming the pending one-offs, if any: an approval covers the plan, not them."""
     if not files:
         return
     status = pending_migrations(
-        url, files, allow_out_of_order=env.allow_out_of_order, connect_timeout=env.connect_timeout
+        url, files, allow_out_of_order=allow_out_of_order, connect_timeout=connect_timeout
     )
-    if status.pending and _has_tables(url, env.connect_timeout):
+    if status.pending:
         names = ", ".join(f.name for f in status.pending)
         raise CheckFailed(
-            f"{len(status.pending)} one-off migration(s) pending ({names}) in {env.name!r}, which "
+            f"{len(status.pending)} one-off migration(s) pending ({names}) in {environment!r}, which "
             "approves plans; nothing was changed",
             hint="approving one-offs together with the plan is not supported yet: deploy them in a "
             "reviewed run of an environment without require_approval on this database, then migrate again",

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from db.deploy.history import list_runs
 from db.deploy.plan_apply import apply_schema, file_tables, target_is_empty
-from db.errors import HazardsNotAllowed
+from db.errors import CheckFailed, HazardsNotAllowed
 from db.local.seed import seed_data
+from db.plan.database import plan_database
 from db.schema.master_file import read_schema
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 3}
@@ -120,3 +122,39 @@ def test_a_column_type_change_is_refused_on_staging_and_applies_with_the_allowan
     assert result.method == "plan" and all(s["status"] == "done" for s in result.steps)  # type: ignore[attr-defined]
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute(SEASON_TYPE_SQL).fetchone() == ("bigint",)
+
+
+def test_an_approved_plan_runs_only_while_it_is_still_the_plan_and_then_meets_the_post_condition(
+    db_url: str, tmp_path: Path
+) -> None:
+    text = read_schema()
+    _apply(db_url, text)
+    grown = text + "\nCREATE INDEX IF NOT EXISTS idx_episodes_title ON public.episodes (title);\n"
+    approved = plan_database(db_url, grown)
+    assert [s.name for s in approved.steps] == ["public.idx_episodes_title"]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("COMMENT ON TABLE public.plans IS 'changed after the review'")
+    with pytest.raises(CheckFailed, match="the database changed after plan") as moved:
+        _apply(db_url, grown, environment="staging", approved=approved)
+    assert "nothing was changed" in moved.value.message
+    other = grown + "\nCREATE INDEX IF NOT EXISTS idx_episodes_number ON public.episodes (episode_number);\n"
+    approved = plan_database(db_url, grown)
+    with pytest.raises(CheckFailed, match="the schema file changed"):
+        _apply(db_url, other, environment="staging", approved=approved)
+    # A pending one-off was not part of what the reviewer saw: refused, whatever the plan.
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20261201090000_comment.sql").write_text("COMMENT ON TABLE public.plans IS NULL;\n")
+    with pytest.raises(CheckFailed, match=r"one-off migration\(s\) pending \(20261201090000_comment\.sql\)"):
+        _apply(db_url, grown, environment="staging", approved=approved, migrations_dir=folder)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.idx_episodes_title')").fetchone() == (None,)
+        assert conn.execute("SELECT obj_description('public.plans'::regclass)").fetchone() == (
+            "changed after the review",
+        )
+
+    result = _apply(db_url, grown, environment="staging", approved=approved)
+    assert result.method == "plan" and result.plan_checksum == approved.checksum  # type: ignore[attr-defined]
+    assert len(approved.steps) == 2  # the index, and the hand-made comment undone
+    assert [s["status"] for s in result.steps] == ["done", "done"]  # type: ignore[attr-defined]
+    assert plan_database(db_url, grown).is_empty

@@ -15,6 +15,7 @@ import pytest
 from db.catalog.drift import check_drift
 from db.connection.environments import approval_seconds, get_environment
 from db.deploy.history import list_runs
+from db.deploy.plan_apply import target_is_empty
 from db.errors import CheckFailed, ConfigError
 from db.plan.model import Hazard, LockLevel, Plan, RelationSize, Step
 from db.schema.master_file import read_schema
@@ -22,7 +23,6 @@ from tasks.approval import (
     approval_input_for,
     approve,
     compute_plan,
-    database_is_empty,
     plan_markdown,
     refuse_unallowed_hazards,
 )
@@ -134,12 +134,15 @@ def test_the_plan_pins_the_catalog_and_an_empty_database_runs_the_whole_file(
     env = get_environment("approved")
     text = read_schema()
     fresh, how = compute_plan(db_url, env, text)
-    assert "whole master file" in how and database_is_empty(db_url, 10)
+    assert "whole master file" in how and target_is_empty(db_url, text)
     assert "public.listener_events" in {s.name for s in fresh.steps}
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.someone_elses (id int)")
+        conn.execute("CREATE TABLE public.someone_elses (id int)")  # not the file's: still empty for it
+    assert "whole master file" in compute_plan(db_url, env, text)[1]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.plans (id int)")  # one of the file's tables, made by hand
     again, how = compute_plan(db_url, env, text)
-    assert "step by step" in how and not database_is_empty(db_url, 10)
+    assert "step by step" in how and not target_is_empty(db_url, text)
     assert again.catalog_checksum != fresh.catalog_checksum and again.checksum != fresh.checksum
 
 
