@@ -11,9 +11,11 @@ desired file (idempotent, in the master file's style) handed to drift as `--sche
                       "destroys_data": true}],       # optional: the plan must leave this one out
      "renames": {"public.old": "public.new", "public.t.old_col": "public.t.new_col"}}
 
-Everything runs through the real tools a person would use: psql for A and for the suggested script,
-the installed `schemaflow` command for drift. The password travels in PGPASSWORD, never on a
-command line.
+psql builds A and runs the suggested script, the way a person does. Drift runs either through the
+installed `schemaflow` command (`run_drift`, `drift_report`, `plan_report`: a process each, paying the
+CLI's start-up and its own scratch database) or in this process (`drift_in_process`, with the
+`--sql` script from the CLI's own `render_script`), which the suite uses for most pairs to stay fast.
+The password travels in PGPASSWORD, never on a command line.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+from cli.drift import render_script
+from cli.exit_codes import ExitCode
+from db.catalog.drift import DriftReport, check_drift
 from db.connection.urls import libpq_subprocess_args
 
 PAIRS_DIR = Path(__file__).with_name("pairs")
@@ -203,6 +208,17 @@ def drift_report(url: str, schema_file: Path) -> tuple[int, dict[str, Any]]:
             f"drift --json exited {done.returncode} without a JSON report ({exc}):\n"
             f"{done.stderr[-3000:]}\n{done.stdout[:2000]}"
         ) from None
+
+
+def drift_in_process(url: str, schema_file: Path) -> tuple[int, DriftReport]:
+    """(the exit code `schemaflow drift` would give, the report) from the function the CLI calls."""
+    report = check_drift(url, schema_sql=schema_file.read_text(encoding="utf-8"))
+    return (ExitCode.FAILED if report.has_drift else ExitCode.OK), report
+
+
+def suggested_script(report: DriftReport) -> str:
+    """What `schemaflow drift --sql` prints for `report` (the CLI's own renderer, not a copy)."""
+    return render_script(report)
 
 
 def reported(report: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:

@@ -2,12 +2,23 @@
 
 Per pair (pairs/<NN_slug>/), on a fresh database of the TimescaleDB cluster:
 1. psql builds state A (with rows); the rows of every table are read.
-2. `schemaflow drift --schema-file b.sql --json` reports exactly expected.json's differences (no more,
-   no fewer), and leaves the cluster's roles as they were (drift suggests; it never applies).
-3. `schemaflow drift --sql` is saved and run with `psql -v ON_ERROR_STOP=1 -f`: it must succeed, and
-   an expected rename must be a RENAME, never a DROP.
+2. Drift against b.sql reports exactly expected.json's differences (no more, no fewer), and leaves the
+   cluster's roles as they were (drift suggests; it never applies).
+3. Drift's --sql script is saved and run with `psql -v ON_ERROR_STOP=1 -f`: it must succeed, and an
+   expected rename must be a RENAME, never a DROP; a drop of rows stays out of it and out of
+   `schemaflow plan` (which tags it destroys_data under --allow-destroy).
 4. A second drift reports nothing (or only the differences whose fix would destroy data).
 5. The rows of every table present on both sides are unchanged (checksums over the shared columns).
+
+Where drift runs: the CLI subset (`CLI_PAIRS`: every pair with a rename or a destroys_data difference,
+plus 01_table_add and 50_hypertable_create) goes end to end through the installed command, a process
+per call: `schemaflow drift --json` in steps 2 and 4, `drift --sql` in step 3 and `plan --json` (with
+and without --allow-destroy) for the destroys_data pairs. Every other pair calls the function the CLI
+calls, `check_drift(url, schema_sql=b.sql)`, in this process: `as_dict()` is what `--json` prints,
+the CLI's own `render_script` gives the `--sql` script of that same report (the database is unchanged
+between steps 2 and 3), and the exit code is the CLI's rule. A process spawn costs more than the check
+itself; the assertions are the same for every pair either way. psql stays the path for A and for the
+script in both.
 """
 
 from __future__ import annotations
@@ -20,6 +31,18 @@ import pytest
 from tests.db.plan.convergence import harness as h
 
 PAIRS = h.load_pairs()
+# The pairs whose drift goes through the installed command (module docstring); a destroys_data pair
+# is always one of them, so `schemaflow plan --json` keeps running end to end.
+CLI_PAIRS = frozenset(
+    p.id for p in PAIRS if p.renamed or p.destroys_data or p.id in ("01_table_add", "50_hypertable_create")
+)
+
+
+def test_the_cli_subset_covers_json_sql_and_plan() -> None:
+    """Some pairs of each kind keep the CLI's --json, --sql and plan --json covered end to end."""
+    chosen = [p for p in PAIRS if p.id in CLI_PAIRS]
+    assert {"01_table_add", "50_hypertable_create"} <= CLI_PAIRS, sorted(CLI_PAIRS)
+    assert any(p.renamed for p in chosen) and any(p.destroys_data for p in chosen), sorted(CLI_PAIRS)
 
 
 def test_the_suite_has_at_least_30_pairs() -> None:
@@ -55,12 +78,17 @@ def test_pair_converges(pair: h.Pair, db_url: str, tmp_path: Path) -> None:
 
 
 def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
+    via_cli = pair.id in CLI_PAIRS
     built = h.run_psql(url, pair.a_sql)
     assert built.returncode == 0, f"step 1: a.sql does not apply:\n{built.stderr}"
     before = h.table_rows(url)
     roles_before = h.role_facts(url, pair.role_prefix)
 
-    code, report = h.drift_report(url, pair.b_sql)
+    if via_cli:
+        code, report = h.drift_report(url, pair.b_sql)
+    else:
+        code, live = h.drift_in_process(url, pair.b_sql)
+        report = live.as_dict()
     got = h.reported(report)
     assert h.role_facts(url, pair.role_prefix) == roles_before, "step 2: drift changed the pair's roles"
     missing, extra = pair.differences - got.keys(), got.keys() - pair.differences
@@ -77,41 +105,49 @@ def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
     if pair.renamed:
         check_renames_are_inferred(pair, report)
 
-    suggested = h.run_drift(url, pair.b_sql, "--sql")
-    # Exit 1 is also how an unexpected error ends: an empty script or an error on stderr is a crash.
-    crashed = not suggested.stdout.strip() or any(
-        mark in suggested.stderr for mark in ("schemaflow: unexpected", "schemaflow: error", "Traceback")
-    )
-    assert suggested.returncode == 1 and not crashed, (
-        f"step 3: drift --sql exited {suggested.returncode}:\n{suggested.stderr}\n{suggested.stdout}"
-    )
+    if via_cli:
+        suggested = h.run_drift(url, pair.b_sql, "--sql")
+        # Exit 1 is also how an unexpected error ends: an empty script or an error on stderr is a crash.
+        crashed = not suggested.stdout.strip() or any(
+            mark in suggested.stderr for mark in ("schemaflow: unexpected", "schemaflow: error", "Traceback")
+        )
+        assert suggested.returncode == 1 and not crashed, (
+            f"step 3: drift --sql exited {suggested.returncode}:\n{suggested.stderr}\n{suggested.stdout}"
+        )
+        text = suggested.stdout
+    else:
+        text = h.suggested_script(live)  # a crash raises here, with its traceback
+        assert text.strip(), "step 3: the suggested script is empty although drift found differences"
     script = tmp_path / "suggested.sql"
-    script.write_text(suggested.stdout)
+    script.write_text(text)
     for kind, _, name in pair.renamed:
         old = {new: old for old, new in pair.renames.items()}.get(name, name)
-        assert "RENAME" in suggested.stdout.upper(), (
-            f"step 3: no RENAME for {kind} {name}:\n{suggested.stdout}"
-        )
-        assert not h.script_drops(suggested.stdout, kind, old), (
-            f"step 3: the script drops {kind} {old} instead of renaming it:\n{suggested.stdout}"
+        assert "RENAME" in text.upper(), f"step 3: no RENAME for {kind} {name}:\n{text}"
+        assert not h.script_drops(text, kind, old), (
+            f"step 3: the script drops {kind} {old} instead of renaming it:\n{text}"
         )
     for kind, _, name in pair.destroys_data:
-        assert not h.script_drops(suggested.stdout, kind, name), (
-            f"step 3: the script drops {kind} {name}, which holds rows:\n{suggested.stdout}"
+        assert not h.script_drops(text, kind, name), (
+            f"step 3: the script drops {kind} {name}, which holds rows:\n{text}"
         )
     if pair.destroys_data:
+        assert via_cli, "a destroys_data pair must be in CLI_PAIRS (schemaflow plan runs only there)"
         check_destroying_steps_are_withheld(pair, url)
     applied = h.run_psql(url, script)
     assert applied.returncode == 0, (
         f"step 3: the suggested script fails under psql -v ON_ERROR_STOP=1:\n{applied.stderr}\n"
-        f"--- script ---\n{suggested.stdout}"
+        f"--- script ---\n{text}"
     )
 
-    code, report = h.drift_report(url, pair.b_sql)
+    if via_cli:
+        code, report = h.drift_report(url, pair.b_sql)
+    else:
+        code, live = h.drift_in_process(url, pair.b_sql)
+        report = live.as_dict()
     left = h.reported(report)
     assert left.keys() == pair.destroys_data, (
         f"step 4: after the script, drift still reports:\n{h.describe(left, set(left))}\n"
-        f"--- script that was applied ---\n{suggested.stdout}"
+        f"--- script that was applied ---\n{text}"
     )
     assert code == (1 if left else 0), f"step 4: drift exited {code}"
 
