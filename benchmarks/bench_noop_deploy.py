@@ -1,7 +1,7 @@
-"""Benchmark: a no-op deploy (migrate's apply on an up-to-date database) at 0 / 1M / 5M events.
+"""Benchmark: a no-op deploy (migrate's apply on an up-to-date database) at 0 / 1M / 10M events.
 
-Run by hand, never in CI (the 5M seed takes minutes):
-`.venv/bin/python benchmarks/bench_noop_deploy.py [--sizes 0,1000000,5000000] [--runs 5]`.
+Run by hand, never in CI (the 10M seed takes about 9 minutes and 4 GB):
+`.venv/bin/python benchmarks/bench_noop_deploy.py [--sizes 0,1000000,10000000] [--runs 5]`.
 Starts its own throwaway PostgreSQL 15 + TimescaleDB cluster. Per size: a fresh database built by
 migrate's apply (db/deploy/plan_apply.py apply_schema), seeded with db/local/seed.py (timed), and
 metrics_daily built once (the full backfill a new table gets); then `--runs` no-op deploys through
@@ -84,7 +84,7 @@ def refreshes(url: str) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--sizes", default="0,1000000,5000000", help="listener events per database")
+    parser.add_argument("--sizes", default="0,1000000,10000000", help="listener events per database")
     parser.add_argument(
         "--runs", type=int, default=5, help="rounds of no-op deploys (each size once per round)"
     )
