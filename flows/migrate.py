@@ -162,6 +162,13 @@ def migrate(
         applied = getattr(exc, "result", None)  # ApplyFailed's: apply ran and rolled back
         if report.apply is None and applied is not None:
             report.apply = applied  # so the report says so instead of "not run"
+        if report.approval is not None and getattr(applied, "history_id", None):
+            # The audit trail names who approved a run that failed, too.
+            try:
+                record_approval(url, env, applied.history_id, report.approval)  # type: ignore[union-attr]
+            except Exception as unrecorded:  # the run's own error is what must show
+                logger.warning("the approval was not added to history row %s: %s",
+                               applied.history_id, unrecorded)  # type: ignore[union-attr]  # fmt: skip
         report.fail(exc.message, exc.hint)
         remember_failure(exc, report.failed_step())  # for the failure artifact
         logger.error("migrate %s failed: %s", environment, report.error)

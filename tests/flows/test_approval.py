@@ -17,6 +17,7 @@ from db.connection.environments import approval_seconds, get_environment
 from db.deploy.history import list_runs
 from db.deploy.plan_apply import target_is_empty
 from db.errors import CheckFailed, ConfigError
+from db.local.seed import seed_data
 from db.plan.model import Hazard, LockLevel, Plan, RelationSize, Step
 from db.schema.master_file import read_schema
 from tasks.approval import (
@@ -27,6 +28,10 @@ from tasks.approval import (
     refuse_unallowed_hazards,
 )
 
+SEASON_TYPE_SQL = """
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+WHERE attrelid = 'public.episodes'::regclass AND attname = 'season_number'
+"""
 ENVIRONMENTS = """
 [defaults]
 database_url_env = "SCHEMAFLOW_TEST_URL"
@@ -184,3 +189,30 @@ def test_migrate_applies_only_the_plan_it_was_given_and_records_the_approval(
         row = list_runs(conn, "approved", limit=1)[0]
     assert row["id"] == done["history_id"] and row["plan_checksum"] == planned["plan_checksum"]
     assert not check_drift(db_url).has_drift
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_approved_run_that_fails_still_records_its_approval(environments: Path, db_url: str) -> None:
+    from flows.migrate import migrate
+
+    planned = migrate(environment="approved", plan_only=True)
+    migrate(environment="approved", plan_checksum=planned["plan_checksum"], run_expectations=False)
+    with psycopg.connect(db_url) as conn:
+        seed_data(conn, tenants=1, events=200, days=2)  # a populated episodes: retyping rewrites it
+    retyped = environments / "retyped.sql"
+    old = "    season_number   integer CHECK (season_number > 0),"
+    retyped.write_text(read_schema().replace(old, "    season_number   bigint CHECK (season_number > 0),"))
+    planned = migrate(environment="approved", plan_only=True, schema_file=str(retyped))
+    hazards = ["rewrites_table", "blocks_writes", "blocks_reads"]
+    with psycopg.connect(db_url) as reader:  # an analyst's open transaction: the retype cannot lock
+        reader.execute("SELECT count(*) FROM public.episodes")
+        state = migrate(
+            environment="approved", plan_checksum=planned["plan_checksum"], schema_file=str(retyped),
+            allow_hazards=hazards, run_expectations=False, return_state=True,
+        )  # fmt: skip
+    assert state.is_failed()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = list_runs(conn, "approved", limit=1)[0]
+        assert conn.execute(SEASON_TYPE_SQL).fetchone() == ("integer",)
+    assert row["outcome"] == "failed" and "lock" in row["error_message"], row
+    assert row["plan_checksum"] == planned["plan_checksum"] and row["approval_source"].startswith("cli")
