@@ -143,7 +143,7 @@ def touched_tables(plan: Plan) -> list[str]:
         shown = (
             f"{size.bytes / 1048576:,.1f} MiB" if size.bytes >= 1048576 else f"{size.bytes / 1024:,.0f} KiB"
         )
-        lines.append(f"| `{name}` | {size.estimated_rows:,} | {shown} | {chunks} |")
+        lines.append(f"| `{name}` | {size.rows_shown} | {shown} | {chunks} |")
     return [*lines, ""]
 
 

@@ -56,9 +56,14 @@ class RelationSize:
     """What a step costs to know before running it: the relation's size from the catalog statistics."""
 
     relation: str
-    estimated_rows: int
+    estimated_rows: int  # -1: unknown, the relation has pages but was never analyzed
     bytes: int
     chunks: int | None = None  # hypertables only
+
+    @property
+    def rows_shown(self) -> str:
+        """The estimate as a reviewer reads it: '~1,200' or 'unknown (never analyzed)'."""
+        return "unknown (never analyzed)" if self.estimated_rows < 0 else f"~{self.estimated_rows:,}"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def describe_step(step: Step) -> str:
     size = ""
     if step.size:
         chunks = f", {step.size.chunks} chunks" if step.size.chunks is not None else ""
-        size = f"; ~{step.size.estimated_rows:,} rows, {step.size.bytes:,} bytes{chunks}"
+        size = f"; rows {step.size.rows_shown}, {step.size.bytes:,} bytes{chunks}"
     # Names come from the database: one_line keeps a crafted name (a newline) inside a `--` comment.
     return one_line(f"{step.action} {step.kind} {step.name}: {lock}, {where}{size}{hazards}")
 
@@ -78,7 +78,7 @@ def render_markdown(plan: Plan) -> str:
     rows = []
     for number, s in enumerate(plan.steps, 1):
         lock = f"{s.lock} on `{s.relation}`" if s.lock else "-"
-        est = f"{s.size.estimated_rows:,}" if s.size else "-"
+        est = s.size.rows_shown if s.size else "-"
         where = "transaction" if s.transactional else "online"
         rows.append(
             f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {where} | {est} | "

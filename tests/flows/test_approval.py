@@ -6,6 +6,7 @@ tests/e2e/test_approval.py; here the same code runs in-process under a temporary
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from db.deploy.plan_apply import target_is_empty
 from db.errors import CheckFailed, ConfigError
 from db.local.seed import seed_data
 from db.plan.model import Hazard, LockLevel, Plan, RelationSize, Step
+from db.plan.render import describe_step
 from db.schema.master_file import read_schema
 from tasks.approval import (
     approval_input_for,
@@ -109,8 +111,14 @@ def test_the_plan_artifact_shows_the_sizes_of_the_tables_it_locks() -> None:
     text = plan_markdown(
         Plan(steps=(step,), schema_checksum="s" * 64, catalog_checksum="c" * 64), "prod", "x"
     )
-    assert "| `public.listener_events` | 2,000,000 | 512.0 MiB | 42 |" in text
+    assert "| `public.listener_events` | ~2,000,000 | 512.0 MiB | 42 |" in text
     assert "expectation results before the change: not measured" in text
+    # Never analyzed (reltuples -1): said so, not printed as "-1 rows".
+    unknown = replace(step, size=RelationSize("public.listener_events", -1, 8192))
+    plan = Plan(steps=(unknown,), schema_checksum="s" * 64, catalog_checksum="c" * 64)
+    text = plan_markdown(plan, "prod", "x")
+    assert "| `public.listener_events` | unknown (never analyzed) | 8 KiB | - |" in text and "-1" not in text
+    assert "rows unknown (never analyzed), 8,192 bytes" in describe_step(unknown)
 
 
 def test_an_approval_that_does_not_allow_a_hazard_of_the_plan_stops_before_any_change(
