@@ -26,7 +26,7 @@ from db.catalog.snapshot import KINDS, Difference, Snapshot, diff_catalogs, snap
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url, validate_url, with_database
 from db.errors import ConfigError
-from db.plan.model import Plan, RelationSize
+from db.plan.model import Plan, RelationSize, SnapshotScope
 from db.plan.sizes import read_sizes
 from db.schema.declared_roles import declared_roles
 from db.schema.master_file import checksum, read_schema
@@ -95,6 +95,7 @@ class Sides:
     migrating_role: str
     sizes: dict[str, RelationSize]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (benchmarks/bench_plan.py)
+    scope: SnapshotScope | None = None  # how `actual` was read
 
 
 def check_drift(
@@ -177,7 +178,13 @@ def compare_sides(
             timings["scratch database (create, apply, snapshot, drop)"] = time.perf_counter() - clock
     # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
     expected["role"], expected["role_membership"] = roles, memberships
-    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings)
+    scope = SnapshotScope(
+        schemas=tuple(schemas) if schemas is not None else None,
+        exclude_schemas=tuple(exclude_schemas),
+        roles=tuple(roles),
+        migrating_role=role,
+    )
+    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings, scope)
 
 
 # The role that ran migrate: its last successful history row; else the owner of schemaflow's own

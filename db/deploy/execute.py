@@ -26,6 +26,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
+from db.catalog.snapshot import snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url
 from db.deploy.apply import RETRYABLE_ERRORS, backoff_seconds, prepare_session
@@ -35,7 +36,7 @@ from db.deploy.lock import hold_migration_lock
 from db.deploy.lockwait import LockWaitSampler
 from db.deploy.online import drop_leftover_index, index_state, is_index_build
 from db.errors import ApplyFailed
-from db.plan.model import Plan, Step
+from db.plan.model import Plan, Step, snapshot_checksum
 from db.progress import ProgressEvent, report
 
 SET_SESSION_SQL = "SELECT set_config(%s, %s, false)"
@@ -131,6 +132,7 @@ def execute_plan(
         with cancel_on_sigterm(conn) as interruption, hold_migration_lock(conn):
             if plan.is_empty:
                 return _finish(result, clock)
+            refuse_if_catalog_moved(conn, plan)
             sampler = LockWaitSampler(url, conn.info.backend_pid, connect_timeout)
             with sampler.running():
                 run = _Run(conn, plan, result, interruption, sampler, lock_retries, sleep)
@@ -148,6 +150,29 @@ def execute_plan(
 
 
 PROGRESS_STEP = "plan steps"
+
+
+def refuse_if_catalog_moved(conn: psycopg.Connection, plan: Plan) -> None:
+    """Under the migration lock, before any step: the catalog is still the one the plan was made from.
+
+    Planning happens before the lock is taken, so another migrate (or a person) may have changed the
+    database in between; its steps would then be stale. A hand-built plan has no scope to re-read.
+    """
+    if plan.scope is None:
+        return
+    scope = plan.scope
+    now = snapshot_checksum(
+        snapshot_catalog(
+            conn, scope.schemas, exclude_schemas=scope.exclude_schemas, roles=scope.roles,
+            migrating_role=scope.migrating_role,
+        )
+    )  # fmt: skip
+    if now != plan.catalog_checksum:
+        raise ApplyFailed(
+            f"the database changed after plan {plan.checksum[:12]} was computed (catalog "
+            f"{plan.catalog_checksum[:12]}, now {now[:12]}), perhaps by another migrate; nothing was changed",
+            hint="run migrate again: it plans against the database as it is now",
+        )
 
 
 @dataclass

@@ -6,6 +6,8 @@ beside it (db/catalog/drift.py), sizes are read for every relation, and the pure
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from db.catalog.drift import DRIFT_SCHEMAS, compare_sides
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
 from db.plan.model import Plan
@@ -37,7 +39,7 @@ def plan_database(
         migrating_role=migrating_role,
         connect_timeout=connect_timeout,
     )
-    return plan_changes(
+    plan = plan_changes(
         sides.expected,
         sides.actual,
         migrating_role=sides.migrating_role,
@@ -46,3 +48,4 @@ def plan_database(
         schema_checksum=sides.schema_checksum,
         mode=sides.mode,
     )
+    return replace(plan, scope=sides.scope)

@@ -103,6 +103,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class SnapshotScope:
+    """How the live snapshot behind a plan's catalog_checksum was read, so it can be read again."""
+
+    schemas: tuple[str, ...] | None  # None: every user schema
+    exclude_schemas: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    migrating_role: str | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     """Ordered steps plus the two hashes that pin what they were computed from."""
 
@@ -111,6 +121,8 @@ class Plan:
     catalog_checksum: str  # sha256 of the live catalog snapshot the plan was computed against
     mode: str = ""  # tsl | apache | plain: the schema mode of the server
     notes: tuple[str, ...] = field(default=())  # e.g. "rename of public.a to public.b was inferred"
+    # Set by db/plan/database.py: the executor reads the catalog again under the migration lock.
+    scope: SnapshotScope | None = field(default=None, compare=False)
 
     @property
     def is_empty(self) -> bool:

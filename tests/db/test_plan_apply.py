@@ -9,9 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from db.deploy.execute import execute_plan
 from db.deploy.history import list_runs
 from db.deploy.plan_apply import apply_schema, file_tables, target_is_empty
-from db.errors import CheckFailed, HazardsNotAllowed
+from db.errors import ApplyFailed, CheckFailed, HazardsNotAllowed
 from db.local.seed import seed_data
 from db.plan.database import plan_database
 from db.schema.master_file import read_schema
@@ -188,3 +189,20 @@ def test_an_approved_plan_runs_only_while_it_is_still_the_plan_and_then_meets_th
     assert len(approved.steps) == 2  # the index, and the hand-made comment undone
     assert [s["status"] for s in result.steps] == ["done", "done"]  # type: ignore[attr-defined]
     assert plan_database(db_url, grown).is_empty
+
+
+def test_a_plan_whose_database_changed_before_the_lock_runs_no_step(db_url: str) -> None:
+    """Planning happens before the migration lock: the executor reads the catalog again under it."""
+    text = read_schema()
+    _apply(db_url, text)
+    grown = text + "\nCREATE INDEX IF NOT EXISTS idx_episodes_title ON public.episodes (title);\n"
+    plan = plan_database(db_url, grown)
+    with psycopg.connect(db_url, autocommit=True) as conn:  # another migrate, or a person, meanwhile
+        conn.execute("CREATE INDEX idx_plans_name ON public.plans (name)")
+    with pytest.raises(ApplyFailed, match=r"the database changed after plan \w+ was computed") as moved:
+        execute_plan(db_url, plan, environment="staging")
+    assert "nothing was changed" in moved.value.message and "run migrate again" in (moved.value.hint or "")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.idx_episodes_title')").fetchone() == (None,)
+    again = plan_database(db_url, grown)  # planned as it is now: runs
+    assert [s.status for s in execute_plan(db_url, again, environment="staging").steps] == ["done", "done"]
