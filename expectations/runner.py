@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from db.catalog.capabilities import detect_capabilities
 from db.connection.connect import connect
 from db.connection.urls import mask_url
-from db.errors import CheckFailed
+from db.errors import CheckFailed, ConnectionFailed
 from db.schema.expected import ExpectedSchema, expected_schema
 from expectations.context import default_data_docs_dir, open_context, release
-from expectations.spec import UNEXPECTED_ROWS_LIMIT, Batch, RunOptions, SuiteSpec
+from expectations.spec import SHOWN_ROWS, UNEXPECTED_ROWS_LIMIT, Batch, Check, RunOptions, SuiteSpec, capped
 from expectations.suites import event_invariants, hypertables, metrics_daily, table_shape
 
 SUITE_BUILDERS: list[Callable[[ExpectedSchema, RunOptions], SuiteSpec]] = [
@@ -50,6 +52,13 @@ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
 # GX materialises each batch into a temporary table; a standby, or a role without TEMP, cannot.
 ADHOC_SITE = "adhoc"  # the Data Docs folder of runs that name no environment
 TEMP_TABLES_SQL = "SELECT NOT pg_is_in_recovery() AND has_database_privilege(current_database(), 'TEMP')"
+# A failed unexpected-rows check's first rows, read here because result_format BASIC gives GX's
+# count only, and COMPLETE for the run would also return the column expectations' unexpected values
+# from the event tables. Run on failure only, on the check's capped query (which bounds the sort),
+# ordered so a message reads the same from run to run.
+SHOWN_ROWS_SQL = "SELECT * FROM ({query}) AS unexpected ORDER BY unexpected::text LIMIT {limit}"
+# A failure message waits this long for its rows at most; past it the message gives the count only.
+SHOWN_ROWS_TIMEOUT_SQL = "SET LOCAL statement_timeout = '15s'"
 
 
 @dataclass
@@ -127,6 +136,7 @@ def run_suites(
     if runnable:
         key = (url, options, tuple(s.name for s in runnable), tuple(sorted(broken)), pooled, temp_tables)
         validated, index = _validate(key, runnable, docs_dir if build_docs else None, run_name)
+        _name_unexpected_rows(url, runnable, validated)
         rows += validated
     url_of_index = None
     if index is not None:
@@ -176,6 +186,77 @@ def _unplannable_batches(conn: psycopg.Connection, batches: list[Batch]) -> dict
         except psycopg.Error as exc:
             broken[batch.asset] = str(exc).strip().splitlines()[0]
     return broken
+
+
+def _name_unexpected_rows(url: str, specs: list[SuiteSpec], rows: list[dict[str, Any]]) -> None:
+    """Say in each failed unexpected-rows row which rows are wrong, not only how many.
+
+    Reads at most SHOWN_ROWS of each failed check's rows, with the batch's query in place of
+    {batch}; a run where everything passes opens no connection. Rows that cannot be read (timeout,
+    lost connection) leave the count, saying why.
+    """
+    checks = {
+        (spec.name, check.name): (batch, check)
+        for spec in specs
+        for batch in spec.batches
+        for check in batch.checks
+        if check.query is not None
+    }
+    failed = [
+        (row, *checks[(row["suite"], row["expectation"])])
+        for row in rows
+        if not row["success"]
+        and (row["suite"], row["expectation"]) in checks
+        and isinstance(row["unexpected_count"], int)
+        and not str(row["observed_value"]).startswith("error")
+    ]
+    if not failed:
+        return
+    try:
+        conn = connect(url, autocommit=True)
+    except ConnectionFailed as exc:
+        for row, _batch, _check in failed:
+            row["observed_value"] = f"{_count_text(row['unexpected_count'])} (rows not shown: {exc})"
+        return
+    with conn:
+        for row, batch, check in failed:
+            row["observed_value"] = _unexpected_rows_text(conn, batch, check, row["unexpected_count"])
+
+
+def _unexpected_rows_text(conn: psycopg.Connection, batch: Batch, check: Check, count: int) -> str:
+    """'3 unexpected rows: a; b; c', naming up to SHOWN_ROWS of them and counting the rest."""
+    assert check.query is not None  # only unexpected-rows checks get here
+    query = sql.SQL(SHOWN_ROWS_SQL).format(
+        query=sql.SQL(capped(check.query).replace("{batch}", f"({batch.query})")),
+        limit=sql.Literal(SHOWN_ROWS),
+    )
+    try:
+        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SHOWN_ROWS_TIMEOUT_SQL)
+            shown = cur.execute(query).fetchall()
+    except psycopg.Error as exc:
+        reason = mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        return f"{_count_text(count)} (rows not shown: {reason[:200]})"
+    if not shown:  # the rows were gone by the time they were read
+        return _count_text(count)
+    text = "; ".join(_row_text(check.row_text, r) for r in shown)
+    if count >= UNEXPECTED_ROWS_LIMIT:
+        return f"{_count_text(count)}: {text} and more"
+    more = count - len(shown)
+    return f"{_count_text(count)}: {text}" + (f" and {more} more" if more > 0 else "")
+
+
+def _count_text(count: int) -> str:
+    if count >= UNEXPECTED_ROWS_LIMIT:
+        return f"at least {UNEXPECTED_ROWS_LIMIT} unexpected rows (capped)"
+    return f"{count} unexpected row{'' if count == 1 else 's'}"
+
+
+def _row_text(template: str | None, row: dict[str, Any]) -> str:
+    values = {k: "none" if v is None else v for k, v in row.items()}
+    if template is None:
+        return ", ".join(f"{k}={v}" for k, v in values.items())
+    return template.format_map(values)
 
 
 def _flow_run() -> dict[str, str]:

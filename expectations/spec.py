@@ -19,6 +19,8 @@ from typing import Any
 # Unexpected-row queries are capped: GX counts and fetches their rows, so a badly broken table
 # must not be pulled into memory. A capped count reads as "at least this many".
 UNEXPECTED_ROWS_LIMIT = 1000
+# A failed unexpected-rows check's message names this many of its rows; the rest are only counted.
+SHOWN_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Check:
     build: Callable[[], Any]
     offends: str | None = None
     flag: str | None = None  # the offenders query's column holding `offends`, for flag checks
+    # Unexpected-rows checks: their query (with {batch}) and how one of its rows reads in a message,
+    # a str.format template over the row's columns; None lists every column as name=value.
+    query: str | None = None
+    row_text: str | None = None
 
 
 @dataclass
@@ -69,19 +75,29 @@ class SuiteSpec:
     not_applicable: str | None = None
 
 
-def unexpected_rows(name: str, query: str, description: str) -> Check:
-    """A check that fails when `query` (with {batch}) returns rows; the query gets a LIMIT."""
+def unexpected_rows(name: str, query: str, description: str, row_text: str | None = None) -> Check:
+    """A check that fails when `query` (with {batch}) returns rows; the query gets a LIMIT.
+
+    `{batch}` must carry an alias (`{batch} AS b`): a failed check's rows are read with the batch's
+    own query in its place (expectations/runner.py). `row_text` names what one row says is wrong,
+    e.g. "{table_name}.{column_name} ({problem})".
+    """
 
     def build() -> Any:
         import great_expectations.expectations as gxe
 
         return gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=f"{query.strip()} LIMIT {UNEXPECTED_ROWS_LIMIT}",
+            unexpected_rows_query=capped(query),
             description=description,
             meta={"check": name, "counts_rows": True},
         )
 
-    return Check(name, build)
+    return Check(name, build, query=query, row_text=row_text)
+
+
+def capped(query: str) -> str:
+    """An unexpected-rows query with the LIMIT GX runs it with."""
+    return f"{query.strip()} LIMIT {UNEXPECTED_ROWS_LIMIT}"
 
 
 def gx_check(

@@ -77,7 +77,8 @@ def expectation_rows(url: str) -> list[CheckResult]:
         bad = [r for r in results if not r["success"]]
         detail = f"{len(results) - len(bad)}/{len(results)} expectations met"
         if bad:
-            detail += ": failed " + ", ".join(str(r["expectation"]) for r in bad[:5])
+            # What each one observed (the rows it found, for unexpected-rows checks), not only its name.
+            detail += ": failed " + ", ".join(f"{r['expectation']} ({r['observed_value']})" for r in bad[:5])
         rows.append(CheckResult(f"expectations: {suite}", "fail" if bad else "pass", detail))
     if not rows:
         rows.append(

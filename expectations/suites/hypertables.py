@@ -14,8 +14,14 @@ FROM timescaledb_information.dimensions d
 WHERE d.hypertable_schema = '{SCHEMA}'
 """
 # The expected table is absent from the dimensions, or partitioned on another column / interval.
+# `problem` is what a failure message says (an integer dimension has no time interval).
 HYPERTABLE_QUERY = """
-SELECT e.table_name, d.column_name, d.time_interval
+SELECT e.table_name, d.column_name, d.time_interval,
+       CASE WHEN d.hypertable_name IS NULL THEN 'not a hypertable'
+            ELSE 'partitioned on ' || d.column_name || ' every '
+                 || coalesce(d.time_interval::text, 'integer interval')
+                 || ', not on ' || e.column_name || ' every ' || e.chunk_interval::text
+       END AS problem
 FROM (VALUES ('{table}', '{column}', interval '{interval}')) AS e(table_name, column_name, chunk_interval)
 LEFT JOIN {{batch}} AS d ON d.hypertable_name = e.table_name AND d.dimension_number = 1
 WHERE d.hypertable_name IS NULL OR d.column_name <> e.column_name OR d.time_interval <> e.chunk_interval
@@ -40,6 +46,9 @@ LEFT JOIN {{batch}} AS j
        ON j.view_name = e.view_name AND j.proc_name = 'policy_refresh_continuous_aggregate' AND j.scheduled
 WHERE j.view_name IS NULL
 """
+# How one unexpected row reads in a failure message.
+HYPERTABLE_TEXT = "{table_name} ({problem})"
+REFRESH_POLICY_TEXT = "{view_name} (no scheduled refresh policy)"
 
 
 def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
@@ -56,6 +65,7 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
                 f"{h.table} hypertable",
                 query,
                 f"{h.table} is a hypertable on {h.time_column} with {h.chunk_interval} chunks",
+                HYPERTABLE_TEXT,
             )
         )
     batches = [dimensions]
@@ -66,6 +76,7 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
                 f"{METRICS_DAILY} refresh policy",
                 REFRESH_POLICY_QUERY,
                 f"{METRICS_DAILY} is a continuous aggregate with a scheduled refresh policy",
+                REFRESH_POLICY_TEXT,
             )
         )
         batches.append(jobs)

@@ -58,6 +58,8 @@ WHERE r.newest_event IS NOT NULL
   AND (a.newest_bucket IS NULL
        OR a.newest_bucket < date_trunc('day', r.newest_event - interval '{lag}', 'UTC'))
 """
+# How the unexpected row reads in a failure message.
+FRESHNESS_TEXT = "newest bucket {newest_bucket}, newest raw event {newest_event}"
 
 
 def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
@@ -98,6 +100,7 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
             FRESHNESS_QUERY.format(raw_window=raw_recent, **names),
             f"the newest bucket covers the newest raw event of the refresh window ({REFRESH_WINDOW}) "
             f"as of {options.refresh_lag} ago",
+            FRESHNESS_TEXT,
         )
     )
     totals = Batch(

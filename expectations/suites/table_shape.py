@@ -38,6 +38,9 @@ FULL JOIN (SELECT b.table_name, b.column_name FROM {{batch}} AS b
 WHERE (e.column_name IS NULL OR a.column_name IS NULL)
   AND coalesce(e.table_name, a.table_name) IN (SELECT DISTINCT b2.table_name FROM {{batch}} AS b2)
 """
+# How one unexpected row reads in a failure message.
+MISSING_TABLE_TEXT = "{table_name} (missing)"
+COLUMN_SET_TEXT = "{table_name}.{column_name} ({problem})"
 
 
 def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
@@ -53,6 +56,7 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
             "core tables exist",
             MISSING_TABLES_QUERY.format(tables=names),
             f"all {len(tables)} core tables and metrics_daily exist",
+            MISSING_TABLE_TEXT,
         )
     )
     batch.checks.append(
@@ -60,6 +64,7 @@ def build(expected: ExpectedSchema, options: RunOptions) -> SuiteSpec:
             "columns match the master file",
             COLUMN_SET_QUERY.format(columns=columns, table_list=table_list),
             "every core table has exactly the columns the master file declares",
+            COLUMN_SET_TEXT,
         )
     )
     return SuiteSpec(NAME, [batch])
