@@ -273,13 +273,17 @@ def approve(
 
     `approved_via`: how the CLI took the approval of that checksum (--yes, a typed yes, ...).
     """
-    from db.versions.deploy import refuse_pending_under_approval
-
-    refuse_pending_under_approval(url, env)  # the approved plan covers the master only: fail closed
     from db.deploy.plan_apply import target_is_empty
+    from db.versions.deploy import migration_files, refuse_pending_one_offs
 
+    empty = target_is_empty(url, schema_text, env.connect_timeout)
+    if not empty:  # an empty database baselines its one-offs; a live one would run them unapproved
+        refuse_pending_one_offs(
+            url, migration_files(env.migrations_dir), environment=env.name,
+            allow_out_of_order=env.allow_out_of_order, connect_timeout=env.connect_timeout,
+        )  # fmt: skip
     approval = _approval(url, env, schema_text, computed, plan_checksum, approved_via)
-    return replace(approval, whole_file=target_is_empty(url, schema_text, env.connect_timeout))
+    return replace(approval, whole_file=empty)
 
 
 def _approval(

@@ -223,8 +223,14 @@ class _Run:
 
     def online(self, lock_timeout: str, statement_timeout: str) -> None:
         """Each online step in autocommit after the commit, retried alone on a lock timeout."""
-        for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
-            self.conn.execute(SET_SESSION_SQL, (name, value))
+        try:
+            for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+                self.conn.execute(SET_SESSION_SQL, (name, value))
+        except psycopg.Error as exc:  # not transient: the transaction may have committed already
+            raise ApplyFailed(
+                f"the online steps could not start after the transaction: {_first_line(exc)}",
+                hint="run migrate again: it plans against what is there now and runs what is left",
+            ) from None
         for record, step in zip(self.result.steps, self.plan.steps, strict=True):
             if step.transactional:
                 continue

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from pglast import ast, parse_sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
@@ -32,7 +34,7 @@ from db.deploy.apply import (
     run_post_commit_steps,
 )
 from db.deploy.execute import ExecutionResult, execute_plan
-from db.errors import ApplyFailed, CheckFailed
+from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, SchemaflowError
 from db.plan.database import plan_database
 from db.plan.model import Plan, Step
 from db.plan.render import describe_step
@@ -171,11 +173,29 @@ def apply_schema(
         raise
     result.steps = [*one_offs.rows, *execution.rows()]
     result.attempts = max(1, execution.transaction_attempts)
-    if touches_aggregate(plan):  # its data is (re)built after the commit, as on the whole-file path
-        with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
-            result.post_commit_steps = run_post_commit_steps(conn, result)
-    # An empty plan is its own proof (nothing ran since it was computed); otherwise plan again.
-    left = plan if plan.is_empty else plan_database(url, text, connect_timeout=connect_timeout)
+    try:
+        if touches_aggregate(plan):  # its data is (re)built after the commit, as on the whole-file path
+            with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+                result.post_commit_steps = run_post_commit_steps(conn, result)
+        # An empty plan is its own proof (nothing ran since it was computed); otherwise plan again.
+        left = plan if plan.is_empty else plan_database(url, text, connect_timeout=connect_timeout)
+    except (ConnectionFailed, psycopg.OperationalError) as lost:
+        # The steps have run: a retry of the whole apply would plan again, find them done, and
+        # report a run that changed nothing (or, under an approval, refuse a "changed" database).
+        result.outcome = "failed: the steps ran, the proof did not (see the error)"
+        unproven = ApplyFailed(
+            f"the plan's {len(plan.steps)} step(s) ran, but checking the result failed: "
+            f"{getattr(lost, 'message', None) or str(lost).strip().splitlines()[0]}",
+            hint="run `schemaflow drift` (or migrate again) once the server answers: the plan is "
+            "computed from what is there now",
+        )
+        with suppress(SchemaflowError, psycopg.Error):
+            _record(
+                url, result, started, clock, "failed", record_history, connect_timeout,
+                error=unproven.message,
+            )  # fmt: skip
+        unproven.result = result
+        raise unproven from None
     if not left.is_empty:
         leftover = _left_over(left)
         result.outcome = "failed: the post-condition found differences left"
@@ -193,17 +213,19 @@ def refuse_unless_approved(current: Plan, approved: Plan) -> None:
     """CheckFailed, before any change, when the plan computed now is not the one a person approved."""
     if current.checksum == approved.checksum:
         return
-    moved = current.catalog_checksum != approved.catalog_checksum
-    why = (
-        f"the database changed after plan {approved.checksum[:12]} was approved (catalog "
-        f"{approved.catalog_checksum[:12]}, now {current.catalog_checksum[:12]})"
-        if moved
-        else f"the plan is now {current.checksum[:12]}, not the approved {approved.checksum[:12]} "
-        "(the schema file changed)"
-    )
+    moved = []
+    if current.schema_checksum != approved.schema_checksum:
+        moved.append("the schema file")
+    if current.catalog_checksum != approved.catalog_checksum:
+        moved.append(
+            f"the database (catalog {approved.catalog_checksum[:12]}, now {current.catalog_checksum[:12]})"
+        )
+    what = " and ".join(moved) or "the planner's output for the same file and database"
     raise CheckFailed(
-        f"{why}; nothing was changed",
-        hint="trigger the deployment again: it will show the new plan for approval",
+        f"plan {approved.checksum[:12]} was approved, but the plan is now {current.checksum[:12]}: "
+        f"{what} changed since; nothing was changed",
+        hint="review the new plan and approve it: trigger the deployment again (it shows the plan), "
+        "or run `schemaflow plan --json` for the checksum to pass with --plan-checksum",
     )
 
 

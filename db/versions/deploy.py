@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.connection.environments import Environment
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
 from db.deploy.apply import ApplyResult, Change
 from db.errors import CheckFailed
 from db.versions.baseline import check_master_contains, record_baseline
@@ -27,7 +26,6 @@ from db.versions.files import MigrationFile, discover_migrations
 from db.versions.run import Limits, pending_migrations, run_pending_migrations
 
 LOGGER = logging.getLogger("schemaflow.versions")
-USER_TABLES_SQL = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
 
 
 @dataclass
@@ -133,20 +131,6 @@ def _row(
             "lock wait (s)": "-", "attempts": attempts, "sql": name, "detail": detail}  # fmt: skip
 
 
-def refuse_pending_under_approval(url: str, env: Environment) -> None:
-    """CheckFailed when one-offs are pending on a live database in an approval run.
-
-    The approved plan (tasks/approval.py) is computed before any one-off runs and is executed as
-    approved, so pending one-offs would be skipped and their renames planned as drops: stop first.
-    A fresh database is fine (its one-offs are baselined with the whole file).
-    """
-    if _has_tables(url, env.connect_timeout):
-        refuse_pending_one_offs(
-            url, migration_files(env.migrations_dir), environment=env.name,
-            allow_out_of_order=env.allow_out_of_order, connect_timeout=env.connect_timeout,
-        )  # fmt: skip
-
-
 def refuse_pending_one_offs(
     url: str,
     files: list[MigrationFile],
@@ -169,9 +153,3 @@ def refuse_pending_one_offs(
             hint="approving one-offs together with the plan is not supported yet: deploy them in a "
             "reviewed run of an environment without require_approval on this database, then migrate again",
         )
-
-
-def _has_tables(url: str, connect_timeout: int) -> bool:
-    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
-        row = conn.execute(USER_TABLES_SQL).fetchone()
-    return bool(row and row[0])

@@ -38,6 +38,12 @@ WHERE conname = 'listener_events_episode_fk' AND conrelid = 'public.listener_eve
 OTHER_SCHEMAFLOW_SESSIONS_SQL = """
 SELECT 1 FROM pg_stat_activity WHERE application_name = 'schemaflow' AND pid <> pg_backend_pid()
 """
+# By time, not by name: chunk names sort as text (_hyper_1_9_chunk after _hyper_1_31_chunk).
+NEWEST_CHUNK_SQL = """
+SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks
+WHERE hypertable_schema = 'public' AND hypertable_name = 'listener_events'
+ORDER BY range_end DESC LIMIT 1
+"""
 # An expression costly enough that the per-chunk build takes seconds on 200k rows: killable mid-way.
 SLOW_INDEXED = "(md5(listener_id || event_id::text || coalesce(user_agent, ''))), event_time"
 DRIVER = """
@@ -105,9 +111,7 @@ def test_kill_9_during_an_online_index_build_then_a_rerun_converges_with_no_inva
     # The newest chunk stays locked, so the per-chunk build is still running when the kill comes,
     # however fast the machine builds the other chunks.
     blocker = psycopg.connect(seeded_url)
-    newest = blocker.execute(
-        "SELECT c::text FROM show_chunks('public.listener_events') AS c ORDER BY c DESC LIMIT 1"
-    ).fetchone()
+    newest = blocker.execute(NEWEST_CHUNK_SQL).fetchone()
     assert newest is not None
     blocker.execute(f"LOCK TABLE {newest[0]} IN ROW EXCLUSIVE MODE")
     driver = subprocess.Popen([sys.executable, "-c", DRIVER, seeded_url, index, SLOW_INDEXED], cwd=ROOT)
