@@ -29,6 +29,11 @@ from tasks.reporting import artifact_key, in_run, run_logger
 MAX_APPROVAL_ROUNDS = 3
 WHOLE_FILE = "as the whole master file in one transaction (none of its tables exists: nobody to block)"
 STEP_BY_STEP = "step by step (db/deploy/execute.py)"
+RESHAPE = (
+    "as the whole master file in one transaction, because metrics_daily changes form: the file carries "
+    "its rows over while holding AccessExclusiveLock on listener_events until commit (hazards "
+    "blocks_writes and blocks_reads: allow them to approve)"
+)
 EXPECTATIONS_BEFORE = (
     "not measured before the change: the Great Expectations suites take tens of seconds on a live "
     "database, so they run once, in verification after the change"
@@ -75,7 +80,10 @@ class Approval:
 
 def approval_input_for(plan: Plan) -> type[ApprovalInput]:
     """ApprovalInput whose hazard choices are exactly this plan's hazards (the UI shows a pick list)."""
-    hazards = sorted(str(h) for h in plan.hazards())
+    from db.deploy.plan_apply import RESHAPE_STEP, reshapes_aggregate
+
+    extra = RESHAPE_STEP.hazards if reshapes_aggregate(plan) else ()
+    hazards = sorted({str(h) for h in (*plan.hazards(), *extra)})
     if not hazards:
         return ApprovalInput
     choice: Any = Literal[tuple(hazards)]
@@ -92,12 +100,15 @@ def approval_input_for(plan: Plan) -> type[ApprovalInput]:
 
 def compute_plan(url: str, env: Environment, schema_text: str) -> tuple[Plan, str]:
     """The plan for `url` (db/plan/database.py), and how migrate's apply will run it."""
-    from db.deploy.plan_apply import target_is_empty
+    from db.deploy.plan_apply import reshapes_aggregate, target_is_empty
     from db.plan.database import plan_database
 
     computed = plan_database(url, schema_text, connect_timeout=env.connect_timeout)
-    empty = target_is_empty(url, schema_text, env.connect_timeout)
-    return computed, f"db/plan; runs {WHOLE_FILE if empty else STEP_BY_STEP}"
+    if target_is_empty(url, schema_text, env.connect_timeout):
+        how = WHOLE_FILE
+    else:
+        how = RESHAPE if reshapes_aggregate(computed) else STEP_BY_STEP
+    return computed, f"db/plan; runs {how}"
 
 
 @task(name="plan", task_run_name="plan-{environment}")

@@ -34,9 +34,10 @@ from db.deploy.apply import (
     run_post_commit_steps,
 )
 from db.deploy.execute import ExecutionResult, execute_plan
+from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, SchemaflowError
 from db.plan.database import plan_database
-from db.plan.model import Plan, Step
+from db.plan.model import Hazard, LockLevel, Plan, Step
 from db.plan.render import describe_step
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
@@ -55,6 +56,16 @@ AGGREGATE = "metrics_daily"
 AGGREGATE_KINDS = ("table", "matview", "cagg")  # the forms metrics_daily takes, per capability
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
+# What a reshape of metrics_daily runs instead of the plan, as the one step the hazard gate judges.
+RESHAPE_STEP = Step(
+    sql="-- the whole master file in one transaction: metrics_daily changes form, its rows carried over",
+    kind="table",
+    name="public.metrics_daily",
+    action="reshape",
+    lock=LockLevel.ACCESS_EXCLUSIVE,
+    relation="public.listener_events",
+    hazards=(Hazard.BLOCKS_WRITES, Hazard.BLOCKS_READS),
+)
 
 
 def file_tables(text: str) -> list[str]:
@@ -140,7 +151,12 @@ def apply_schema(
     if reshapes_aggregate(plan):
         # metrics_daily changes form (materialized view -> table -> continuous aggregate): a catalog
         # diff can only drop and re-create it, empty; the file's guarded DO block carries every
-        # bucket over and proves it with a checksum, in one transaction. Once per database.
+        # bucket over and proves it with a checksum, in one transaction. Once per database, and
+        # a declared hazard: that transaction holds listener_events against every writer.
+        if not dry_run:
+            reshape = Plan(steps=(RESHAPE_STEP,), schema_checksum=plan.schema_checksum,
+                           catalog_checksum=plan.catalog_checksum)  # fmt: skip
+            refuse_unallowed_hazards(reshape, allowed_hazards(allow_hazards), environment)
         return apply_master_schema(
             url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
             record_history=record_history, **limits,  # type: ignore[arg-type]

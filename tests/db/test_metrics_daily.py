@@ -15,8 +15,11 @@ import pytest
 from db.deploy.apply import apply_master_schema
 from db.deploy.metrics import refresh_metrics_window
 from db.deploy.plan_apply import apply_schema
+from db.errors import HazardsNotAllowed
 from db.local.seed import refresh_metrics_daily, seed_data
+from db.plan.database import plan_database
 from db.schema.master_file import read_schema
+from tasks.approval import approval_input_for
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 3}
 SMALL = {"tenants": 2, "events": 4000, "days": 10, "seed": 5}
@@ -63,9 +66,9 @@ WHERE l.pid = pg_backend_pid() AND c.relname IN ('listener_events', 'metrics_dai
 """
 
 
-def _deploy(url: str) -> object:
+def _deploy(url: str, allow_hazards: tuple[str, ...] = ()) -> object:
     """migrate's apply: the whole file on an empty database, the plan on a live one."""
-    return apply_schema(url, read_schema(), environment="test", **LIMITS)  # type: ignore[arg-type]
+    return apply_schema(url, read_schema(), environment="test", allow_hazards=allow_hazards, **LIMITS)  # type: ignore[arg-type]
 
 
 def _seeded(url: str) -> None:
@@ -222,8 +225,16 @@ def test_upgrade_from_the_materialized_view_keeps_every_total(db_url: str, path:
         ).fetchone() == (1,)
     before = _checksum(db_url)
     assert before[0] > 0
+    if path == "plan":  # the file's DO block holds listener_events: a declared hazard, refused unless allowed
+        form = approval_input_for(plan_database(db_url, read_schema()))
+        form(approve=True, allow_hazards=["blocks_writes", "blocks_reads"])  # a reviewer may tick them
+        with pytest.raises(HazardsNotAllowed) as refused:
+            _deploy(db_url)
+        assert "reshape table public.metrics_daily" in refused.value.message
+        assert "--allow-hazard blocks_writes" in (refused.value.hint or "")
+        assert _checksum(db_url) == before
     whole_file = apply_master_schema(db_url, environment="test", **LIMITS) if path == "file" else None  # type: ignore[arg-type]
-    result = whole_file or _deploy(db_url)
+    result = whole_file or _deploy(db_url, ("blocks_writes", "blocks_reads"))
     assert result.outcome == "committed"  # type: ignore[attr-defined]
     assert _checksum(db_url) == before
     with psycopg.connect(db_url) as conn:
