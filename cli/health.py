@@ -123,7 +123,7 @@ def print_suites(report) -> None:  # type: ignore[no-untyped-def]
             rows.add_row(status("n/a"), r["suite"], str(r["observed_value"]))
     for r in failed:
         observed = mask_url(str(r["observed_value"]))
-        if r.get("unexpected_count"):
+        if r.get("unexpected_count") and "unexpected" not in observed:  # named rows say it already
             observed += f", {r['unexpected_count']} unexpected"
         rows.add_row(status("fail"), f"{r['suite']} / {r['expectation']}", observed)
     if rows.row_count:

@@ -103,3 +103,14 @@ def test_without_a_target_it_is_a_usage_error(capsys) -> None:  # type: ignore[n
 def test_window_days_must_be_positive(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["health", "--database-url", "postgresql://u@localhost/db", "--window-days", "0"]) == 2
     assert "--window-days must be at least 1" in capsys.readouterr().err
+
+
+def test_a_failed_expectation_names_the_column_in_the_terminal(clean_url: str, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(clean_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE public.listener_events ADD COLUMN extra_col text")
+    code = main(["health", "--database-url", clean_url, "--data-docs-dir", str(tmp_path)])
+    text = " ".join(capsys.readouterr().out.split())  # however the table folds the cell
+    assert code == 1, text
+    # The cell folds at 80 columns: its two lines interleave with the expectation's name.
+    assert "1 unexpected row:" in text and "listener_events.extra_col (not in the master file)" in text
+    assert "observed 1" not in text and ", 1 unexpected" not in text
