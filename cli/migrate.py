@@ -21,7 +21,7 @@ from db.connection.environments import Environment, get_environment
 from db.connection.target import Target
 from db.connection.urls import mask_url
 from db.deploy.confirmation import CONFIRMATION_HINT
-from db.errors import CheckFailed, SchemaflowError
+from db.errors import CheckFailed, ConfigError, SchemaflowError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     from db.deploy.hazards import allowed_hazards
 
     allowed_hazards(args.allow_hazard)  # an unknown kind fails here, before Prefect starts
+    if args.plan_checksum and args.dry_run:
+        # A dry run would plan afresh and ignore the pin: say so rather than seem to check it.
+        raise ConfigError(
+            "--plan-checksum pins the plan a real run applies; a --dry-run does not check it",
+            hint="drop --dry-run to apply that plan, or run `schemaflow plan --json` to compare checksums",
+        )
     # With require_approval (or a pinned plan) the question is about the plan, asked once it is shown.
     approval = (env.require_approval or bool(args.plan_checksum)) and not args.dry_run
     needs_question = env.require_confirmation and not args.dry_run and not approval

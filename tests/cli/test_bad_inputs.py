@@ -238,3 +238,17 @@ def test_a_raw_slash_or_colon_in_the_password_gets_the_encoding_hint(
         code, out, err, _ = run_cli(["backup", "--env", "production", "--database-url", url], capsys)
         assert_one_line_error(code, out, err, 2, "unencoded")
         assert "percent-encode" in err and "%2F" in err and "Port could not be cast" not in err
+
+
+def test_a_pinned_plan_with_a_dry_run_is_refused_rather_than_silently_unchecked(
+    environments: Path, pg_cluster: LocalCluster, capsys: pytest.CaptureFixture
+) -> None:
+    from cli.main import main
+
+    url = pg_cluster.url("postgres")
+    code = main(
+        ["migrate", "--env", "production", "--database-url", url, "--dry-run", "--plan-checksum", "ab" * 32]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "a --dry-run does not check it" in err and "schemaflow plan --json" in err
