@@ -27,7 +27,9 @@ def describe_step(step: Step) -> str:
     size = ""
     if step.size:
         chunks = f", {step.size.chunks} chunks" if step.size.chunks is not None else ""
-        size = f"; rows {step.size.rows_shown}, {step.size.bytes:,} bytes{chunks}"
+        known = step.size.estimated_rows >= 0
+        rows = f"{step.size.rows_shown} rows" if known else "rows unknown (never analyzed)"
+        size = f"; {rows}, {step.size.bytes:,} bytes{chunks}"
     # Names come from the database: one_line keeps a crafted name (a newline) inside a `--` comment.
     return one_line(f"{step.action} {step.kind} {step.name}: {lock}, {where}{size}{hazards}")
 

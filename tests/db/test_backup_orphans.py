@@ -214,7 +214,13 @@ def test_an_interrupt_kills_the_child_and_its_process_group(tmp_path: Path) -> N
         "from db.backup.processes import run_tied_to_parent\n"
         f"run_tied_to_parent(['sh', '-c', '{marker} & {marker}; :'])\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    # A test run started in the background (`make test &`) inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: give the parent the default a terminal would.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert wait_for(lambda: len(processes_matching(marker)) >= 3, 10), processes_matching(marker)
     parent.send_signal(signal.SIGINT)  # KeyboardInterrupt in the parent: the whole group must go
     parent.wait(timeout=10)

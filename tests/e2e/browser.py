@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -49,7 +52,8 @@ def capture(url: str, name: str, *, virtual_time_ms: int = 15000, timeout: float
     screenshot.unlink(missing_ok=True)
     # virtual-time-budget lets the single-page app fetch from the API and render before the snapshot.
     budget = f"--virtual-time-budget={virtual_time_ms}"
-    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-") as profile:
+    # Chromium's helper processes can still be writing to the profile when the browser has exited.
+    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-", ignore_cleanup_errors=True) as profile:
         base = [binary, *_FLAGS, f"--user-data-dir={profile}", budget]
         shot = subprocess.run(
             [*base, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=timeout
@@ -58,7 +62,8 @@ def capture(url: str, name: str, *, virtual_time_ms: int = 15000, timeout: float
             raise RuntimeError(
                 f"chromium made no screenshot of {url} (exit {shot.returncode}): {shot.stderr[-2000:]}"
             )
-    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-") as profile:
+    # Chromium's helper processes can still be writing to the profile when the browser has exited.
+    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-", ignore_cleanup_errors=True) as profile:
         base = [binary, *_FLAGS, f"--user-data-dir={profile}", budget]
         dump = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=timeout)
     (ARTIFACTS_DIR / f"{name}.html").write_text(dump.stdout)
@@ -88,11 +93,13 @@ def capture_after_click(
     screenshot = ARTIFACTS_DIR / f"{name}.png"
     screenshot.unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-") as profile:
+    # Chromium's helper processes can still be writing to the profile when the browser has exited.
+    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-", ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen(
             [binary, *_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: the helpers end with it
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -146,9 +153,12 @@ def capture_after_click(
                 shot = call("Page.captureScreenshot", format="png")
                 screenshot.write_bytes(base64.b64decode(shot["data"]))
         finally:
-            browser.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(browser.pid, signal.SIGTERM)
             try:
                 browser.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                browser.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(browser.pid, signal.SIGKILL)
+                browser.wait(timeout=10)
     return Page(url=url, screenshot=screenshot, dom=seen)

@@ -9,6 +9,7 @@ the approval that applies the schema last.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -73,6 +74,25 @@ def wait_for_alert(stack: PrefectStack, run_name: str, timeout: float = 60) -> d
                 return alert
         time.sleep(1)
     pytest.fail(f"no alert for {run_name} within {timeout:.0f}s; received: {stack.alerts.received}")
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_paused(prefect_stack: PrefectStack) -> Iterator[None]:
+    """A test that fails mid-way leaves its run paused, holding migrate-production: reject it, so the
+    next test starts from a free slot instead of failing on "another migrate run is in progress"."""
+    yield
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+
+    with prefect_stack.client() as client:
+        paused = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            )
+        )
+    for run in paused:
+        prefect_stack.resume(run.id, {"approve": False, "allow_hazards": [], "reason": "e2e teardown"})
+        prefect_stack.wait_for_final_state(run.id)
 
 
 @pytest.fixture(scope="module")
