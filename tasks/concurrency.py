@@ -84,8 +84,9 @@ def migrate_slot(environment: str, wait_seconds: float = SLOT_WAIT_SECONDS) -> I
             )
         if lease_id:
             record = _record_path(environment)
-            _write_record(record, str(lease_id))
-            stack.callback(_remove_record, record, str(lease_id))
+            with suppress(OSError):  # without a record a dead holder's lease simply runs out
+                _write_record(record, str(lease_id))
+                stack.callback(_remove_record, record, str(lease_id))
         yield
 
 
