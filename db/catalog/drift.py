@@ -22,11 +22,19 @@ import psycopg
 from psycopg import sql
 
 from db.catalog.capabilities import Capabilities, detect_capabilities
-from db.catalog.snapshot import KINDS, Difference, Snapshot, diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import (
+    KINDS,
+    Difference,
+    Snapshot,
+    SnapshotScope,
+    diff_catalogs,
+    snapshot_catalog,
+    snapshot_in_scope,
+)
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url, validate_url, with_database
 from db.errors import ConfigError
-from db.plan.model import Plan, RelationSize, SnapshotScope
+from db.plan.model import Plan, RelationSize
 from db.plan.sizes import read_sizes
 from db.schema.declared_roles import declared_roles
 from db.schema.master_file import checksum, read_schema
@@ -156,9 +164,13 @@ def compare_sides(
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         caps = detect_capabilities(conn)
         role = migrating_role or live_migrating_role(conn)
-        actual = snapshot_catalog(
-            conn, schemas, exclude_schemas=exclude_schemas, roles=list(roles), migrating_role=role
+        scope = SnapshotScope(
+            schemas=tuple(schemas) if schemas is not None else None,
+            exclude_schemas=tuple(exclude_schemas),
+            roles=tuple(roles),
+            migrating_role=role,
         )
+        actual = snapshot_in_scope(conn, scope)
         sizes = read_sizes(conn, {name.split(".", 1)[0] for name in actual["table"]} or ["public"])
         timings["live snapshot and sizes"] = time.perf_counter() - clock
         if caps.in_recovery and not scratch_url:
@@ -178,12 +190,6 @@ def compare_sides(
             timings["scratch database (create, apply, snapshot, drop)"] = time.perf_counter() - clock
     # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
     expected["role"], expected["role_membership"] = roles, memberships
-    scope = SnapshotScope(
-        schemas=tuple(schemas) if schemas is not None else None,
-        exclude_schemas=tuple(exclude_schemas),
-        roles=tuple(roles),
-        migrating_role=role,
-    )
     return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings, scope)
 
 

@@ -132,6 +132,24 @@ def snapshot_catalog(
     return snap
 
 
+@dataclass(frozen=True)
+class SnapshotScope:
+    """What a snapshot of the live side covers, so the same snapshot can be read again later."""
+
+    schemas: tuple[str, ...] | None  # None: every user schema
+    exclude_schemas: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    migrating_role: str | None = None
+
+
+def snapshot_in_scope(conn: psycopg.Connection, scope: SnapshotScope) -> Snapshot:
+    """snapshot_catalog over `scope`: the planner's live side, and the executor's re-read of it."""
+    return snapshot_catalog(
+        conn, scope.schemas, exclude_schemas=scope.exclude_schemas, roles=scope.roles,
+        migrating_role=scope.migrating_role,
+    )  # fmt: skip
+
+
 def _add_schemas_and_types(snap: Snapshot, rows: Rows) -> None:
     for r in rows(q.SCHEMAS_SQL):
         snap["schema"][r["name"]] = {"owner": r["owner"]}

@@ -26,7 +26,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from db.catalog.snapshot import snapshot_catalog
+from db.catalog.snapshot import snapshot_in_scope
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url
 from db.deploy.apply import RETRYABLE_ERRORS, backoff_seconds, prepare_session
@@ -160,13 +160,7 @@ def refuse_if_catalog_moved(conn: psycopg.Connection, plan: Plan) -> None:
     """
     if plan.scope is None:
         return
-    scope = plan.scope
-    now = snapshot_checksum(
-        snapshot_catalog(
-            conn, scope.schemas, exclude_schemas=scope.exclude_schemas, roles=scope.roles,
-            migrating_role=scope.migrating_role,
-        )
-    )  # fmt: skip
+    now = snapshot_checksum(snapshot_in_scope(conn, plan.scope))
     if now != plan.catalog_checksum:
         raise ApplyFailed(
             f"the database changed after plan {plan.checksum[:12]} was computed (catalog "

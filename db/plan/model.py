@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from db.catalog.snapshot import SnapshotScope
+
 
 class Hazard(StrEnum):
     """What a step can do to a live database; a plan with a hazard not allowed stops before any change."""
@@ -100,16 +102,6 @@ class Step:
                 "also_locks": tuple(data.get("also_locks") or ()),
             }
         )
-
-
-@dataclass(frozen=True)
-class SnapshotScope:
-    """How the live snapshot behind a plan's catalog_checksum was read, so it can be read again."""
-
-    schemas: tuple[str, ...] | None  # None: every user schema
-    exclude_schemas: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
-    migrating_role: str | None = None
 
 
 @dataclass(frozen=True)
