@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 
+from cli.migrations_folder import add_migrations_folder_arguments, migrations_folder
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "lint-migrations", help="lint the one-off migration files (Squawk and schemaflow's rules)"
     )
-    parser.add_argument("--env", help="use this environment's migrations_dir (environments.toml)")
-    parser.add_argument("--dir", metavar="PATH", help="the migrations folder (default db/migrations)")
+    add_migrations_folder_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -21,11 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from db.versions.files import discover_migrations
     from db.versions.lint import ACK_HINT, ACK_RULE, lint_migration
 
-    directory = args.dir
-    if directory is None and args.env:
-        from db.connection.environments import get_environment
-
-        directory = get_environment(args.env).migrations_dir
+    directory = migrations_folder(args)
     files = discover_migrations(directory)
     errors = 0
     for f in files:
