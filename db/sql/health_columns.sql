@@ -3,7 +3,7 @@
 WITH expected AS (
     SELECT *
     FROM unnest(%(tables)s::text[], %(columns)s::text[], %(types)s::text[], %(not_null)s::bool[])
-         AS e(table_name, column_name, type_name, not_null)
+         WITH ORDINALITY AS e(table_name, column_name, type_name, not_null, ord)
 )
 SELECT e.table_name,
        e.column_name,
@@ -21,3 +21,5 @@ LEFT JOIN pg_class c
       AND c.relkind IN ('r', 'p', 'v', 'm')
 LEFT JOIN pg_attribute a
        ON a.attrelid = c.oid AND a.attname = e.column_name AND a.attnum > 0 AND NOT a.attisdropped
+-- In the master file's order: a report must read the same every run.
+ORDER BY e.ord
