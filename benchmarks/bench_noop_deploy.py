@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 from psycopg import sql
 
-from db.deploy.apply import FULL_TABLE_REFRESH
-from db.deploy.metrics import DEFAULT_WINDOW, refresh_metrics_window
+from db.deploy.metrics import DEFAULT_WINDOW, FULL_TABLE_REFRESH, refresh_metrics_window
 from db.deploy.plan_apply import apply_schema
 from db.local.cluster import LocalCluster, free_port
 from db.local.seed import seed_database

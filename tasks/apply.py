@@ -11,8 +11,8 @@ import psycopg
 from prefect import task
 
 from db.connection.environments import get_environment
-from db.deploy.apply import ApplyResult
 from db.deploy.plan_apply import apply_schema
+from db.deploy.result import ApplyResult
 from db.errors import ApplyInterrupted, ConnectionFailed
 from db.plan.model import Plan
 from db.schema.master_file import read_schema

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from db.connection.urls import mask_url
-from db.deploy.apply import ApplyResult
 from db.deploy.preflight import CheckResult
+from db.deploy.result import ApplyResult
 from db.errors import SchemaflowError
 
 MAX_LISTED_CHANGES = 200

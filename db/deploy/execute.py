@@ -29,12 +29,12 @@ from psycopg import sql
 from db.catalog.snapshot import snapshot_in_scope
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url
-from db.deploy.apply import RETRYABLE_ERRORS, backoff_seconds, prepare_session
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.deploy.interrupt import Interruption, cancel_on_sigterm, interrupted_error
 from db.deploy.lock import hold_migration_lock
 from db.deploy.lockwait import LockWaitSampler
 from db.deploy.online import drop_leftover_index, index_state, is_index_build
+from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
 from db.errors import ApplyFailed
 from db.plan.model import Plan, Step, snapshot_checksum
 from db.progress import ProgressEvent, report

@@ -1,5 +1,9 @@
 """Refreshing metrics_daily inside its refresh window: the scheduled job, not a deploy's step.
 
+Also what metrics_daily is on a server (a continuous aggregate, the table, or an older materialized
+view) and the statement that rebuilds all of it, which the deploy's post-commit steps and the local
+seed use.
+
 TimescaleDB's refresh-window model, whatever the server: the UTC days from `now() - window` on are
 re-aggregated from listener_events, older buckets stay as they are. In apache/plain mode that is
 the master file's refresh_metrics_daily(window) (an upsert under row locks); in tsl mode the
@@ -17,8 +21,28 @@ from typing import Any
 
 import psycopg
 
-from db.deploy.apply import AGGREGATE_NAME, AGGREGATE_SCHEMA, metrics_daily_kind, metrics_daily_refresh
 from db.errors import CheckFailed, ConfigError
+
+AGGREGATE_SCHEMA, AGGREGATE_NAME = "public", "metrics_daily"
+MATVIEW_SQL = """
+SELECT m.ispopulated,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = format('%%I.%%I', m.schemaname, m.matviewname)::regclass
+                 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL) AS has_unique_index
+FROM pg_matviews m
+WHERE m.schemaname = %(schema)s AND m.matviewname = %(name)s
+"""
+CAGG_SQL = """
+SELECT 1 FROM timescaledb_information.continuous_aggregates
+WHERE view_schema = %(schema)s AND view_name = %(name)s
+"""
+RELKIND_SQL = """
+SELECT relkind::text FROM pg_class
+WHERE oid = to_regclass(format('%%I.%%I', %(schema)s::text, %(name)s::text))
+"""
+TIMESCALEDB_INSTALLED_SQL = "SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"
+# The table form's full rebuild (a NULL window: every day).
+FULL_TABLE_REFRESH = "SELECT * FROM public.refresh_metrics_daily(NULL)"
 
 DEFAULT_WINDOW = "3 days"
 # How often the refresh-metrics deployment runs, and how late a run may be before health says stale.
@@ -87,9 +111,36 @@ def refresh_metrics_window(conn: psycopg.Connection, window: str = DEFAULT_WINDO
         found = metrics_daily_refresh(conn)
         report.statement = found[1] if found else ""
         if found:
-            conn.execute(found[1])  # type: ignore[arg-type]  # built from constants in apply.py
+            conn.execute(found[1])  # type: ignore[arg-type]  # built from the constants above
     report.seconds = round(time.monotonic() - clock, 3)
     return report
+
+
+def metrics_daily_kind(conn: psycopg.Connection) -> str | None:
+    """'cagg', 'table' or 'matview' (what metrics_daily is here, from the catalog); None if absent."""
+    params = {"schema": AGGREGATE_SCHEMA, "name": AGGREGATE_NAME}
+    if conn.execute(TIMESCALEDB_INSTALLED_SQL).fetchone() and conn.execute(CAGG_SQL, params).fetchone():
+        return "cagg"
+    row = conn.execute(RELKIND_SQL, params).fetchone()
+    return {"r": "table", "m": "matview"}.get(row[0]) if row else None
+
+
+def metrics_daily_refresh(conn: psycopg.Connection) -> tuple[str, str] | None:
+    """(kind, the statement that refreshes all of metrics_daily), from the catalog; None if absent."""
+    kind = metrics_daily_kind(conn)
+    qualified = f"{AGGREGATE_SCHEMA}.{AGGREGATE_NAME}"
+    if kind == "cagg":
+        return "cagg", f"CALL refresh_continuous_aggregate('{qualified}', NULL, NULL)"
+    if kind == "table":
+        return "table", FULL_TABLE_REFRESH
+    if kind is None:
+        return None
+    populated, has_unique_index = conn.execute(
+        MATVIEW_SQL, {"schema": AGGREGATE_SCHEMA, "name": AGGREGATE_NAME}
+    ).fetchone() or (False, False)
+    # CONCURRENTLY keeps the view readable during the refresh but needs data and a unique index.
+    concurrently = "CONCURRENTLY " if populated and has_unique_index else ""
+    return "matview", f"REFRESH MATERIALIZED VIEW {concurrently}{qualified}"
 
 
 def _check_window(conn: psycopg.Connection, window: str) -> None:

@@ -26,15 +26,11 @@ import psycopg
 from pglast import ast, parse_sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.deploy.apply import (
-    ApplyResult,
-    Change,
-    apply_master_schema,
-    record_history_row,
-    run_post_commit_steps,
-)
+from db.deploy.apply import apply_master_schema, record_history_row
 from db.deploy.execute import ExecutionResult, execute_plan
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
+from db.deploy.post_commit import run_post_commit_steps
+from db.deploy.result import ApplyResult, Change
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, SchemaflowError
 from db.plan.database import plan_database
 from db.plan.model import Hazard, LockLevel, Plan, Step

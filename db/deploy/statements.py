@@ -8,17 +8,23 @@ without one, and an error inside a DO block only names the line within the block
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from pglast.parser import ParseError, scan, split
 
+from db.errors import ApplyFailed
 from db.schema.lint import split_statements
 
 # plpgsql's context line for an anonymous block: "PL/pgSQL function inline_code_block line 5 at ..."
 _DO_BLOCK_LINE = re.compile(r"PL/pgSQL function inline_code_block line (\d+)")
 _STRING_TOKEN = "SCONST"  # the scanner's name for a string constant, dollar-quoted bodies included
+# PL/pgSQL's COMMIT and ROLLBACK: inside the one transaction a DO block running them fails with
+# "invalid transaction termination", but only after preflight and a backup.
+_PLPGSQL_TRANSACTION_STATEMENTS = ('"PLpgSQL_stmt_commit"', '"PLpgSQL_stmt_rollback"')
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,40 @@ def split_file(text: str) -> list[Statement]:
     except ParseError:
         slices = split_statements(text)
     return [Statement(line=_line_at(text, start), offset=start, text=piece) for start, piece in slices]
+
+
+def refuse_transaction_control(text: str) -> None:
+    """A file with its own BEGIN/COMMIT would end our transaction early and lose all-or-nothing."""
+    try:
+        from pglast import parser  # C parser, a few ms even for a large file
+
+        statements = parser.parse_sql(text)
+    except Exception:
+        return  # the server reports syntax errors with their position; let it
+    for raw in statements:
+        kind = type(raw.stmt).__name__
+        if kind == "TransactionStmt" or (kind == "DoStmt" and _do_block_ends_transaction(text, raw)):
+            line = text.count("\n", 0, raw.stmt_location or 0) + 1
+            raise ApplyFailed(
+                f"the schema file controls transactions itself (BEGIN/COMMIT near line {line})",
+                hint="remove BEGIN/COMMIT/ROLLBACK (also inside DO blocks): schemaflow runs the whole "
+                "file in one transaction",
+            )
+
+
+def _do_block_ends_transaction(text: str, raw: Any) -> bool:
+    from pglast import parse_plpgsql
+
+    start = raw.stmt_location or 0
+    source = text[start : start + raw.stmt_len] if raw.stmt_len else text[start:]
+    lowered = source.lower()
+    if "commit" not in lowered and "rollback" not in lowered:
+        return False  # parsing every DO block of a large file would cost a noticeable fraction of a second
+    try:
+        tree = json.dumps(parse_plpgsql(source))  # only PL/pgSQL blocks parse
+    except Exception:
+        return False
+    return any(name in tree for name in _PLPGSQL_TRANSACTION_STATEMENTS)
 
 
 def error_line(statement: Statement, exc: psycopg.Error) -> int:

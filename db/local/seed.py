@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 from psycopg import ClientCursor
 
-from db.deploy.apply import metrics_daily_refresh
+from db.deploy.metrics import metrics_daily_refresh
 from db.errors import ConfigError
 from db.progress import Progress, ProgressEvent, reporter
 

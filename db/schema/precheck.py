@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from db.deploy.apply import refuse_transaction_control
+from db.deploy.statements import refuse_transaction_control
 from db.errors import CheckFailed
 from db.schema.lint import lint_sql
 from db.schema.master_file import MASTER_SCHEMA, read_schema

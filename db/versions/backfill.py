@@ -25,7 +25,7 @@ from pglast import ast, parse_sql
 from pglast.stream import RawStream
 from psycopg import sql
 
-from db.deploy.apply import RETRYABLE_ERRORS, backoff_seconds
+from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds
 from db.errors import ApplyFailed, ConfigError
 
 PRIMARY_KEY_SQL = """

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
-from db.deploy.apply import ApplyResult, Change
+from db.deploy.result import ApplyResult, Change
 from db.errors import CheckFailed
 from db.versions.baseline import check_master_contains, record_baseline
 from db.versions.files import MigrationFile, discover_migrations

@@ -20,8 +20,8 @@ import psycopg
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url
-from db.deploy.apply import prepare_session
 from db.deploy.lock import hold_migration_lock
+from db.deploy.session import prepare_session
 from db.deploy.statements import split_file
 from db.errors import ApplyFailed, CheckFailed, ConfigError
 from db.versions.files import MigrationFile

@@ -2,7 +2,7 @@
 
 - Consecutive transactional files run in one transaction with their history rows (all-or-nothing),
   under SET LOCAL lock_timeout and statement_timeout, retried whole on a lock timeout with db/deploy's
-  backoff (db/deploy/apply.py RETRYABLE_ERRORS, backoff_seconds).
+  backoff (db/deploy/session.py RETRYABLE_ERRORS, backoff_seconds).
 - A no-transaction file runs statement by statement in autocommit (an autocommit block: what came
   before it is committed), each statement under lock_timeout and retried alone; its statements must
   be idempotent (IF NOT EXISTS ...), so a rerun after a failure part way resumes.
@@ -26,8 +26,8 @@ from psycopg import sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import mask_url
-from db.deploy.apply import RETRYABLE_ERRORS, backoff_seconds, prepare_session
 from db.deploy.lock import hold_migration_lock
+from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
 from db.deploy.statements import split_file
 from db.errors import ApplyFailed
 from db.versions.backfill import is_update, run_batched_update

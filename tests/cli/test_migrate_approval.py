@@ -11,17 +11,9 @@ import pytest
 from cli.main import main
 from db.deploy.history import list_runs
 from db.plan.database import plan_database
+from tests.support.environments import write_test_environments
 
 ENVIRONMENTS = """
-[defaults]
-database_url_env = "SCHEMAFLOW_TEST_URL"
-allow_insecure = true
-timescaledb = "preferred"
-lock_timeout = "1s"
-lock_retries = 1
-backup_dir = "{root}/backups/{{name}}"
-report_log = "{root}/logs/migrate-{{name}}.log"
-
 [environments.production]
 require_backup = false
 require_confirmation = true
@@ -31,11 +23,7 @@ require_approval = true
 
 @pytest.fixture
 def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "environments.toml"
-    path.write_text(ENVIRONMENTS.format(root=tmp_path))
-    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
-    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
-    monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
+    write_test_environments(tmp_path, db_url, monkeypatch, ENVIRONMENTS)
     for key in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_SERVER_LOGGING_LEVEL"):
         monkeypatch.setenv(key, os.environ.get(key, "WARNING"))
     return tmp_path

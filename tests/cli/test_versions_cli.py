@@ -17,19 +17,9 @@ from db.schema.master_file import read_schema
 from db.versions.files import discover_migrations
 from db.versions.history import list_versions
 from tests.db.versions.support import BACKFILL, RENAME, RETYPE, end_state_master, migrations_folder
+from tests.support.environments import write_test_environments
 
 ENVIRONMENTS = """
-[defaults]
-database_url_env = "SCHEMAFLOW_TEST_URL"
-allow_insecure = true
-timescaledb = "preferred"
-lock_timeout = "1s"
-lock_retries = 1
-backup_dir = "{root}/backups/{{name}}"
-report_log = "{root}/logs/migrate-{{name}}.log"
-migrations_dir = "{folder}"
-allow_hazards = ["all"]
-
 [environments.dev]
 require_backup = false
 
@@ -48,11 +38,8 @@ RESTORE = "schemaflow restore --env dev --backup /backups/dev-20261201.dump --ye
 @pytest.fixture
 def env_folder(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = migrations_folder(tmp_path, end_state_master(), batch=1_000)
-    path = tmp_path / "environments.toml"
-    path.write_text(ENVIRONMENTS.format(root=tmp_path, folder=folder))
-    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
-    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
-    monkeypatch.delenv("SKIP_CONFIRMATION", raising=False)
+    defaults = f'migrations_dir = "{folder}"\nallow_hazards = ["all"]\n'
+    write_test_environments(tmp_path, db_url, monkeypatch, ENVIRONMENTS, defaults=defaults)
     for key in ("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "PREFECT_SERVER_LOGGING_LEVEL"):
         monkeypatch.setenv(key, os.environ.get(key, "WARNING"))
     apply_master_schema(db_url, record_history=False)

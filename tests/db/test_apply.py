@@ -9,9 +9,12 @@ import psycopg
 import pytest
 
 from db.catalog.snapshot import snapshot_catalog
-from db.deploy.apply import ApplyResult, apply_master_schema, backoff_seconds, refuse_transaction_control
+from db.deploy.apply import apply_master_schema
 from db.deploy.history import list_runs
 from db.deploy.lock import release_migration_lock, try_acquire_migration_lock
+from db.deploy.result import ApplyResult
+from db.deploy.session import backoff_seconds
+from db.deploy.statements import refuse_transaction_control
 from db.errors import ApplyFailed, MigrationLocked
 from db.schema.master_file import read_schema
 

@@ -30,9 +30,9 @@ SLOW_SCHEMA = (
 # so the control case shows what an orphan looked like before.
 DRIVER = """
 import sys
-from db.deploy import apply
+from db.deploy import apply, session
 if sys.argv[3] == "--no-check":
-    apply.SESSION_SETTINGS = ()
+    session.SESSION_SETTINGS = ()
 apply.apply_master_schema(sys.argv[1], sys.argv[2], environment="test", lock_retries=0)
 """
 ORPHAN_BOUND_SECONDS = 5.0  # the issue's bound

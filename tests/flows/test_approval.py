@@ -29,21 +29,13 @@ from tasks.approval import (
     plan_markdown,
     refuse_unallowed_hazards,
 )
+from tests.support.environments import write_test_environments
 
 SEASON_TYPE_SQL = """
 SELECT format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = 'public.episodes'::regclass AND attname = 'season_number'
 """
 ENVIRONMENTS = """
-[defaults]
-database_url_env = "SCHEMAFLOW_TEST_URL"
-allow_insecure = true
-timescaledb = "preferred"
-lock_timeout = "1s"
-lock_retries = 1
-backup_dir = "{root}/backups/{{name}}"
-report_log = "{root}/logs/migrate-{{name}}.log"
-
 [environments.approved]
 require_backup = false
 require_approval = true
@@ -53,11 +45,7 @@ approval_timeout = "5min"
 
 @pytest.fixture
 def environments(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "environments.toml"
-    path.write_text(ENVIRONMENTS.format(root=tmp_path))
-    monkeypatch.setenv("SCHEMAFLOW_ENVIRONMENTS", str(path))
-    monkeypatch.setenv("SCHEMAFLOW_TEST_URL", db_url)
-    return tmp_path
+    return write_test_environments(tmp_path, db_url, monkeypatch, ENVIRONMENTS)
 
 
 def _plan(*hazards: Hazard) -> Plan:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from db.deploy.apply import ApplyResult, apply_master_schema
+from db.deploy.apply import apply_master_schema
+from db.deploy.result import ApplyResult
 from db.errors import ApplyFailed
 from tasks.reporting import REPORT_LOG_MODE, RunReport, write_report_log
 
