@@ -108,11 +108,14 @@ def apply(
     for row in result.steps:
         logger.info("step %s %s: %s s, lock wait %s s: %s", row["step"], row["status"], row["seconds"],
                     row["lock wait (s)"], row["sql"][:200])  # fmt: skip
+    description = f"{'Planned' if dry_run else 'Applied'} schema changes for {environment}"
+    if result.plan_checksum:  # the plan a person approved, or the one computed for this run
+        description += f" (plan {result.plan_checksum})"
     publish_table(
         table=result.steps
         or change_rows(result)
         or [{"action": "none", "kind": "", "name": "no changes", "detail": ""}],
         key=artifact_key(environment, "changes"),
-        description=f"{'Planned' if dry_run else 'Applied'} schema changes for {environment}",
+        description=description,
     )
     return result

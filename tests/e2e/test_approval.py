@@ -244,3 +244,5 @@ def test_approved_through_the_api_the_plan_is_applied_and_drift_is_empty(
     assert newest["approval_source"] == "prefect-ui"
     report = next(a for a in artifacts_of(prefect_stack, run_id) if a.key == "migrate-production-report")
     assert f"plan `{checksum}`" in str(report.data) and "approved (prefect-ui)" in str(report.data)
+    changes = next(a for a in artifacts_of(prefect_stack, run_id) if a.key == "migrate-production-changes")
+    assert f"(plan {checksum})" in (changes.description or ""), changes.description
