@@ -15,7 +15,7 @@ migration lock behind until statement_timeout; SIGTERM cancels the running state
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -38,6 +38,13 @@ from db.errors import ApplyFailed, ConnectionFailed
 from db.schema.master_file import checksum, read_schema
 
 SNAPSHOT_SCHEMAS = ("public",)
+PRESENT_TABLES_SQL = (
+    "SELECT count(*) FROM unnest(%s::text[]) AS t (name) WHERE to_regclass(t.name) IS NOT NULL"
+)
+
+
+class TargetNotEmpty(Exception):
+    """Tables the caller saw absent exist once the migration lock is held: nothing was run."""
 
 
 def apply_master_schema(
@@ -52,10 +59,13 @@ def apply_master_schema(
     record_history: bool = True,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
+    absent_tables: Sequence[str] = (),
 ) -> ApplyResult:
     """Apply the master file (or `sql_text`) in one transaction; raise MigrationLocked or ApplyFailed.
 
     `lock_retries` is how many times a lock timeout is retried after the first attempt.
+    `absent_tables`: tables that must still be absent once the lock is held (the caller chose the
+    whole file because it found none of them); if one exists, raise TargetNotEmpty, having run nothing.
     """
     text = sql_text if sql_text is not None else read_schema()
     refuse_transaction_control(text)
@@ -68,6 +78,8 @@ def apply_master_schema(
     try:
         prepare_session(conn)
         with cancel_on_sigterm(conn) as interruption, hold_migration_lock(conn):
+            if absent_tables and _count_present(conn, absent_tables):
+                raise TargetNotEmpty(", ".join(absent_tables))
             return _apply_locked(
                 conn,
                 text,
@@ -86,6 +98,11 @@ def apply_master_schema(
             )
     finally:
         conn.close()
+
+
+def _count_present(conn: psycopg.Connection, tables: Sequence[str]) -> int:
+    row = conn.execute(PRESENT_TABLES_SQL, (list(tables),)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _apply_locked(

@@ -26,7 +26,7 @@ import psycopg
 from pglast import ast, parse_sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.deploy.apply import apply_master_schema, record_history_row
+from db.deploy.apply import PRESENT_TABLES_SQL, TargetNotEmpty, apply_master_schema, record_history_row
 from db.deploy.execute import ExecutionResult, execute_plan
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.deploy.post_commit import run_post_commit_steps
@@ -45,9 +45,6 @@ from db.versions.deploy import (
 )
 from db.versions.run import Limits
 
-PRESENT_TABLES_SQL = (
-    "SELECT count(*) FROM unnest(%s::text[]) AS t (name) WHERE to_regclass(t.name) IS NOT NULL"
-)
 AGGREGATE = "metrics_daily"
 AGGREGATE_KINDS = ("table", "matview", "cagg")  # the forms metrics_daily takes, per capability
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
@@ -120,10 +117,16 @@ def apply_schema(
         baselined = baseline_one_offs(
             url, text, files, environment=environment, connect_timeout=connect_timeout
         )
-        return baselined(apply_master_schema(
-            url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
-            record_history=record_history, **limits,  # type: ignore[arg-type]
-        ))  # fmt: skip
+        # Checked again under the migration lock: tables built since (another migrate that just
+        # finished, a person) make this a live database, planned like any other.
+        with suppress(TargetNotEmpty):
+            return baselined(apply_master_schema(
+                url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
+                record_history=record_history, absent_tables=file_tables(text),
+                **limits,  # type: ignore[arg-type]
+            ))  # fmt: skip
+        if log:
+            log("the database gained the schema's tables before the migration lock: planning instead")
     if approved is not None:
         refuse_pending_one_offs(
             url, files, environment=environment, allow_out_of_order=allow_out_of_order,

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from db.deploy.apply import TargetNotEmpty, apply_master_schema
 from db.deploy.execute import execute_plan
 from db.deploy.history import list_runs
 from db.deploy.plan_apply import apply_schema, file_tables, target_is_empty
@@ -55,6 +56,28 @@ def test_the_file_s_tables_are_found_and_an_empty_database_gets_the_whole_file(d
     first = _apply(db_url, text)
     assert first.method == "file" and first.outcome == "committed"  # type: ignore[attr-defined]
     assert not target_is_empty(db_url, text)
+
+
+def test_tables_built_between_the_empty_check_and_the_lock_get_a_plan_not_the_whole_file(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emptiness check reads before the migration lock; the whole file checks again under it."""
+    text = read_schema()
+    _apply(db_url, text)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX public.idx_podcasts_tenant_id")
+    with pytest.raises(TargetNotEmpty):
+        apply_master_schema(db_url, text, absent_tables=file_tables(text))
+    # The check saw an empty database (as it would have a moment before another migrate built it).
+    monkeypatch.setattr("db.deploy.plan_apply.target_is_empty", lambda *args: True)
+    said: list[str] = []
+    result = _apply(db_url, text, log=said.append)
+    assert result.method == "plan", result.method  # type: ignore[attr-defined]
+    assert [c.name for c in result.changes] == ["public.idx_podcasts_tenant_id"]  # type: ignore[attr-defined]
+    assert any("planning instead" in line for line in said), said
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        runs = list_runs(conn, "test", limit=5)
+    assert len(runs) == 2 and runs[0]["objects_changed"] == 1  # the refused whole file left no row
 
 
 def test_a_no_op_deploy_takes_no_lock_beyond_access_share_and_nobody_waits_for_it(db_url: str) -> None:
