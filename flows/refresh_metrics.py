@@ -1,7 +1,8 @@
 """The `refresh_metrics` flow: keep metrics_daily current inside its refresh window, on a schedule.
 
-A deploy never refreshes metrics_daily (db/deploy/apply.py builds it only when it is new); this flow
-does, every 15 minutes per environment (prefect.yaml), re-aggregating only the window's days.
+A deploy never refreshes metrics_daily (db/deploy/post_commit.py builds it only when it is new);
+this flow does, every 15 minutes per environment (prefect.yaml), re-aggregating only the window's
+days.
 """
 
 from __future__ import annotations

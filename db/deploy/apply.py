@@ -38,13 +38,29 @@ from db.errors import ApplyFailed, ConnectionFailed
 from db.schema.master_file import checksum, read_schema
 
 SNAPSHOT_SCHEMAS = ("public",)
-PRESENT_TABLES_SQL = (
-    "SELECT count(*) FROM unnest(%s::text[]) AS t (name) WHERE to_regclass(t.name) IS NOT NULL"
-)
+# Which of the given tables ('schema.table') exist, in the order given.
+PRESENT_TABLES_SQL = """
+SELECT coalesce(array_agg(t.name ORDER BY t.ord), '{}')
+FROM unnest(%s::text[]) WITH ORDINALITY AS t (name, ord)
+WHERE to_regclass(t.name) IS NOT NULL
+"""
 
 
 class TargetNotEmpty(Exception):
-    """Tables the caller saw absent exist once the migration lock is held: nothing was run."""
+    """Tables the caller saw absent exist once the migration lock is held: nothing was run.
+
+    Not a SchemaflowError: it is a signal to plan instead (db/deploy/plan_apply.py), never a message.
+    """
+
+    def __init__(self, present: list[str]) -> None:
+        super().__init__(", ".join(present))
+        self.present = present
+
+
+def present_tables(conn: psycopg.Connection, tables: Sequence[str]) -> list[str]:
+    """The ones of `tables` that exist here, in the order given."""
+    row = conn.execute(PRESENT_TABLES_SQL, (list(tables),)).fetchone()
+    return list(row[0]) if row else []
 
 
 def apply_master_schema(
@@ -78,8 +94,8 @@ def apply_master_schema(
     try:
         prepare_session(conn)
         with cancel_on_sigterm(conn) as interruption, hold_migration_lock(conn):
-            if absent_tables and _count_present(conn, absent_tables):
-                raise TargetNotEmpty(", ".join(absent_tables))
+            if absent_tables:
+                _refuse_present(conn, absent_tables, interruption)
             return _apply_locked(
                 conn,
                 text,
@@ -100,9 +116,15 @@ def apply_master_schema(
         conn.close()
 
 
-def _count_present(conn: psycopg.Connection, tables: Sequence[str]) -> int:
-    row = conn.execute(PRESENT_TABLES_SQL, (list(tables),)).fetchone()
-    return int(row[0]) if row else 0
+def _refuse_present(conn: psycopg.Connection, tables: Sequence[str], interruption: Interruption) -> None:
+    try:
+        present = present_tables(conn, tables)
+    except psycopg.errors.QueryCanceled:
+        if interruption.requested:  # SIGTERM while reading: nothing has run yet
+            raise interrupted_error(interruption.signal_name) from None
+        raise
+    if present:
+        raise TargetNotEmpty(present)
 
 
 def _apply_locked(

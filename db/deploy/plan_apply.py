@@ -1,7 +1,8 @@
 """Migrate's apply: the whole file for an empty database; for a live one, the plan, then proof.
 
-An empty target (none of the file's tables exists) gets the whole master file in one transaction as
-before: nobody is there to block, and it is the fastest way to build everything. A target that has
+An empty target (none of the file's tables exists, checked again under the migration lock) gets the
+whole master file in one transaction as before: nobody is there to block, and it is the fastest way
+to build everything. A target that has
 the schema's tables gets only the planned statements (db/plan/database.py plan_database), run by
 the executor (db/deploy/execute.py: transactional steps in one transaction, online steps after),
 and then the post-condition: planning again must give an empty plan, or the run fails naming what
@@ -26,7 +27,7 @@ import psycopg
 from pglast import ast, parse_sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.deploy.apply import PRESENT_TABLES_SQL, TargetNotEmpty, apply_master_schema, record_history_row
+from db.deploy.apply import TargetNotEmpty, apply_master_schema, present_tables, record_history_row
 from db.deploy.execute import ExecutionResult, execute_plan
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.deploy.post_commit import run_post_commit_steps
@@ -75,8 +76,7 @@ def target_is_empty(url: str, text: str, connect_timeout: int = DEFAULT_CONNECT_
     """True when none of the file's tables exists in the target: the whole file may run at once."""
     tables = file_tables(text)
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
-        row = conn.execute(PRESENT_TABLES_SQL, (tables,)).fetchone()
-    return not row or int(row[0]) == 0
+        return not present_tables(conn, tables)
 
 
 def apply_schema(
@@ -119,14 +119,20 @@ def apply_schema(
         )
         # Checked again under the migration lock: tables built since (another migrate that just
         # finished, a person) make this a live database, planned like any other.
-        with suppress(TargetNotEmpty):
+        try:
             return baselined(apply_master_schema(
                 url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
                 record_history=record_history, absent_tables=file_tables(text),
                 **limits,  # type: ignore[arg-type]
             ))  # fmt: skip
-        if log:
-            log("the database gained the schema's tables before the migration lock: planning instead")
+        except TargetNotEmpty as grown:
+            if log:
+                shown = ", ".join(grown.present[:3]) + (", ..." if len(grown.present) > 3 else "")
+                log(f"the database gained {len(grown.present)} of the schema's tables ({shown}) "
+                    "before the migration lock: planning instead")  # fmt: skip
+        if approved is not None:  # approved against the empty database: say so, by the usual check
+            current = plan_database(url, text, connect_timeout=connect_timeout)
+            refuse_unless_approved(current, approved)
     if approved is not None:
         refuse_pending_one_offs(
             url, files, environment=environment, allow_out_of_order=allow_out_of_order,
@@ -145,7 +151,7 @@ def apply_schema(
         _record(url, failed, started, clock, "failed", record_history, connect_timeout, error=error.message)
         error.result = failed
         raise
-    # Under an approval no one-off ran (refused above), so the plan just checked is still current.
+    # Under an approval no one-off ran (refused above), so the plan last checked against it is current.
     plan = current or plan_database(url, text, connect_timeout=connect_timeout)
     if reshapes_aggregate(plan):
         # metrics_daily changes form (materialized view -> table -> continuous aggregate): a catalog

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from db.deploy import plan_apply
 from db.deploy.apply import TargetNotEmpty, apply_master_schema
 from db.deploy.execute import execute_plan
 from db.deploy.history import list_runs
@@ -58,26 +59,55 @@ def test_the_file_s_tables_are_found_and_an_empty_database_gets_the_whole_file(d
     assert not target_is_empty(db_url, text)
 
 
+def _another_migrate_right_after_the_empty_check(
+    url: str, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real emptiness check, then another migrate builds the schema before this one locks."""
+    check = plan_apply.target_is_empty
+
+    def check_then_build(*args: object) -> bool:
+        empty = check(*args)  # type: ignore[arg-type]
+        apply_master_schema(url, text, environment="other")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP INDEX public.idx_podcasts_tenant_id")  # one step for this run's plan
+        return empty
+
+    monkeypatch.setattr(plan_apply, "target_is_empty", check_then_build)
+
+
 def test_tables_built_between_the_empty_check_and_the_lock_get_a_plan_not_the_whole_file(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The emptiness check reads before the migration lock; the whole file checks again under it."""
     text = read_schema()
-    _apply(db_url, text)
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("DROP INDEX public.idx_podcasts_tenant_id")
-    with pytest.raises(TargetNotEmpty):
-        apply_master_schema(db_url, text, absent_tables=file_tables(text))
-    # The check saw an empty database (as it would have a moment before another migrate built it).
-    monkeypatch.setattr("db.deploy.plan_apply.target_is_empty", lambda *args: True)
+    _another_migrate_right_after_the_empty_check(db_url, text, monkeypatch)
     said: list[str] = []
     result = _apply(db_url, text, log=said.append)
     assert result.method == "plan", result.method  # type: ignore[attr-defined]
     assert [c.name for c in result.changes] == ["public.idx_podcasts_tenant_id"]  # type: ignore[attr-defined]
-    assert any("planning instead" in line for line in said), said
+    assert any("of the schema's tables (public." in line and "planning instead" in line for line in said)
     with psycopg.connect(db_url, autocommit=True) as conn:
         runs = list_runs(conn, "test", limit=5)
-    assert len(runs) == 2 and runs[0]["objects_changed"] == 1  # the refused whole file left no row
+        assert [r["objects_changed"] for r in runs] == [1]  # the refused whole file left no row
+        with pytest.raises(TargetNotEmpty) as grown:
+            apply_master_schema(
+                db_url, text, environment="test", absent_tables=["public.nope", *file_tables(text)]
+            )
+        assert grown.value.present[:2] == file_tables(text)[:2] and "public.nope" not in grown.value.present
+        assert len(list_runs(conn, "test", limit=5)) == 1
+
+
+def test_an_approval_of_the_empty_database_is_refused_when_its_tables_appear_before_the_lock(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = read_schema()
+    approved = plan_database(db_url, text)
+    _another_migrate_right_after_the_empty_check(db_url, text, monkeypatch)
+    with pytest.raises(CheckFailed, match=r"was approved, but the plan is now .*the database \(catalog"):
+        _apply(db_url, text, approved=approved)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.idx_podcasts_tenant_id')").fetchone() == (None,)
+        assert list_runs(conn, "test", limit=5) == []
 
 
 def test_a_no_op_deploy_takes_no_lock_beyond_access_share_and_nobody_waits_for_it(db_url: str) -> None:
