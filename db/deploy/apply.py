@@ -76,12 +76,15 @@ def apply_master_schema(
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
     absent_tables: Sequence[str] = (),
+    then: Callable[[ApplyResult], ApplyResult] | None = None,
 ) -> ApplyResult:
     """Apply the master file (or `sql_text`) in one transaction; raise MigrationLocked or ApplyFailed.
 
     `lock_retries` is how many times a lock timeout is retried after the first attempt.
     `absent_tables`: tables that must still be absent once the lock is held (the caller chose the
     whole file because it found none of them); if one exists, raise TargetNotEmpty, having run nothing.
+    `then`: run on the result before the migration lock is released (the one-offs' baseline rows), so
+    no other migrate sees the committed schema without them.
     """
     text = sql_text if sql_text is not None else read_schema()
     refuse_transaction_control(text)
@@ -96,7 +99,7 @@ def apply_master_schema(
         with cancel_on_sigterm(conn) as interruption, hold_migration_lock(conn):
             if absent_tables:
                 _refuse_present(conn, absent_tables, interruption)
-            return _apply_locked(
+            result = _apply_locked(
                 conn,
                 text,
                 statements,
@@ -112,6 +115,7 @@ def apply_master_schema(
                 clock,
                 sleep,
             )
+            return then(result) if then else result
     finally:
         conn.close()
 

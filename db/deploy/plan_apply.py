@@ -120,11 +120,11 @@ def apply_schema(
         # Checked again under the migration lock: tables built since (another migrate that just
         # finished, a person) make this a live database, planned like any other.
         try:
-            return baselined(apply_master_schema(
+            return apply_master_schema(
                 url, text, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
-                record_history=record_history, absent_tables=file_tables(text),
+                record_history=record_history, absent_tables=file_tables(text), then=baselined,
                 **limits,  # type: ignore[arg-type]
-            ))  # fmt: skip
+            )  # fmt: skip
         except TargetNotEmpty as grown:
             if log:
                 shown = ", ".join(grown.present[:3]) + (", ..." if len(grown.present) > 3 else "")
