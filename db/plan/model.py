@@ -58,14 +58,26 @@ class RelationSize:
     """What a step costs to know before running it: the relation's size from the catalog statistics."""
 
     relation: str
-    estimated_rows: int  # -1: unknown, the relation has pages but was never analyzed
+    estimated_rows: int  # -1: unknown, the relation (or one of its chunks) has pages but was never analyzed
     bytes: int
     chunks: int | None = None  # hypertables only
+    # A hypertable whose newest chunks autovacuum has not analyzed yet: how many, and the rows of the
+    # others, a lower bound a reviewer can still use (estimated_rows stays -1: not known empty).
+    chunks_unanalyzed: int = 0
+    rows_in_analyzed_chunks: int = 0
 
     @property
     def rows_shown(self) -> str:
-        """The estimate as a reviewer reads it: '~1,200' or 'unknown (never analyzed)'."""
-        return "unknown (never analyzed)" if self.estimated_rows < 0 else f"~{self.estimated_rows:,}"
+        """The estimate as a reviewer reads it: '~1,200', 'at least ~900 (2 of 31 chunks never
+        analyzed)' or 'unknown (never analyzed)'."""
+        if self.estimated_rows >= 0:
+            return f"~{self.estimated_rows:,}"
+        if self.chunks and self.chunks_unanalyzed < self.chunks:
+            return (
+                f"at least ~{self.rows_in_analyzed_chunks:,} "
+                f"({self.chunks_unanalyzed} of {self.chunks} chunks never analyzed)"
+            )
+        return "unknown (never analyzed)"
 
 
 @dataclass(frozen=True)

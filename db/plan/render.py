@@ -28,7 +28,7 @@ def describe_step(step: Step) -> str:
     if step.size:
         chunks = f", {step.size.chunks} chunks" if step.size.chunks is not None else ""
         known = step.size.estimated_rows >= 0
-        rows = f"{step.size.rows_shown} rows" if known else "rows unknown (never analyzed)"
+        rows = f"{step.size.rows_shown} rows" if known else f"rows {step.size.rows_shown}"
         size = f"; {rows}, {step.size.bytes:,} bytes{chunks}"
     # Names come from the database: one_line keeps a crafted name (a newline) inside a `--` comment.
     return one_line(f"{step.action} {step.kind} {step.name}: {lock}, {where}{size}{hazards}")

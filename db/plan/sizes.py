@@ -28,7 +28,9 @@ HYPERTABLE_SIZES_SQL = """
 SELECT h.hypertable_schema || '.' || h.hypertable_name AS relation, count(c.oid) AS chunks,
        CASE WHEN bool_or(c.reltuples < 0 AND pg_relation_size(c.oid) > 0) THEN -1
             ELSE coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint END AS rows,
-       coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes
+       coalesce(sum(pg_total_relation_size(c.oid)), 0) AS bytes,
+       count(c.oid) FILTER (WHERE c.reltuples < 0 AND pg_relation_size(c.oid) > 0) AS unanalyzed,
+       coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS analyzed_rows
 FROM timescaledb_information.hypertables h
 JOIN pg_namespace hn ON hn.nspname = h.hypertable_schema
 JOIN pg_class hc ON hc.relnamespace = hn.oid AND hc.relname = h.hypertable_name
@@ -48,6 +50,10 @@ def read_sizes(conn: psycopg.Connection, schemas: Iterable[str]) -> dict[str, Re
     }
     row = conn.execute(_TIMESCALEDB_SQL).fetchone()
     if row and row[0]:
-        for rel, chunks, rows, size in conn.execute(HYPERTABLE_SIZES_SQL, params).fetchall():
-            sizes[rel] = RelationSize(rel, int(rows), int(size or 0), int(chunks))
+        for rel, chunks, rows, size, unanalyzed, analyzed_rows in conn.execute(
+            HYPERTABLE_SIZES_SQL, params
+        ).fetchall():
+            sizes[rel] = RelationSize(
+                rel, int(rows), int(size or 0), int(chunks), int(unanalyzed), int(analyzed_rows)
+            )
     return sizes

@@ -13,7 +13,7 @@ import pytest
 from db.plan.database import plan_database
 from db.plan.locks import STATEMENT_LOCKS
 from db.plan.model import Hazard, LockLevel, Plan, Step
-from db.plan.render import render_script
+from db.plan.render import describe_step, render_script
 from tests.db.plan.support import psql_file, run
 
 TABLES = """
@@ -134,3 +134,18 @@ def test_each_transactional_step_takes_the_documented_lock(populated: str) -> No
     assert len(measured) >= 8
     assert all(got == (want.value if want else None) for got, want in measured.values()), measured
     assert all(level is None or isinstance(level, LockLevel) for level in STATEMENT_LOCKS.values())
+
+
+def test_a_hypertable_with_an_unanalyzed_chunk_shows_a_lower_bound(populated: str) -> None:
+    # 10 rows in a new chunk: below autovacuum's analyze threshold (50), so it stays unanalyzed.
+    new_chunk = "INSERT INTO public.ev SELECT now() + INTERVAL '3 days', g, g FROM generate_series(1, 10) g"
+    run(populated, new_chunk)
+    step = _one(plan_database(populated, B), "ev_k_idx")
+    size = step.size
+    assert size is not None and size.chunks is not None
+    assert size.estimated_rows == -1  # not known empty: the planner keeps the online form
+    assert step.sql.endswith("WITH (timescaledb.transaction_per_chunk)")
+    assert size.chunks_unanalyzed == 1 and size.rows_in_analyzed_chunks == 72
+    shown = f"at least ~72 (1 of {size.chunks} chunks never analyzed)"
+    assert size.rows_shown == shown
+    assert f"rows {shown}," in describe_step(step)
