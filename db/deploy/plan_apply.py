@@ -2,11 +2,11 @@
 
 An empty target (none of the file's tables exists, checked again under the migration lock) gets the
 whole master file in one transaction as before: nobody is there to block, and it is the fastest way
-to build everything. A target that has
-the schema's tables gets only the planned statements (db/plan/database.py plan_database), run by
-the executor (db/deploy/execute.py: transactional steps in one transaction, online steps after),
-and then the post-condition: planning again must give an empty plan, or the run fails naming what
-is left. A no-op deploy therefore runs catalog reads only and records a history row with 0 changes.
+to build everything. A target that has the schema's tables gets only the planned statements
+(db/plan/database.py plan_database), run by the executor (db/deploy/execute.py: transactional steps
+in one transaction, online steps after), and then the post-condition: planning again must give an
+empty plan, or the run fails naming what is left. A no-op deploy therefore runs catalog reads only
+and records a history row with 0 changes.
 
 A run that a person approved (tasks/approval.py) takes this same path with the approved Plan: the
 plan computed here, right before any change, must be that plan (same checksum, so the same live
