@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 
 from db.catalog.capabilities import detect_capabilities
 from db.connection.connect import connect
-from db.connection.urls import mask_url
+from db.connection.urls import first_error_line, mask_url
 from db.errors import CheckFailed, ConnectionFailed
 from db.schema.expected import ExpectedSchema, expected_schema
 from expectations.context import default_data_docs_dir, open_context, release
@@ -235,8 +235,7 @@ def _unexpected_rows_text(conn: psycopg.Connection, batch: Batch, check: Check, 
             cur.execute(SHOWN_ROWS_TIMEOUT_SQL)
             shown = cur.execute(query).fetchall()
     except psycopg.Error as exc:
-        reason = mask_url(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        return f"{_count_text(count)} (rows not shown: {reason[:200]})"
+        return f"{_count_text(count)} (rows not shown: {first_error_line(exc)[:200]})"
     if not shown:  # the rows were gone by the time they were read
         return _count_text(count)
     text = "; ".join(_row_text(check.row_text, r) for r in shown)

@@ -43,6 +43,12 @@ def mask_url(text: str | None) -> str:
     return _KEYWORD_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}", masked)
 
 
+def first_error_line(exc: BaseException) -> str:
+    """An error's first line for a one-line message, passwords masked; its type's name if it has no text."""
+    text = str(exc).strip()
+    return mask_url(text.splitlines()[0] if text else type(exc).__name__)
+
+
 def mask_secret(text: str, secret: str | None) -> str:
     """Mask URLs in `text` and also any literal occurrence of a known secret (e.g. a password)."""
     masked = mask_url(text)

@@ -26,7 +26,7 @@ from psycopg import sql
 from db.catalog.capabilities import detect_capabilities
 from db.catalog.snapshot import snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.connection.urls import mask_url
+from db.connection.urls import first_error_line, mask_url
 from db.deploy.history import HistoryRecord, record_run
 from db.deploy.interrupt import Interruption, cancel_on_sigterm, interrupted_error
 from db.deploy.lock import hold_migration_lock
@@ -185,7 +185,7 @@ def _apply_locked(
                 # committed; the file is idempotent, so running it again settles it either way.
                 raise ConnectionFailed(
                     f"lost the connection to the server during apply (attempt {attempt}): "
-                    f"{mask_url((str(exc).strip().splitlines() or [type(exc).__name__])[0])}",
+                    f"{first_error_line(exc)}",
                     hint="run migrate again: the master file is idempotent, and `schemaflow history` "
                     "shows whether this run committed",
                 ) from None

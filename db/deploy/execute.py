@@ -28,7 +28,7 @@ from psycopg import sql
 
 from db.catalog.snapshot import snapshot_in_scope
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.connection.urls import mask_url
+from db.connection.urls import first_error_line
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.deploy.interrupt import Interruption, cancel_on_sigterm, interrupted_error
 from db.deploy.lock import hold_migration_lock
@@ -212,7 +212,7 @@ class _Run:
                     self.sleep(backoff_seconds(attempt))
                     continue
                 current.status = "failed"
-                current.detail = _first_line(exc)
+                current.detail = first_error_line(exc)
                 raise _step_failed(exc, current, attempt, committed=False) from None
 
     def online(self, lock_timeout: str, statement_timeout: str) -> None:
@@ -222,7 +222,7 @@ class _Run:
                 self.conn.execute(SET_SESSION_SQL, (name, value))
         except psycopg.Error as exc:  # not transient: the transaction may have committed already
             raise ApplyFailed(
-                f"the online steps could not start after the transaction: {_first_line(exc)}",
+                f"the online steps could not start after the transaction: {first_error_line(exc)}",
                 hint="run migrate again: it plans against what is there now and runs what is left",
             ) from None
         for record, step in zip(self.result.steps, self.plan.steps, strict=True):
@@ -242,7 +242,7 @@ class _Run:
                         self.sleep(backoff_seconds(attempt))
                         continue
                     record.status = "failed"
-                    record.detail = (record.detail + "; " if record.detail else "") + _first_line(exc)
+                    record.detail = (record.detail + "; " if record.detail else "") + first_error_line(exc)
                     raise _step_failed(exc, record, attempt, committed=True) from None
 
     def _online_step(self, record: StepResult, step: Step) -> None:
@@ -288,11 +288,6 @@ def _finish(result: ExecutionResult, clock: float) -> ExecutionResult:
     return result
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return mask_url(text.splitlines()[0] if text else type(exc).__name__)
-
-
 def _step_failed(exc: psycopg.Error, record: StepResult, attempts: int, *, committed: bool) -> ApplyFailed:
     statement = " ".join(record.sql.split())[:200]
     sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
@@ -300,13 +295,13 @@ def _step_failed(exc: psycopg.Error, record: StepResult, attempts: int, *, commi
     gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, pg_errors.LockNotAvailable) else ""
     if committed:
         return ApplyFailed(
-            f"{what} failed: {gave_up}{_first_line(exc)}{sqlstate}; the transactional steps before it "
+            f"{what} failed: {gave_up}{first_error_line(exc)}{sqlstate}; the transactional steps before it "
             "were committed",
             hint="fix the cause and run migrate again: online steps are idempotent and it resumes "
             "from this step",
         )
     return ApplyFailed(
-        f"{what} failed: {gave_up}{_first_line(exc)}{sqlstate}; rolled back, nothing was changed",
+        f"{what} failed: {gave_up}{first_error_line(exc)}{sqlstate}; rolled back, nothing was changed",
         hint="another session holds a lock on the table; retry when it has finished"
         if gave_up
         else "fix the plan's cause in the master file and run again",

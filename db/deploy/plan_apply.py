@@ -27,6 +27,7 @@ import psycopg
 from pglast import ast, parse_sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.connection.urls import first_error_line
 from db.deploy.apply import TargetNotEmpty, apply_master_schema, present_tables, record_history_row
 from db.deploy.execute import ExecutionResult, execute_plan
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
@@ -206,7 +207,7 @@ def apply_schema(
         result.outcome = "failed: the steps ran, the proof did not (see the error)"
         unproven = ApplyFailed(
             f"the plan's {len(plan.steps)} step(s) ran, but checking the result failed: "
-            f"{getattr(lost, 'message', None) or str(lost).strip().splitlines()[0]}",
+            f"{getattr(lost, 'message', None) or first_error_line(lost)}",
             hint="run `schemaflow drift` (or migrate again) once the server answers: the plan is "
             "computed from what is there now",
         )

@@ -18,7 +18,7 @@ from db.catalog.capabilities import Capabilities, detect_capabilities
 from db.connection.connect import connect
 from db.connection.environments import Environment
 from db.connection.target import Target, make_target
-from db.connection.urls import mask_url
+from db.connection.urls import first_error_line, mask_url
 from db.deploy.confirmation import (  # noqa: F401  (re-exported: the CLI's names for them)
     CONFIRMATION_HINT,
     CONFIRMED_BY_ENV,
@@ -170,7 +170,7 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
         conn.execute(PREFLIGHT_SETTINGS_SQL)
         caps = _license_before_apply(conn, detect_capabilities(conn))
     except psycopg.Error as exc:
-        reason = f"could not read server facts: {_first_line(exc)}"
+        reason = f"could not read server facts: {first_error_line(exc)}"
         return [CheckResult("postgresql version", "fail", reason)] + [
             CheckResult(name, "skip", "not checked: server facts unavailable") for name in _SERVER_CHECKS[1:]
         ]
@@ -188,7 +188,7 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
         try:
             rows.append(check())
         except psycopg.Error as exc:  # a catalog query failed: report it as this check's row
-            rows.append(CheckResult(name, "fail", f"check could not run: {_first_line(exc)}"))
+            rows.append(CheckResult(name, "fail", f"check could not run: {first_error_line(exc)}"))
     return rows
 
 
@@ -223,11 +223,6 @@ def _license_before_apply(conn: psycopg.Connection, caps: Capabilities) -> Capab
     except psycopg.Error:
         return caps
     return dataclasses.replace(caps, timescaledb_license=(row[0] if row else None) or None)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return mask_url(text.splitlines()[0] if text else type(exc).__name__)
 
 
 def _check_version(caps: Capabilities) -> CheckResult:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.connection.urls import mask_url
+from db.connection.urls import first_error_line, mask_url
 from db.deploy.lock import hold_migration_lock
 from db.deploy.session import prepare_session
 from db.deploy.statements import split_file
@@ -117,7 +117,7 @@ def _run_down(
         with conn.transaction():
             _record(conn, f, environment, started, clock)
     except psycopg.Error as exc:
-        first = mask_url((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        first = first_error_line(exc)
         raise ApplyFailed(
             f"rollback of {f.name} failed: {first}"
             + ("; rolled back, it is still applied" if f.transactional else "; part of its down section ran"),

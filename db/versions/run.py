@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.connection.urls import mask_url
+from db.connection.urls import first_error_line
 from db.deploy.lock import hold_migration_lock
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
 from db.deploy.statements import split_file
@@ -264,7 +264,7 @@ class _Runner:
     def _failed(
         self, f: MigrationFile, run: FileRun, started: datetime, exc: psycopg.Error, attempts: int, what: str
     ) -> None:
-        first = mask_url((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+        first = first_error_line(exc)
         sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
         gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, RETRYABLE_ERRORS) else ""
         message = f"one-off {f.name} failed: {gave_up}{first}{sqlstate}; {what}"
