@@ -268,7 +268,6 @@ def test_a_server_lost_after_the_steps_ran_fails_for_good_and_says_they_ran(
     """Prefect retries transient failures; once the steps ran, a retry would report a run that did
     nothing (or, under an approval, refuse a database that "changed"). The post-condition's connect
     is made to fail the way a failover makes it fail: the one fault injected into a real run."""
-    import db.deploy.plan_apply as plan_apply
     from tasks.apply import is_transient
 
     text = read_schema()

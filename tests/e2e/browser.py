@@ -42,6 +42,11 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _profile() -> tempfile.TemporaryDirectory[str]:
+    """A throwaway Chromium profile; its helper processes may still write to it as the browser exits."""
+    return tempfile.TemporaryDirectory(prefix="schemaflow-chromium-", ignore_cleanup_errors=True)
+
+
 def capture(url: str, name: str, *, virtual_time_ms: int = 15000, timeout: float = 90) -> Page:
     """Open `url` headless, save `test-artifacts/<name>.png` and return the page's rendered DOM."""
     binary = chromium_path()
@@ -52,8 +57,7 @@ def capture(url: str, name: str, *, virtual_time_ms: int = 15000, timeout: float
     screenshot.unlink(missing_ok=True)
     # virtual-time-budget lets the single-page app fetch from the API and render before the snapshot.
     budget = f"--virtual-time-budget={virtual_time_ms}"
-    # Chromium's helper processes can still be writing to the profile when the browser has exited.
-    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-", ignore_cleanup_errors=True) as profile:
+    with _profile() as profile:
         base = [binary, *_FLAGS, f"--user-data-dir={profile}", budget]
         shot = subprocess.run(
             [*base, f"--screenshot={screenshot}", url], capture_output=True, text=True, timeout=timeout
@@ -62,8 +66,7 @@ def capture(url: str, name: str, *, virtual_time_ms: int = 15000, timeout: float
             raise RuntimeError(
                 f"chromium made no screenshot of {url} (exit {shot.returncode}): {shot.stderr[-2000:]}"
             )
-    # Chromium's helper processes can still be writing to the profile when the browser has exited.
-    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-", ignore_cleanup_errors=True) as profile:
+    with _profile() as profile:
         base = [binary, *_FLAGS, f"--user-data-dir={profile}", budget]
         dump = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=timeout)
     (ARTIFACTS_DIR / f"{name}.html").write_text(dump.stdout)
@@ -93,8 +96,7 @@ def capture_after_click(
     screenshot = ARTIFACTS_DIR / f"{name}.png"
     screenshot.unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
-    # Chromium's helper processes can still be writing to the profile when the browser has exited.
-    with tempfile.TemporaryDirectory(prefix="schemaflow-chromium-", ignore_cleanup_errors=True) as profile:
+    with _profile() as profile:
         browser = subprocess.Popen(
             [binary, *_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
             stdout=subprocess.DEVNULL,
