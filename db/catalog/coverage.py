@@ -95,7 +95,10 @@ ORDER BY 1, 2 NULLS FIRST, 3
 ROLES_SQL = """
 SELECT rolname AS name, rolsuper AS superuser, rolinherit AS inherit, rolcreaterole AS createrole,
        rolcreatedb AS createdb, rolcanlogin AS login, rolreplication AS replication,
-       rolbypassrls AS bypassrls, rolconnlimit AS connection_limit
+       rolbypassrls AS bypassrls, rolconnlimit AS connection_limit,
+       -- ALTER ROLE ... SET for every database (setdatabase 0): what the role's sessions start with
+       ARRAY(SELECT x FROM pg_db_role_setting s, unnest(s.setconfig) x
+             WHERE s.setrole = oid AND s.setdatabase = 0 ORDER BY 1) AS settings
 FROM pg_roles WHERE rolname = ANY(%(roles)s)
 ORDER BY 1
 """
@@ -112,6 +115,7 @@ ORDER BY 1, 2
 """
 
 OBJTYPE_WORDS = {"r": "tables", "S": "sequences", "f": "functions", "T": "types", "n": "schemas"}
+ROLE_SETTINGS = "settings"  # ["name=value", ...] as pg_db_role_setting stores them, sorted
 ROLE_ATTRIBUTES = (
     "superuser", "inherit", "createrole", "createdb", "login", "replication", "bypassrls", "connection_limit"
 )  # fmt: skip
@@ -170,7 +174,7 @@ def add_roles(
     snap: dict, roles: list[dict[str, Any]], memberships: list[dict[str, Any]], parent: str
 ) -> None:
     for r in roles:
-        snap["role"][r["name"]] = {k: r[k] for k in ROLE_ATTRIBUTES}
+        snap["role"][r["name"]] = {**{k: r[k] for k in ROLE_ATTRIBUTES}, ROLE_SETTINGS: list(r["settings"])}
     for r in memberships:
         snap["role_membership"][membership_name(r["role"], r["member"])] = {
             parent: f"role:{r['member']}",

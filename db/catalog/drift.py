@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from db.catalog.capabilities import Capabilities, detect_capabilities
+from db.catalog.replay_checks import NeededReplay, needed_replays
 from db.catalog.snapshot import (
     KINDS,
     Difference,
@@ -38,6 +39,7 @@ from db.plan.model import Plan, RelationSize
 from db.plan.sizes import read_sizes
 from db.schema.declared_roles import declared_roles
 from db.schema.master_file import checksum, read_schema
+from db.schema.replayed import PASSWORD, replayed_statements
 
 # None: every user schema. TimescaleDB's internal schemas and schemaflow's own are never included.
 DRIFT_SCHEMAS: tuple[str, ...] | None = None
@@ -104,6 +106,7 @@ class Sides:
     sizes: dict[str, RelationSize]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (benchmarks/bench_plan.py)
     scope: SnapshotScope | None = None  # how `actual` was read
+    replays: list[NeededReplay] = field(default_factory=list)  # the file's statements no catalog shows
 
 
 def check_drift(
@@ -126,10 +129,11 @@ def check_drift(
     )  # fmt: skip
     plan = plan_changes(
         sides.expected, sides.actual, migrating_role=sides.migrating_role, allow_destroy=allow_destroy,
-        sizes=sides.sizes, schema_checksum=sides.schema_checksum, mode=sides.mode,
+        sizes=sides.sizes, schema_checksum=sides.schema_checksum, mode=sides.mode, replays=sides.replays,
     )  # fmt: skip
     diffs = sorted(
-        diff_catalogs(expected=sides.expected, actual=sides.actual, plan=plan),
+        diff_catalogs(expected=sides.expected, actual=sides.actual, plan=plan)
+        + [replay_difference(n) for n in sides.replays],
         key=lambda d: (SEVERITY_ORDER.get(d.severity, 9), KINDS.index(d.kind), d.name),
     )
     return DriftReport(
@@ -156,6 +160,7 @@ def compare_sides(
     """Snapshot the live database and build the expected side from the file beside it."""
     text = schema_sql if schema_sql is not None else read_schema()
     validate_url(url)
+    replayed = replayed_statements(text)  # a statement no plan can replay stops here, naming its line
     if scratch_url:
         _refuse_same_database(url, scratch_url)
     roles, memberships = declared_roles(text)
@@ -171,6 +176,7 @@ def compare_sides(
             migrating_role=role,
         )
         actual = snapshot_in_scope(conn, scope)
+        replays = needed_replays(conn, replayed)
         sizes = read_sizes(conn, {name.split(".", 1)[0] for name in actual["table"]} or ["public"])
         timings["live snapshot and sizes"] = time.perf_counter() - clock
         if caps.in_recovery and not scratch_url:
@@ -190,7 +196,15 @@ def compare_sides(
             timings["scratch database (create, apply, snapshot, drop)"] = time.perf_counter() - clock
     # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
     expected["role"], expected["role_membership"] = roles, memberships
-    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings, scope)
+    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings, scope, replays)
+
+
+def replay_difference(needed: NeededReplay) -> Difference:
+    """A statement of the file the database lacks the effect of, as drift reports it (never a secret)."""
+    replay = needed.replay
+    if replay.kind == PASSWORD:
+        return Difference("role", replay.name, "changed", needed.reason, "high", replay.shown + ";")
+    return Difference("table", replay.name, "changed", needed.reason, "medium", replay.shown + ";")
 
 
 # The role that ran migrate: its last successful history row; else the owner of schemaflow's own

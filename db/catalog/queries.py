@@ -261,3 +261,39 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'schemaf
   AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_namespace", oid="n.oid")}
 ORDER BY 1
 """
+
+# Per hypertable, what some chunk grants beyond what a new chunk gets (the hypertable's table-level
+# ACL, which TimescaleDB copies) and beyond its owner: table and column privileges, as
+# db/plan/chunk_privileges.py spells them. Chunks are found through pg_inherits, which every role may
+# read; one pass over the chunks' ACLs, so the cost is a scan of pg_class/pg_attribute rows of chunks.
+CHUNK_GRANTS_SQL = """
+WITH ht AS (
+    SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relacl
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN timescaledb_information.hypertables h
+      ON h.hypertable_schema = n.nspname AND h.hypertable_name = c.relname
+    WHERE n.nspname = ANY(%(schemas)s)
+), held AS (
+    SELECT ht.schema, ht.name, ht.relacl, a.grantee, a.privilege_type, NULL::name AS column_name
+    FROM ht JOIN pg_inherits i ON i.inhparent = ht.oid
+    JOIN pg_class ch ON ch.oid = i.inhrelid
+    CROSS JOIN LATERAL aclexplode(ch.relacl) a
+    WHERE a.grantee <> ch.relowner
+    UNION
+    SELECT ht.schema, ht.name, ht.relacl, a.grantee, a.privilege_type, att.attname
+    FROM ht JOIN pg_inherits i ON i.inhparent = ht.oid
+    JOIN pg_class ch ON ch.oid = i.inhrelid
+    JOIN pg_attribute att ON att.attrelid = ch.oid AND att.attnum > 0 AND att.attacl IS NOT NULL
+    CROSS JOIN LATERAL aclexplode(att.attacl) a
+    WHERE a.grantee <> ch.relowner
+)
+SELECT h.schema, h.name,
+       array_agg(DISTINCT CASE WHEN h.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(h.grantee) END
+                 || ' ' || h.privilege_type || coalesce(' (' || h.column_name || ')', '')) AS grants
+FROM held h
+WHERE h.column_name IS NOT NULL
+   OR NOT EXISTS (SELECT 1 FROM aclexplode(h.relacl) t
+                   WHERE t.grantee = h.grantee AND t.privilege_type = h.privilege_type)
+GROUP BY 1, 2
+ORDER BY 1, 2
+"""

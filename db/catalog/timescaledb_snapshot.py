@@ -23,7 +23,12 @@ def add_timescaledb(snap: Snapshot, rows: Rows, catalog_readable: bool = True) -
             PARENT: f"table:{name}",
             "num_dimensions": r["num_dimensions"],
             "compression_enabled": r["compression_enabled"],
+            "chunk_grants": [],
         }
+    for r in rows(q.CHUNK_GRANTS_SQL):
+        name = f"{r['schema']}.{r['name']}"
+        if name in snap["hypertable"]:
+            snap["hypertable"][name]["chunk_grants"] = sorted(r["grants"])
     for r in rows(q.DIMENSIONS_SQL):
         table = f"{r['schema']}.{r['relation']}"
         snap["dimension"][f"{table}.{r['name']}"] = {

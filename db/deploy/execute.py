@@ -271,7 +271,7 @@ class _Run:
         self.sampler.current = record.number
         started = time.monotonic()
         try:
-            self.conn.execute(step.sql)  # type: ignore[arg-type]  # the plan's SQL, built by the planner
+            self.conn.execute(step.executed_sql)  # type: ignore[arg-type]  # the plan's SQL, built by the planner
         finally:
             # Unrounded: a sub-millisecond step is still a step that took time; reports round.
             record.seconds += time.monotonic() - started

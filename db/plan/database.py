@@ -47,5 +47,6 @@ def plan_database(
         sizes=sides.sizes,
         schema_checksum=sides.schema_checksum,
         mode=sides.mode,
+        replays=sides.replays,
     )
     return replace(plan, scope=sides.scope)

@@ -87,6 +87,7 @@ STATEMENT_LOCKS: dict[str, LockLevel | None] = {
     "CREATE ROLE": None,
     "ALTER ROLE": None,
     "GRANT ROLE": None,
+    "INSERT": LockLevel.ROW_EXCLUSIVE,  # reference rows the file inserts: conflicts with no writer
     "create_hypertable": _AE,
     "add_dimension": _AE,
     "set_chunk_time_interval": None,  # TimescaleDB catalog rows only; applies to new chunks

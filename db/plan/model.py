@@ -98,9 +98,18 @@ class Step:
     size: RelationSize | None = None
     cause: str = ""  # the difference ("kind:name") this step resolves; the step's own object when empty
     also_locks: tuple[str, ...] = ()  # other relations locked at `lock` (a foreign key's referenced table)
+    # What runs when it differs from `sql`: a password the file sets. Never rendered, logged or stored:
+    # `sql` shows it as '***', and as_dict leaves this out.
+    secret_sql: str = field(default="", repr=False, compare=False)
+
+    @property
+    def executed_sql(self) -> str:
+        return self.secret_sql or self.sql
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["secret_sql"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Step:

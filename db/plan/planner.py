@@ -11,14 +11,18 @@ are their children), creates what is missing, drops what is unexpected, and lets
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from db.catalog.replay_checks import NeededReplay
 from db.catalog.snapshot import KINDS, NOT_COMPARED, PARENT
 from db.plan.context import KindPlanner, PlanContext, Planned
 from db.plan.kinds import code, columns, keys, relations, security, timescaledb, views
 from db.plan.model import Hazard, Plan, RelationSize, snapshot_checksum
 from db.plan.order import order_steps
 from db.plan.renames import infer_renames
+from db.schema.replayed import PASSWORD
 
 PLANNERS: dict[str, KindPlanner] = {
     **relations.PLANNERS,
@@ -47,8 +51,13 @@ def plan_changes(
     sizes: dict[str, RelationSize] | None = None,
     schema_checksum: str = "",
     mode: str = "",
+    replays: Sequence[NeededReplay] = (),
 ) -> Plan:
-    """The steps that make `actual` (the live catalog) equal to `expected` (what the file builds)."""
+    """The steps that make `actual` (the live catalog) equal to `expected` (what the file builds).
+
+    `replays`: the file's statements no catalog shows (passwords, reference rows) that the live
+    database lacks (db/catalog/replay_checks.py); each becomes a step after what it needs.
+    """
     checksum = snapshot_checksum(actual)
     expected = {kind: expected.get(kind, {}) for kind in KINDS}  # a partial snapshot: other kinds empty
     actual = {kind: actual.get(kind, {}) for kind in KINDS}
@@ -60,6 +69,7 @@ def plan_changes(
     _rebuild_dependents(rebuild, invalid, unexpected, cause, ctx)
     drops, withheld = _drops(unexpected | rebuild, cause, allow_destroy, ctx)
     builds = _builds(missing, rebuild - withheld, alters, unexpected | rebuild, cause, ctx)
+    builds += _replays(replays, ctx)
     ordered = order_steps([*rename_steps, *drops, *builds], expected, renamed)
     return Plan(
         steps=tuple(p.step for p in ordered),
@@ -68,6 +78,25 @@ def plan_changes(
         mode=mode,
         notes=tuple(dict.fromkeys(ctx.notes)),
     )
+
+
+def _replays(needed: Sequence[NeededReplay], ctx: PlanContext) -> list[Planned]:
+    items = []
+    for n in needed:
+        r = n.replay
+        if r.kind == PASSWORD:
+            ctx.cause = f"role:{r.name}"
+            item = ctx.step(ctx.cause, "replay", r.shown, "ALTER ROLE", reason=n.reason)
+            items.append(replace(item, step=replace(item.step, secret_sql=r.sql)))
+        else:
+            ctx.cause = f"table:{r.name}"
+            columns = tuple(f"column:{r.name}.{c}" for c in r.columns)
+            items.append(
+                ctx.step(
+                    ctx.cause, "replay", r.sql, "INSERT", relation=r.name, requires=columns, reason=n.reason
+                )
+            )
+    return items
 
 
 def _compare(expected: Snapshot, actual: Snapshot) -> tuple[set[str], set[str], set[str]]:

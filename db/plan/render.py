@@ -58,11 +58,19 @@ def render_script(plan: Plan) -> str:
     if plan.transactional_steps:
         out.append("BEGIN;\n")
         for step in plan.transactional_steps:
-            out.append(f"-- {describe_step(step)}\n{_terminated(step.sql)}\n")
+            out.append(f"-- {describe_step(step)}\n{_scripted(step)}\n")
         out.append("COMMIT;\n")
     for step in plan.online_steps:
-        out.append(f"\n-- online (outside a transaction): {describe_step(step)}\n{_terminated(step.sql)}\n")
+        out.append(f"\n-- online (outside a transaction): {describe_step(step)}\n{_scripted(step)}\n")
     return "".join(out)
+
+
+def _scripted(step: Step) -> str:
+    """The statement as a script a person runs: a secret is never written, so its step is a comment
+    (running the masked text would set the password to '***')."""
+    if step.secret_sql:
+        return f"-- {_terminated(step.sql)}  (not run here: the file holds the secret; migrate sets it)"
+    return _terminated(step.sql)
 
 
 def render_markdown(plan: Plan) -> str:

@@ -12,10 +12,15 @@ import re
 from typing import Any
 
 import pglast
-from pglast import ast
+from pglast import ast, enums
 
-from db.catalog.coverage import ROLE_ATTRIBUTES, membership_name
+from db.catalog.coverage import ROLE_ATTRIBUTES, ROLE_SETTINGS, membership_name
+from db.plan.quoting import quote_ident
 
+# Settings that hold a list of names; PostgreSQL quotes each element when it stores them.
+LIST_SETTINGS = frozenset(
+    {"search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries"}
+)
 # Candidate statements; pglast decides what each one is.
 _CANDIDATE = re.compile(r"\b(?:CREATE\s+(?:ROLE|USER)|ALTER\s+ROLE|GRANT)\b[^;]*;", re.IGNORECASE)
 _OPTION_NAMES = {
@@ -28,7 +33,7 @@ _OPTION_NAMES = {
 def _defaults(login: bool) -> dict[str, Any]:
     return {
         "superuser": False, "inherit": True, "createrole": False, "createdb": False, "login": login,
-        "replication": False, "bypassrls": False, "connection_limit": -1,
+        "replication": False, "bypassrls": False, "connection_limit": -1, ROLE_SETTINGS: [],
     }  # fmt: skip
 
 
@@ -60,6 +65,9 @@ def declared_roles(text: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict
         elif isinstance(stmt, ast.AlterRoleStmt) and stmt.role and stmt.role.rolename in roles:
             name = str(stmt.role.rolename)
             _apply(roles[name], stmt.options, name, memberships)
+        elif isinstance(stmt, ast.AlterRoleSetStmt) and stmt.role and stmt.role.rolename in roles:
+            if stmt.database is None:  # IN DATABASE: that database's, not the role's everywhere
+                _set(roles[str(stmt.role.rolename)], stmt.setstmt)
         elif isinstance(stmt, ast.GrantRoleStmt) and stmt.is_grant:
             admin = any(o.defname == "admin" and _value(o.arg) for o in stmt.opt or ())
             for granted in stmt.granted_roles or ():
@@ -75,7 +83,32 @@ def _apply(entry: dict[str, Any], options: Any, role: str, memberships: dict[str
         elif option.defname == "addroleto":  # CREATE ROLE ... IN ROLE x
             for spec in option.arg:
                 _member(memberships, spec.rolename, role, False)
-    assert set(entry) == set(ROLE_ATTRIBUTES)
+    assert set(entry) == {*ROLE_ATTRIBUTES, ROLE_SETTINGS}
+
+
+def _set(entry: dict[str, Any], setstmt: Any) -> None:
+    """ALTER ROLE ... SET/RESET applied to the entry's settings, spelled as the server stores them."""
+    kind = setstmt.kind
+    if kind == enums.VariableSetKind.VAR_RESET_ALL:
+        entry[ROLE_SETTINGS] = []
+        return
+    name = str(setstmt.name)
+    kept = [s for s in entry[ROLE_SETTINGS] if s.split("=", 1)[0] != name]
+    if kind == enums.VariableSetKind.VAR_SET_VALUE:
+        words = [_setting_word(name, arg) for arg in setstmt.args or ()]
+        kept.append(f"{name}={', '.join(words)}")
+    entry[ROLE_SETTINGS] = sorted(kept)
+
+
+def _setting_word(name: str, arg: Any) -> str:
+    value = arg.val
+    text = str(value.sval if hasattr(value, "sval") else getattr(value, "ival", getattr(value, "fval", "")))
+    # List settings keep each element quoted as an identifier where it needs it (flatten_set_variable_args).
+    return (
+        quote_ident(text)
+        if name in LIST_SETTINGS and isinstance(arg, ast.A_Const) and hasattr(value, "sval")
+        else text
+    )
 
 
 def _member(memberships: dict[str, dict[str, Any]], role: str, member: str, admin: bool) -> None:

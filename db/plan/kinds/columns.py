@@ -52,16 +52,22 @@ def _split(name: str) -> tuple[str, str, str]:
 
 def _create(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     table, rel, _ = _split(name)
-    if ctx.is_new(table) and e.get("local", True):
-        return []  # part of the CREATE TABLE
-    if not e.get("local", True):
-        return []  # inherited: arrives with the parent's column
-    sql = f"ALTER TABLE {rel} ADD COLUMN {column_sql(name.rsplit('.', 1)[1], e)}"
-    # A volatile default or a generated/identity column fills every existing row.
-    rewrites = bool(e.get("generated") or e.get("identity") or _volatile(e.get("default")))
-    return [
-        ctx.step(f"column:{name}", "create", sql, "ALTER TABLE ADD COLUMN", relation=table, rewrites=rewrites)
-    ]
+    steps: list[Planned] = []
+    # Part of the CREATE TABLE when the table is new; an inherited one arrives with the parent's.
+    if not ctx.is_new(table) and e.get("local", True):
+        sql = f"ALTER TABLE {rel} ADD COLUMN {column_sql(name.rsplit('.', 1)[1], e)}"
+        # A volatile default or a generated/identity column fills every existing row.
+        rewrites = bool(e.get("generated") or e.get("identity") or _volatile(e.get("default")))
+        steps.append(
+            ctx.step(
+                f"column:{name}", "create", sql, "ALTER TABLE ADD COLUMN", relation=table, rewrites=rewrites
+            )
+        )
+    if e.get("acl"):
+        from db.plan.kinds.security import column_grants  # security reads columns: import at use
+
+        steps += column_grants(name, e, {**e, "acl": []}, ctx)
+    return steps
 
 
 def _volatile(default: str | None) -> bool:

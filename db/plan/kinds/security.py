@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from db.catalog.coverage import OBJTYPE_WORDS, ROLE_ATTRIBUTES, aclitem_role, default_acl
+from db.catalog.coverage import OBJTYPE_WORDS, ROLE_ATTRIBUTES, ROLE_SETTINGS, aclitem_role, default_acl
 from db.catalog.owners import MIGRATOR
+from db.plan.chunk_privileges import chunk_grant, revoke_on_chunks_sql
 from db.plan.context import DROP, KindPlanner, PlanContext, Planned, nothing
-from db.plan.quoting import function_ref, qualified, quote_ident, split_child
+from db.plan.quoting import function_ref, literal, qualified, quote_ident, split_child
+from db.schema.declared_roles import LIST_SETTINGS
 
 # grantee=privileges/grantor, the grantee quoted when it needs to be (and empty for PUBLIC).
 _ACL_ITEM = re.compile(r'^("(?:[^"]|"")*"|[^=]*)=([^/]*)')
@@ -40,17 +42,25 @@ _OWNER_KEYWORD = {
 _GRANT_KEYWORD = {"view": "TABLE", "matview": "TABLE", "cagg": "TABLE"}
 
 
-def acl_map(items: list[str] | None) -> dict[str, set[str]]:
-    """{grantee: {privilege keyword}}; PUBLIC for the empty grantee."""
-    result: dict[str, set[str]] = {}
+def acl_map(items: list[str] | None) -> dict[str, dict[str, bool]]:
+    """{grantee: {privilege keyword: grantable}}; PUBLIC for the empty grantee.
+
+    The grant option ('*' after a letter) is kept: a privilege held WITH GRANT OPTION lets its
+    holder pass it on, so it is a difference of its own, not the same privilege.
+    """
+    result: dict[str, dict[str, bool]] = {}
     for item in items or []:
         match = _ACL_ITEM.match(item)
         if not match:
             continue
-        grantee, privs = match.group(1), match.group(2).replace("*", "")
+        grantee, letters = match.group(1), match.group(2)
         if grantee.startswith('"'):
             grantee = grantee[1:-1].replace('""', '"')
-        result.setdefault(grantee or "PUBLIC", set()).update(_PRIVILEGES.get(ch, ch) for ch in privs)
+        held = result.setdefault(grantee or "PUBLIC", {})
+        for i, ch in enumerate(letters):
+            if ch != "*":
+                keyword = _PRIVILEGES.get(ch, ch)
+                held[keyword] = held.get(keyword, False) or letters[i + 1 : i + 2] == "*"
     return result
 
 
@@ -64,25 +74,32 @@ def _acl_steps(
     relation: str | None = None,
     prefix: str = "",
     columns: str = "",
+    requires: tuple[str, ...] = (),
 ) -> list[Planned]:
     exp, act = acl_map(e_acl), acl_map(a_acl)
     steps = []
+
+    def add(sql: str) -> None:
+        steps.append(ctx.step(key, "alter", f"{prefix}{sql}", "GRANT", relation=relation, requires=requires))
+
+    def privileges(names: list[str]) -> str:
+        return ", ".join(f"{p}{columns}" for p in names)
+
     for grantee in sorted(exp.keys() | act.keys()):
         who = ctx.role(grantee)
-        extra = sorted(act.get(grantee, set()) - exp.get(grantee, set()))
-        lacking = sorted(exp.get(grantee, set()) - act.get(grantee, set()))
+        want, have = exp.get(grantee, {}), act.get(grantee, {})
+        extra = sorted(p for p in have if p not in want)
+        option_extra = sorted(p for p in have if p in want and have[p] and not want[p])
+        lacking = sorted(p for p in want if p not in have and not want[p])
+        option_lacking = sorted(p for p in want if want[p] and not have.get(p, False))
         if extra:
-            privs = ", ".join(f"{p}{columns}" for p in extra)
-            steps.append(
-                ctx.step(
-                    key, "alter", f"{prefix}REVOKE {privs} ON {on} FROM {who}", "GRANT", relation=relation
-                )
-            )
+            add(f"REVOKE {privileges(extra)} ON {on} FROM {who}")
+        if option_extra:
+            add(f"REVOKE GRANT OPTION FOR {privileges(option_extra)} ON {on} FROM {who}")
         if lacking:
-            privs = ", ".join(f"{p}{columns}" for p in lacking)
-            steps.append(
-                ctx.step(key, "alter", f"{prefix}GRANT {privs} ON {on} TO {who}", "GRANT", relation=relation)
-            )
+            add(f"GRANT {privileges(lacking)} ON {on} TO {who}")
+        if option_lacking:
+            add(f"GRANT {privileges(option_lacking)} ON {on} TO {who} WITH GRANT OPTION")
     return steps
 
 
@@ -117,7 +134,14 @@ def _alter_grant(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]
     if e["owner"] != a["owner"]:  # ALTER ... OWNER TO hands the old owner's privileges to the new one
         a_acl = [_swap_role(item, a["owner"], e["owner"]) for item in a_acl]
     steps += _acl_steps(key, e_acl, a_acl, f"{keyword} {ref}", ctx)
+    if kind == "table":
+        steps += [replace_key(p, key) for p in regrant_columns(obj, ctx)]
     return steps
+
+
+def replace_key(item: Planned, key: str) -> Planned:
+    """`item` planned as part of `key` (its steps keep the order of that object's own steps)."""
+    return Planned(item.step, key, item.phase, tuple(r for r in item.requires if r != key))
 
 
 def _create_grant(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
@@ -127,15 +151,90 @@ def _create_grant(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
 
 
 def column_grants(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:
+    """The column's privileges, after the table-level ones (a table-level REVOKE also takes back the
+    same privileges on every column), and on a hypertable followed by closing its chunks again."""
     table, column = name.rsplit(".", 1)
-    return _acl_steps(
-        f"column:{name}",
+    key = f"column:{name}"
+    have = _without(a.get("acl"), _table_revokes(table, ctx))
+    steps = _acl_steps(
+        key,
         e.get("acl"),
-        a.get("acl"),
+        have,
         f"TABLE {qualified(table)}",
         ctx,
+        relation=table,
         columns=f" ({quote_ident(column)})",
+        requires=(f"grant:table {table}",),
     )
+    granted = _granted(e.get("acl"), have)
+    if granted and ctx.is_hypertable(table) and not ctx.is_new(table):
+        items = [chunk_grant(who, p, column) for who, privileges in granted.items() for p in privileges]
+        steps.append(
+            ctx.step(
+                key,
+                "alter",
+                revoke_on_chunks_sql(table, items, ctx.role),
+                "GRANT",
+                relation=table,
+                reason="TimescaleDB applied the column GRANT to every chunk; chunks have no row-level "
+                "security, so the chunks are closed again",
+            )
+        )
+    return steps
+
+
+def _granted(e_acl: list[str] | None, a_acl: list[str] | None) -> dict[str, list[str]]:
+    """{grantee: privileges} that `e_acl` holds and `a_acl` lacks (what a plan GRANTs)."""
+    exp, act = acl_map(e_acl), acl_map(a_acl)
+    out = {g: sorted(p for p in want if p not in act.get(g, {})) for g, want in exp.items()}
+    return {g: p for g, p in out.items() if p}
+
+
+def _table_revokes(table: str, ctx: PlanContext) -> dict[str, set[str]]:
+    """{grantee: privileges} the plan REVOKEs on `table` itself (they vanish from its columns too)."""
+    e = ctx.expected.get("grant", {}).get(f"table {table}")
+    a = ctx.actual.get("grant", {}).get(f"table {table}")
+    if not e or not a:
+        return {}
+    exp, act = acl_map(e["privileges"]), acl_map(a["privileges"])
+    return {g: {p for p in have if p not in exp.get(g, {})} for g, have in act.items()}
+
+
+def _without(acl: list[str] | None, revoked: dict[str, set[str]]) -> list[str]:
+    """`acl` with the `revoked` privileges taken out (aclitem text, grant options kept)."""
+    if not revoked:
+        return list(acl or [])
+    out = []
+    for item in acl or []:
+        grantee, rest = item.split("=", 1)
+        letters, grantor = rest.split("/", 1)
+        name = grantee[1:-1].replace('""', '"') if grantee.startswith('"') else grantee or "PUBLIC"
+        gone = revoked.get(name, set())
+        kept = ""
+        for i, ch in enumerate(letters):
+            if ch != "*" and _PRIVILEGES.get(ch, ch) not in gone:
+                kept += ch + ("*" if letters[i + 1 : i + 2] == "*" else "")
+        if kept:
+            out.append(f"{grantee}={kept}/{grantor}")
+    return out
+
+
+def regrant_columns(table: str, ctx: PlanContext) -> list[Planned]:
+    """Column privileges the file keeps that a table-level REVOKE of this plan takes away with it.
+
+    Columns whose privileges differ anyway are planned by column_grants; the others are granted
+    here again, after the REVOKE.
+    """
+    revoked = _table_revokes(table, ctx)
+    if not any(revoked.values()):
+        return []
+    steps = []
+    for name, e in ctx.children(ctx.expected, "column", f"table:{table}"):
+        a = ctx.actual.get("column", {}).get(name)
+        if a is None or sorted(e.get("acl") or []) != sorted(a.get("acl") or []):
+            continue
+        steps += column_grants(name, e, a, ctx)
+    return steps
 
 
 def _default_baseline(entry: dict) -> list[str]:
@@ -228,14 +327,33 @@ def _role_options(e: dict, a: dict | None) -> str:
 
 def _create_role(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     sql = f"CREATE ROLE {quote_ident(name)} WITH {_role_options(e, None)}"
-    return [ctx.step(f"role:{name}", "create", sql, "CREATE ROLE")]
+    return [ctx.step(f"role:{name}", "create", sql, "CREATE ROLE"), *_role_settings(name, e, {}, ctx)]
 
 
 def _alter_role(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:
     options = _role_options(e, a)
+    steps = _role_settings(name, e, a, ctx)
     if not options:
-        return []
-    return [ctx.step(f"role:{name}", "alter", f"ALTER ROLE {quote_ident(name)} WITH {options}", "ALTER ROLE")]
+        return steps
+    sql = f"ALTER ROLE {quote_ident(name)} WITH {options}"
+    return [ctx.step(f"role:{name}", "alter", sql, "ALTER ROLE"), *steps]
+
+
+def _role_settings(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:
+    """ALTER ROLE ... SET / RESET so the role's sessions start with what the file says."""
+    want = dict(s.split("=", 1) for s in e.get(ROLE_SETTINGS) or [])
+    have = dict(s.split("=", 1) for s in a.get(ROLE_SETTINGS) or [])
+    steps = []
+    for setting in sorted(want.keys() | have.keys()):
+        if want.get(setting) == have.get(setting):
+            continue
+        if setting in want:
+            value = want[setting] if setting in LIST_SETTINGS else literal(want[setting])
+            sql = f"ALTER ROLE {quote_ident(name)} SET {quote_ident(setting)} = {value}"
+        else:
+            sql = f"ALTER ROLE {quote_ident(name)} RESET {quote_ident(setting)}"
+        steps.append(ctx.step(f"role:{name}", "alter", sql, "ALTER ROLE"))
+    return steps
 
 
 def _unplanned_role_drop(name: str, a: dict, ctx: PlanContext) -> list[Planned]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from db.plan.chunk_privileges import revoke_on_chunks_sql
 from db.plan.context import DROP, KindPlanner, PlanContext, Planned
 from db.plan.quoting import literal, qualified, regclass
 
@@ -81,9 +82,25 @@ def _drop_hypertable(name: str, a: dict, ctx: PlanContext) -> list[Planned]:
 
 
 def _alter_hypertable(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:
+    steps = []
     if e.get("compression_enabled") != a.get("compression_enabled"):
-        return _compression(name, bool(e.get("compression_enabled")), ctx)
-    return []  # the number of dimensions follows from the dimension entries
+        steps += _compression(name, bool(e.get("compression_enabled")), ctx)
+    extra = sorted(set(a.get("chunk_grants") or ()) - set(e.get("chunk_grants") or ()))
+    if extra:
+        # Every chunk is closed again, after the grants of this plan (which TimescaleDB copies).
+        sql = revoke_on_chunks_sql(name, extra, ctx.role)
+        steps.append(
+            ctx.step(
+                f"hypertable:{name}",
+                "alter",
+                sql,
+                "GRANT",
+                relation=name,
+                requires=(f"grant:table {name}",),
+                reason="chunks have no row-level security: a privilege on a chunk reaches every tenant",
+            )
+        )
+    return steps  # the number of dimensions follows from the dimension entries
 
 
 def _create_dimension(name: str, e: dict, ctx: PlanContext) -> list[Planned]:

@@ -1,0 +1,129 @@
+"""Statements of the master file whose effect no catalog snapshot shows, so a plan replays them.
+
+The planner compares catalogs. Two kinds of statements in an idempotent master file leave nothing a
+catalog comparison can see, and the old whole-file run applied them on every deploy:
+
+- a role's password (`CREATE ROLE ... PASSWORD`, `ALTER ROLE ... PASSWORD`): only a superuser may
+  read the stored verifier, and it never equals the text;
+- reference rows (`INSERT ... ON CONFLICT ...`): rows, not schema.
+
+Each is found with PostgreSQL's own parser (pglast), at the top level and, for role statements,
+inside DO blocks, and becomes a `Replay`: the statement to run, the text every plan, log and artifact
+shows (a password is always `'***'`), and what db/catalog/replay_checks.py needs to tell whether the
+live database already has its effect. A replay is planned only when it is needed, so a database that
+has the rows and the password plans nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pglast
+from pglast import ast, enums
+from pglast.stream import RawStream
+
+from db.errors import ConfigError
+from db.plan.quoting import literal, quote_ident
+
+PASSWORD, ROWS = "password", "rows"
+MASK = "'***'"
+# Role statements may sit inside DO blocks (CREATE ROLE guarded by IF NOT EXISTS): found by text,
+# then parsed; pglast decides what each candidate is.
+_ROLE_CANDIDATE = re.compile(r"\b(?:CREATE\s+(?:ROLE|USER)|ALTER\s+(?:ROLE|USER))\b[^;]*;", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One statement of the file that a plan runs again when the live database lacks its effect."""
+
+    kind: str  # PASSWORD | ROWS
+    name: str  # the role, or the table as 'schema.table'
+    line: int  # where the statement starts in the file
+    sql: str = field(repr=False)  # what runs: a password statement holds the secret
+    shown: str  # what plans, logs, artifacts and history show
+    password: str | None = field(default=None, repr=False)  # PASSWORD: the clear text (None: NULL)
+    columns: tuple[str, ...] = ()  # ROWS: the columns the INSERT names (empty: the table's, in order)
+    keys: tuple[str, ...] = ()  # ROWS: the columns that say a row is there (empty: the primary key)
+    compare_all: bool = False  # ROWS: ON CONFLICT DO UPDATE: every inserted column must match
+    source: str = ""  # ROWS: the INSERT's VALUES or SELECT, as SQL
+
+
+def replayed_statements(text: str) -> list[Replay]:
+    """The file's password statements and reference-row INSERTs, in file order."""
+    found: list[Replay] = []
+    passwords: dict[str, Replay] = {}
+    encoded = text.encode()
+    for raw in pglast.parse_sql(text):
+        if isinstance(raw.stmt, ast.InsertStmt):
+            line = encoded[: raw.stmt_location or 0].count(b"\n") + 1
+            found.append(_rows(raw.stmt, line))
+    for match in _ROLE_CANDIDATE.finditer(text):
+        try:
+            statements = [raw.stmt for raw in pglast.parse_sql(match.group())]
+        except pglast.parser.ParseError:
+            continue  # text inside a string or a comment: not a statement
+        line = text.count("\n", 0, match.start()) + 1
+        for replay in (_password(s, line) for s in statements):
+            if replay is not None:
+                passwords[replay.name] = replay  # the file's last word on a role's password is its end state
+    return sorted([*found, *passwords.values()], key=lambda r: r.line)
+
+
+def _password(stmt: object, line: int) -> Replay | None:
+    if isinstance(stmt, ast.CreateRoleStmt):
+        role, options = str(stmt.role), stmt.options
+    elif isinstance(stmt, ast.AlterRoleStmt) and stmt.role is not None and stmt.role.rolename:
+        role, options = str(stmt.role.rolename), stmt.options
+    else:
+        return None
+    for option in options or ():
+        if option.defname == "password":
+            secret = option.arg.sval if option.arg is not None else None
+            statement = f"ALTER ROLE {quote_ident(role)} PASSWORD "
+            return Replay(
+                kind=PASSWORD,
+                name=role,
+                line=line,
+                sql=statement + (literal(secret) if secret is not None else "NULL"),
+                shown=statement + (MASK if secret is not None else "NULL"),
+                password=secret,
+            )
+    return None
+
+
+def _rows(stmt: ast.InsertStmt, line: int) -> Replay:
+    rel = stmt.relation
+    assert rel is not None  # an INSERT always names its table
+    table = f"{rel.schemaname or 'public'}.{rel.relname}"
+    conflict = stmt.onConflictClause
+    if conflict is None:
+        raise UnplannableStatement(
+            line,
+            f"INSERT INTO {table} without ON CONFLICT adds its rows again on every deploy",
+            "add ON CONFLICT (key) DO NOTHING (or DO UPDATE) so the file stays idempotent, or move the "
+            "rows to a one-off migration (schemaflow new-migration)",
+        )
+    keys: tuple[str, ...] = ()
+    if conflict.infer is not None and conflict.infer.indexElems:
+        keys = tuple(str(e.name) for e in conflict.infer.indexElems if e.name)
+    text = RawStream()(stmt)
+    return Replay(
+        kind=ROWS,
+        name=table,
+        line=line,
+        sql=text,
+        shown=text,
+        columns=tuple(str(c.name) for c in stmt.cols or ()),
+        keys=keys,
+        compare_all=conflict.action == enums.OnConflictAction.ONCONFLICT_UPDATE,
+        source=RawStream()(stmt.selectStmt) if stmt.selectStmt is not None else "",
+    )
+
+
+class UnplannableStatement(ConfigError):
+    """A statement of the file that no plan can make take effect faithfully: its line, why, the fix."""
+
+    def __init__(self, line: int, why: str, fix: str) -> None:
+        super().__init__(f"the schema file's statement at line {line} cannot be planned: {why}", hint=fix)
+        self.line = line
