@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from db.catalog.capabilities import Capabilities, detect_capabilities
+from db.catalog.normal_form import align_spellings
 from db.catalog.replay_checks import NeededReplay, needed_replays
 from db.catalog.snapshot import (
     KINDS,
@@ -186,12 +187,12 @@ def compare_sides(
             )
         view = (schemas, exclude_schemas)
         if scratch_url:
-            expected = expected_from_existing(scratch_url, text, view, caps, connect_timeout)
+            expected = expected_from_existing(scratch_url, text, view, caps, connect_timeout, live=actual)
             scratch = mask_url(scratch_url)
         else:
             clock = time.perf_counter()
             with scratch_database(conn, url) as created_url:
-                expected = expected_from_new(created_url, text, view, connect_timeout, timings)
+                expected = expected_from_new(created_url, text, view, connect_timeout, timings, live=actual)
                 scratch = f"{validate_url(created_url)['database']} (created and dropped)"
             timings["scratch database (create, apply, snapshot, drop)"] = time.perf_counter() - clock
     # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
@@ -257,12 +258,20 @@ SchemaView = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (schemas or None 
 
 
 def expected_from_new(
-    url: str, text: str, view: SchemaView, connect_timeout: int, timings: dict[str, float] | None = None
+    url: str,
+    text: str,
+    view: SchemaView,
+    connect_timeout: int,
+    timings: dict[str, float] | None = None,
+    *,
+    live: Snapshot | None = None,
 ) -> dict:
     """Apply the file into a fresh scratch database in one transaction, snapshot it, and roll back.
 
     Rolled back, not committed: roles belong to the cluster, so the file's CREATE ROLE, ALTER ROLE
-    and GRANT role TO ... would otherwise change the live side while only looking at it.
+    and GRANT role TO ... would otherwise change the live side while only looking at it. `live`:
+    the live snapshot, whose spellings of the same definitions the expected side takes
+    (db/catalog/normal_form.py).
     """
     with connect(url, connect_timeout=connect_timeout) as conn, conn.transaction(force_rollback=True):
         try:
@@ -271,13 +280,21 @@ def expected_from_new(
             raise _file_does_not_apply((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
         clock = time.perf_counter()
         snap = snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn))
+        if live is not None:
+            align_spellings(conn, snap, live)
     if timings is not None:
         timings["scratch snapshot"] = time.perf_counter() - clock
     return snap
 
 
 def expected_from_existing(
-    url: str, text: str, view: SchemaView, target: Capabilities, connect_timeout: int
+    url: str,
+    text: str,
+    view: SchemaView,
+    target: Capabilities,
+    connect_timeout: int,
+    *,
+    live: Snapshot | None = None,
 ) -> dict:
     """Apply the file into an empty `--scratch-url` database inside a transaction that is rolled back."""
     with connect(url, connect_timeout=connect_timeout) as conn:
@@ -300,9 +317,12 @@ def expected_from_existing(
             # The license setting is only visible once the extension is loaded in the database.
             if target.timescaledb_license and built.timescaledb_license != target.timescaledb_license:
                 raise _other_server(url)
-            return snapshot_catalog(
+            snap = snapshot_catalog(
                 conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn)
             )
+            if live is not None:
+                align_spellings(conn, snap, live)
+            return snap
 
 
 def server_facts(caps: Capabilities) -> tuple:
