@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from db.plan.context import DROP, KindPlanner, PlanContext, Planned
+from db.plan.context import BUILD, DROP, KindPlanner, PlanContext, Planned
 from db.plan.quoting import qualified, quote_ident, split_child
 
 _REFERENCES = re.compile(r"REFERENCES ((?:\"(?:[^\"]|\"\")*\"|[^.(\s]+)\.(?:\"(?:[^\"]|\"\")*\"|[^(\s]+))\(")
@@ -205,7 +205,47 @@ def _drop_index(name: str, a: dict, ctx: PlanContext) -> list[Planned]:
 
 
 def _alter_index(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] | None:
-    return None  # another definition, or left invalid by an interrupted build: build it again
+    """A valid index with another definition on a table that has rows: the new one is built first
+    (online, under a temporary name), then the old one dropped and the new one renamed, so the table
+    is never without it. Anything else (left invalid by an interrupted build, a new or empty table,
+    a partition's index, one a constraint depends on) is dropped and built again."""
+    table = e["table"]
+    if (
+        not a.get("valid", True)
+        or e.get("attached")
+        or a.get("attached")
+        or e.get("parent") != a.get("parent")
+    ):
+        return None
+    partitioned = ctx.expected.get("table", {}).get(table, {}).get("relkind") == "partitioned table"
+    unique = e["definition"].startswith("CREATE UNIQUE INDEX ")
+    if not ctx.populated(table) or partitioned or e.get("parent", "").startswith("cagg:"):
+        return None
+    if (unique and ctx.is_hypertable(table)) or _depended_on(f"index:{name}", ctx):
+        return None
+    schema, index = name.split(".", 1)
+    temporary = f"{schema}.{index[:48]}_schemaflow_new"
+    built = _create_index(temporary, {**e, "definition": _renamed(e["definition"], temporary)}, ctx)
+    dropped = _drop_index(name, a, ctx)
+    rename = ctx.step(
+        f"index:{name}", "rename", rename_index_sql(temporary, name), "ALTER INDEX RENAME", relation=table
+    )
+    key = f"index:{name}"
+    return [Planned(p.step, key, BUILD, p.requires) for p in (*built, *dropped)] + [rename]
+
+
+def _renamed(definition: str, name: str) -> str:
+    head = "CREATE UNIQUE INDEX " if definition.startswith("CREATE UNIQUE INDEX ") else "CREATE INDEX "
+    rest = definition[len(head) :]
+    on = rest.index(" ON ")
+    return f"{head}{quote_ident(name.split('.', 1)[1])}{rest[on:]}"
+
+
+def _depended_on(key: str, ctx: PlanContext) -> bool:
+    """Something on the live side needs the index (a foreign key over a unique index)."""
+    return any(
+        key in entry.get("depends_on", ()) for entries in ctx.actual.values() for entry in entries.values()
+    )
 
 
 def rename_index_sql(old: str, new: str) -> str:
