@@ -61,8 +61,17 @@ WITH rels AS (
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE n.nspname = ANY(%(schemas)s) AND t.typtype IN ('e', 'd')
     UNION ALL
+    -- A table's row type is the table: a column or a domain over it needs the table first.
+    SELECT 'pg_type'::regclass, t.oid, 0, 'table:' || r.name
+    FROM pg_type t JOIN rels r ON r.oid = t.typrelid WHERE r.relkind IN ('r', 'p', 'f')
+    UNION ALL
     SELECT 'pg_constraint'::regclass, k.oid, 0, 'constraint:' || r.name || '.' || k.conname
     FROM pg_constraint k JOIN rels r ON r.oid = k.conrelid
+    UNION ALL
+    -- A domain's CHECK is the domain's: what it calls is created before the domain.
+    SELECT 'pg_constraint'::regclass, k.oid, 0, 'type:' || n.nspname || '.' || t.typname
+    FROM pg_constraint k JOIN pg_type t ON t.oid = k.contypid
+    JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = ANY(%(schemas)s)
     UNION ALL
     SELECT 'pg_trigger'::regclass, g.oid, 0, 'trigger:' || r.name || '.' || g.tgname
     FROM pg_trigger g JOIN rels r ON r.oid = g.tgrelid WHERE NOT g.tgisinternal

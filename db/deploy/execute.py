@@ -34,7 +34,7 @@ from db.deploy.interrupt import Interruption, cancel_on_sigterm, interrupted_err
 from db.deploy.lock import hold_migration_lock
 from db.deploy.lockwait import LockWaitSampler
 from db.deploy.online import drop_leftover_index, index_state, is_index_build
-from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
+from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_plan_session
 from db.errors import ApplyFailed
 from db.plan.model import Plan, Step, snapshot_checksum
 from db.progress import ProgressEvent, report
@@ -128,7 +128,7 @@ def execute_plan(
     result.steps = [StepResult.of(n, step) for n, step in enumerate(plan.steps, 1)]
     conn = connect(url, autocommit=True, connect_timeout=connect_timeout)
     try:
-        prepare_session(conn)
+        prepare_plan_session(conn)
         with cancel_on_sigterm(conn) as interruption, hold_migration_lock(conn):
             if plan.is_empty:
                 return _finish(result, clock)

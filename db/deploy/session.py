@@ -43,6 +43,20 @@ def prepare_session(conn: psycopg.Connection) -> None:
             conn.execute(SET_SESSION_SQL, (name, value))
 
 
+# The plan executor's session only: a function's body is checked against the objects it names when it is
+# created, but a plan creates objects in dependency order, and pg_depend does not record what a
+# LANGUAGE sql/plpgsql body calls. As pg_dump does, bodies are not checked at creation; the file itself
+# is checked (with bodies) when the expected side is built from it.
+PLAN_SESSION_SETTINGS: tuple[tuple[str, str], ...] = (("check_function_bodies", "off"),)
+
+
+def prepare_plan_session(conn: psycopg.Connection) -> None:
+    """prepare_session, plus what running a plan's steps out of the file's order needs."""
+    prepare_session(conn)
+    for name, value in PLAN_SESSION_SETTINGS:
+        conn.execute(SET_SESSION_SQL, (name, value))
+
+
 def backoff_seconds(attempt: int) -> float:
     """Sleep before retry `attempt`+1: doubling from 0.2 s with jitter, capped at 5 s."""
     base = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (attempt - 1))

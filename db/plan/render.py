@@ -12,6 +12,7 @@ SCRIPT_HEADER = """\
 -- schemaflow plan {checksum}
 -- computed against catalog {catalog}; schema file {schema}
 -- Run with: psql -v ON_ERROR_STOP=1 -f THIS_FILE
+SET check_function_bodies = false;  -- steps run in dependency order, as pg_dump's do
 """
 
 
