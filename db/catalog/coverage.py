@@ -131,10 +131,10 @@ def aclitem_role(name: str) -> str:
 def default_acl(kind: str, owner: str) -> list[str]:
     """What a NULL acl means: the owner holds every privilege (and PUBLIC may run functions)."""
     who = aclitem_role(owner)
-    letters = {"sequence": "rwU", "function": "X", "schema": "UC"}.get(kind, "arwdDxt")
+    letters = {"sequence": "rwU", "function": "X", "schema": "UC", "type": "U"}.get(kind, "arwdDxt")
     acl = [f"{who}={letters}/{who}"]
-    if kind == "function":
-        acl.append(f"=X/{who}")
+    if kind in ("function", "type"):  # PUBLIC may run functions and use types
+        acl.append(f"={letters}/{who}")
     return sorted(acl)
 
 

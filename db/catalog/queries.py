@@ -154,9 +154,15 @@ FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 ORDER BY 1
 """
 
-# Enums and domains; composite row types of tables are covered by the tables themselves.
+# Enums, domains and composite types of their own (CREATE TYPE ... AS (...)); the row types of
+# tables are covered by the tables themselves.
 TYPES_SQL = f"""
 SELECT n.nspname AS schema, t.typname AS name, t.typtype AS type, pg_get_userbyid(t.typowner) AS owner,
+       t.typacl::text[] AS acl, t.typdefault AS default_expr,
+       (SELECT array_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
+                         ORDER BY a.attnum)
+          FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
+         AS attributes,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
        (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
          AS labels,
@@ -168,7 +174,8 @@ SELECT n.nspname AS schema, t.typname AS name, t.typtype AS type, pg_get_userbyi
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE n.nspname = ANY(%(schemas)s)
-  AND t.typtype IN ('e', 'd')
+  AND (t.typtype IN ('e', 'd')
+       OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'))
   AND {_NOT_EXTENSION_MEMBER.format(catalog="pg_type", oid="t.oid")}
 ORDER BY 1, 2
 """

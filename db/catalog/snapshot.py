@@ -157,15 +157,19 @@ def _add_schemas_and_types(snap: Snapshot, rows: Rows) -> None:
     for r in rows(q.EXTENSIONS_SQL):
         snap["extension"][r["name"]] = {"version": r["version"], "schema": r["schema"]}
     for r in rows(q.TYPES_SQL):
-        snap["type"][f"{r['schema']}.{r['name']}"] = {
+        name = f"{r['schema']}.{r['name']}"
+        snap["type"][name] = {
             PARENT: f"schema:{r['schema']}",
-            "type": {"e": "enum", "d": "domain"}[r["type"]],
+            "type": {"e": "enum", "d": "domain", "c": "composite"}[r["type"]],
             "base_type": r["base_type"],
             "labels": r["labels"],
             "checks": r["checks"],
             "check_names": r["check_names"],
             "not_null": r["not_null"],
+            "default": r["default_expr"],
+            "attributes": r["attributes"],
         }
+        snap["grant"][f"type {name}"] = _grant(r["owner"], r["acl"], f"type:{name}")
 
 
 def _add_table_parts(snap: Snapshot, rows: Rows) -> None:

@@ -30,6 +30,7 @@ STATEMENT_LOCKS: dict[str, LockLevel | None] = {
     "CREATE TYPE": None,
     "ALTER TYPE ADD VALUE": None,
     "ALTER TYPE RENAME": None,
+    "ALTER TYPE ATTRIBUTE": None,  # a composite type's catalog rows; its values are not rewritten
     "DROP TYPE": None,
     "ALTER DOMAIN": None,
     "CREATE TABLE": None,

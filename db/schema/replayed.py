@@ -54,17 +54,21 @@ def replayed_statements(text: str) -> list[Replay]:
     found: list[Replay] = []
     passwords: dict[str, Replay] = {}
     encoded = text.encode()
-    for raw in pglast.parse_sql(text):
+    try:
+        statements = pglast.parse_sql(text)
+    except pglast.parser.ParseError:
+        statements = ()  # the scratch build reports what does not parse, with the server's words
+    for raw in statements:
         if isinstance(raw.stmt, ast.InsertStmt):
             line = encoded[: raw.stmt_location or 0].count(b"\n") + 1
             found.append(_rows(raw.stmt, line))
     for match in _ROLE_CANDIDATE.finditer(text):
         try:
-            statements = [raw.stmt for raw in pglast.parse_sql(match.group())]
+            candidates = [raw.stmt for raw in pglast.parse_sql(match.group())]
         except pglast.parser.ParseError:
             continue  # text inside a string or a comment: not a statement
         line = text.count("\n", 0, match.start()) + 1
-        for replay in (_password(s, line) for s in statements):
+        for replay in (_password(s, line) for s in candidates):
             if replay is not None:
                 passwords[replay.name] = replay  # the file's last word on a role's password is its end state
     return sorted([*found, *passwords.values()], key=lambda r: r.line)

@@ -70,6 +70,13 @@ def _create(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     return steps
 
 
+def _is_enum(type_text: str, ctx: PlanContext) -> bool:
+    name = type_text.replace('"', "")
+    return any(
+        (snap.get("type", {}).get(name) or {}).get("type") == "enum" for snap in (ctx.expected, ctx.actual)
+    )
+
+
 def _volatile(default: str | None) -> bool:
     return default is not None and any(
         f in default for f in ("random()", "gen_random_uuid()", "clock_timestamp()")
@@ -111,7 +118,9 @@ def _alter(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] | Non
     retyped = e["type"] != a["type"] or e.get("collation") != a.get("collation")
     if retyped:
         collate = f" COLLATE {quote_ident(e['collation'])}" if e.get("collation") else ""
-        using = f" USING {col}::{e['type']}" if e["type"] != a["type"] else ""
+        # An enum casts to no other type but text: another enum (or from one) goes through text.
+        through = "::text" if _is_enum(e["type"], ctx) or _is_enum(a["type"], ctx) else ""
+        using = f" USING {col}{through}::{e['type']}" if e["type"] != a["type"] else ""
         parts = [f"ALTER COLUMN {col} TYPE {e['type']}{collate}{using}"]
         if a.get("default") is not None:  # a default of the old type may not cast: set it again after
             parts.insert(0, f"ALTER COLUMN {col} DROP DEFAULT")

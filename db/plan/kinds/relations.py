@@ -49,6 +49,8 @@ def _alter_extension(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Plan
 
 def _domain_sql(name: str, e: dict) -> str:
     parts = [f"CREATE DOMAIN {qualified(name)} AS {e['base_type']}"]
+    if e.get("default") is not None:
+        parts.append(f"DEFAULT {e['default']}")
     if e.get("not_null"):
         parts.append("NOT NULL")
     for con, check in zip(e.get("check_names") or [], e.get("checks") or [], strict=False):
@@ -60,6 +62,8 @@ def _create_type(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     if e["type"] == "enum":
         labels = ", ".join(literal(lbl) for lbl in e["labels"] or [])
         sql = f"CREATE TYPE {qualified(name)} AS ENUM ({labels})"
+    elif e["type"] == "composite":
+        sql = f"CREATE TYPE {qualified(name)} AS ({', '.join(e.get('attributes') or [])})"
     else:
         sql = _domain_sql(name, e)
     return [ctx.step(f"type:{name}", "create", sql, "CREATE TYPE")]
@@ -89,9 +93,14 @@ def _alter_type(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] 
             sql = f"ALTER TYPE {rel} ADD VALUE IF NOT EXISTS {literal(label)}{place}"
             steps.append(ctx.step(key, "alter", sql, "ALTER TYPE ADD VALUE"))
         return steps
+    if e["type"] == "composite":
+        return _alter_composite(name, e, a, ctx)
     if e["base_type"] != a["base_type"]:
         return None
     steps = []
+    if e.get("default") != a.get("default"):
+        verb = f"SET DEFAULT {e['default']}" if e.get("default") is not None else "DROP DEFAULT"
+        steps.append(ctx.step(key, "alter", f"ALTER DOMAIN {rel} {verb}", "ALTER DOMAIN"))
     if e["not_null"] != a["not_null"]:
         verb = "SET" if e["not_null"] else "DROP"
         steps.append(ctx.step(key, "alter", f"ALTER DOMAIN {rel} {verb} NOT NULL", "ALTER DOMAIN"))
@@ -106,6 +115,23 @@ def _alter_type(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] 
             sql = f"ALTER DOMAIN {rel} ADD CONSTRAINT {quote_ident(con)} {want[con]}"
             steps.append(ctx.step(key, "alter", sql, "ALTER DOMAIN", validates=True))
     return steps
+
+
+def _alter_composite(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:
+    """ALTER TYPE ... ADD / DROP / ALTER ATTRIBUTE: values of columns of the type are kept."""
+    want = dict(attr.split(" ", 1) for attr in e.get("attributes") or [])
+    have = dict(attr.split(" ", 1) for attr in a.get("attributes") or [])
+    actions = [f"DROP ATTRIBUTE {attr}" for attr in have if attr not in want]
+    actions += [
+        f"ALTER ATTRIBUTE {attr} TYPE {want[attr]}"
+        for attr in have
+        if attr in want and want[attr] != have[attr]
+    ]
+    actions += [f"ADD ATTRIBUTE {attr} {want[attr]}" for attr in want if attr not in have]
+    if not actions:
+        return []
+    sql = f"ALTER TYPE {qualified(name)} {', '.join(actions)} CASCADE"
+    return [ctx.step(f"type:{name}", "alter", sql, "ALTER TYPE ATTRIBUTE")]
 
 
 def _rebuild_enum(name: str, e: dict, ctx: PlanContext) -> list[Planned]:

@@ -38,6 +38,7 @@ _OWNER_KEYWORD = {
     "sequence": "SEQUENCE",
     "function": "ROUTINE",
     "schema": "SCHEMA",
+    "type": "TYPE",
 }
 _GRANT_KEYWORD = {"view": "TABLE", "matview": "TABLE", "cagg": "TABLE"}
 
@@ -123,12 +124,16 @@ def _alter_grant(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]
     key = f"grant:{name}"
     relation = obj if kind in ("table", "view", "matview", "cagg", "sequence") else None
     steps = []
+    domain = (
+        kind == "type"
+        and (ctx.expected["type"].get(obj) or ctx.actual["type"].get(obj) or {}).get("type") == "domain"
+    )
     if e["owner"] != a["owner"]:
-        keyword = _OWNER_KEYWORD[kind]
+        keyword = "DOMAIN" if domain else _OWNER_KEYWORD[kind]
         sql = f"ALTER {keyword} {ref} OWNER TO {ctx.role(e['owner'])}"
         statement = "ALTER TABLE OWNER" if relation else "ALTER SCHEMA OWNER"
         steps.append(ctx.step(key, "alter", sql, statement, relation=relation))
-    keyword = _GRANT_KEYWORD.get(kind, _OWNER_KEYWORD[kind])
+    keyword = "DOMAIN" if domain else _GRANT_KEYWORD.get(kind, _OWNER_KEYWORD[kind])
     e_acl = e["privileges"] if e["privileges"] is not None else default_acl(kind, e["owner"])
     a_acl = a["privileges"] if a["privileges"] is not None else default_acl(kind, a["owner"])
     if e["owner"] != a["owner"]:  # ALTER ... OWNER TO hands the old owner's privileges to the new one
