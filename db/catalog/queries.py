@@ -25,7 +25,9 @@ RELATIONS_SQL = f"""
 SELECT n.nspname AS schema, c.relname AS name, c.relkind AS relkind,
        c.relpersistence AS persistence, pg_get_userbyid(c.relowner) AS owner,
        c.relrowsecurity AS rls_enabled, c.relforcerowsecurity AS rls_forced,
-       c.reloptions AS options, c.relacl::text[] AS acl,
+       c.reloptions AS options, c.relacl::text[] AS acl, c.relreplident AS replica_identity,
+       (SELECT ri.relname FROM pg_index x JOIN pg_class ri ON ri.oid = x.indexrelid
+         WHERE x.indrelid = c.oid AND x.indisreplident) AS replica_index,
        (SELECT array_agg(pn.nspname || '.' || pc.relname ORDER BY i.inhseqno)
           FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent
           JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -303,4 +305,14 @@ WHERE h.column_name IS NOT NULL
                    WHERE t.grantee = h.grantee AND t.privilege_type = h.privilege_type)
 GROUP BY 1, 2
 ORDER BY 1, 2
+"""
+
+# Publications stream rows out of the database (logical replication): which tables, which changes.
+PUBLICATIONS_SQL = """
+SELECT p.pubname AS name, p.puballtables AS all_tables, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate,
+       pg_get_userbyid(p.pubowner) AS owner,
+       ARRAY(SELECT t.schemaname || '.' || t.tablename FROM pg_publication_tables t
+              WHERE t.pubname = p.pubname AND NOT p.puballtables ORDER BY 1) AS tables
+FROM pg_publication p
+ORDER BY 1
 """

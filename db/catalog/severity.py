@@ -11,7 +11,16 @@ import re
 from typing import Any
 
 # Kinds whose every difference is high: each one can open or close what a tenant sees.
-_ALWAYS_HIGH = {"rls", "policy", "grant", "role", "role_membership", "default_privilege", "rule"}
+_ALWAYS_HIGH = {
+    "rls",
+    "policy",
+    "grant",
+    "role",
+    "role_membership",
+    "default_privilege",
+    "rule",
+    "publication",
+}
 _HIGH_KINDS = {"table", "column", "constraint", "hypertable"}
 _SECURITY_DEFINER = re.compile(r"\bSECURITY DEFINER\b", re.IGNORECASE)
 

@@ -50,6 +50,7 @@ KINDS = (
     "comment",
     "rule",
     "default_privilege",
+    "publication",
     "role",
     "role_membership",
 )
@@ -118,6 +119,7 @@ def snapshot_catalog(
         cov.add_rules(snap, rows(cov.RULES_SQL), PARENT)
         cov.add_default_privileges(snap, rows(cov.DEFAULT_PRIVILEGES_SQL))
         cov.add_roles(snap, rows(cov.ROLES_SQL), rows(cov.ROLE_MEMBERSHIPS_SQL), PARENT)
+        _add_publications(snap, rows(q.PUBLICATIONS_SQL), set(schemas))
         edges = rows(DEPENDENCIES_SQL)
         if cur.execute(q.TIMESCALEDB_PRESENT_SQL).fetchone()["present"]:  # type: ignore[index]
             # TimescaleDB's catalog tables are its owner's; a monitoring role reads the information views.
@@ -254,6 +256,16 @@ def _add_code_and_policies(snap: Snapshot, rows: Rows) -> None:
         }
 
 
+def _add_publications(snap: Snapshot, rows: list[dict[str, Any]], schemas: set[str]) -> None:
+    """Publications of the database: a table named in one streams its rows to every subscriber."""
+    for r in rows:
+        snap["publication"][r["name"]] = {
+            "all_tables": r["all_tables"],
+            "tables": [t for t in r["tables"] if t.split(".", 1)[0] in schemas],
+            "publish": [op for op in ("insert", "update", "delete", "truncate") if r[f"pub{op}"]],
+        }
+
+
 def _relation_kinds(snap: Snapshot) -> dict[str, str]:
     return {name: kind for kind in ("table", "view", "matview") for name in snap[kind]}
 
@@ -272,6 +284,9 @@ def _add_relations(snap: Snapshot, rows: list[dict[str, Any]]) -> None:
                 "inherits": r["inherits"] or [],
                 "partition_key": r["partition_key"],
                 "partition_bound": r["partition_bound"],
+                # What an UPDATE or DELETE writes to the WAL for logical replication.
+                "replica_identity": r["replica_identity"]
+                + (f" {r['replica_index']}" if r["replica_identity"] == "i" else ""),
             }
             snap["rls"][name] = {
                 PARENT: f"table:{name}",

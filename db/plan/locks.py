@@ -59,6 +59,8 @@ STATEMENT_LOCKS: dict[str, LockLevel | None] = {
     "ALTER TABLE RENAME CONSTRAINT": _AE,
     "ALTER TABLE ROW LEVEL SECURITY": _AE,
     "ALTER TABLE ENABLE TRIGGER": _SRE,
+    "ALTER TABLE REPLICA IDENTITY": _AE,
+    "CREATE PUBLICATION": None,  # pg_publication rows; tables join it without a table lock
     "ALTER TABLE OWNER": _AE,
     "CREATE INDEX": LockLevel.SHARE,
     "CREATE INDEX CONCURRENTLY": _SUE,

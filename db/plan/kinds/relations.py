@@ -217,6 +217,53 @@ def _alter_table(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]
         steps.append(ctx.step(key, "alter", f"ALTER TABLE {rel} {verb} ({body})", statement, relation=name))
     if e.get("partition_bound") != a.get("partition_bound") or e.get("inherits") != a.get("inherits"):
         steps += _reparent(name, e, a, ctx)
+    if e.get("replica_identity") != a.get("replica_identity"):
+        steps.append(_replica_identity(name, e, ctx))
+    return steps
+
+
+_REPLICA_IDENTITY = {"d": "DEFAULT", "n": "NOTHING", "f": "FULL"}
+
+
+def _replica_identity(name: str, e: dict, ctx: PlanContext) -> Planned:
+    mode, _, index = (e.get("replica_identity") or "d").partition(" ")
+    what = f"USING INDEX {quote_ident(index)}" if mode == "i" else _REPLICA_IDENTITY[mode]
+    sql = f"ALTER TABLE {qualified(name)} REPLICA IDENTITY {what}"
+    requires = (f"index:{name.split('.', 1)[0]}.{index}",) if mode == "i" else ()
+    return ctx.step(
+        f"table:{name}", "alter", sql, "ALTER TABLE REPLICA IDENTITY", relation=name, requires=requires
+    )
+
+
+def _create_publication(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
+    tables = "ALL TABLES" if e.get("all_tables") else "TABLE " + ", ".join(qualified(t) for t in e["tables"])
+    target = f" FOR {tables}" if e.get("all_tables") or e.get("tables") else ""
+    sql = (
+        f"CREATE PUBLICATION {quote_ident(name)}{target} WITH (publish = {literal(', '.join(e['publish']))})"
+    )
+    requires = tuple(f"table:{t}" for t in e.get("tables") or ())
+    return [ctx.step(f"publication:{name}", "create", sql, "CREATE PUBLICATION", requires=requires)]
+
+
+def _drop_publication(name: str, a: dict, ctx: PlanContext) -> list[Planned]:
+    sql = f"DROP PUBLICATION {quote_ident(name)}"
+    return [ctx.step(f"publication:{name}", "drop", sql, "CREATE PUBLICATION", phase=DROP)]
+
+
+def _alter_publication(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] | None:
+    if e.get("all_tables") != a.get("all_tables"):
+        return None
+    steps, key, pub = [], f"publication:{name}", quote_ident(name)
+    if e.get("tables") != a.get("tables") and not e.get("all_tables"):
+        listed = ", ".join(qualified(t) for t in e["tables"])
+        sql = f"ALTER PUBLICATION {pub} SET TABLE {listed}" if listed else None
+        if sql is None:  # SET TABLE takes at least one table: drop what is there instead
+            sql = f"ALTER PUBLICATION {pub} DROP TABLE " + ", ".join(qualified(t) for t in a["tables"])
+        requires = tuple(f"table:{t}" for t in e["tables"])
+        steps.append(ctx.step(key, "alter", sql, "CREATE PUBLICATION", requires=requires))
+    if e.get("publish") != a.get("publish"):
+        sql = f"ALTER PUBLICATION {pub} SET (publish = {literal(', '.join(e['publish']))})"
+        steps.append(ctx.step(key, "alter", sql, "CREATE PUBLICATION"))
     return steps
 
 
@@ -305,4 +352,5 @@ PLANNERS = {
     "type": KindPlanner(_create_type, _drop_type, _alter_type, _enum_invalidates),
     "table": KindPlanner(_create_table, _drop_table, _alter_table),
     "sequence": KindPlanner(_create_sequence, _drop_sequence, _alter_sequence),
+    "publication": KindPlanner(_create_publication, _drop_publication, _alter_publication),
 }
