@@ -119,7 +119,19 @@ FUNCTIONS_SQL = f"""
 SELECT n.nspname AS schema, p.proname AS name, pg_get_function_identity_arguments(p.oid) AS arguments,
        p.prokind AS kind, pg_get_userbyid(p.proowner) AS owner, p.proacl::text[] AS acl,
        pg_get_function_result(p.oid) AS returns,
-       CASE WHEN p.prokind IN ('f', 'p', 'w') THEN pg_get_functiondef(p.oid) END AS definition
+       CASE WHEN p.prokind IN ('f', 'p', 'w') THEN pg_get_functiondef(p.oid)
+            WHEN p.prokind = 'a' THEN (
+                -- pg_get_functiondef has no text for an aggregate: its parts, as CREATE AGGREGATE takes them
+                SELECT format('CREATE OR REPLACE AGGREGATE %%s(%%s) (SFUNC = %%s, STYPE = %%s%%s%%s%%s%%s)',
+                              p.oid::regproc, pg_get_function_identity_arguments(p.oid),
+                              ag.aggtransfn::regproc, format_type(ag.aggtranstype, NULL),
+                              ', FINALFUNC = ' || nullif(ag.aggfinalfn, 0)::regproc,
+                              ', COMBINEFUNC = ' || nullif(ag.aggcombinefn, 0)::regproc,
+                              ', INITCOND = ' || quote_literal(ag.agginitval),
+                              CASE p.proparallel WHEN 's' THEN ', PARALLEL = SAFE'
+                                                 WHEN 'r' THEN ', PARALLEL = RESTRICTED' END)
+                FROM pg_aggregate ag WHERE ag.aggfnoid = p.oid AND ag.aggkind = 'n')
+       END AS definition
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = ANY(%(schemas)s)

@@ -11,7 +11,8 @@ _TRIGGER_STATE = {"O": "ENABLE", "D": "DISABLE", "R": "ENABLE REPLICA", "A": "EN
 def _create_function(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     if not e.get("definition"):
         ctx.notes.append(
-            f"function {name}: an aggregate or window function has no definition to copy; not planned"
+            f"function {name}: an ordered-set or hypothetical-set aggregate has no definition schemaflow can "
+            "copy; not planned (create it in a one-off migration)"
         )
         return []
     return [ctx.step(f"function:{name}", "create", e["definition"].strip(), "CREATE FUNCTION")]

@@ -1,0 +1,6 @@
+-- Desired file B (idempotent, like the master file).
+CREATE TABLE IF NOT EXISTS public.episodes (id integer PRIMARY KEY, seconds integer);
+CREATE OR REPLACE FUNCTION public.longest_step(state integer, value integer) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT greatest(state, value)';
+CREATE OR REPLACE AGGREGATE public.longest(integer) (SFUNC = public.longest_step, STYPE = integer, INITCOND = '0',
+                                                   PARALLEL = SAFE);
