@@ -150,9 +150,37 @@ def replace_key(item: Planned, key: str) -> Planned:
 
 
 def _create_grant(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
-    """A new object belongs to whoever runs the plan (the migrating role) with default privileges."""
-    kind = name.split(" ", 1)[0]
-    return _alter_grant(name, e, {"owner": MIGRATOR, "privileges": default_acl(kind, MIGRATOR)}, ctx)
+    """A new object belongs to whoever runs the plan (the migrating role), with the privileges that
+    role's default privileges in the live database give it: what they hand out beyond the file's is
+    revoked in the same plan."""
+    kind, obj = name.split(" ", 1)
+    return _alter_grant(name, e, {"owner": MIGRATOR, "privileges": _acl_at_creation(kind, obj, ctx)}, ctx)
+
+
+_DEFAULT_OBJTYPE = {
+    "table": "r", "view": "r", "matview": "r", "cagg": "r", "sequence": "S", "function": "f", "type": "T",
+    "schema": "n",
+}  # fmt: skip
+
+
+def _acl_at_creation(kind: str, obj: str, ctx: PlanContext) -> list[str]:
+    """PostgreSQL's rule: a database-wide ALTER DEFAULT PRIVILEGES entry replaces the built-in
+    default; an entry for the object's schema adds to it."""
+    acl = default_acl(kind, MIGRATOR)
+    objtype = _DEFAULT_OBJTYPE.get(kind)
+    schema = obj.split(".", 1)[0] if kind != "schema" else None
+    entries = [
+        d
+        for d in ctx.actual.get("default_privilege", {}).values()
+        if d["role"] == MIGRATOR and d["objtype"] == objtype
+    ]
+    for entry in entries:
+        if not entry.get("schema"):
+            acl = list(entry["privileges"])
+    for entry in entries:
+        if schema and entry.get("schema") == schema:
+            acl = sorted({*acl, *entry["privileges"]})
+    return acl
 
 
 def column_grants(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:
