@@ -160,10 +160,15 @@ def _rebuild_dependents(
         for name, entry in entries.items():
             for dep in entry.get("depends_on", ()):
                 reverse.setdefault(dep, []).append(f"{kind}:{name}")
-    frontier = sorted(rebuild | invalid)
+    # A key or index that goes takes the foreign keys over it: those the file keeps are rebuilt.
+    dropped_keys = {k for k in unexpected if k.split(":", 1)[0] in ("constraint", "index")}
+    frontier = sorted(rebuild | invalid | dropped_keys)
     while frontier:
         key = frontier.pop()
-        allowed = REBUILT_AROUND_OBJECT if key in rebuild else REBUILT_AROUND_COLUMN
+        if key in dropped_keys and key not in rebuild:
+            allowed = frozenset({"constraint"})
+        else:
+            allowed = REBUILT_AROUND_OBJECT if key in rebuild else REBUILT_AROUND_COLUMN
         for dependent in reverse.get(key, ()):
             kind, name = dependent.split(":", 1)
             if dependent in rebuild or dependent in unexpected or name not in ctx.expected.get(kind, {}):
@@ -198,14 +203,23 @@ def _under(key: str, keys: set[str], snap: Snapshot) -> bool:
         key = parent
 
 
+def _owned_by_gone(key: str, gone: set[str], snap: Snapshot) -> bool:
+    """A sequence OWNED BY a column that goes (or whose table goes) is dropped with it by PostgreSQL."""
+    kind, name = key.split(":", 1)
+    owner = snap.get(kind, {}).get(name, {}).get("owned_by") if kind == "sequence" else None
+    if not owner:
+        return False
+    return f"column:{owner}" in gone or f"table:{str(owner).rsplit('.', 1)[0]}" in gone
+
+
 def _drops(
     gone: set[str], cause: dict[str, str], allow_destroy: bool, ctx: PlanContext
 ) -> tuple[list[Planned], set[str]]:
     items: list[Planned] = []
     withheld: set[str] = set()
     for key in _order(gone, reverse=True):
-        if _under(key, gone, ctx.actual):
-            continue  # dropped with its parent
+        if _under(key, gone, ctx.actual) or _owned_by_gone(key, gone, ctx.actual):
+            continue  # dropped with its parent, or with the column that owns it
         kind, name = key.split(":", 1)
         ctx.cause = cause.get(key, key)
         steps = PLANNERS[kind].drop(name, _entry(ctx.actual, key), ctx)
