@@ -18,7 +18,7 @@ from cli.prefect_server import use_server_for_runs
 from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import get_environment
 from db.errors import CheckFailed
-from tasks.concurrency import active_slots, ensure_limit, free_slot, holders, limit_name
+from tasks.concurrency import active_slots, ensure_limit, free_slot, holders, limit_name, refuse_live_holders
 from tasks.slot_records import HolderRecord
 
 FREED_BY = "schemaflow slot free"
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
             f"freeing the {limit_name(env.name)!r} slot needs confirmation; nothing was freed",
             hint=f"check the holder above is gone, then re-run `schemaflow slot free --env {env.name} --yes`",
         )
-    if any(r.on_this_host and r.alive for r in records):
-        free_slot(env.name)  # refuses, naming the live holder, before anything is recorded
+    refuse_live_holders(env.name, records)  # before anything is recorded; free_slot checks again
     history_id = _record(target.url, env.name, described, confirmed_by, env.connect_timeout)
     freed = free_slot(env.name)
     out(f"freed {freed} slot(s) of {limit_name(env.name)}; recorded as history run {history_id}")

@@ -204,15 +204,17 @@ def _mark_crashed(record: HolderRecord) -> None:
     """A dead holder's flow run still paused or running is marked Crashed, saying why."""
     if not record.flow_run_id:
         return
+    from uuid import UUID
+
     from prefect.client.orchestration import get_client
     from prefect.states import Crashed
 
     with get_client(sync_client=True) as client:
         try:
-            run = client.read_flow_run(record.flow_run_id)  # type: ignore[arg-type]
+            run = client.read_flow_run(UUID(record.flow_run_id))
             if run.state is None or not run.state.is_final():
                 message = f"its process ({record.describe()}) died holding the migrate slot"
-                client.set_flow_run_state(record.flow_run_id, Crashed(message=message), force=True)  # type: ignore[arg-type]
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
         except Exception as exc:  # the slot is freed either way; say why the run's state is not
             LOGGER.warning("could not mark flow run %s crashed: %s", record.flow_run_id, exc)
 
@@ -227,8 +229,8 @@ def refusal(environment: str) -> str:
     who = "; ".join(("" if r.on_this_host else "another host's ") + r.describe() for r in named)
     holder = f"held by {who}" if who else NO_RECORD
     return (
-        f"another migrate run of {environment!r} holds the {limit_name(environment)!r} concurrency limit "
-        f"({holder}); nothing was changed"
+        f"another migrate run of {environment!r} is in progress (it holds the {limit_name(environment)!r} "
+        f"concurrency limit; {holder}); nothing was changed"
     )
 
 
@@ -248,6 +250,18 @@ def refusal_hint(environment: str) -> str:
     return f"wait for that run to finish (or cancel it in the Prefect UI), then run again; {when}; {way_out}"
 
 
+def refuse_live_holders(environment: str, records: list[HolderRecord]) -> None:
+    """CheckFailed naming them when live processes on this host hold (or ask for) the slot."""
+    live_here = [r for r in records if r.on_this_host and r.alive]
+    if live_here:
+        raise CheckFailed(
+            f"the {limit_name(environment)!r} slot is held by a live process: "
+            + "; ".join(r.describe() for r in live_here)
+            + "; nothing was freed",
+            hint="wait for that run to finish, or cancel it in the Prefect UI",
+        )
+
+
 def free_slot(environment: str) -> int:
     """Free the slot whoever holds it, except a live process on this host; the slots freed.
 
@@ -256,14 +270,9 @@ def free_slot(environment: str) -> int:
     folder = records_dir(limit_name(environment))
     with records_lock(folder, timeout=60):
         records = read_records(folder)
-        live_here = [r for r in records.values() if r.on_this_host and r.alive]
-        if live_here:
-            raise CheckFailed(
-                f"the {limit_name(environment)!r} slot is held by a live process: "
-                + "; ".join(r.describe() for r in live_here)
-                + "; nothing was freed",
-                hint="wait for that run to finish, or cancel it in the Prefect UI",
-            )
+        refuse_live_holders(environment, list(records.values()))
+        # By lease where one is known, so a real server's repossessor cannot free it a second time later.
+        released = sum(_release_lease(r.lease_id) for r in records.values() if r.lease_id)
         count = active_slots(environment)
         if count > 0:
             _decrement(environment, count)
@@ -271,4 +280,4 @@ def free_slot(environment: str) -> int:
             if not record.alive:
                 _mark_crashed(record)
             remove_record(path)
-        return count
+        return released + count
