@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -86,21 +86,38 @@ def ensure_limit(environment: str) -> None:
 def migrate_slot(environment: str, wait_seconds: float = SLOT_WAIT_SECONDS) -> Iterator[None]:
     """Hold environment's one migrate slot for the block; CheckFailed naming the holder when refused."""
     ensure_limit(environment)
+    with ExitStack() as stack:
+        try:
+            _take_recorded(stack, environment, wait_seconds)
+        except OSError as exc:  # PREFECT_HOME not writable; raised before the slot is asked for
+            if on_temporary_server():  # no record, no lease anyone renews: a kill would lock it out
+                raise CheckFailed(
+                    f"cannot record this migrate's hold of {limit_name(environment)!r} under "
+                    f"PREFECT_HOME ({exc}); nothing was changed",
+                    hint="make PREFECT_HOME writable, or run against a Prefect server (`make ui`)",
+                ) from exc
+            LOGGER.warning("no slot record (%s): if this run dies, its lease frees the slot", exc)
+            if _acquire(stack, environment, wait_seconds) is False:
+                raise CheckFailed(refusal(environment), hint=refusal_hint(environment)) from None
+        yield
+
+
+def _take_recorded(stack: ExitStack, environment: str, wait_seconds: float) -> None:
+    """Take the slot onto stack, its holder recorded first; CheckFailed naming the holder if refused."""
     folder = records_dir(limit_name(environment))
     record = new_record(_current_flow_run_id())
-    with ExitStack() as stack:
-        with records_lock(folder, timeout=wait_seconds * 2 + 30):
-            # Written before asking: a process killed from here on is found by the next run.
-            path = write_record(folder, record)
-            stack.callback(remove_record, path)  # after the release below (LIFO): never an uncounted slot
+    with records_lock(folder, timeout=wait_seconds * 2 + 30):
+        # Written before asking: a process killed from here on is found by the next run.
+        path = write_record(folder, record)
+        stack.callback(remove_record, path)  # after the release below (LIFO): never an uncounted slot
+        lease_id = _acquire(stack, environment, wait_seconds)
+        if lease_id is False and reclaim_dead_holders(environment, own=path):
             lease_id = _acquire(stack, environment, wait_seconds)
-            if lease_id is False and reclaim_dead_holders(environment, own=path):
-                lease_id = _acquire(stack, environment, wait_seconds)
-            if lease_id is False:
-                raise CheckFailed(refusal(environment), hint=refusal_hint(environment))
-            record.lease_id, record.state = (str(lease_id) if lease_id else None), "held"
+        if lease_id is False:
+            raise CheckFailed(refusal(environment, own=path), hint=refusal_hint(environment))
+        record.lease_id, record.state = (str(lease_id) if lease_id else None), "held"
+        with suppress(OSError):  # the "asking" record still names this process
             write_record(folder, record)
-        yield
 
 
 def _current_flow_run_id() -> str | None:
@@ -224,8 +241,12 @@ def holders(environment: str) -> list[HolderRecord]:
     return list(read_records(records_dir(limit_name(environment))).values())
 
 
-def refusal(environment: str) -> str:
-    named = [r for r in holders(environment) if r.state == "held" or not r.alive]
+def refusal(environment: str, own: Path | None = None) -> str:
+    """Why the slot was refused, naming every other recorded holder (under records_lock: all of them)."""
+    records = read_records(records_dir(limit_name(environment)))
+    if own:
+        records.pop(own, None)
+    named = list(records.values())
     who = "; ".join(("" if r.on_this_host else "another host's ") + r.describe() for r in named)
     holder = f"held by {who}" if who else NO_RECORD
     return (
