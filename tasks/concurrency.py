@@ -246,8 +246,10 @@ def refusal(environment: str, own: Path | None = None) -> str:
     records = read_records(records_dir(limit_name(environment)))
     if own:
         records.pop(own, None)
-    named = list(records.values())
-    who = "; ".join(("" if r.on_this_host else "another host's ") + r.describe() for r in named)
+    who = "; ".join(
+        ("" if r.on_this_host else "another host's ") + r.describe() + ("" if r.alive else " (dead)")
+        for r in records.values()
+    )
     holder = f"held by {who}" if who else NO_RECORD
     return (
         f"another migrate run of {environment!r} is in progress (it holds the {limit_name(environment)!r} "
