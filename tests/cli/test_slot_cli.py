@@ -2,7 +2,8 @@
 
 Without a server each CLI command starts Prefect's temporary server on PREFECT_HOME's SQLite database;
 the killed run's lease died with its server and nothing would ever lower the limit's active_slots.
-The next migrate, with the same PREFECT_HOME, finds the dead holder's record and runs at once.
+The next migrate, with the same PREFECT_HOME, finds the dead holder's record and runs at once; while
+the holder lived, it was refused, naming it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV = """
 [environments.dev]
 require_backup = false
-connect_timeout = 120
+connect_timeout = 600
 """
 
 
@@ -63,6 +64,12 @@ def _wait_for_holder(home: Path, process: subprocess.Popen[str], timeout: float 
     pytest.fail(f"the first migrate never held the slot (exit {process.poll()})")
 
 
+def _migrate(cli: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cli, "--skip-expectations"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
 def test_a_killed_cli_migrate_without_a_server_does_not_keep_the_slot(
     no_server_env: dict[str, str], silent_server: str, tmp_path: Path
 ) -> None:
@@ -79,17 +86,15 @@ def test_a_killed_cli_migrate_without_a_server_does_not_keep_the_slot(
     try:
         record = _wait_for_holder(tmp_path / "prefect-home", first)
         assert record.flow_run_id and record.lease_id
+        # While it lives, it is never freed: a second migrate is refused, naming it.
+        refused = _migrate(cli, no_server_env)
+        assert refused.returncode == 1, refused.stdout[-2000:] + refused.stderr[-2000:]
+        named = f"(it holds the 'migrate-dev' concurrency limit; held by process {first.pid} on host "
+        assert named in refused.stdout + refused.stderr, refused.stdout[-2000:] + refused.stderr[-2000:]
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         killed = time.monotonic()
-        second = subprocess.run(
-            [*cli, "--skip-expectations"],
-            cwd=ROOT,
-            env=no_server_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        second = _migrate(cli, no_server_env)
         seconds = time.monotonic() - killed
     finally:
         with suppress(ProcessLookupError, PermissionError):
