@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "cli.rollback",
     "cli.lint_migrations",
     "cli.versions",
+    "cli.slot",
 ]
 
 

@@ -6,39 +6,56 @@ waits for approval, and both would then apply. The `migrate-<environment>` limit
 run's own process from preflight to the end, through the pause, and also covers CLI runs sent to
 the same server. The database's advisory lock (db/deploy/lock.py) stays the last line of defence.
 
-A holder that dies without releasing (kill -9, the OOM killer) keeps the slot until its lease runs
-out, and Prefect has no API that lists a limit's leases. So the holder writes a lease record under
-PREFECT_HOME: its lease id, host, boot and process identity. A run refused the slot on the same host
-reads it; when that process no longer exists, it releases the dead holder's lease by its id and
-tries once more. A live holder, or one on another host, is never touched.
+A holder that dies without releasing (kill -9, the OOM killer) leaves the limit's `active_slots` at 1.
+On a real server its lease runs out and the server's repossessor frees it; a temporary server (the
+CLI with no server) keeps leases in its own memory, dies with its holder and runs no repossessor, so
+nothing ever would. Hence the holder records of tasks/slot_records.py, written before the slot is
+asked for: a run refused the slot frees what provably dead holders on this host held, and names the
+holders it cannot prove dead. A live holder, or one on another host, is never freed here; a person
+can, after checking, with `schemaflow slot free` (free_slot below), which history records.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from db.errors import CheckFailed
+from tasks.slot_records import (
+    HolderRecord,
+    new_record,
+    read_records,
+    records_dir,
+    records_lock,
+    remove_record,
+    write_record,
+)
 
 # How long a second run waits for the slot before it gives up, changing nothing.
 SLOT_WAIT_SECONDS = 5.0
-# The holder's process renews its lease every 3/4 of this; a holder that died (kill -9) keeps the
-# slot until the lease runs out, unless a rerun on its host frees it (above). Prefect's default: a
-# 60 s lease let a second production trigger in while the first waited for approval in a CI run.
+# The holder's process renews its lease every 3/4 of this. Prefect's default: a 60 s lease let a
+# second production trigger in while the first waited for approval in a CI run.
 LEASE_SECONDS = 300.0
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+# The shortest lease Prefect's renew endpoint accepts.
+MIN_LEASE_SECONDS = 60.0
+# How often a real server's repossessor frees expired leases (Prefect's default loop_seconds).
+REPOSSESSOR_SECONDS = 15
+NO_RECORD = "its holder left no record here: a run on another host or with another PREFECT_HOME"
 LOGGER = logging.getLogger("schemaflow.concurrency")
 
 
 def limit_name(environment: str) -> str:
     return f"migrate-{environment}"
+
+
+def on_temporary_server() -> bool:
+    """True when no PREFECT_API_URL is set: each process runs its own server on PREFECT_HOME's database."""
+    from prefect.settings import PREFECT_API_URL
+
+    return not PREFECT_API_URL.value()
 
 
 def ensure_limit(environment: str) -> None:
@@ -67,27 +84,47 @@ def ensure_limit(environment: str) -> None:
 
 @contextmanager
 def migrate_slot(environment: str, wait_seconds: float = SLOT_WAIT_SECONDS) -> Iterator[None]:
-    """Hold environment's one migrate slot for the block; CheckFailed when another run holds it."""
+    """Hold environment's one migrate slot for the block; CheckFailed naming the holder when refused."""
     ensure_limit(environment)
     with ExitStack() as stack:
+        try:
+            _take_recorded(stack, environment, wait_seconds)
+        except OSError as exc:  # PREFECT_HOME not writable; raised before the slot is asked for
+            if on_temporary_server():  # no record, no lease anyone renews: a kill would lock it out
+                raise CheckFailed(
+                    f"cannot record this migrate's hold of {limit_name(environment)!r} under "
+                    f"PREFECT_HOME ({exc}); nothing was changed",
+                    hint="make PREFECT_HOME writable, or run against a Prefect server (`make ui`)",
+                ) from exc
+            LOGGER.warning("no slot record (%s): if this run dies, its lease frees the slot", exc)
+            if _acquire(stack, environment, wait_seconds) is False:
+                raise CheckFailed(refusal(environment), hint=refusal_hint(environment)) from None
+        yield
+
+
+def _take_recorded(stack: ExitStack, environment: str, wait_seconds: float) -> None:
+    """Take the slot onto stack, its holder recorded first; CheckFailed naming the holder if refused."""
+    folder = records_dir(limit_name(environment))
+    record = new_record(_current_flow_run_id())
+    with records_lock(folder, timeout=wait_seconds * 2 + 30):
+        # Written before asking: a process killed from here on is found by the next run.
+        path = write_record(folder, record)
+        stack.callback(remove_record, path)  # after the release below (LIFO): never an uncounted slot
         lease_id = _acquire(stack, environment, wait_seconds)
-        if lease_id is False and _free_dead_holder(environment):
+        if lease_id is False and reclaim_dead_holders(environment, own=path):
             lease_id = _acquire(stack, environment, wait_seconds)
         if lease_id is False:
-            raise CheckFailed(
-                f"another migrate run of {environment!r} is in progress (it holds the "
-                f"{limit_name(environment)!r} concurrency limit){_holder_words(environment)}; "
-                "nothing was changed",
-                hint="wait for that run to finish (or cancel it in the Prefect UI), then trigger this "
-                f"one again; a run whose process died frees it within {int(LEASE_SECONDS) // 60 + 1} "
-                "min, or at once when rerun on its host",
-            )
-        if lease_id:
-            record = _record_path(environment)
-            with suppress(OSError):  # without a record a dead holder's lease simply runs out
-                _write_record(record, str(lease_id))
-                stack.callback(_remove_record, record, str(lease_id))
-        yield
+            raise CheckFailed(refusal(environment, own=path), hint=refusal_hint(environment))
+        record.lease_id, record.state = (str(lease_id) if lease_id else None), "held"
+        with suppress(OSError):  # the "asking" record still names this process
+            write_record(folder, record)
+
+
+def _current_flow_run_id() -> str | None:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else None
 
 
 def _acquire(stack: ExitStack, environment: str, wait_seconds: float) -> Any:
@@ -117,75 +154,153 @@ def _acquire(stack: ExitStack, environment: str, wait_seconds: float) -> Any:
     return context.cleanup_lease_ids[-1] if context.cleanup_lease_ids else None
 
 
-def _record_path(environment: str) -> Path:
-    """One record per limit and Prefect server, under the one Prefect state folder."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME
-
-    server = hashlib.sha256(str(PREFECT_API_URL.value() or "").encode()).hexdigest()[:12]
-    return Path(PREFECT_HOME.value()) / "schemaflow-leases" / f"{limit_name(environment)}-{server}.json"
-
-
-def _process_identity(pid: int) -> str | None:
-    """Boot id, pid and start time: a pid reused after the holder died is another process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = BOOT_ID.read_text().strip()
-    except OSError:
-        return None
-    started = stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
-    return f"{boot}:{pid}:{started}"
-
-
-def _write_record(path: Path, lease_id: str) -> None:
-    pid = os.getpid()
-    record = {"lease_id": lease_id, "host": socket.gethostname(), "pid": pid,
-              "process": _process_identity(pid)}  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{pid}.tmp")
-    temporary.write_text(json.dumps(record))
-    temporary.replace(path)
-
-
-def _read_record(environment: str) -> dict[str, Any] | None:
-    try:
-        record = json.loads(_record_path(environment).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _remove_record(path: Path, lease_id: str) -> None:
-    with suppress(OSError, ValueError):
-        if json.loads(path.read_text()).get("lease_id") == lease_id:  # not a later holder's
-            path.unlink()
-
-
-def _holder_words(environment: str) -> str:
-    record = _read_record(environment)
-    if record and record.get("host") == socket.gethostname():
-        return f", held by process {record.get('pid')} on this host"
-    return ""
-
-
-def _free_dead_holder(environment: str) -> bool:
-    """Release the slot of a holder on this host whose process is gone; True when one was freed."""
+def active_slots(environment: str) -> int:
     from prefect.client.orchestration import get_client
 
-    record = _read_record(environment)
-    if not record or record.get("host") != socket.gethostname() or not record.get("process"):
-        return False
-    if _process_identity(int(record.get("pid", 0))) == record["process"]:
-        return False  # alive: it holds the slot rightfully
+    with get_client(sync_client=True) as client:
+        return int(client.read_global_concurrency_limit_by_name(limit_name(environment)).active_slots)
+
+
+def reclaim_dead_holders(environment: str, own: Path) -> bool:
+    """Free what dead holders on this host held; True when a slot was freed. Call under records_lock.
+
+    On a temporary server every holder of PREFECT_HOME's database runs on this host and, while the
+    lock is held, has a record: slots beyond the live holders' are provably dead ones'. On a real
+    server a dead holder's lease is released by its id; holders elsewhere are left to their lease.
+    """
+    folder = records_dir(limit_name(environment))
+    records = read_records(folder)  # before the count: a holder leaving in between is never freed
+    records.pop(own, None)  # this process's own: not granted
+    dead = {path: r for path, r in records.items() if not r.alive}
+    freed = 0
+    if on_temporary_server():
+        live = len(records) - len(dead)
+        excess = active_slots(environment) - live
+        if excess > 0:
+            _decrement(environment, excess)
+            freed = excess
+    else:
+        for record in dead.values():
+            if record.lease_id:
+                freed += _release_lease(record.lease_id)
+    for path, record in dead.items():
+        _mark_crashed(record)
+        remove_record(path)
+        LOGGER.warning("freed the %s slot of %s, which died", limit_name(environment), record.describe())
+    if freed and not dead:
+        LOGGER.warning("freed %s %s slot(s) no live holder on this host had", freed, limit_name(environment))
+    return bool(freed)
+
+
+def _decrement(environment: str, slots: int) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.release_concurrency_slots([limit_name(environment)], slots, occupancy_seconds=1.0)
+
+
+def _release_lease(lease_id: str) -> int:
+    """1 when the server still had the lease (now released), 0 when it was gone already."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
     with get_client(sync_client=True) as client:
         try:
-            client.release_concurrency_slots_with_lease(record["lease_id"])
-        except Exception as exc:  # an expired lease is gone already; say why, keep the refusal
-            LOGGER.warning("could not free the lease of dead process %s: %s", record.get("pid"), exc)
-            return False
-    _remove_record(_record_path(environment), str(record["lease_id"]))
-    LOGGER.warning(
-        "freed the %s slot of migrate process %s, which died without releasing it",
-        limit_name(environment),
-        record.get("pid"),
+            # Renewing (for the shortest term Prefect takes) tells whether the server still has the
+            # lease; releasing a gone one answers the same as releasing a live one.
+            client.renew_concurrency_lease(UUID(lease_id), lease_duration=MIN_LEASE_SECONDS)
+        except Exception as exc:  # gone (404) or unreadable: the slot stays, the refusal says why
+            LOGGER.warning("the lease %s of a dead holder is gone from the server: %s", lease_id, exc)
+            return 0
+        client.release_concurrency_slots_with_lease(UUID(lease_id))
+    return 1
+
+
+def _mark_crashed(record: HolderRecord) -> None:
+    """A dead holder's flow run still paused or running is marked Crashed, saying why."""
+    if not record.flow_run_id:
+        return
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(record.flow_run_id))
+            if run.state is None or not run.state.is_final():
+                message = f"its process ({record.describe()}) died holding the migrate slot"
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+        except Exception as exc:  # the slot is freed either way; say why the run's state is not
+            LOGGER.warning("could not mark flow run %s crashed: %s", record.flow_run_id, exc)
+
+
+def holders(environment: str) -> list[HolderRecord]:
+    """The records of processes that asked for or hold the slot, live or not."""
+    return list(read_records(records_dir(limit_name(environment))).values())
+
+
+def refusal(environment: str, own: Path | None = None) -> str:
+    """Why the slot was refused, naming every other recorded holder (under records_lock: all of them)."""
+    records = read_records(records_dir(limit_name(environment)))
+    if own:
+        records.pop(own, None)
+    who = "; ".join(
+        ("" if r.on_this_host else "another host's ") + r.describe() + ("" if r.alive else " (dead)")
+        for r in records.values()
     )
-    return True
+    holder = f"held by {who}" if who else NO_RECORD
+    return (
+        f"another migrate run of {environment!r} is in progress (it holds the {limit_name(environment)!r} "
+        f"concurrency limit; {holder}); nothing was changed"
+    )
+
+
+def refusal_hint(environment: str) -> str:
+    way_out = (
+        f"if you know that holder is gone (a server restart loses its lease), `schemaflow slot show --env "
+        f"{environment}` shows it and `schemaflow slot free --env {environment}` frees it"
+    )
+    if on_temporary_server():
+        when = "a holder on this host that died is freed by the next run at once"
+    else:
+        minutes = (int(LEASE_SECONDS) + REPOSSESSOR_SECONDS + 59) // 60
+        when = (
+            "a holder on this host that died is freed by the next run at once, one elsewhere when its "
+            f"lease runs out (within {minutes} min)"
+        )
+    return f"wait for that run to finish (or cancel it in the Prefect UI), then run again; {when}; {way_out}"
+
+
+def refuse_live_holders(environment: str, records: list[HolderRecord]) -> None:
+    """CheckFailed naming them when live processes on this host hold (or ask for) the slot."""
+    live_here = [r for r in records if r.on_this_host and r.alive]
+    if live_here:
+        raise CheckFailed(
+            f"the {limit_name(environment)!r} slot is held by a live process: "
+            + "; ".join(r.describe() for r in live_here)
+            + "; nothing was freed",
+            hint="wait for that run to finish, or cancel it in the Prefect UI",
+        )
+
+
+def free_slot(environment: str) -> int:
+    """Free the slot whoever holds it, except a live process on this host; the slots freed.
+
+    For `schemaflow slot free` after a person confirmed it: the caller records that first.
+    """
+    folder = records_dir(limit_name(environment))
+    with records_lock(folder, timeout=60):
+        records = read_records(folder)
+        refuse_live_holders(environment, list(records.values()))
+        # By lease where one is known, so a real server's repossessor cannot free it a second time later.
+        released = sum(_release_lease(r.lease_id) for r in records.values() if r.lease_id)
+        count = active_slots(environment)
+        if count > 0:
+            _decrement(environment, count)
+        for path, record in records.items():
+            if not record.alive:
+                _mark_crashed(record)
+            remove_record(path)
+        return released + count
