@@ -12,6 +12,10 @@ inside DO blocks, and becomes a `Replay`: the statement to run, the text every p
 shows (a password is always `'***'`), and what db/catalog/replay_checks.py needs to tell whether the
 live database already has its effect. A replay is planned only when it is needed, so a database that
 has the rows and the password plans nothing.
+
+A few statements have an effect no plan can make faithfully (database and server settings, COPY,
+CREATE DATABASE): those stop planning with their line and what to do instead, rather than being
+skipped while plan and drift say the database matches.
 """
 
 from __future__ import annotations
@@ -31,6 +35,27 @@ MASK = "'***'"
 # Role statements may sit inside DO blocks (CREATE ROLE guarded by IF NOT EXISTS): found by text,
 # then parsed; pglast decides what each candidate is.
 _ROLE_CANDIDATE = re.compile(r"\b(?:CREATE\s+(?:ROLE|USER)|ALTER\s+(?:ROLE|USER))\b[^;]*;", re.IGNORECASE)
+
+
+_SETTINGS = (
+    "database and server settings are not part of what schemaflow compares, so a plan would never apply it",
+    "set it once outside the file (ALTER DATABASE / ALTER SYSTEM by the server's admin), or per role with "
+    "ALTER ROLE ... SET, which plans compare",
+)
+_NOT_SCHEMA = (
+    "it acts on the server or on data, not on the schema a plan compares",
+    "run it outside the master file (a one-off migration for data: schemaflow new-migration)",
+)
+# Top-level statements whose effect no plan can make faithfully: (why, what to do instead).
+NOT_PLANNED: dict[str, tuple[str, str]] = {
+    "AlterDatabaseStmt": _SETTINGS,
+    "AlterDatabaseSetStmt": _SETTINGS,
+    "AlterSystemStmt": _SETTINGS,
+    "CopyStmt": _NOT_SCHEMA,
+    "CreatedbStmt": _NOT_SCHEMA,
+    "DropdbStmt": _NOT_SCHEMA,
+    "CreateSubscriptionStmt": _NOT_SCHEMA,
+}
 
 
 @dataclass(frozen=True)
@@ -59,9 +84,11 @@ def replayed_statements(text: str) -> list[Replay]:
     except pglast.parser.ParseError:
         statements = ()  # the scratch build reports what does not parse, with the server's words
     for raw in statements:
+        line = encoded[: raw.stmt_location or 0].count(b"\n") + 1
         if isinstance(raw.stmt, ast.InsertStmt):
-            line = encoded[: raw.stmt_location or 0].count(b"\n") + 1
             found.append(_rows(raw.stmt, line))
+        elif type(raw.stmt).__name__ in NOT_PLANNED:
+            raise UnplannableStatement(line, *NOT_PLANNED[type(raw.stmt).__name__])
     for match in _ROLE_CANDIDATE.finditer(text):
         try:
             candidates = [raw.stmt for raw in pglast.parse_sql(match.group())]

@@ -163,3 +163,14 @@ def test_an_insert_without_on_conflict_is_refused_with_its_line() -> None:
         replayed_statements(text)
     assert refused.value.line == line and f"line {line}" in str(refused.value)
     assert "ON CONFLICT" in (refused.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "statement", ["ALTER DATABASE podcast_analytics SET work_mem = '64MB';", "ALTER SYSTEM SET work_mem = '64MB';"]
+)
+def test_a_statement_no_plan_applies_is_refused_with_its_line(statement: str) -> None:
+    text = read_schema() + statement + "\n"
+    with pytest.raises(UnplannableStatement) as refused:
+        replayed_statements(text)
+    assert refused.value.line == text.count("\n", 0, text.index(statement)) + 1
+    assert "ALTER ROLE ... SET" in (refused.value.hint or "")
