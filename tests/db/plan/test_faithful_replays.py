@@ -165,9 +165,10 @@ def test_an_insert_without_on_conflict_is_refused_with_its_line() -> None:
     assert "ON CONFLICT" in (refused.value.hint or "")
 
 
-@pytest.mark.parametrize(
-    "statement", ["ALTER DATABASE podcast_analytics SET work_mem = '64MB';", "ALTER SYSTEM SET work_mem = '64MB';"]
-)
+SETTINGS = ["ALTER DATABASE podcast_analytics SET work_mem = '64MB';", "ALTER SYSTEM SET work_mem = '64MB';"]
+
+
+@pytest.mark.parametrize("statement", SETTINGS)
 def test_a_statement_no_plan_applies_is_refused_with_its_line(statement: str) -> None:
     text = read_schema() + statement + "\n"
     with pytest.raises(UnplannableStatement) as refused:
