@@ -199,7 +199,7 @@ def run_batched_update(
             progress = tx.run(partial(_count_left, conn, parts, progress, version))
             if not progress.converged:
                 raise BackfillNotConverged(
-                    f"{file_name}: {progress.describe()}",
+                    f"{file_name} is partly done: {progress.describe()}",
                     hint="the rows were written by sessions the backfill's trigger does not see (or a "
                     "session changes them back); the backfill is partly done: run migrate again to "
                     "continue, or stop those writers first",
@@ -241,7 +241,7 @@ def describe_started(state: dict) -> str:
     left = "" if state["left_matching"] is None else f", {state['left_matching']} row(s) still matched"
     return (
         f"statement {state['statement']}: partly done: {state['batches']} batch(es), {state['rows']} "
-        f"row(s) so far, {state['passes']} pass(es){left} (last at {state['updated_at']:%Y-%m-%d %H:%M:%S})"
+        f"row(s) so far, {state['passes']} pass(es){left} (recorded {state['updated_at']:%Y-%m-%d %H:%M:%S})"
     )
 
 

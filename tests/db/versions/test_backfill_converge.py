@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from cli.main import main
 from db.deploy.apply import apply_master_schema
 from db.local.cluster import LocalCluster
 from db.versions.backfill import BackfillNotConverged, started_backfills
@@ -33,6 +34,7 @@ from tests.db.versions.backfill_support import (
     region_folder,
     still_matching,
 )
+from tests.support.environments import write_test_environments
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = int(os.environ.get("SCHEMAFLOW_TEST_BACKFILL_EVENTS", "200000"))
@@ -183,11 +185,15 @@ def test_a_backfill_killed_with_the_writer_running_resumes_and_ends_with_none_ma
 
 
 def test_a_writer_faster_than_the_backfill_stops_it_not_converged_and_the_next_run_continues(
-    events_db: str, tmp_path: Path
+    events_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     _reset(events_db)
     fill_events(events_db, 20_000, ordered=False)
-    files = discover_migrations(region_folder(tmp_path, 1_000))
+    folder = region_folder(tmp_path, 1_000)
+    files = discover_migrations(folder)
+    write_test_environments(
+        tmp_path, events_db, monkeypatch, "[environments.dev]\n", defaults=f'migrations_dir = "{folder}"\n'
+    )
     limits = Limits(lock_timeout="1s", statement_timeout="1min", lock_retries=5, backfill_passes=3)
     # A replica-role session (logical replication's apply) fires no trigger: only the passes see its rows.
     with (
@@ -206,6 +212,12 @@ def test_a_writer_faster_than_the_backfill_stops_it_not_converged_and_the_next_r
     history = _outcomes(events_db)
     assert [r["outcome"] for r in history] == ["failed"] and "not converged" in history[0]["detail"]
     assert _one(events_db, TRIGGERS_SQL) == 1  # still catching the rows it can see
+    capsys.readouterr()
+    assert main(["versions", "--env", "dev"]) == 0
+    listed = capsys.readouterr().out
+    print(listed)
+    assert "partly done" in listed and "pending" not in listed
+    assert f"{state['batches']} batch(es), {state['rows']} row(s) so far, 3 pass(es), {left} row(s)" in listed
 
     log = _Log()
     ran = run_pending_migrations(events_db, files, environment="test", limits=limits, log=log)
