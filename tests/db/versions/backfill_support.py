@@ -130,11 +130,11 @@ class MatchingWriter:
                 self._stop.wait(max(0.0, clock + self.every - time.monotonic()))
 
 
-def still_matching(url: str, keys: list[str]) -> int:
-    """How many of `keys` are rows that still match the backfill's WHERE."""
+def still_matching(url: str, keys: list[str], region: str = "r3") -> int:
+    """How many of `keys` are rows that still match the backfill's WHERE (or have another `region`)."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM public.listener_events WHERE region = 'r3' AND event_id = ANY(%s::uuid[])",
-            (keys,),
+            "SELECT count(*) FROM public.listener_events WHERE region = %s AND event_id = ANY(%s::uuid[])",
+            (region, keys),
         ).fetchone()
     return int(row[0]) if row else 0
