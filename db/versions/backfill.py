@@ -237,10 +237,11 @@ def started_backfills(conn: psycopg.Connection) -> dict[str, list[dict]]:
 
 
 def describe_started(state: dict) -> str:
-    """A partly done backfill as `versions` shows it."""
+    """A started backfill of a file not yet applied, as `versions` shows it."""
     left = "" if state["left_matching"] is None else f", {state['left_matching']} row(s) still matched"
+    done = "converged" if state["finished"] else "partly done"
     return (
-        f"statement {state['statement']}: partly done: {state['batches']} batch(es), {state['rows']} "
+        f"statement {state['statement']}: {done}: {state['batches']} batch(es), {state['rows']} "
         f"row(s) so far, {state['passes']} pass(es){left} (recorded {state['updated_at']:%Y-%m-%d %H:%M:%S})"
     )
 
