@@ -21,8 +21,11 @@ import pytest
 
 from cli.main import main
 from db.deploy.apply import apply_master_schema
+from db.deploy.plan_apply import apply_schema
+from db.deploy.result import ApplyResult
 from db.local.cluster import LocalCluster
-from db.versions.backfill import BackfillNotConverged, started_backfills
+from db.schema.master_file import read_schema
+from db.versions.backfill import DEFAULT_MAX_PASSES, BackfillNotConverged, started_backfills
 from db.versions.files import discover_migrations
 from db.versions.history import list_versions
 from db.versions.run import Limits, run_pending_migrations
@@ -189,21 +192,25 @@ def test_a_writer_faster_than_the_backfill_stops_it_not_converged_and_the_next_r
     write_test_environments(
         tmp_path, events_db, monkeypatch, "[environments.dev]\n", defaults=f'migrations_dir = "{folder}"\n'
     )
-    limits = Limits(lock_timeout="1s", statement_timeout="1min", lock_retries=5, backfill_passes=3)
     # A replica-role session (logical replication's apply) fires no trigger: only the passes see its rows.
     with (
         MatchingWriter(events_db, every=0.005, rows=20, replica=True),
         pytest.raises(BackfillNotConverged) as stopped,
     ):
-        run_pending_migrations(events_db, files, environment="test", limits=limits, log=lambda _: None)
+        apply_schema(
+            events_db, read_schema(), environment="test", migrations_dir=folder, log=lambda _: None,
+            lock_timeout="1s", statement_timeout="1min", lock_retries=5,
+        )  # fmt: skip
     message = stopped.value.message
     print(f"\n{message}")
     assert stopped.value.exit_code != 0
+    report = stopped.value.result
+    assert isinstance(report, ApplyResult) and "a one-off backfill is partly done" in report.outcome
     left = _one(events_db, "SELECT left_matching FROM schemaflow.migration_backfill")
     assert isinstance(left, int) and left > 0
-    assert f"not converged: {left} row(s) still match after 3 pass(es)" in message
+    assert f"not converged: {left} row(s) still match after {DEFAULT_MAX_PASSES} pass(es)" in message
     state = _backfill_state(events_db, files[0].version)
-    assert not state["finished"] and state["passes"] == 3
+    assert not state["finished"] and state["passes"] == DEFAULT_MAX_PASSES
     history = _outcomes(events_db)
     assert [r["outcome"] for r in history] == ["failed"] and "not converged" in history[0]["detail"]
     assert _one(events_db, TRIGGERS_SQL) == 1  # still catching the rows it can see
@@ -212,12 +219,13 @@ def test_a_writer_faster_than_the_backfill_stops_it_not_converged_and_the_next_r
     listed = capsys.readouterr().out
     print(listed)
     assert "partly done" in listed and "pending" not in listed
-    assert f"{state['batches']} batch(es), {state['rows']} row(s) so far, 3 pass(es), {left} row(s)" in listed
+    so_far = f"{state['batches']} batch(es), {state['rows']} row(s) so far, {DEFAULT_MAX_PASSES} pass(es)"
+    assert f"{so_far}, {left} row(s) still matched" in listed
 
     log = _Log()
-    ran = run_pending_migrations(events_db, files, environment="test", limits=limits, log=log)
+    ran = run_pending_migrations(events_db, files, environment="test", limits=LIMITS, log=log)
     assert ran.files[0].status == "done" and count_matching(events_db) == 0
     after = _backfill_state(events_db, files[0].version)
-    assert after["finished"] and after["passes"] > 3 and after["left_matching"] == 0
+    assert after["finished"] and after["passes"] > DEFAULT_MAX_PASSES and after["left_matching"] == 0
     assert after["rows"] >= state["rows"] + left  # what still matched was updated by the next run
     assert "resumed after batch" in ran.files[0].detail
