@@ -1,15 +1,18 @@
-"""Benchmark: a batched one-off backfill (`-- schemaflow: batch N`) vs one UPDATE, under an insert load.
+"""Benchmark: a batched backfill (`-- schemaflow: batch N`) with and without a writer of matching rows,
+against one plain UPDATE of the same rows.
 
-Run by hand: `.venv/bin/python benchmarks/bench_backfill.py [--events 1000000] [--batch 50000] [--rate 25]`.
-Starts its own throwaway PostgreSQL 15 + TimescaleDB cluster, applies the master file, seeds and
-grows listener_events to `--events` rows, then, under the same steady insert load, in the same run:
+Run by hand: `.venv/bin/python benchmarks/bench_backfill.py [--events 1000000] [--batch 20000]
+[--ordered]`. Starts its own throwaway PostgreSQL 15 + TimescaleDB cluster, applies the master
+file, fills listener_events with `--events` rows of region 'r3' (tests/db/versions/backfill_support.py,
+random uuid keys, or time-ordered ones with --ordered), then, in the same run, each from the same
+state (reset to 'r3' and vacuumed):
 
-1. baseline: the load alone;
-2. schemaflow: the backfill one-off (tests/db/versions/support.py) run by db/versions/run.py,
-   batches of `--batch` rows keyed on the primary key, each its own transaction;
-3. for contrast: the same UPDATE in one statement and one transaction.
+1. one UPDATE ... SET region = 'r4' WHERE region = 'r3', one statement, one transaction;
+2. the same UPDATE as a batched one-off run by db/versions/run.py, nothing else writing;
+3. the same, with a writer inserting an 'r3' row every 50 ms (every 20th in a new chunk).
 
-It prints seconds, rows/s, and max and p99 insert latency for each, with ratios to the baseline.
+It prints seconds, rows/s and the ratio to the plain UPDATE for each, the passes, the writer's
+longest insert wait, and how many rows still match that were written before the backfill converged.
 """
 
 from __future__ import annotations
@@ -30,42 +33,48 @@ from db.deploy.apply import apply_master_schema
 from db.local.cluster import LocalCluster, free_port
 from db.versions.files import discover_migrations
 from db.versions.run import Limits, run_pending_migrations
-from tests.db.versions.support import BACKFILL, end_state_master, migrations_folder, populate
-from tests.support.insert_load import InsertLoad, LoadReport
+from tests.db.versions.backfill_support import MatchingWriter, fill_events, region_folder, still_matching
 
+PLAIN_UPDATE_SQL = "UPDATE public.listener_events SET region = 'r4' WHERE region = 'r3'"
 RESET_SQL = [
-    "ALTER TABLE public.listener_events DROP COLUMN IF EXISTS listened_minutes",
     "DROP TABLE IF EXISTS schemaflow.migration_backfill, schemaflow.migration_versions",
-    "ALTER TABLE public.listener_events ADD COLUMN listened_minutes integer",
-    "VACUUM public.listener_events",
+    "DELETE FROM public.listener_events WHERE listener_id = 'writer'",
+    "UPDATE public.listener_events SET region = 'r3' WHERE region = 'r4'",
+    "VACUUM ANALYZE public.listener_events",
 ]
-ONE_UPDATE_SQL = (
-    "UPDATE public.listener_events SET listened_minutes = duration_seconds / 60 "
-    "WHERE listened_minutes IS NULL"
-)
-
-
-def under_load(url: str, rate: float, work, settle: float = 1.0) -> tuple[LoadReport, float]:  # type: ignore[no-untyped-def]
-    with InsertLoad(url, rate) as load:
-        time.sleep(settle)
-        started = time.perf_counter()
-        work()
-        seconds = time.perf_counter() - started
-        time.sleep(settle)
-    return load.report, seconds
+LIMITS = Limits(lock_timeout="1s", statement_timeout="5min", lock_retries=5)
 
 
 def reset(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in RESET_SQL:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)  # type: ignore[arg-type]  # our constants
+
+
+def converged_at(lines: list[tuple[float, str]]) -> float:
+    return min((t for t, line in lines if "0 rows match" in line), default=float("inf"))
+
+
+def backfill(url: str, folder: Path, writer: MatchingWriter | None) -> tuple[float, str, int]:
+    """Seconds, the run's detail, and the writer's rows written before convergence that still match."""
+    lines: list[tuple[float, str]] = []
+    files = discover_migrations(folder)
+    started = time.perf_counter()
+
+    def log(line: str) -> None:
+        lines.append((time.monotonic(), line))
+
+    ran = run_pending_migrations(url, files, environment="bench", limits=LIMITS, log=log)
+    seconds = time.perf_counter() - started
+    missed = still_matching(url, writer.keys_before(converged_at(lines))) if writer else 0
+    return seconds, ran.files[0].detail, missed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=50_000)
-    parser.add_argument("--rate", type=float, default=25.0)
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--ordered", action="store_true", help="time-ordered keys instead of random uuids")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     root.chmod(0o755)  # the server runs as the postgres OS user when this runs as root
@@ -77,38 +86,35 @@ def main() -> int:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = cluster.url(name)
         apply_master_schema(url, record_history=False)
-        rows = populate(url, events=args.events)
-        folder = migrations_folder(root, end_state_master(), batch=args.batch, files=(BACKFILL,))
-        files = discover_migrations(folder)
-
-        base, _ = under_load(url, args.rate, lambda: time.sleep(5))
+        fill_events(url, args.events, ordered=args.ordered)
         reset(url)
-        batched, batched_s = under_load(
-            url,
-            args.rate,
-            lambda: run_pending_migrations(url, files, environment="bench", limits=Limits("1s", "1h", 5)),
-        )
+        folder = region_folder(root, args.batch)
+
+        started = time.perf_counter()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(PLAIN_UPDATE_SQL)
+        plain = time.perf_counter() - started
         reset(url)
+        alone, alone_detail, _ = backfill(url, folder, None)
+        reset(url)
+        with MatchingWriter(url, every=0.05, ordered=args.ordered) as writer:
+            loaded, loaded_detail, missed = backfill(url, folder, writer)
 
-        def one_update() -> None:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(ONE_UPDATE_SQL)
-
-        single, single_s = under_load(url, args.rate, one_update)
-        print(f"\n{rows} rows in listener_events, insert load {args.rate}/s, batch {args.batch}")
-        print(f"{'':28} {'seconds':>8} {'rows/s':>9} {'insert max ms':>14} {'p99 ms':>8} {'max vs base':>12}")
-        for label, report, seconds in (
-            ("baseline (load alone)", base, 0.0),
-            (f"schemaflow batch {args.batch}", batched, batched_s),
-            ("one UPDATE, one transaction", single, single_s),
+        keys = "time-ordered" if args.ordered else "random"
+        print(f"\n{args.events} rows in listener_events ({keys} keys), batch {args.batch}")
+        print(f"{'':34} {'seconds':>8} {'rows/s':>9} {'vs one UPDATE':>14}")
+        for label, seconds in (
+            ("one UPDATE, one transaction", plain),
+            ("batched backfill, no writer", alone),
+            ("batched backfill, writer 50 ms", loaded),
         ):
-            rate = f"{rows / seconds:9.0f}" if seconds else f"{'-':>9}"
-            ratio = report.max_latency / base.max_latency if base.max_latency else 0.0
-            print(
-                f"{label:28} {seconds:8.1f} {rate} {report.max_latency * 1000:14.1f} "
-                f"{report.p99_latency * 1000:8.1f} {ratio:11.1f}x  ({len(report.failures)} failed)"
-            )
-        print(f"batched / one UPDATE time: {batched_s / single_s:.2f}x")
+            print(f"{label:34} {seconds:8.1f} {args.events / seconds:9.0f} {seconds / plain:13.2f}x")
+        print(f"no writer: {alone_detail}")
+        print(f"writer: {loaded_detail}")
+        print(
+            f"writer: {len(writer.written)} rows, longest insert wait {max(writer.waits) * 1000:.0f} ms, "
+            f"{len(writer.failures)} failed; written before convergence and still matching: {missed}"
+        )
     finally:
         cluster.destroy()
     return 0

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from db.connection.connect import connect
+    from db.versions.backfill import describe_started, started_backfills
     from db.versions.files import discover_migrations
     from db.versions.history import list_versions
     from db.versions.validate import version_status
@@ -36,13 +37,18 @@ def run_list(args: argparse.Namespace) -> int:
     with connect(target.url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
         rows = list_versions(conn)
         status = version_status(conn, files, allow_out_of_order=True)
+        started = started_backfills(conn)
     print(f"one-off migrations of {target}")
     for r in rows:
         late = " (out of order)" if r["out_of_order"] else ""
         print(f"  {r['version']}  {r['kind']:8}  {r['outcome']:7}  {r['started_at']:%Y-%m-%d %H:%M:%S}  "
               f"{float(r['duration_seconds']):8.3f} s  {r['slug']}{late}")  # fmt: skip
     for f in status.pending:
-        print(f"  {f.version}  pending                                         {f.slug} ({f.directives()})")
+        # A backfill that committed batches but has not converged is partly done, not pending.
+        state = "partly done" if f.version in started else "pending    "
+        print(f"  {f.version}  {state}                                     {f.slug} ({f.directives()})")
+        for backfill in started.get(f.version, ()):
+            print(f"      {describe_started(backfill)}")
     if not rows and not status.pending:
         print("  none recorded and none pending")
     return 0

@@ -39,6 +39,7 @@ from db.plan.model import Hazard, LockLevel, Plan, Step
 from db.plan.render import describe_step
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
+from db.versions.backfill import BackfillNotConverged
 from db.versions.deploy import (
     baseline_one_offs,
     migration_files,
@@ -148,7 +149,11 @@ def apply_schema(
         )  # fmt: skip
     except ApplyFailed as error:
         failed = ApplyResult(environment=environment, checksum=checksum(text), mode="", dry_run=dry_run)
-        failed.outcome = "failed: a one-off migration failed (see the error)"
+        failed.outcome = (
+            "failed: a one-off backfill is partly done, rows still match its WHERE (see the error)"
+            if isinstance(error, BackfillNotConverged)
+            else "failed: a one-off migration failed (see the error)"
+        )
         _record(url, failed, started, clock, "failed", record_history, connect_timeout, error=error.message)
         error.result = failed
         raise

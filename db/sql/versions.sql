@@ -35,3 +35,7 @@ CREATE TABLE IF NOT EXISTS schemaflow.migration_backfill (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (version, statement)
 );
+-- Passes over the table (a backfill ends only on a pass that finds no matching row) and the rows
+-- still matching when it last stopped short (0 once finished); added to tables of older versions.
+ALTER TABLE schemaflow.migration_backfill ADD COLUMN IF NOT EXISTS passes integer NOT NULL DEFAULT 0;
+ALTER TABLE schemaflow.migration_backfill ADD COLUMN IF NOT EXISTS left_matching bigint;

@@ -30,7 +30,7 @@ from db.deploy.lock import hold_migration_lock
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
 from db.deploy.statements import split_file
 from db.errors import ApplyFailed
-from db.versions.backfill import is_update, run_batched_update
+from db.versions.backfill import DEFAULT_MAX_PASSES, BackfillNotConverged, is_update, run_batched_update
 from db.versions.files import MigrationFile
 from db.versions.history import VersionRow, ensure_versions_table, record_version
 from db.versions.lint import refuse_unacknowledged
@@ -47,7 +47,7 @@ class FileRun:
     version: str
     name: str
     how: str  # transaction | no-transaction | batch N
-    status: str = "pending"  # done | failed | pending
+    status: str = "pending"  # done | failed | partly done (a backfill that has not converged) | pending
     seconds: float = 0.0
     statements: int = 0
     attempts: int = 0
@@ -80,6 +80,7 @@ class Limits:
     lock_timeout: str = "1s"
     statement_timeout: str = "5min"
     lock_retries: int = 3
+    backfill_passes: int = DEFAULT_MAX_PASSES  # passes one run makes before a backfill stops unconverged
 
 
 DEFAULT_LIMITS = Limits()
@@ -211,11 +212,13 @@ class _Runner:
                         self.conn, version=f.version, file_name=f.name, index=index, statement=statement.text,
                         batch_rows=f.batch, lock_timeout=self.limits.lock_timeout,
                         statement_timeout=self.limits.statement_timeout,
-                        lock_retries=self.limits.lock_retries,
+                        lock_retries=self.limits.lock_retries, max_passes=self.limits.backfill_passes,
                         sleep=self.sleep, log=self.log,
                     )  # fmt: skip
                 except ApplyFailed as error:
-                    self._write_failure(f, run, started, error.message)
+                    run.seconds = time.monotonic() - clock
+                    partly = isinstance(error, BackfillNotConverged)
+                    self._write_failure(f, run, started, error.message, "partly done" if partly else "failed")
                     raise
                 details.append(progress.describe())
                 continue
@@ -253,8 +256,10 @@ class _Runner:
             ),
         )  # fmt: skip
 
-    def _write_failure(self, f: MigrationFile, run: FileRun, started: datetime, message: str) -> None:
-        run.status, run.detail = "failed", message
+    def _write_failure(
+        self, f: MigrationFile, run: FileRun, started: datetime, message: str, status: str = "failed"
+    ) -> None:
+        run.status, run.detail = status, message
         try:
             with self.conn.transaction():
                 self._record(f, run, started, "failed", message[:2000])
