@@ -151,6 +151,8 @@ JOIN pg_namespace pn ON pn.oid = p.pronamespace
 WHERE n.nspname = ANY(%(schemas)s)
   AND NOT t.tgisinternal
   AND pn.nspname NOT LIKE '\\_timescaledb%%'
+  -- a batched backfill's own trigger while it runs (db/versions/backfill_trigger.py): not the schema's
+  AND NOT (t.tgname LIKE 'schemaflow\\_backfill\\_%%' AND pn.nspname = 'schemaflow')
 ORDER BY 1, 2, 3
 """
 
