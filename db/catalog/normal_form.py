@@ -81,6 +81,8 @@ def _same_elsewhere(kind: str, e: dict[str, Any], a: dict[str, Any], attribute: 
         return e.get("type") == a.get("type") and e.get("collation") == a.get("collation")
     if kind == "constraint":
         return e.get("type") == a.get("type") == "c"
+    if kind == "type":
+        return e.get("base_type") == a.get("base_type") and e.get("check_names") == a.get("check_names")
     return True
 
 
@@ -132,6 +134,30 @@ def _default(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -
     return row[0] if row else None
 
 
+def _domain_checks(cur: psycopg.Cursor, name: str, entry: dict[str, Any], texts: list[str]) -> Any:
+    """A domain's CHECKs, each added again under a probe name and read back, in order."""
+    if entry.get("type") != "domain":
+        return None
+    back = []
+    for i, text in enumerate(texts):
+        probe = f"{PROBE}_{i}"
+        definition = text.removesuffix(" NOT VALID")
+        cur.execute(
+            sql.SQL("ALTER DOMAIN {} ADD CONSTRAINT {} {} NOT VALID").format(
+                sql.SQL(qualified(name)),
+                sql.Identifier(probe),
+                sql.SQL(definition),  # type: ignore[arg-type]
+            )
+        )
+        row = cur.execute(
+            "SELECT pg_get_constraintdef(oid, true) FROM pg_constraint "
+            "WHERE contypid = %(type)s::regtype AND conname = %(name)s",
+            {"type": qualified(name), "name": probe},
+        ).fetchone()
+        back.append(row[0] if row else None)
+    return back
+
+
 def _policy(clause: str) -> Callable[..., Any]:
     def probe(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -> Any:
         rel, policy = split_child(name)
@@ -149,6 +175,7 @@ _PROBES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("constraint", "definition", _check),
     ("index", "definition", _index),
     ("column", "default", _default),
+    ("type", "checks", _domain_checks),
     ("policy", "using", _policy("qual")),
     ("policy", "with_check", _policy("with_check")),
 )
