@@ -134,6 +134,21 @@ def _default(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -
     return row[0] if row else None
 
 
+def _generated(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -> Any:
+    """A generated column's expression, read back from a probe column of the same type and expression."""
+    table = name.rsplit(".", 1)[0]
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN {} {} GENERATED ALWAYS AS ({}) STORED").format(
+            sql.SQL(qualified(table)),
+            sql.Identifier(PROBE),
+            sql.SQL(entry["type"]),
+            sql.SQL(text),  # type: ignore[arg-type]
+        )
+    )
+    row = cur.execute(_DEFAULT_SQL, {"table": qualified(table), "column": PROBE}).fetchone()
+    return row[0] if row else None
+
+
 def _domain_checks(cur: psycopg.Cursor, name: str, entry: dict[str, Any], texts: list[str]) -> Any:
     """A domain's CHECKs, each added again under a probe name and read back, in order."""
     if entry.get("type") != "domain":
@@ -175,6 +190,7 @@ _PROBES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("constraint", "definition", _check),
     ("index", "definition", _index),
     ("column", "default", _default),
+    ("column", "generated", _generated),
     ("type", "checks", _domain_checks),
     ("policy", "using", _policy("qual")),
     ("policy", "with_check", _policy("with_check")),
