@@ -102,7 +102,9 @@ ORDER BY 1, 2, 3
 INDEXES_SQL = f"""
 SELECT n.nspname AS schema, ic.relname AS name, tc.relname AS relation,
        pg_get_indexdef(i.indexrelid) AS definition, i.indisvalid AS valid, i.indisunique AS is_unique,
-       EXISTS (SELECT 1 FROM pg_inherits ih WHERE ih.inhrelid = i.indexrelid) AS attached
+       EXISTS (SELECT 1 FROM pg_inherits ih WHERE ih.inhrelid = i.indexrelid) AS attached,
+       (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits ih JOIN pg_class pc ON pc.oid = ih.inhparent
+          JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE ih.inhrelid = i.indexrelid) AS attached_to
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class tc ON tc.oid = i.indrelid

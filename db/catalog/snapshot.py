@@ -211,6 +211,7 @@ def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
             "definition": r["definition"],
             "valid": r["valid"],
             "attached": r["attached"],
+            "attached_to": r["attached_to"],  # the partitioned table's index this one is part of
         }
 
 

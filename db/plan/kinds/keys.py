@@ -148,7 +148,33 @@ def _with_option(definition: str, option: str) -> str:
 
 def _create_index(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     if e.get("attached"):
-        return []  # a partition's index, created by its partitioned table's index
+        return _attached_index(name, e, ctx)
+    return _build_index(name, e, ctx)
+
+
+def _attached_index(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
+    """A partition's index: CREATE INDEX on the partitioned table builds it, unless that index is
+    ON ONLY the parent; then it is built on the partition and attached by its own steps."""
+    parent = e.get("attached_to")
+    parent_entry = ctx.expected.get("index", {}).get(parent or "") or {}
+    if " ON ONLY " not in parent_entry.get("definition", ""):
+        return []
+    steps = _build_index(name, {**e, "attached": False}, ctx)
+    sql = f"ALTER INDEX {qualified(str(parent))} ATTACH PARTITION {qualified(name)}"
+    steps.append(
+        ctx.step(
+            f"index:{name}",
+            "alter",
+            sql,
+            "ALTER INDEX RENAME",
+            relation=e["table"],
+            requires=(f"index:{parent}",),
+        )
+    )
+    return steps
+
+
+def _build_index(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     table, key, definition = e["table"], f"index:{name}", e["definition"]
     unique = definition.startswith("CREATE UNIQUE INDEX ")
     head = "CREATE UNIQUE INDEX " if unique else "CREATE INDEX "
@@ -225,7 +251,7 @@ def _alter_index(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]
         return None
     schema, index = name.split(".", 1)
     temporary = f"{schema}.{index[:48]}_schemaflow_new"
-    built = _create_index(temporary, {**e, "definition": _renamed(e["definition"], temporary)}, ctx)
+    built = _build_index(temporary, {**e, "definition": _renamed(e["definition"], temporary)}, ctx)
     dropped = _drop_index(name, a, ctx)
     rename = ctx.step(
         f"index:{name}", "rename", rename_index_sql(temporary, name), "ALTER INDEX RENAME", relation=table
