@@ -20,6 +20,7 @@ from db.connection.environments import Environment
 from db.connection.target import Target, make_target
 from db.connection.urls import first_error_line, mask_url
 from db.deploy.confirmation import (  # noqa: F401  (re-exported: the CLI's names for them)
+    APPROVAL_PENDING,
     CONFIRMATION_HINT,
     CONFIRMED_BY_ENV,
     CONFIRMED_BY_FLAG,
@@ -267,7 +268,11 @@ def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
     )
     license_ = caps.timescaledb_license or "unknown"
     mode = "tsl" if license_ == "timescale" else "apache"
-    note = "" if mode == "tsl" else "; metrics_daily will be a materialized view (no continuous aggregates)"
+    note = (
+        ""
+        if mode == "tsl"
+        else "; metrics_daily will be a table refreshed by its window (no continuous aggregates)"
+    )
     return CheckResult(
         "timescaledb",
         "pass",
@@ -361,6 +366,12 @@ def _check_confirmation(env: Environment, confirmed: bool | str) -> CheckResult:
     if confirmed:
         if isinstance(confirmed, str) and confirmed.startswith("not needed"):  # dry run, plan only
             return CheckResult("confirmation", "pass", f"{confirmed} ({env.name})")
+        if confirmed == APPROVAL_PENDING:  # nobody has approved anything yet: not a pass
+            return CheckResult(
+                "confirmation",
+                "skip",
+                f"not yet: a person approves the computed plan for {env.name} after preflight",
+            )
         source = confirmed if isinstance(confirmed, str) else "a caller that named no source"
         return CheckResult("confirmation", "pass", f"confirmed for {env.name} by {source}")
     return CheckResult(
