@@ -281,6 +281,18 @@ def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
     )
 
 
+def refuse_without_timescaledb(url: str, env: Environment) -> None:
+    """CheckFailed when `env` requires TimescaleDB and the server cannot give it: the refusal migrate's
+    preflight makes, for commands (plan) that would otherwise show a plain-PostgreSQL plan."""
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        row = _check_timescaledb(detect_capabilities(conn), env)
+    if row.status == "fail":
+        raise CheckFailed(
+            f"{row.detail}; migrate refuses this server, so no plan is shown",
+            hint=f"{row.hint}, or plan against the right server with --database-url",
+        )
+
+
 def _check_not_replica(caps: Capabilities) -> CheckResult:
     if caps.in_recovery:
         return CheckResult(

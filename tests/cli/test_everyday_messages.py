@@ -101,3 +101,35 @@ def test_without_prefect_home_the_cli_looks_where_make_ui_keeps_its_server(
     assert ui_state_dir() == PROJECT_ROOT / ".local" / "prefect"  # the Makefile's PREFECT_HOME
     monkeypatch.setenv("PREFECT_HOME", "/elsewhere/prefect-home")
     assert "/elsewhere/prefect-home" in ways_out() and "make ui" in ways_out()
+
+
+def test_plan_refuses_a_server_without_timescaledb_where_the_environment_requires_it(
+    tmp_path: Path, plain_db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, a 1,895-line plain-PostgreSQL plan that migrate would then refuse."""
+    write_test_environments(
+        tmp_path, plain_db_url, monkeypatch, '[environments.prod]\ntimescaledb = "required"\n'
+    )
+    assert main(["plan", "--env", "prod"]) == 1
+    captured = capsys.readouterr()
+    assert "not in shared_preload_libraries" in captured.err and "no plan is shown" in captured.err
+    assert "add timescaledb to shared_preload_libraries" in captured.err
+    assert "CREATE TABLE" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("CREATE TABLE IF NOT EXISTS public.t (\n  id int,\n  name text\n;\n", "line 4"),
+        ("CREATE TABLE IF NOT EXISTS public.t (\n  id int,\n  name txet\n);\n", "line 3"),
+    ],
+    ids=["syntax-error", "type-typo"],
+)
+def test_plan_names_the_file_and_line_of_a_statement_that_cannot_run(
+    qa: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, names: str
+) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text(text)
+    assert main(["plan", "--env", "qa", "--schema-file", str(schema)]) != 0
+    err = capsys.readouterr().err
+    assert str(schema) in err and names in err, err
