@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cli.console import STARTING, LiveSteps, markdown, out, print_json
 from cli.exit_codes import ExitCode
-from cli.prefect_server import use_server_for_runs
+from cli.prefect_server import flow_run_in_cli, use_server_for_runs
 from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import Environment, get_environment
 from db.connection.target import Target
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     clock, started = time.monotonic(), time.time()
     steps = LiveSteps(enabled=not args.json)
-    with tags(*run_tags(env.name)), steps, steps.following_prefect():  # the deployment's tags
+    with tags(*run_tags(env.name)), steps, steps.following_prefect(), flow_run_in_cli():
         steps.start(STARTING, "starting the flow run")
         state = migrate(
             environment=env.name,

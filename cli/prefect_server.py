@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from db.errors import ConfigError
@@ -26,6 +28,7 @@ DEFAULT_PORT = 4200
 # must not leave a server behind); the default starts or reuses the local background server.
 SERVER_MODE_VAR = "SCHEMAFLOW_PREFECT_SERVER"
 STARTUP_TIMEOUT_VAR = "SCHEMAFLOW_UI_STARTUP_TIMEOUT"
+CLI_RUN_VAR = "SCHEMAFLOW_CLI_RUN"  # read by tasks/notify.py (no import: cli/ sits above tasks/)
 
 
 def ui_state_dir() -> Path:
@@ -107,6 +110,21 @@ def use_server_for_runs() -> None:
     if PREFECT_API_URL.value():
         return
     os.environ["PREFECT_API_URL"] = start_local_server()
+
+
+@contextmanager
+def flow_run_in_cli() -> Iterator[None]:
+    """While the CLI runs a flow in-process: the failure hook (tasks/notify.py) leaves the error to the
+    CLI's own line and report instead of adding a banner on stderr and a CRITICAL console record."""
+    previous = os.environ.get(CLI_RUN_VAR)
+    os.environ[CLI_RUN_VAR] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CLI_RUN_VAR, None)
+        else:
+            os.environ[CLI_RUN_VAR] = previous
 
 
 def require_api_url() -> str:

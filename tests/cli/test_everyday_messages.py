@@ -8,6 +8,7 @@ password given with --database-url, a generic "is the server running" for the st
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,18 @@ def test_plan_names_the_file_and_line_of_a_statement_that_cannot_run(
     assert main(["plan", "--env", "qa", "--schema-file", str(schema)]) != 0
     err = capsys.readouterr().err
     assert str(schema) in err and names in err, err
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_run_on_the_cli_says_its_error_once_without_a_banner(
+    qa: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: the failure hook's '!!!! migrate FAILED on QA !!!!' line on stderr, then the error line."""
+    schema = tmp_path / "failing.sql"
+    schema.write_text("CREATE TABLE public.broken (id int REFERENCES public.no_such_table (id));\n")
+    code = main(["migrate", "--env", "qa", "--skip-expectations", "--schema-file", str(schema)])
+    printed = capsys.readouterr()
+    assert code != 0
+    assert "!!!" not in printed.err and "FAILED on QA" not in printed.err, printed.err
+    assert printed.err.count("no_such_table") == 1, printed.err  # the error line, once
+    assert os.environ.get("SCHEMAFLOW_CLI_RUN") is None  # the hook is loud again for worker runs
