@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.console import out, print_raw, step
+from cli.console import out, out_indented, print_raw, step
 from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, command_target, warn_about
 from db.errors import ConfigError
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_raw(pending.with_json(render_json(plan)))
     else:
-        out(pending.text())
-        out(render_text(plan))
+        out_indented(pending.text())
+        out_indented(render_text(plan))
         out(f"plan checksum {plan.checksum} (catalog {plan.catalog_checksum[:12]}, mode {plan.mode})")
     return ExitCode.OK if plan.is_empty and not pending.files else ExitCode.FAILED

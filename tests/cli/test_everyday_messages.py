@@ -149,3 +149,21 @@ def test_a_failed_run_on_the_cli_says_its_error_once_without_a_banner(
     assert "!!!" not in printed.err and "FAILED on QA" not in printed.err, printed.err
     assert printed.err.count("no_such_table") == 1, printed.err  # the error line, once
     assert os.environ.get("SCHEMAFLOW_CLI_RUN") is None  # the hook is loud again for worker runs
+
+
+def test_wrapped_plan_lines_continue_under_their_step_not_at_column_0(
+    qa: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = tmp_path / "schema.sql"
+    schema.write_text(
+        "CREATE TABLE IF NOT EXISTS public.a_rather_long_table_name_to_wrap (id bigint PRIMARY KEY, "
+        "description text NOT NULL DEFAULT 'a default long enough to need a second line');\n"
+    )
+    monkeypatch.setenv("COLUMNS", "60")
+    assert main(["plan", "--env", "qa", "--schema-file", str(schema)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("plan ") and "step(s)" in line)
+    end = next(n for n, line in enumerate(lines) if line.startswith("plan checksum"))
+    body = lines[start + 1 : end]  # the steps: between the plan's head line and its checksum line
+    assert len(body) > 3 and all(len(line) <= 60 for line in lines), lines
+    assert all(line.startswith(" ") for line in body), "\n".join(lines)
