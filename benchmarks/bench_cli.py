@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cli.prefect_server import stop_local_server
 from db.local.cluster import LocalCluster, free_port
 
 BIN = Path(sys.executable).parent
@@ -57,24 +57,6 @@ def timed(
     median = statistics.median(samples)
     print(f"  {label:<58} median {median:7.3f} s  (runs: {', '.join(f'{s:.2f}' for s in samples)})")
     return median
-
-
-def stop_server(state: Path) -> None:
-    try:
-        pid = int((state / "server.pid").read_text())
-    except (OSError, ValueError):
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)  # the server runs in its own session (cli/prefect_server.py)
-    except ProcessLookupError:
-        return
-    for _ in range(40):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.25)
-    os.killpg(pid, signal.SIGKILL)
 
 
 def main() -> int:
@@ -122,7 +104,7 @@ def main() -> int:
         print(f"no-op migrate / plan: {noop / plan:.2f}x (goal <= 2x)")
         print(f"GX suites: +{with_gx - noop:.2f} s ({with_gx / noop:.2f}x the migrate without them)")
     finally:
-        stop_server(state)
+        stop_local_server(state)
         cluster.destroy()
     return 0
 

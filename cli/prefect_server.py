@@ -200,6 +200,28 @@ def start_local_server() -> str:
     return api
 
 
+def stop_local_server(state: Path | None = None) -> None:
+    """Stop the server start_local_server started under `state` (default PREFECT_HOME), by its PID file:
+    SIGTERM to its process group, SIGKILL after 10 s. `make ui-stop` does the same for make ui's."""
+    import signal
+
+    pid_file = (state or ui_state_dir()) / "server.pid"
+    try:
+        pid = int(pid_file.read_text())
+        os.killpg(pid, signal.SIGTERM)
+    except (OSError, ValueError):  # no file, or the process is gone (ProcessLookupError)
+        return
+    for _ in range(40):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pid_file.unlink(missing_ok=True)
+            return
+        time.sleep(0.25)
+    os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
 def _wait_until_answering(server, api: str, log_path: Path) -> None:  # type: ignore[no-untyped-def]
     limit = float(os.environ.get(STARTUP_TIMEOUT_VAR) or 120)
     deadline = time.monotonic() + limit

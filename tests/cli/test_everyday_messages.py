@@ -167,3 +167,17 @@ def test_wrapped_plan_lines_continue_under_their_step_not_at_column_0(
     body = lines[start + 1 : end]  # the steps: between the plan's head line and its checksum line
     assert len(body) > 3 and all(len(line) <= 60 for line in lines), lines
     assert all(line.startswith(" ") for line in body), "\n".join(lines)
+
+
+def test_prefects_exit_time_draining_notices_stay_off_the_terminal(qa: str) -> None:
+    """'Still processing items: 1 items remaining...' came from these plain loggers under `secrets list`
+    and `history` tables, while Prefect's senders drained at exit; --debug still shows them."""
+    import logging
+
+    from cli.main import PREFECT_EXIT_LOGGERS
+
+    for name in PREFECT_EXIT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    main(["history", "--env", "qa"])
+    assert all(logging.getLogger(name).level == logging.ERROR for name in PREFECT_EXIT_LOGGERS)
+    assert "EventsWorker" in PREFECT_EXIT_LOGGERS  # prefect/_internal/concurrency/services.py's name

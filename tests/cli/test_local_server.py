@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cli.prefect_server import stop_local_server
 from db.local.cluster import free_port
 from tests.support.environments import MIGRATE_ENVIRONMENTS
 
@@ -51,21 +51,6 @@ def _flow_runs(api: str) -> list[dict]:
         return list(json.load(response))
 
 
-def _stop(state: Path) -> None:
-    try:
-        pid = int((state / "server.pid").read_text())
-        os.killpg(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return
-    for _ in range(40):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.25)
-    os.killpg(pid, signal.SIGKILL)
-
-
 def test_the_first_run_starts_the_local_server_and_the_next_reuses_it(tmp_path: Path, db_url: str) -> None:
     state = tmp_path / "prefect"
     (tmp_path / "environments.toml").write_text(MIGRATE_ENVIRONMENTS.format(root=tmp_path))
@@ -96,7 +81,7 @@ def test_the_first_run_starts_the_local_server_and_the_next_reuses_it(tmp_path: 
         names = [run["name"] for run in _flow_runs(f"http://127.0.0.1:{port}/api")]
         assert len(names) == 2, names  # both runs are on the server that stays: visible in the UI
     finally:
-        _stop(state)
+        stop_local_server(state)
 
 
 @pytest.mark.usefixtures("prefect_harness")
