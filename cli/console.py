@@ -59,6 +59,22 @@ def out(text: str | Text = "") -> None:
     console().print(text, markup=False, highlight=False)
 
 
+def out_indented(text: str) -> None:
+    """Like out(), but a wrapped line continues under its own indent plus four (a plan's step and
+    its SQL stay readable as blocks), instead of at column 0."""
+    import textwrap
+
+    target = console()
+    lines = []
+    for line in text.splitlines() or [""]:
+        indent = " " * (len(line) - len(line.lstrip(" ")) + 4)
+        wrapped = textwrap.wrap(
+            line, target.width, subsequent_indent=indent, break_on_hyphens=False, drop_whitespace=True
+        )
+        lines += wrapped or [""]
+    target.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
 def print_raw(text: str) -> None:
     """Text a program or a shell reads (JSON, SQL, a URL): unwrapped, unstyled, as is."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     with connect(url, autocommit=True) as conn:
-        checks = run_health_checks(conn)
+        checks = run_health_checks(conn, environment=args.env)
     health_seconds = time.perf_counter() - started
     suites = None
     if not args.no_gx:

@@ -11,9 +11,10 @@ import importlib
 import sys
 
 from cli.exit_codes import ExitCode, epilog
-from cli.target import check_target_early
-from db.connection.urls import mask_url
 from db.errors import SchemaflowError
+
+# Only the two modules above at import: `schemaflow --version` answers before psycopg, pydantic or
+# any command module loads (benchmarks/bench_cli.py times it against a bare `python -c pass`).
 
 # Modules under cli/ that define register(subparsers). Add a line to add a command.
 COMMAND_MODULES = [
@@ -80,6 +81,12 @@ def _command_word(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; errors become a one-line message and an exit code, never a bare traceback."""
     words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["--version"]:
+        print(f"schemaflow {version()}")
+        return ExitCode.OK
+    from cli.target import check_target_early
+    from db.connection.urls import mask_url
+
     try:
         # Before the command's module is imported: the TLS rule and credentials refuse in well under 1 s.
         check_target_early(words)
@@ -87,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return _report(exc, debug="--debug" in words, as_json="--json" in words)
     parser = build_parser(_command_word(words))
     args = parser.parse_args(argv)
+    if not args.debug:
+        quiet_prefect_exit()
     try:
         return int(args.handler(args) or 0)
     except SchemaflowError as exc:
@@ -102,12 +111,27 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.FAILED
 
 
+# Prefect's background senders (events from a Secret block read, run logs) warn through these plain
+# loggers while they drain at exit: "Still processing items: 1 items remaining..." under a table.
+PREFECT_EXIT_LOGGERS = ("EventsWorker", "APILogWorker")
+
+
+def quiet_prefect_exit() -> None:
+    """Keep Prefect's exit-time draining notices off the terminal (--debug shows them)."""
+    import logging
+
+    for name in PREFECT_EXIT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _report(exc: SchemaflowError, *, debug: bool, as_json: bool = False) -> int:
     """One error line and one what-to-do line on stderr; the exit code of the error's kind.
 
     With --json the same error also goes to stdout as JSON, so a script always has JSON to parse
     (a command that printed its own JSON before failing, like migrate's, is left as it is).
     """
+    from db.connection.urls import mask_url
+
     if as_json and not getattr(exc, "json_printed", False):
         from cli.console import print_json
 

@@ -13,9 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from cli.console import STARTING, LiveSteps, markdown, out, print_json
+from cli.console import STARTING, LiveSteps, markdown, out, out_indented, print_json
 from cli.exit_codes import ExitCode
-from cli.prefect_server import use_server_for_runs
+from cli.prefect_server import flow_run_in_cli, use_server_for_runs
 from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import Environment, get_environment
 from db.connection.target import Target
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     clock, started = time.monotonic(), time.time()
     steps = LiveSteps(enabled=not args.json)
-    with tags(*run_tags(env.name)), steps, steps.following_prefect():  # the deployment's tags
+    with tags(*run_tags(env.name)), steps, steps.following_prefect(), flow_run_in_cli():
         steps.start(STARTING, "starting the flow run")
         state = migrate(
             environment=env.name,
@@ -182,7 +182,7 @@ def approve_plan_on_cli(env: Environment, target: Target, args: argparse.Namespa
     from db.schema.master_file import read_schema
 
     plan = plan_database(target.url, read_schema(args.schema_file), connect_timeout=env.connect_timeout)
-    out(f"The plan for {env.name!r} at {target.masked}:\n{render_text(plan)}\n")
+    out_indented(f"The plan for {env.name!r} at {target.masked}:\n{render_text(plan)}\n")
     if args.plan_checksum:
         if args.plan_checksum != plan.checksum:
             raise CheckFailed(

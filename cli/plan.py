@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from cli.console import out, print_raw, step
+from cli.console import out, out_indented, print_raw, step
 from cli.exit_codes import ExitCode
 from cli.target import add_target_arguments, command_target, warn_about
+from db.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,25 +43,34 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     target = command_target(args.env, args.database_url, command="plan")
     warn_about(target)
+    if target.environment and target.environment.requires_timescaledb:
+        from db.deploy.preflight import refuse_without_timescaledb
+
+        refuse_without_timescaledb(target.url, target.environment)
+    from db.catalog.drift import FileDoesNotApply
     from db.plan.database import plan_database  # imports psycopg and the catalog: only when run
     from db.plan.render import render_json, render_text
-    from db.schema.master_file import read_schema
+    from db.schema.master_file import MASTER_SCHEMA, read_schema
 
     with step("plan", "building the expected schema and comparing catalogs", enabled=not args.json):
-        plan = plan_database(
-            target.url,
-            read_schema(args.schema_file) if args.schema_file else None,
-            scratch_url=args.scratch_url,
-            allow_destroy=args.allow_destroy,
-            exclude_schemas=target.environment.exclude_schemas if target.environment else (),
-        )
+        try:
+            plan = plan_database(
+                target.url,
+                read_schema(args.schema_file) if args.schema_file else None,
+                scratch_url=args.scratch_url,
+                allow_destroy=args.allow_destroy,
+                exclude_schemas=target.environment.exclude_schemas if target.environment else (),
+            )
+        except FileDoesNotApply as exc:  # name the file, so "line N" can be opened as it is
+            path = args.schema_file or MASTER_SCHEMA
+            raise ConfigError(f"{path}: {exc.message}", hint=exc.hint) from None
     from db.versions.listing import pending_listing  # one-offs run before the master's steps
 
     pending = pending_listing(target, args.migrations_dir)
     if args.json:
         print_raw(pending.with_json(render_json(plan)))
     else:
-        out(pending.text())
-        out(render_text(plan))
+        out_indented(pending.text())
+        out_indented(render_text(plan))
         out(f"plan checksum {plan.checksum} (catalog {plan.catalog_checksum[:12]}, mode {plan.mode})")
     return ExitCode.OK if plan.is_empty and not pending.files else ExitCode.FAILED

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     resolved = environment_target(env, args.database_url)
     warn_about(resolved)
     with connect(resolved.url, autocommit=True) as conn:
-        report = refresh_metrics_window(conn, window)
+        report = refresh_metrics_window(conn, window, env.name)
     if args.json:
         print_json({"environment": env.name, **report.as_dict(), "window_start": str(report.window_start)})
         return ExitCode.OK

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             hint=f"re-run with --yes ({CONFIRMATION_HINT})",
         )
     from cli.migrate import QUIET_PREFECT
-    from cli.prefect_server import use_server_for_runs
+    from cli.prefect_server import flow_run_in_cli, use_server_for_runs
 
     for key, value in QUIET_PREFECT.items():
         os.environ.setdefault(key, value)
@@ -49,14 +49,15 @@ def run(args: argparse.Namespace) -> int:
 
     from flows.rollback import rollback
 
-    state = rollback(
-        environment=env.name,
-        to_version=args.to,
-        confirm=bool(confirmed_by),
-        confirmed_by=confirmed_by or None,
-        database_url=SecretStr(args.database_url) if args.database_url else None,
-        return_state=True,
-    )
+    with flow_run_in_cli():
+        state = rollback(
+            environment=env.name,
+            to_version=args.to,
+            confirm=bool(confirmed_by),
+            confirmed_by=confirmed_by or None,
+            database_url=SecretStr(args.database_url) if args.database_url else None,
+            return_state=True,
+        )
     if state.is_completed():
         summary = state.result()
         undone = ", ".join(summary["undone"]) or "nothing (no applied one-off is newer)"

@@ -5,22 +5,41 @@ entrypoint function, and `enforce_parameter_schema` refuses any other. So `migra
 `environment`, `schema_file` or `database_url` to set: it cannot be pointed at production or made to
 apply another file. Each entry flow runs the shared migrate flow's code (`migrate.fn`) inside its own
 run, so there is one run per trigger, named and tagged like any other migrate run.
+
+The scheduled ones first ask whether their environment is set up (db/deploy/readiness.py): before
+its Secret block is stored or its database built, a run ends Completed named Skipped, its message
+naming the command that switches it on, instead of Failed on every schedule tick.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.states import Completed, State
 from pydantic import SecretStr
 
+from db.connection.environments import get_environment
 from db.deploy.metrics import DEFAULT_WINDOW
+from db.deploy.readiness import not_set_up_reason
 from flows.migrate import migrate
 from flows.refresh_metrics import refresh_metrics
 from flows.schema_drift import schema_drift
 from flows.schema_health import schema_health
 from tasks.naming import migrate_run_name
 from tasks.notify import notify_failure_of
+from tasks.secrets import load_secret
+
+Outcome = dict[str, Any] | State
+
+
+def skipped_unless_set_up(environment: str, *, needs_schema: bool) -> State | None:
+    """A Skipped state saying what to set up when `environment` is not set up yet; None when it is."""
+    reason = not_set_up_reason(get_environment(environment), load_secret, needs_schema=needs_schema)
+    if reason is None:
+        return None
+    get_run_logger().warning("Skipped: %s", reason)
+    return Completed(name="Skipped", message=reason)
 
 
 @flow(
@@ -64,7 +83,7 @@ def migrate_staging(
     plan_only: bool = False,
     backup_anyway: bool = False,
     run_expectations: bool = True,
-) -> dict[str, Any]:
+) -> Outcome:
     """Staging (nightly): preflight, backup, apply the master schema and verify.
 
     Args:
@@ -73,6 +92,9 @@ def migrate_staging(
         backup_anyway: Take a backup even where the environment does not require one.
         run_expectations: Run the Great Expectations suites during verification (slower on big data).
     """
+    skipped = skipped_unless_set_up("staging", needs_schema=False)
+    if skipped:
+        return skipped
     return migrate.fn(
         environment="staging",
         dry_run=dry_run,
@@ -111,7 +133,10 @@ def migrate_local(
     )
 
 
-def _health(environment: str, window_days: int, full: bool, run_expectations: bool) -> dict[str, Any]:
+def _health(environment: str, window_days: int, full: bool, run_expectations: bool) -> Outcome:
+    skipped = skipped_unless_set_up(environment, needs_schema=True)
+    if skipped:
+        return skipped
     return schema_health.fn(
         environment=environment, window_days=window_days, full=full, run_expectations=run_expectations
     )
@@ -123,7 +148,7 @@ def _health(environment: str, window_days: int, full: bool, run_expectations: bo
     log_prints=False,
     on_failure=[notify_failure_of("staging")],
 )
-def health_staging(window_days: int = 7, full: bool = False, run_expectations: bool = True) -> dict[str, Any]:
+def health_staging(window_days: int = 7, full: bool = False, run_expectations: bool = True) -> Outcome:
     """Staging's health checks and Great Expectations suites (read-only).
 
     Args:
@@ -140,9 +165,7 @@ def health_staging(window_days: int = 7, full: bool = False, run_expectations: b
     log_prints=False,
     on_failure=[notify_failure_of("production")],
 )
-def health_production(
-    window_days: int = 7, full: bool = False, run_expectations: bool = True
-) -> dict[str, Any]:
+def health_production(window_days: int = 7, full: bool = False, run_expectations: bool = True) -> Outcome:
     """Production's health checks and Great Expectations suites (read-only).
 
     Args:
@@ -159,7 +182,7 @@ def health_production(
     log_prints=False,
     on_failure=[notify_failure_of("staging")],
 )
-def drift_staging(scratch_url: SecretStr | None = None, fail_on_drift: bool = True) -> dict[str, Any]:
+def drift_staging(scratch_url: SecretStr | None = None, fail_on_drift: bool = True) -> Outcome:
     """Compare staging's catalog with the master schema (read-only on staging).
 
     Args:
@@ -167,6 +190,9 @@ def drift_staging(scratch_url: SecretStr | None = None, fail_on_drift: bool = Tr
             that may not CREATE DATABASE. Left empty afterwards.
         fail_on_drift: Mark the run failed when any difference is found, so notifications fire.
     """
+    skipped = skipped_unless_set_up("staging", needs_schema=True)
+    if skipped:
+        return skipped
     return schema_drift.fn(environment="staging", scratch_url=scratch_url, fail_on_drift=fail_on_drift)
 
 
@@ -176,7 +202,7 @@ def drift_staging(scratch_url: SecretStr | None = None, fail_on_drift: bool = Tr
     log_prints=False,
     on_failure=[notify_failure_of("production")],
 )
-def drift_production(scratch_url: SecretStr | None = None, fail_on_drift: bool = True) -> dict[str, Any]:
+def drift_production(scratch_url: SecretStr | None = None, fail_on_drift: bool = True) -> Outcome:
     """Compare production's catalog with the master schema (read-only on production).
 
     Args:
@@ -184,6 +210,9 @@ def drift_production(scratch_url: SecretStr | None = None, fail_on_drift: bool =
             that may not CREATE DATABASE. Left empty afterwards.
         fail_on_drift: Mark the run failed when any difference is found, so notifications fire.
     """
+    skipped = skipped_unless_set_up("production", needs_schema=True)
+    if skipped:
+        return skipped
     return schema_drift.fn(environment="production", scratch_url=scratch_url, fail_on_drift=fail_on_drift)
 
 
@@ -193,12 +222,15 @@ def drift_production(scratch_url: SecretStr | None = None, fail_on_drift: bool =
     log_prints=False,
     on_failure=[notify_failure_of("staging")],
 )
-def refresh_metrics_staging(window: str = DEFAULT_WINDOW) -> dict[str, Any]:
+def refresh_metrics_staging(window: str = DEFAULT_WINDOW) -> Outcome:
     """Every 15 minutes: re-aggregate staging's metrics_daily inside the refresh window.
 
     Args:
         window: How far back to re-aggregate ('3 days', '3d', '12h'); older buckets stay as they are.
     """
+    skipped = skipped_unless_set_up("staging", needs_schema=True)
+    if skipped:
+        return skipped
     return refresh_metrics.fn(environment="staging", window=window)
 
 
@@ -208,12 +240,15 @@ def refresh_metrics_staging(window: str = DEFAULT_WINDOW) -> dict[str, Any]:
     log_prints=False,
     on_failure=[notify_failure_of("production")],
 )
-def refresh_metrics_production(window: str = DEFAULT_WINDOW) -> dict[str, Any]:
+def refresh_metrics_production(window: str = DEFAULT_WINDOW) -> Outcome:
     """Every 15 minutes: re-aggregate production's metrics_daily inside the refresh window.
 
     Args:
         window: How far back to re-aggregate ('3 days', '3d', '12h'); older buckets stay as they are.
     """
+    skipped = skipped_unless_set_up("production", needs_schema=True)
+    if skipped:
+        return skipped
     return refresh_metrics.fn(environment="production", window=window)
 
 

@@ -11,7 +11,7 @@ from prefect.states import Cancelled
 from pydantic import SecretStr
 
 from db.connection.environments import get_environment
-from db.deploy.confirmation import flow_confirmation
+from db.deploy.confirmation import APPROVAL_PENDING, flow_confirmation
 from db.errors import SchemaflowError
 from db.schema.master_file import read_schema
 from db.schema.precheck import check_schema_file
@@ -96,7 +96,7 @@ def migrate(
             environment,
             flow_confirmation(confirm, confirmed_by, dry_run=dry_run)
             or ("not needed: a plan-only run changes nothing" if plan_only else "")
-            or ("the approval of the computed plan, asked after preflight" if approval_gate else ""),
+            or (APPROVAL_PENDING if approval_gate else ""),
         )
         if plan_only or approval_gate:
             schema_text = read_schema(schema_file)

@@ -54,7 +54,9 @@ def schema_health(
     bad_checks = [c for c in checks if not c.ok]
     bad_rows = [r for r in (suites or {}).get("rows", []) if not r["success"]]
     if bad_checks or bad_rows:
-        what = [c.name for c in bad_checks] + [f"{r['suite']}/{r['expectation']}" for r in bad_rows]
+        # Each failed check with what it found (the index, the column), as the report's table shows it.
+        what = [f"{c.name} ({_short(c.detail)})" for c in bad_checks]
+        what += [f"{r['suite']}/{r['expectation']}" for r in bad_rows]
         raise CheckFailed(
             f"{environment} is not healthy: {', '.join(what[:6])}" + (" ..." if len(what) > 6 else ""),
             hint=(bad_checks[0].fix if bad_checks else None)
@@ -62,3 +64,7 @@ def schema_health(
             rows=[c.as_dict() for c in checks] + (suites or {}).get("rows", []),
         )
     return {"checks": [c.as_dict() for c in checks], "suites": suites}
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -27,7 +27,7 @@ def check_health(url: str, environment: str) -> list[HealthCheck]:
     """Run the catalog health checks and publish them as a table (one row per check)."""
     logger = get_run_logger()
     with connect(url, autocommit=True) as conn:
-        checks = run_health_checks(conn)
+        checks = run_health_checks(conn, environment=environment)
     for check in checks:
         log = logger.warning if check.status == "fail" else logger.info
         log("health %-24s %-4s %s", check.name, check.status, check.detail)

@@ -30,7 +30,7 @@ def refresh_metrics_daily(url: str, environment: str, window: str) -> MetricsRef
     """Re-aggregate metrics_daily's buckets inside `window` and publish what changed."""
     logger = get_run_logger()
     with connect(url, autocommit=True) as conn:
-        report = refresh_metrics_window(conn, window)
+        report = refresh_metrics_window(conn, window, environment)
     logger.info(
         "metrics_daily (%s) refreshed from %s: %s bucket(s) upserted, %s deleted in %.3f s",
         report.kind, report.window_start, report.buckets_upserted, report.buckets_deleted, report.seconds,

@@ -13,6 +13,7 @@ Use it as `@flow(..., on_failure=[notify_failure])`.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -25,6 +26,9 @@ from tasks.reporting import artifact_key
 
 FAILURE_EVENT = "schemaflow.run.failed"
 LOUD_ENVIRONMENTS = frozenset({"production"})
+# Set by the CLI around the flow it runs in-process: it prints the error line and the report itself,
+# so the banner on stderr and a CRITICAL record (which passes its console filter) would repeat them.
+CLI_RUN_VAR = "SCHEMAFLOW_CLI_RUN"
 
 
 def failure_artifact_key(flow_name: str, environment: str) -> str:
@@ -155,9 +159,10 @@ def notify_failure(flow: Any, flow_run: Any, state: Any, environment: str | None
         )
     else:
         banner = f"{'!' * 12} {flow.name} FAILED on {environment.upper()} {'!' * 12}"
-        logger.log(50 if loud else 40, "%s\n%s", banner, message)
-        # The worker's own log (make ui's worker.log) shows it too, where no UI is open.
-        print(f"schemaflow: {banner}: {message}", file=sys.stderr)
+        in_cli = os.environ.get(CLI_RUN_VAR) == "1"
+        logger.log(50 if loud and not in_cli else 40, "%s\n%s", banner, message)
+        if not in_cli:  # the worker's own log (make ui's worker.log) shows it too, where no UI is open
+            print(f"schemaflow: {banner}: {message}", file=sys.stderr)
     try:
         create_markdown_artifact(
             render_failure_markdown(

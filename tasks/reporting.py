@@ -321,5 +321,16 @@ def publish_report(report: RunReport) -> None:
     create_markdown_artifact(
         markdown=report.to_markdown(),
         key=artifact_key(report.environment, "dry-run-report" if report.dry_run else "report"),
-        description=f"schemaflow migrate report for {report.environment}",
+        description=report_description(report),
     )
+
+
+def report_description(report: RunReport) -> str:
+    """The artifact's one line, shown per entry in the UI's artifact history: the outcome first."""
+    what = "dry run" if report.dry_run else "migrate"
+    line = f"{report.outcome.upper()}: {what} of {report.environment}"
+    if report.apply is not None:
+        line += f", {report.apply.objects_changed} object(s) changed"
+    if report.error:
+        line += f"; {report.error[:120]}"
+    return line

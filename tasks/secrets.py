@@ -9,7 +9,7 @@ from __future__ import annotations
 from prefect.logging import get_logger
 from pydantic import SecretStr
 
-from db.connection.credentials import SecretUnavailable
+from db.connection.credentials import SecretMissing, SecretUnavailable
 from db.connection.environments import Environment
 from db.connection.target import Target, resolve_target
 from db.connection.urls import mask_url
@@ -31,9 +31,7 @@ def read_secret_block(name: str, api_url: str | None = None) -> str | None:
         except ValueError as exc:
             if "unable to find" in str(exc).lower() or "not found" in str(exc).lower():
                 # No hint: the caller knows the environment and names `schemaflow secrets set ENV`.
-                raise SecretUnavailable(
-                    f"block {name!r} not found on the Prefect server at {where}"
-                ) from None
+                raise SecretMissing(f"block {name!r} not found on the Prefect server at {where}") from None
             raise SecretUnavailable(f"block {name!r} could not be read: {mask_url(str(exc))[:160]}") from None
         except Exception as exc:  # httpx / API errors: the server did not answer as a server should
             logger.debug("secret block %r: %s", name, type(exc).__name__)

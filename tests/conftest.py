@@ -21,6 +21,8 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="schemaflow-prefect-home-"))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# A CLI run without a server uses Prefect's per-process one instead of leaving a background server.
+os.environ.setdefault("SCHEMAFLOW_PREFECT_SERVER", "temporary")
 
 import psycopg
 import pytest

@@ -277,7 +277,7 @@ def expected_from_new(
         try:
             conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
         except psycopg.Error as exc:
-            raise _file_does_not_apply((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+            raise _file_does_not_apply(exc, text) from None
         clock = time.perf_counter()
         snap = snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn))
         if live is not None:
@@ -310,9 +310,7 @@ def expected_from_existing(
             try:
                 conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
             except psycopg.Error as exc:
-                raise _file_does_not_apply(
-                    (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                ) from None
+                raise _file_does_not_apply(exc, text) from None
             built = detect_capabilities(conn)
             # The license setting is only visible once the extension is loaded in the database.
             if target.timescaledb_license and built.timescaledb_license != target.timescaledb_license:
@@ -330,12 +328,32 @@ def server_facts(caps: Capabilities) -> tuple:
     return (caps.server_version_num // 10000, caps.timescaledb_available, caps.timescaledb_preloaded)
 
 
-def _file_does_not_apply(reason: str) -> ConfigError:
+class FileDoesNotApply(ConfigError):
+    """The schema file fails on an empty database; `line` is where the server says (None if it does not)."""
+
+    def __init__(self, message: str, *, hint: str, line: int | None) -> None:
+        super().__init__(message, hint=hint)
+        self.line = line
+
+
+def _file_does_not_apply(exc: psycopg.Error, text: str) -> FileDoesNotApply:
     # A configuration error (exit 2), not drift (exit 1): the file itself is broken.
-    return ConfigError(
-        f"the schema file does not apply to an empty scratch database, so there is nothing to compare "
-        f"with: {mask_url(reason)}",
-        hint="fix the file (schemaflow lint, or apply it to a fresh database); the target was not touched",
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    position = exc.diag.statement_position  # a character offset into the whole file, 1-based
+    line = text.count("\n", 0, int(position) - 1) + 1 if position and position.isdigit() else None
+    where = ""
+    if line:
+        where = f" at line {line} ({text.splitlines()[line - 1].strip()[:80]!r})"
+    return FileDoesNotApply(
+        f"the schema file does not apply to an empty scratch database{where}, so there is nothing to "
+        f"compare with: {mask_url(reason)}",
+        hint=(
+            f"fix line {line} of the file"
+            if line
+            else "fix the file (apply it to a fresh database to see where)"
+        )
+        + "; the target was not touched",
+        line=line,
     )
 
 

@@ -48,12 +48,23 @@ def explain_connection_error(
 ) -> ConnectionFailed:
     """Map a libpq error to a one-line message and a hint, without the password."""
     text = str(exc).strip()
+    from db.connection.credentials import LOCAL_SOURCE
+    from db.connection.target import source_of
+
     where = f"{parts['host']}:{parts['port']}/{parts['database']}"
     last = mask_url(text.splitlines()[-1] if text else type(exc).__name__)
+    source = source_of(url)
     if "password authentication failed" in text or "no password supplied" in text:
         return ConnectionFailed(
             f"authentication failed for user {parts['user'] or '(default)'!r} at {where}",
-            hint="check the password in DATABASE_URL / POSTGRES_PASSWORD or the environment's Secret block",
+            hint=f"check the password in {source}"
+            if source
+            else "check the password in DATABASE_URL / POSTGRES_PASSWORD or the environment's Secret block",
+        )
+    if source == LOCAL_SOURCE and ("Connection refused" in text or "No such file" in text):
+        return ConnectionFailed(
+            f"the embedded local cluster at {parts['host']}:{parts['port']} is not running",
+            hint="start it with `schemaflow local-db start` (`make run` starts it too)",
         )
     if "does not exist" in text and "database" in text:
         return ConnectionFailed(

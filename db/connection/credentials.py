@@ -28,10 +28,15 @@ if TYPE_CHECKING:
 # Returns the block's value (None or "" when the block is empty); raises SecretUnavailable with the
 # real reason (server unreachable, block not found) otherwise.
 SecretLoader = Callable[[str], "str | None"]
+LOCAL_SOURCE = "the embedded local cluster"
 
 
 class SecretUnavailable(ConfigError):
     """A Secret block could not be read: the message says why (no server, unreachable, not found)."""
+
+
+class SecretMissing(SecretUnavailable):
+    """The server answered and has no such block, or it is empty: the environment is not set up yet."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def find_database_url(
         return FoundUrl(explicit_url.strip(), "--database-url")
     skipped = ["--database-url not given"]
     if env.local:
-        return FoundUrl(_local_cluster_url(), "the embedded local cluster", tuple(skipped))
+        return FoundUrl(_local_cluster_url(), LOCAL_SOURCE, tuple(skipped))
     if env.secret_block:
         return FoundUrl(
             _from_secret(env, secret_loader), f"secret block {env.secret_block!r}", tuple(skipped)
@@ -102,12 +107,12 @@ def _from_secret(env: Environment, loader: SecretLoader | None) -> str:
     try:
         value = loader(name)
     except SecretUnavailable as exc:
-        raise SecretUnavailable(
+        raise type(exc)(
             f"{where}: {exc.message}; nothing was touched (DATABASE_URL is never used instead)",
             hint=exc.hint or fix,
         ) from None
     if not value or not str(value).strip():
-        raise SecretUnavailable(
+        raise SecretMissing(
             f"{where}: the block is empty; nothing was touched",
             hint=f"store the URL with: {fix} --overwrite",
         )

@@ -83,7 +83,18 @@ def make_target(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}", hint=exc.hint) from None
     safe = MappingProxyType({k: v for k, v in params.items() if k != "password"})
+    _SOURCES[url] = source
     return Target(env, url, source, safe, verdict, skipped)
+
+
+# Where each connection string this process resolved came from, so a failed connection's hint names
+# that place (--database-url, the Secret block, the embedded cluster) instead of listing them all.
+_SOURCES: dict[str, str] = {}
+
+
+def source_of(url: str) -> str | None:
+    """Where `url` came from when this process resolved it (make_target), else None."""
+    return _SOURCES.get(url.strip())
 
 
 def resolve_target(

@@ -18,6 +18,8 @@ CONFIRMED_BY_PARAMETER = "flow parameter confirm=true"
 NOT_REQUIRED = "not required"
 DRY_RUN = "not needed: a dry run changes nothing"
 CLI_SOURCES = (CONFIRMED_BY_FLAG, CONFIRMED_BY_ENV, CONFIRMED_BY_PROMPT)
+# What preflight is given when a person's approval of the plan, asked after it, is the confirmation.
+APPROVAL_PENDING = "pending: the approval of the computed plan, asked after preflight"
 CONFIRMATION_HINT = "pass confirm=true to the flow, or --yes on the CLI (SKIP_CONFIRMATION=true, CLI only)"
 
 

@@ -9,7 +9,7 @@ TimescaleDB's chunks or catalog, a single-column tenant key) carry severity "hig
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -64,9 +64,15 @@ def health_sql(name: str) -> str:
 
 
 def run_health_checks(
-    conn: psycopg.Connection, expected: ExpectedSchema | None = None, refresh_lag: str = DEFAULT_REFRESH_LAG
+    conn: psycopg.Connection,
+    expected: ExpectedSchema | None = None,
+    refresh_lag: str = DEFAULT_REFRESH_LAG,
+    environment: str | None = None,
 ) -> list[HealthCheck]:
-    """Check tables, columns, keys, indexes, hypertables, metrics_daily and RLS (catalog queries only)."""
+    """Check tables, columns, keys, indexes, hypertables, metrics_daily and RLS (catalog queries only).
+
+    With `environment`, each fix names it (`--env staging`), so it can be pasted as it is.
+    """
     expected = expected or expected_schema()
     mode = detect_capabilities(conn).mode
     checks = [
@@ -80,7 +86,15 @@ def run_health_checks(
         _check_app_role_reach(conn, expected, mode),
         _check_tenant_keys(conn),
     ]
-    return checks
+    return [named_fix(check, environment) for check in checks] if environment else checks
+
+
+def named_fix(check: HealthCheck, environment: str) -> HealthCheck:
+    """`check` with its fix's ENV placeholders replaced by `environment`'s name."""
+    fix = check.fix.replace("--env ENV", f"--env {environment}")
+    return replace(
+        check, fix=fix.replace("refresh-metrics-ENV deployment", f"refresh-metrics/{environment} deployment")
+    )
 
 
 def failed(checks: list[HealthCheck]) -> list[HealthCheck]:

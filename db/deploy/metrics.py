@@ -85,15 +85,19 @@ def parse_window(text: str) -> str:
     return window
 
 
-def refresh_metrics_window(conn: psycopg.Connection, window: str = DEFAULT_WINDOW) -> MetricsRefresh:
-    """Re-aggregate metrics_daily's buckets from `now() - window` on. `conn` must be in autocommit."""
+def refresh_metrics_window(
+    conn: psycopg.Connection, window: str = DEFAULT_WINDOW, environment: str = "ENV"
+) -> MetricsRefresh:
+    """Re-aggregate metrics_daily's buckets from `now() - window` on. `conn` must be in autocommit.
+
+    `environment` is the name the hints' commands use."""
     window = parse_window(window)
     _check_window(conn, window)
     kind = metrics_daily_kind(conn)
     if kind is None:
         raise CheckFailed(
             f"{AGGREGATE_SCHEMA}.{AGGREGATE_NAME} does not exist in this database",
-            hint="run `schemaflow migrate --env ENV` first: it builds metrics_daily",
+            hint=f"run `schemaflow migrate --env {environment}` first: it builds metrics_daily",
         )
     report = MetricsRefresh(kind=kind, window=window)
     clock = time.monotonic()

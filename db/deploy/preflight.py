@@ -20,6 +20,7 @@ from db.connection.environments import Environment
 from db.connection.target import Target, make_target
 from db.connection.urls import first_error_line, mask_url
 from db.deploy.confirmation import (  # noqa: F401  (re-exported: the CLI's names for them)
+    APPROVAL_PENDING,
     CONFIRMATION_HINT,
     CONFIRMED_BY_ENV,
     CONFIRMED_BY_FLAG,
@@ -267,13 +268,29 @@ def _check_timescaledb(caps: Capabilities, env: Environment) -> CheckResult:
     )
     license_ = caps.timescaledb_license or "unknown"
     mode = "tsl" if license_ == "timescale" else "apache"
-    note = "" if mode == "tsl" else "; metrics_daily will be a materialized view (no continuous aggregates)"
+    note = (
+        ""
+        if mode == "tsl"
+        else "; metrics_daily will be a table refreshed by its window (no continuous aggregates)"
+    )
     return CheckResult(
         "timescaledb",
         "pass",
         f"available {caps.timescaledb_available}, {loaded}, {installed}, "
         f"license {license_} ({mode} mode{note})",
     )
+
+
+def refuse_without_timescaledb(url: str, env: Environment) -> None:
+    """CheckFailed when `env` requires TimescaleDB and the server cannot give it: the refusal migrate's
+    preflight makes, for commands (plan) that would otherwise show a plain-PostgreSQL plan."""
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        row = _check_timescaledb(detect_capabilities(conn), env)
+    if row.status == "fail":
+        raise CheckFailed(
+            f"{row.detail}; migrate refuses this server, so no plan is shown",
+            hint=f"{row.hint}, or plan against the right server with --database-url",
+        )
 
 
 def _check_not_replica(caps: Capabilities) -> CheckResult:
@@ -361,6 +378,12 @@ def _check_confirmation(env: Environment, confirmed: bool | str) -> CheckResult:
     if confirmed:
         if isinstance(confirmed, str) and confirmed.startswith("not needed"):  # dry run, plan only
             return CheckResult("confirmation", "pass", f"{confirmed} ({env.name})")
+        if confirmed == APPROVAL_PENDING:  # nobody has approved anything yet: not a pass
+            return CheckResult(
+                "confirmation",
+                "skip",
+                f"not yet: a person approves the computed plan for {env.name} after preflight",
+            )
         source = confirmed if isinstance(confirmed, str) else "a caller that named no source"
         return CheckResult("confirmation", "pass", f"confirmed for {env.name} by {source}")
     return CheckResult(

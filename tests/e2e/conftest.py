@@ -47,8 +47,8 @@ require_confirmation = false
 timescaledb = "preferred"
 
 [environments.staging]
-description = "e2e: never reached (its schedule is nightly)"
-database_url_env = "SCHEMAFLOW_E2E_STAGING_URL"
+description = "e2e: not set up, as on a fresh checkout: its Secret block is never stored"
+secret_block = "schemaflow-e2e-staging-database-url"
 
 [environments.production]
 description = "e2e: a fresh database that stays untouched until a plan is approved"

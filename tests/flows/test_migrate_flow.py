@@ -48,6 +48,8 @@ def test_migrate_twice_creates_everything_then_nothing(environments: Path, db_ur
     # The key keeps every run's version (other tests in the session add theirs); the newest is ours.
     newest = max(_artifacts("migrate-dev-report"), key=lambda artifact: artifact.created)
     assert "made 0 change(s)" in newest.data
+    # The artifact history in the UI shows each entry's description: the outcome comes first.
+    assert newest.description == "SUCCESS: migrate of dev, 0 object(s) changed", newest.description
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -68,6 +70,8 @@ def test_a_failing_run_ends_failed_with_the_actionable_message(environments: Pat
     newest = str(max(failures, key=lambda artifact: artifact.created).data)
     assert "failed at: **apply**" in newest and "the apply rolled back" in newest, newest
     assert "```" not in newest  # the message is quoted so that it wraps
+    report = max(_artifacts("migrate-dev-report"), key=lambda artifact: artifact.created)
+    assert report.description.startswith("FAILED: migrate of dev") and "no_such_type" in report.description
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -77,7 +77,8 @@ def test_unhealthy_run_fails_with_the_fix(seeded_env: str) -> None:
         conn.execute("DROP INDEX public.idx_campaigns_dates")
     state = schema_health(environment="qa", run_expectations=False, return_state=True)
     assert state.is_failed()
-    assert "qa is not healthy: indexes" in (state.message or "")
+    assert "qa is not healthy: indexes (" in (state.message or "")
+    assert "idx_campaigns_dates" in (state.message or "")  # the state names the index, not only the check
     reports = [
         a for a in _artifacts(health_artifact_key("qa", "report")) if "PROBLEMS FOUND" in (a.data or "")
     ]

@@ -1,0 +1,80 @@
+"""The approval form a paused production run shows: a decision a person must make, on the plan itself.
+
+Prefect renders a RunInput model as the Resume form and its description as Markdown above it. Here:
+- the description is the plan: checksum, step count, hazards and the step table (no "see the
+  artifact" to chase);
+- `decision` is approve or reject with no default, so Submit without choosing is refused by the
+  form (a toggle defaulting to off turned an untouched Submit into a rejection);
+- `reason` is required (at least 3 characters) where the environment requires approval;
+- `allow_hazards` offers exactly the plan's hazards to pick from, never free text.
+
+`approve` stays a property, so the code that reads an answer (`answer.approve`, `answer.reason`,
+`answer.allow_hazards`) works with this form as with tasks/approval.py's ApprovalInput.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect.input import RunInput
+from pydantic import Field, create_model
+
+from db.connection.environments import Environment
+from db.plan.model import Plan
+from db.plan.render import render_markdown
+
+MIN_REASON = 3
+
+
+class ApprovalForm(RunInput):
+    """Base of the per-plan form; approval_form_for() adds the fields that depend on the plan."""
+
+    @property
+    def approve(self) -> bool:
+        return getattr(self, "decision", "reject") == "approve"
+
+
+def form_description(plan: Plan, environment: str) -> str:
+    """The Markdown above the form: what exactly is being approved."""
+    hazards = ", ".join(sorted(str(h) for h in plan.hazards())) or "none"
+    return "\n".join(
+        [
+            f"### Approve plan `{plan.checksum[:12]}` for **{environment}**?",
+            "",
+            f"- plan checksum: `{plan.checksum}`",
+            f"- steps: **{len(plan.steps)}**",
+            f"- hazards: **{hazards}**",
+            "",
+            render_markdown(plan),
+            "",
+            "Approving applies exactly this plan after a backup; a database that changed meanwhile is "
+            "planned again and asked again. Rejecting ends the run Cancelled; nothing changes.",
+        ]
+    )
+
+
+def approval_form_for(plan: Plan, env: Environment, hazards: tuple[str, ...] = ()) -> type[ApprovalForm]:
+    """The form for `plan`: a required decision, a reason (required with require_approval), and the
+    plan's own hazards (plus `hazards`, e.g. a reshape's) as the only choices; described by the plan."""
+    choices = sorted({str(h) for h in (*plan.hazards(), *hazards)})
+    why = "Why (recorded in migration_history and the report)"
+    fields: dict[str, Any] = {
+        "decision": (
+            Literal["approve", "reject"],
+            Field(description="Apply exactly this plan, or stop the run with nothing changed"),
+        ),
+        # Where approval is required, no default: the form will not submit without one.
+        "reason": (str, Field(min_length=MIN_REASON, description=why))
+        if env.require_approval
+        else (str, Field(default="", description=why)),
+    }
+    if choices:
+        choice: Any = Literal[tuple(choices)]
+        fields["allow_hazards"] = (
+            list[choice],
+            Field(default_factory=list, description="Hazards of this plan you accept (from its list)"),
+        )
+    else:
+        fields["allow_hazards"] = (list[str], Field(default_factory=list, max_length=0))
+    model: type[ApprovalForm] = create_model("ApprovalForm", __base__=ApprovalForm, **fields)  # type: ignore[call-overload]
+    return model.with_initial_data(description=form_description(plan, env.name))
