@@ -96,6 +96,8 @@ def remove_unfinished_restores(admin_url: str, environment: str, connect_timeout
             try:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
                 removed.append(name)
+            except psycopg.errors.InsufficientPrivilege:
+                pass  # another role's restore: its owner (or a superuser) removes it on its next run
             finally:
                 conn.execute(UNLOCK_SQL, (LOCK_CLASS, name))
     return removed

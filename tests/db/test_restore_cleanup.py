@@ -95,23 +95,32 @@ def _rows(url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])  # type: ignore[index]
 
 
-def test_kill_9_during_an_in_place_restore_is_cleaned_by_the_next_backup(
-    backed_up: tuple[str, Path, dict[str, str]], admin_url: str
-) -> None:
+def _stop_a_restore_midway(
+    backed_up: tuple[str, Path, dict[str, str]], admin_url: str, sig: signal.Signals
+) -> tuple[str, str, subprocess.Popen[str], str]:
+    """An in-place restore sent `sig` while pg_restore copies rows: (target, its new database, the
+    process, its stderr)."""
     url, backup, env = backed_up
     target = url.rsplit("/", 1)[1]
     child = _start_restore(backup, env)
     fresh = _wait_for_pg_restore(admin_url, target, child)
-    child.send_signal(signal.SIGKILL)
-    child.communicate()
-    assert _leftovers(admin_url, target) == [fresh], "kill -9 runs no clean-up: the database is left"
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=60)
     assert _rows(url) == 40000, "the target was not touched"
+    return target, fresh, child, " ".join(err.split())  # the console wraps long lines
 
+
+def test_kill_9_during_an_in_place_restore_is_cleaned_by_the_next_backup(
+    backed_up: tuple[str, Path, dict[str, str]], admin_url: str
+) -> None:
+    target, fresh, _, _ = _stop_a_restore_midway(backed_up, admin_url, signal.SIGKILL)
+    assert _leftovers(admin_url, target) == [fresh], "kill -9 runs no clean-up: the database is left"
     result = subprocess.run(
-        [str(SCHEMAFLOW), "backup", "--env", "managed"], env=env, capture_output=True, text=True, timeout=180
-    )
+        [str(SCHEMAFLOW), "backup", "--env", "managed"], env=backed_up[2], capture_output=True, text=True,
+        timeout=180,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    said = " ".join(result.stdout.split())  # the console wraps long lines
+    said = " ".join(result.stdout.split())
     assert f"dropped database {fresh!r}, left by a restore that was interrupted" in said
     assert _leftovers(admin_url, target) == []
 
@@ -119,19 +128,13 @@ def test_kill_9_during_an_in_place_restore_is_cleaned_by_the_next_backup(
 def test_sigterm_during_an_in_place_restore_drops_the_database_and_says_so(
     backed_up: tuple[str, Path, dict[str, str]], admin_url: str
 ) -> None:
-    url, backup, env = backed_up
-    target = url.rsplit("/", 1)[1]
-    child = _start_restore(backup, env)
-    fresh = _wait_for_pg_restore(admin_url, target, child)
-    child.send_signal(signal.SIGTERM)
-    _, err = child.communicate(timeout=60)
+    target, fresh, child, err = _stop_a_restore_midway(backed_up, admin_url, signal.SIGTERM)
     assert child.returncode == 143, err
     assert (
         f"stopped by SIGTERM: pg_restore was stopped and the unfinished database {fresh!r} was dropped; "
         f"{target!r} was not changed"
-    ) in " ".join(err.split())
+    ) in err
     assert _leftovers(admin_url, target) == []
-    assert _rows(url) == 40000
 
 
 # ---------------------------------------------------------------------------------------------------
