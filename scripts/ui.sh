@@ -19,6 +19,11 @@
 # The worker inherits this shell's environment, so DATABASE_URL, SCHEMAFLOW_ENVIRONMENTS and the
 # like reach the flow runs it starts.
 set -euo pipefail
+# Everything this creates, and everything the server and worker create (Prefect's SQLite database and
+# WAL, which hold the Secret blocks and their encryption key; logs, PID and port files, Data Docs), is
+# the owner's alone from its first byte: a chmod afterwards would leave a window, and Prefect's own
+# files are not ours to chmod.
+umask 077
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
