@@ -119,8 +119,11 @@ def restore_backup(
         replaced = None
         with stopped_by_sigterm() as stop, restoring_into(guard, fresh):
             try:
-                _create_database(guard, fresh, private=not into)
-                mark_unfinished(guard, fresh, environment=environment, target=target)
+                # A statement cut short by the signal would leave the session busy and the database
+                # unmarked; the signal is raised once both are done, and the clean-up drops it.
+                with stop.deferred():
+                    _create_database(guard, fresh, private=not into)
+                    mark_unfinished(guard, fresh, environment=environment, target=target)
                 _restore_into(path, with_database(url, fresh), contents.timescaledb, jobs or default_jobs())
                 with stop.deferred():  # the swap (or the unmarking) is done whole or not at all
                     if into:

@@ -23,7 +23,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 import psycopg
@@ -57,7 +57,8 @@ def restoring_into(conn: psycopg.Connection, name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        if not conn.closed:
+        # A lost session has released the lock already; its error must not hide the block's own.
+        with suppress(psycopg.Error):
             conn.execute(UNLOCK_SQL, (LOCK_CLASS, name))
 
 
