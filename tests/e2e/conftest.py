@@ -210,6 +210,7 @@ def prefect_stack(
     environments.write_text(
         ENVIRONMENTS_TOML.format(tmp=home, approval_timeout=f"{APPROVAL_TIMEOUT_SECONDS}s")
     )
+    environments.chmod(0o600)  # private like everything the stack writes here (the privacy walk)
     alerts = AlertInbox()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}

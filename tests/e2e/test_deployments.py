@@ -283,8 +283,7 @@ def test_nothing_under_the_state_folder_is_readable_or_writable_by_others(
         [str(schemaflow), "backup", "--env", "local"], env=env, capture_output=True, text=True, timeout=180
     )
     assert backup.returncode == 0, backup.stderr
-    written_by_the_test = {home / "environments.toml"}
-    walked = [p for p in [home, *home.rglob("*")] if p not in written_by_the_test and not p.is_symlink()]
+    walked = [p for p in [home, *home.rglob("*")] if not p.is_symlink()]
     exposed = {
         str(p.relative_to(home)): oct(mode)
         for p in walked
