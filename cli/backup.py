@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     # pg_dump's size so far on a live line (db.progress, from backup_database), then its result.
     with step("backup", f"pg_dump of {env.name}, then pg_restore --list", enabled=not args.json):
         result = backup_database(resolved.url, env)
-    pruned = prune_backups(env)
+    pruned = prune_backups(env, result.manifest)
     for warning in result.warnings:
         print(f"  {warning}", file=sys.stderr)
     url = args.database_url and resolved.url
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 "entries": result.entries,
                 "warnings": result.warnings,
                 "stale_removed": [str(p) for p in result.stale_removed],
+                "restores_removed": result.restores_removed,
                 "pruned": [str(p) for p in pruned],
                 "restore_command": mask_url(command),
             }
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for stale in result.stale_removed:
         out(f"removed {stale}, an unfinished backup left by a run that was killed")
+    for name in result.restores_removed:
+        out(f"dropped database {name!r}, left by a restore that was interrupted")
     if pruned:
         out(f"pruned {len(pruned)} older backup(s) of {env.name}; keeping {env.keep_backups}")
     print_raw(f"restore with: {command}")  # unwrapped: a command to paste

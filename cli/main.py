@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from cli.exit_codes import ExitCode, epilog
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     from cli.target import check_target_early
     from db.connection.urls import mask_url
 
+    if argv is None:
+        # Run as the program: what it writes (reports, backups, Data Docs, lease records, a temporary
+        # Prefect server's database) is private from its first byte. Not for in-process callers
+        # (tests), whose other files are not ours to restrict.
+        os.umask(0o077)
     try:
         # Before the command's module is imported: the TLS rule and credentials refuse in well under 1 s.
         check_target_early(words)

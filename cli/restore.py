@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         allow_foreign=args.allow_foreign,
         allow_empty=args.allow_empty,
     )
+    for name in result.removed:
+        print(f"  dropped database {name!r}, left by a restore that was interrupted", file=sys.stderr)
     for problem in result.allowed:
         print(f"  allowed explicitly: {problem}", file=sys.stderr)
     if args.json:
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 "seconds": round(result.seconds, 2),
                 "replaced": result.replaced or None,
                 "allowed": list(result.allowed),
+                "removed": list(result.removed),
             }
         )
         return ExitCode.OK

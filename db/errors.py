@@ -63,6 +63,12 @@ class BackupFailed(SchemaflowError):
     """pg_dump or pg_restore failed, or a dump could not be verified; a required backup stops the run."""
 
 
+class RestoreInterrupted(BackupFailed):
+    """SIGTERM stopped a restore: pg_restore was stopped and the unfinished database dropped."""
+
+    exit_code = 143  # as ApplyInterrupted
+
+
 class LocalClusterError(SchemaflowError):
     """The embedded local PostgreSQL cluster could not be initialised, started or stopped."""
 

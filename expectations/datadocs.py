@@ -96,6 +96,18 @@ def docs_url(index: Path) -> str | None:
     return f"{base.rstrip('/')}/{relative.as_posix()}"
 
 
+def _copy_contents(source: Path, target: Path) -> None:
+    """Copy a file, or a folder's files, by content only: the copies get this process's umask (private
+    under make ui), where copy2/copytree would carry the vendored files' 0644/0755 over."""
+    for path in [source, *source.rglob("*")]:
+        dest = target / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+
+
 def localise_assets(site: Path) -> None:
     """Copy the vendored CSS/JS into `site` and point every page at them (no-op without node_modules)."""
     if not NODE_MODULES.is_dir():
@@ -108,16 +120,11 @@ def localise_assets(site: Path) -> None:
     images.mkdir(parents=True, exist_ok=True)
     for image in GX_PACKAGE_IMAGES.glob("*.png"):  # the site builder copies only some of them
         if not (images / image.name).exists():
-            shutil.copy2(image, images / image.name)
+            shutil.copyfile(image, images / image.name)
     for relative in [*CDN_ASSETS.values(), *VENDOR_DIRS]:
         source, target = NODE_MODULES / relative, vendor / relative
-        if target.exists():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target)
-        else:
-            shutil.copy2(source, target)
+        if not target.exists():
+            _copy_contents(source, target)
     for page in site.rglob("*.html"):
         if VENDOR in page.relative_to(site).as_posix():
             continue

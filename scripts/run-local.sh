@@ -9,6 +9,8 @@
 # Settings: SCHEMAFLOW_SEED_ARGS (extra arguments for `schemaflow seed-data`, e.g. "--events 100000");
 # PREFECT_HOME, the Prefect state folder shared with `make ui` (the Makefile sets .local/prefect).
 set -euo pipefail
+# Private from creation: the Prefect state, reports and backups under .local/ (see scripts/ui.sh).
+umask 077
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

@@ -19,6 +19,11 @@
 # The worker inherits this shell's environment, so DATABASE_URL, SCHEMAFLOW_ENVIRONMENTS and the
 # like reach the flow runs it starts.
 set -euo pipefail
+# Everything this creates, and everything the server and worker create (Prefect's SQLite database and
+# WAL, which hold the Secret blocks and their encryption key; logs, PID and port files, Data Docs), is
+# the owner's alone from its first byte: a chmod afterwards would leave a window, and Prefect's own
+# files are not ours to chmod.
+umask 077
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -151,6 +156,12 @@ start_worker() {
     say "started a worker on pool $POOL (log: $STATE/worker.log)"
 }
 
+warn_if_open() { # state an older schemaflow wrote before the umask keeps its modes: say how to close it
+    local open
+    open=$(find "$STATE" -perm /066 -print -quit 2>/dev/null || true)
+    [ -z "$open" ] || say "WARNING: $open (and perhaps more under $STATE) is open to other users; it holds Prefect's secrets: chmod -R go-rwx $STATE"
+}
+
 stop_one() { # stop_one NAME [WORD]: signal NAME's process group until it is gone
     local pidfile="$STATE/$1.pid" pid
     [ -f "$pidfile" ] || return 0
@@ -181,6 +192,7 @@ case "${1:-start}" in
         mkdir -p "$STATE"
         [ -x "$PREFECT" ] || die "$PREFECT not found; run make setup first"
         [ -f "$PREFECT_FILE" ] || die "$PREFECT_FILE not found"
+        warn_if_open
         start_server
         ensure_pool
         prefect_objects

@@ -29,7 +29,7 @@ def backup(url: str, environment: str, url_in_restore_command: bool = False) -> 
         return _restore_point(url, env)
     result = backup_database(url, env)
     entries = verify_backup(result.path)
-    pruned = prune_backups(env)
+    pruned = prune_backups(env, result.manifest)
     info = {
         "path": str(result.path),
         "size_bytes": result.size_bytes,
@@ -38,12 +38,15 @@ def backup(url: str, environment: str, url_in_restore_command: bool = False) -> 
         "entries": entries,
         "pruned": [str(p) for p in pruned],
         "stale_removed": [str(p) for p in result.stale_removed],
+        "restores_removed": result.restores_removed,
         "restore_command": restore_command(env, result.path, url if url_in_restore_command else None),
     }
     for warning in result.warnings:
         logger.warning("pg_dump: %s", warning)
     for stale in result.stale_removed:
         logger.warning("removed %s, an unfinished backup left by a run that was killed", stale)
+    for name in result.restores_removed:
+        logger.warning("dropped database %s, left by a restore that was interrupted", name)
     logger.info(
         "backup %s (%d bytes, %.1f s) verified with pg_restore --list; pruned %d older",
         info["path"],

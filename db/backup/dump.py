@@ -1,4 +1,4 @@
-"""Backups with pg_dump, checked with pg_restore --list, pruned per environment.
+"""Backups with pg_dump, checked with pg_restore --list, pruned per database (environment, server, name).
 
 Restore is db/backup/restore.py.
 
@@ -44,15 +44,17 @@ from db.backup.manifest import (
     BackupManifest,
     ServerIdentity,
     new_manifest,
+    read_manifest,
     read_system_identifier,
     schema_checksum,
     write_manifest,
 )
 from db.backup.partials import PARTIAL_SUFFIX, claimed, remove_stale_partials
+from db.backup.unfinished import ADMIN_DATABASE, try_remove_unfinished_restores
 from db.connection.connect import connect
 from db.connection.environments import Environment
-from db.connection.urls import libpq_subprocess_args, mask_secret, mask_url, validate_url
-from db.errors import BackupFailed
+from db.connection.urls import libpq_subprocess_args, mask_secret, mask_url, validate_url, with_database
+from db.errors import BackupFailed, CheckFailed
 from db.local.cluster import PG_BIN
 from db.progress import Progress, watching_size
 
@@ -75,9 +77,10 @@ class BackupResult:
     seconds: float
     entries: int
     timescaledb: bool
+    manifest: BackupManifest
     warnings: list[str] = field(default_factory=list)
-    manifest: BackupManifest | None = None
     stale_removed: list[Path] = field(default_factory=list)  # unfinished backups of killed runs
+    restores_removed: list[str] = field(default_factory=list)  # databases of interrupted restores, dropped
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ def backup_database(
     identity, checksum, client_version = _check_server(url, env, parts)
     target_dir = backup_dir or env.backup_dir
     dir_warnings = _private_dir(target_dir)
+    restores_removed, restore_warnings = try_remove_unfinished_restores(
+        with_database(url, ADMIN_DATABASE), env.name, env.connect_timeout
+    )
     stale = remove_stale_partials(target_dir, lambda name: is_backup_of(name, env.name))
     final = target_dir / backup_name(env.name)
     started = time.monotonic()
@@ -119,7 +125,7 @@ def backup_database(
         args = ["--format=directory", f"--jobs={jobs or default_jobs()}", f"--compress={COMPRESSION}"]
         with watching_size(partial, "pg_dump", progress):
             result = run_pg_tool("pg_dump", [*args, f"--file={partial}"], url, env.connect_timeout)
-        warnings = dir_warnings + _visible_warnings(result.stderr)
+        warnings = dir_warnings + restore_warnings + _visible_warnings(result.stderr)
         if result.returncode != 0:
             shutil.rmtree(partial, ignore_errors=True)
             raise _dump_error(result.stderr, url, parts)
@@ -152,6 +158,7 @@ def backup_database(
         warnings=warnings,
         manifest=manifest,
         stale_removed=stale,
+        restores_removed=restores_removed,
     )
 
 
@@ -166,17 +173,39 @@ def verify_backup(path: Path) -> int:
     return list_archive(Path(path))[0]
 
 
-def prune_backups(env: Environment, *, backup_dir: Path | None = None, keep: int | None = None) -> list[Path]:
-    """Delete all but the newest `keep` (env.keep_backups) backups of this environment; the deleted paths."""
+def prune_backups(
+    env: Environment, latest: BackupManifest, *, backup_dir: Path | None = None, keep: int | None = None
+) -> list[Path]:
+    """Delete all but the newest `keep` (env.keep_backups) backups of `latest`'s database; the deleted paths.
+
+    A database is its identity (environment, server system identifier, database name): two databases
+    deployed under one environment name each keep their own newest backups, so a restore command a
+    run printed stays valid until that database's own retention removes it. A backup whose manifest
+    is missing or unreadable cannot be shown to be of the same database, so it is never pruned.
+    """
     keep = env.keep_backups if keep is None else keep
     directory = backup_dir or env.backup_dir
     if not directory.is_dir():
         return []
-    mine = sorted(p for p in directory.iterdir() if is_backup_of(p.name, env.name))
+    mine = sorted(
+        p for p in directory.iterdir() if is_backup_of(p.name, env.name) and _same_database(p, latest)
+    )
     doomed = mine[: max(len(mine) - keep, 0)]
     for path in doomed:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     return doomed
+
+
+def _same_database(backup: Path, latest: BackupManifest) -> bool:
+    try:
+        manifest = read_manifest(backup)
+    except CheckFailed:
+        return False
+    return manifest is not None and (
+        manifest.environment,
+        manifest.system_identifier,
+        manifest.database,
+    ) == (latest.environment, latest.system_identifier, latest.database)
 
 
 def restore_command(env: Environment, path: Path, url: str | None = None) -> str:

@@ -25,7 +25,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from db.connection.urls import libpq_subprocess_args
 
@@ -91,3 +93,51 @@ def _die_with(parent: int) -> Callable[[], None] | None:
             os._exit(1)  # the parent died before prctl took effect
 
     return set_death_signal
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is (a BaseException: no `except Exception` swallows it)."""
+
+
+class SigtermStop:
+    """What stopped_by_sigterm saw: the signal's name once one arrived."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._holding = 0
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A signal arriving in the block is raised only after it (a swap is done whole or not at all)."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+        if self.signal_name:
+            raise Terminated(self.signal_name)
+
+    def hold(self) -> None:
+        """From now on a signal is only recorded (the clean-up after a stop must run to its end)."""
+        self._holding += 1
+
+    def handle(self, signum: int, _frame: object) -> None:
+        self.signal_name = signal.Signals(signum).name
+        if not self._holding:
+            raise Terminated(self.signal_name)
+
+
+@contextmanager
+def stopped_by_sigterm() -> Iterator[SigtermStop]:
+    """While the block runs, SIGTERM raises Terminated in it (killing a running pg_restore's group via
+    run_tied_to_parent), so the caller can clean up and say what it stopped; outside the main thread
+    (where Python cannot handle signals) nothing changes."""
+    stop = SigtermStop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, stop.handle)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)

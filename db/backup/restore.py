@@ -28,12 +28,19 @@ from psycopg import sql
 
 from db.backup.dump import archive_contents, default_jobs, first_error, pg_binary, run_pg_tool
 from db.backup.manifest import ServerIdentity, check_archive_origin, read_manifest, read_system_identifier
+from db.backup.processes import stopped_by_sigterm
 from db.backup.properties import apply_properties, read_properties
+from db.backup.rights import refuse_unless_may_restore
+from db.backup.unfinished import (
+    ADMIN_DATABASE,
+    clear_mark,
+    mark_unfinished,
+    remove_unfinished_restores,
+    restoring_into,
+)
 from db.connection.connect import connect
-from db.connection.urls import mask_url, validate_url, with_database
-from db.errors import BackupFailed, ConfigError, ConnectionFailed
-
-ADMIN_DATABASE = "postgres"
+from db.connection.urls import first_error_line, mask_url, validate_url, with_database
+from db.errors import BackupFailed, ConfigError, ConnectionFailed, RestoreInterrupted
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class RestoreResult:
     seconds: float
     replaced: str | None = None  # the previous database, kept under this name
     allowed: list[str] = field(default_factory=list)  # origin/emptiness problems explicitly allowed
+    removed: list[str] = field(default_factory=list)  # databases dead restores had left, dropped first
 
 
 def manual_restore_commands(path: Path, url: str, *, timescaledb: bool = True) -> list[str]:
@@ -90,33 +98,74 @@ def restore_backup(
             hint="restore with --into NAME and point the application at NAME",
         )
     admin_url = with_database(url, ADMIN_DATABASE)
-    with connect(admin_url, autocommit=True) as conn:
-        identity = ServerIdentity(target, read_system_identifier(conn))
-    allowed = check_archive_origin(
-        path,
-        read_manifest(path),
-        environment=environment,
-        target=identity,
-        tables=contents.tables,
-        allow_foreign=allow_foreign,
-        allow_empty=allow_empty,
-        archive_dbname=contents.dbname,
-        archive_entries=contents.entries,
-    )
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    fresh = into or f"{target[:40]}_restore_{stamp}"
-    _create_database(admin_url, fresh, private=not into)
-    fresh_url = with_database(url, fresh)
-    try:
-        _restore_into(path, fresh_url, contents.timescaledb, jobs or default_jobs())
-    except BackupFailed:
-        _drop_database(admin_url, fresh)
-        raise
+    removed = remove_unfinished_restores(admin_url, environment)
+    with connect(admin_url, autocommit=True) as guard:
+        identity = ServerIdentity(target, read_system_identifier(guard))
+        allowed = check_archive_origin(
+            path,
+            read_manifest(path),
+            environment=environment,
+            target=identity,
+            tables=contents.tables,
+            allow_foreign=allow_foreign,
+            allow_empty=allow_empty,
+            archive_dbname=contents.dbname,
+            archive_entries=contents.entries,
+        )
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        fresh = into or f"{target[:40]}_restore_{stamp}"
+        refuse_unless_may_restore(guard, fresh, timescaledb=contents.timescaledb)
+        _refuse_existing(guard, fresh)
+        replaced = None
+        with stopped_by_sigterm() as stop, restoring_into(guard, fresh):
+            try:
+                # A statement cut short by the signal would leave the session busy and the database
+                # unmarked; the signal is raised once both are done, and the clean-up drops it.
+                with stop.deferred():
+                    _create_database(guard, fresh, private=not into)
+                    mark_unfinished(guard, fresh, environment=environment, target=target)
+                _restore_into(path, with_database(url, fresh), contents.timescaledb, jobs or default_jobs())
+                with stop.deferred():  # the swap (or the unmarking) is done whole or not at all
+                    if into:
+                        clear_mark(guard, fresh)
+                    else:
+                        replaced = f"{target[:40]}_replaced_{stamp}"
+                        _swap_databases(admin_url, target, fresh, replaced)
+            except BaseException:
+                stop.hold()  # a second SIGTERM must not cut the clean-up short
+                dropped = _drop_quietly(admin_url, fresh)
+                if stop.signal_name:
+                    raise _interrupted(stop.signal_name, fresh, dropped, target, into) from None
+                raise
+    seconds = time.monotonic() - started
     if into:
-        return RestoreResult(fresh, fresh_url, time.monotonic() - started, allowed=allowed)
-    replaced = f"{target[:40]}_replaced_{stamp}"
-    _swap_databases(admin_url, target, fresh, replaced)
-    return RestoreResult(target, url, time.monotonic() - started, replaced=replaced, allowed=allowed)
+        return RestoreResult(fresh, with_database(url, fresh), seconds, allowed=allowed, removed=removed)
+    return RestoreResult(target, url, seconds, replaced=replaced, allowed=allowed, removed=removed)
+
+
+def _interrupted(
+    signal_name: str, fresh: str, dropped: str | None, target: str, into: str | None
+) -> Exception:
+    cleaned = (
+        f"the unfinished database {fresh!r} was dropped"
+        if dropped is None
+        else f"dropping the unfinished database {fresh!r} failed ({dropped}); the next restore or "
+        "backup of this environment drops it"
+    )
+    kept = "" if into else f"; {target!r} was not changed"
+    return RestoreInterrupted(
+        f"stopped by {signal_name}: pg_restore was stopped and {cleaned}{kept}",
+        hint="run the restore again when ready",
+    )
+
+
+def _drop_quietly(admin_url: str, name: str) -> str | None:
+    """Drop `name` on a new connection (the guard's may be mid-statement); the error text, else None."""
+    try:
+        _drop_database(admin_url, name)
+    except (psycopg.Error, ConnectionFailed) as exc:
+        return first_error_line(exc)
+    return None
 
 
 def _restore_into(path: Path, url: str, timescaledb: bool, jobs: int) -> None:
@@ -176,20 +225,16 @@ def _data_schemas(path: Path) -> set[str]:
     return schemas
 
 
-def _create_database(admin_url: str, name: str, *, private: bool) -> None:
+def _refuse_existing(conn: psycopg.Connection, name: str) -> None:
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+        raise ConfigError(f"database {name!r} already exists", hint="choose another name with --into")
+
+
+def _create_database(conn: psycopg.Connection, name: str, *, private: bool) -> None:
     """CREATE DATABASE `name`; `private`: only its creator (and superusers) may connect until the swap."""
-    with connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            raise ConfigError(f"database {name!r} already exists", hint="choose another name with --into")
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.InsufficientPrivilege:
-            raise ConfigError(
-                f"this role may not create database {name!r}",
-                hint="use a role with CREATEDB, or create the database and restore by hand",
-            ) from None
-        if private:
-            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
+    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if private:
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(name)))
 
 
 def _drop_database(admin_url: str, name: str) -> None:

@@ -18,6 +18,7 @@ import psycopg
 
 from db.catalog.capabilities import detect_capabilities
 from db.deploy.metrics import DEFAULT_SCHEDULE_LAG, DEFAULT_WINDOW
+from db.plan.quoting import quote_ident
 from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
@@ -78,7 +79,7 @@ def run_health_checks(
     checks = [
         *_check_tables_and_columns(conn, expected),
         _check_primary_keys(conn, expected),
-        _check_indexes(conn, expected),
+        _check_indexes(conn, expected, mode),
         _check_foreign_keys(conn, expected),
         _check_hypertables(conn, expected, mode),
         *_check_metrics_daily(conn, mode, refresh_lag),
@@ -181,7 +182,7 @@ def _check_primary_keys(conn: psycopg.Connection, expected: ExpectedSchema) -> H
     return HealthCheck("primary keys", "pass", f"{len(tables)} tables have their primary key")
 
 
-def _check_indexes(conn: psycopg.Connection, expected: ExpectedSchema) -> HealthCheck:
+def _check_indexes(conn: psycopg.Connection, expected: ExpectedSchema, mode: str) -> HealthCheck:
     rows = _rows(conn, "indexes", {"names": list(expected.indexes)})
     missing = [name for name, exists, _valid, is_expected in rows if is_expected and not exists]
     invalid = [name for name, exists, valid, _expected in rows if exists and not valid]
@@ -190,11 +191,24 @@ def _check_indexes(conn: psycopg.Connection, expected: ExpectedSchema) -> Health
         parts += [f"INVALID (a failed build): {_listing(invalid)}"] if invalid else []
         fix = MIGRATE_FIX if missing else ""
         if invalid:
-            fix = (
-                fix + "; " if fix else ""
-            ) + f"rebuild with REINDEX INDEX CONCURRENTLY {invalid[0]} (or drop it and migrate)"
+            fix = (fix + "; " if fix else "") + _invalid_index_fix(conn, invalid, mode)
         return HealthCheck("indexes", "fail", "; ".join(parts), fix)
     return HealthCheck("indexes", "pass", f"{len(expected.indexes)} indexes present and valid")
+
+
+def _invalid_index_fix(conn: psycopg.Connection, invalid: list[str], mode: str) -> str:
+    """How to rebuild the first invalid index, in a form its table accepts."""
+    found = _rows(conn, "invalid_indexes", {"names": invalid}) if mode != "plain" else []
+    if found and found[0][2]:
+        index, table, _ = found[0]
+        # TimescaleDB refuses REINDEX INDEX (CONCURRENTLY or not) on a hypertable, and REINDEX TABLE
+        # rebuilds the chunks' copies but leaves the hypertable's own index invalid.
+        return (
+            f"{index} is on hypertable {table}: DROP INDEX {index}; then {MIGRATE_FIX} (it builds the index "
+            "again chunk by chunk, without blocking writes)"
+        )
+    index = found[0][0] if found else f"{quote_ident(SCHEMA)}.{quote_ident(invalid[0])}"
+    return f"rebuild with REINDEX INDEX CONCURRENTLY {index} (or drop it and migrate)"
 
 
 def _check_foreign_keys(conn: psycopg.Connection, expected: ExpectedSchema) -> HealthCheck:

@@ -36,6 +36,7 @@ from db.deploy.result import ApplyResult, Change
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, SchemaflowError
 from db.plan.database import plan_database
 from db.plan.model import Hazard, LockLevel, Plan, Step
+from db.plan.quoting import quote_ident
 from db.plan.render import describe_step
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
@@ -65,12 +66,13 @@ RESHAPE_STEP = Step(
 
 
 def file_tables(text: str) -> list[str]:
-    """The tables the file creates at top level, as 'schema.table' (public when unqualified)."""
+    """The tables the file creates at top level, as 'schema.table' (public when unqualified), quoted
+    where PostgreSQL needs it (`public."Weird Table"`): to_regclass parses them as SQL names."""
     names = []
     for raw in parse_sql(text):
         if isinstance(raw.stmt, ast.CreateStmt) and raw.stmt.relation is not None:
             rel = raw.stmt.relation
-            names.append(f"{rel.schemaname or 'public'}.{rel.relname}")
+            names.append(f"{quote_ident(rel.schemaname or 'public')}.{quote_ident(rel.relname or '')}")
     return names
 
 

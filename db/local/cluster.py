@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -67,6 +68,7 @@ class LocalCluster:
             return False
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.datadir.chmod(0o700)
+        _let_server_user_through(self.datadir.parent)
         password = secrets.token_urlsafe(18)
         # Created 0600 from the start: write-then-chmod would leave it readable for a moment.
         fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -279,6 +281,17 @@ def _server_user() -> pwd.struct_passwd | None:
             f"running as root but there is no {SERVER_OS_USER!r} OS user",
             hint="install postgresql-15 (scripts/setup-system.sh creates that user)",
         ) from None
+
+
+def _let_server_user_through(folder: Path) -> None:
+    """As root, make `folder` (.local/) traversable, x only, never readable, for the server's OS user.
+
+    The CLI's umask makes .local/ 0700; the server, running as its own OS user, must still reach its
+    data directory inside. Nobody can list the folder.
+    """
+    mode = folder.stat().st_mode
+    if _server_user() is not None and not mode & stat.S_IXOTH:
+        folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
 
 
 def _chown_to_server_user(path: Path) -> None:

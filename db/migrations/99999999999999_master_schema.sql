@@ -722,6 +722,8 @@ CREATE OR REPLACE TRIGGER trg_deals_updated_at BEFORE UPDATE ON public.deals
 
 -- The deals feature flag: a deal row may exist only for a tenant that has the feature switched on.
 -- SECURITY DEFINER so the check sees tenant_settings whatever the caller's row-level security says.
+-- An AFTER trigger, so the row-level security check (which runs after BEFORE triggers) refuses a row
+-- of another tenant first: the error must not tell whether that tenant exists or has the feature.
 CREATE OR REPLACE FUNCTION public.deals_require_feature() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS
 $$
@@ -735,7 +737,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE OR REPLACE TRIGGER trg_deals_require_feature BEFORE INSERT OR UPDATE OF tenant_id ON public.deals
+CREATE OR REPLACE TRIGGER trg_deals_require_feature AFTER INSERT OR UPDATE OF tenant_id ON public.deals
     FOR EACH ROW EXECUTE FUNCTION public.deals_require_feature();
 
 -- ----------------------------------------------------------------------------------------------------

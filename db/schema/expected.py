@@ -48,9 +48,11 @@ _RLS_RE = re.compile(
     re.IGNORECASE,
 )
 _DEFAULT_CHUNK_INTERVAL = "7 days"
+# A name is a plain word or a double-quoted identifier ("Weird Table", "" inside is one quote).
+_NAME = r'(\w+|"(?:[^"]|"")+")'
 _INDEX_RE = re.compile(
-    r"create\s+(unique\s+)?index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?(\w+)\s+on\s+(?:only\s+)?"
-    r"(?:public\.)?(\w+)",
+    r"create\s+(unique\s+)?index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?" + _NAME + r"\s+on\s+"
+    r"(?:only\s+)?(?:public\.)?" + _NAME,
     re.IGNORECASE,
 )
 
@@ -127,11 +129,16 @@ def expected_schema(sql_text: str | None = None) -> ExpectedSchema:
             _read_alter_table(stmt, expected)
     # CREATE INDEX, create_hypertable() and ENABLE ROW LEVEL SECURITY may sit in DO blocks.
     for match in _INDEX_RE.finditer(text):
-        unique, name, table = bool(match.group(1)), match.group(2), match.group(3)
+        unique, name, table = bool(match.group(1)), _unquoted(match.group(2)), _unquoted(match.group(3))
         expected.indexes.setdefault(name, ExpectedIndex(name, table, unique))
     _read_hypertables(text, expected)
     _read_row_level_security(text, expected)
     return expected
+
+
+def _unquoted(name: str) -> str:
+    """The identifier a name stands for: quotes removed, or an unquoted name folded to lower case."""
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
 
 
 def _loop_tables(block: str, expected: ExpectedSchema) -> list[str]:

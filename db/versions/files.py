@@ -116,12 +116,26 @@ def discover_migrations(directory: Path | str | None = None) -> list[MigrationFi
     return files
 
 
+def read_utf8(path: Path) -> str:
+    """The file's text; a ConfigError naming the file, the byte offset and line of the first bad byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path} is not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}) "
+            f"cannot be decoded ({exc.reason})",
+            hint=f"save {path.name} as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8), then run again",
+        ) from None
+
+
 def parse_migration(path: Path) -> MigrationFile:
     """Read one one-off: split at `-- schemaflow: down`, read the header's directives."""
     match = FILE_NAME.match(path.name)
     if match is None:
         raise ConfigError(f"{path.name} is not named <UTC timestamp>_<slug>.sql")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     markers = list(DOWN_MARKER.finditer(text))
     if len(markers) > 1:
         raise ConfigError(f"{path.name} has {len(markers)} '-- schemaflow: down' lines", hint="keep one")

@@ -252,3 +252,13 @@ def test_a_pinned_plan_with_a_dry_run_is_refused_rather_than_silently_unchecked(
     err = capsys.readouterr().err
     assert code == 2, err
     assert "a --dry-run does not check it" in err and "schemaflow plan --json" in err
+
+
+def test_a_one_off_that_is_not_utf8_is_named_with_the_byte_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    bad = tmp_path / "20261201103000_latin1_comment.sql"
+    bad.write_bytes(b"-- r\xe9sum\xe9 of the change\nSELECT 1;\n")
+    code, out, err, _ = run_cli(["lint-migrations", "--dir", str(tmp_path)], capsys)
+    assert_one_line_error(code, out, err, 2, f"{bad} is not UTF-8: byte 0xe9 at offset 4 (line 1)")
+    assert "unexpected" not in err

@@ -16,6 +16,7 @@ import pytest
 
 import db.backup.restore
 from db.backup.dump import backup_database, backup_name, prune_backups, restore_command, verify_backup
+from db.backup.manifest import ServerIdentity, new_manifest, read_manifest, write_manifest
 from db.backup.restore import _swap_databases, manual_restore_commands, restore_backup
 from db.connection.environments import Environment, get_environment
 from db.connection.urls import libpq_subprocess_args, validate_url, with_database
@@ -258,23 +259,41 @@ def test_an_existing_shared_backup_dir_is_left_as_is_with_a_warning(
     assert not [w for w in backup_database(db_url, staging, backup_dir=private).warnings if "backup dir" in w]
 
 
-def test_prune_keeps_the_newest_n_of_this_environment_only(staging: Environment) -> None:
+def test_prune_keeps_the_newest_n_of_this_database_only(staging: Environment) -> None:
     staging.backup_dir.mkdir(parents=True)
     from datetime import UTC, datetime, timedelta
 
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    ours = [staging.backup_dir / backup_name("staging", start + timedelta(hours=h)) for h in range(5)]
-    others = [staging.backup_dir / backup_name(env, start) for env in ("production", "staging-eu")]
-    for path in [*ours, *others]:
+    def labelled(path: Path, env: str, database: str, server: str | None = "7001") -> Path:
         path.mkdir()
         (path / "toc.dat").write_bytes(b"x")
+        identity = ServerIdentity(database, server)
+        write_manifest(path, new_manifest(
+            environment=env, identity=identity, checksum="c", host="h:5432", entries=1, tables=1,
+            size_bytes=1, pg_dump_version="15", timescaledb=False,
+        ))  # fmt: skip
+        return path
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    named = [staging.backup_dir / backup_name("staging", start + timedelta(hours=h)) for h in range(9)]
+    ours = [labelled(p, "staging", "app") for p in named[:5]]
+    other_database = labelled(named[5], "staging", "fault")
+    other_server = labelled(named[6], "staging", "app", server="7002")
+    unlabelled = named[7]
+    unlabelled.mkdir()
+    others = [
+        labelled(staging.backup_dir / backup_name(env, start), env, "app")
+        for env in ("production", "staging-eu")
+    ]
     (staging.backup_dir / "notes.txt").write_text("not a backup")
 
-    pruned = prune_backups(staging)
+    latest = read_manifest(ours[-1])
+    assert latest is not None
+    pruned = prune_backups(staging, latest)
     assert pruned == ours[:3]
+    kept = [*ours[3:], other_database, other_server, unlabelled, *others]
     remaining = sorted(p.name for p in staging.backup_dir.iterdir())
-    assert remaining == sorted([*(p.name for p in ours[3:]), *(p.name for p in others), "notes.txt"])
-    assert prune_backups(staging) == []
+    assert remaining == sorted([*(p.name for p in kept), "notes.txt"])
+    assert prune_backups(staging, latest) == []
 
 
 def test_unreadable_backup_fails_verification(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ and the checks run on that same connection, so one cloned database serves the wh
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -13,8 +14,10 @@ import psycopg
 import pytest
 
 from db.deploy.health import HealthCheck, run_health_checks
+from db.deploy.plan_apply import apply_schema
 from db.local.cluster import LocalCluster
 from db.schema.expected import expected_schema
+from db.schema.master_file import read_schema
 from tests.conftest import drop_database
 from tests.support.seeded import clone_template
 
@@ -44,7 +47,7 @@ CORRUPTIONS = {
             "WHERE indexrelid = 'public.idx_sponsors_tenant_id'::regclass"
         ],
         "indexes",
-        "REINDEX INDEX CONCURRENTLY idx_sponsors_tenant_id",
+        "REINDEX INDEX CONCURRENTLY public.idx_sponsors_tenant_id",
     ),
     "missing foreign key": (
         ["ALTER TABLE public.deals DROP CONSTRAINT deals_owner_user_id_fkey"],
@@ -196,3 +199,29 @@ def test_expected_schema_reads_the_master_file() -> None:
     assert "explicit" in expected.tables["episodes"].column_names  # from the "column additions" section
     assert "listener_events" in expected.rls_tables
     assert any(fk.label == "episodes(tenant_id, podcast_id) -> podcasts" for fk in expected.foreign_keys)
+
+
+def test_invalid_hypertable_index_gets_a_fix_timescaledb_accepts(pg_cluster: LocalCluster) -> None:
+    """TimescaleDB refuses REINDEX INDEX on a hypertable: the fix given is run here, then migrate."""
+    url = clone_template(pg_cluster)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE pg_index SET indisvalid = false "
+                "WHERE indexrelid = 'public.idx_listener_events_episode_id_time'::regclass"
+            )
+            check = _by_name(run_health_checks(conn))["indexes"]
+            assert check.status == "fail" and "idx_listener_events_episode_id_time" in check.detail
+            assert "REINDEX" not in check.fix, check.fix
+            drop = re.search(r"DROP INDEX [^;]+", check.fix)
+            assert drop, check.fix
+            conn.execute(drop.group())  # raises if TimescaleDB refuses it
+        result = apply_schema(
+            url, read_schema(), environment="test", lock_timeout="2s", statement_timeout="5min",
+            lock_retries=1, record_history=False,
+        )  # fmt: skip
+        assert result.changes, "migrate built the dropped index again"
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert _by_name(run_health_checks(conn))["indexes"].status == "pass"
+    finally:
+        drop_database(pg_cluster, url)

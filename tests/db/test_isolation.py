@@ -369,6 +369,45 @@ def test_a_row_cannot_reference_another_tenants_parent(fixture: str, request: py
         assert by_name(run_health_checks(owner))["tenant foreign keys"].status == "pass"
 
 
+def test_a_deal_for_another_tenant_is_refused_alike_whatever_that_tenant_is(pg_cluster: LocalCluster) -> None:
+    """The deals feature trigger (SECURITY DEFINER) must not answer before row-level security does:
+    another tenant with the feature, one without it and one that does not exist all get the same
+    refusal, so tenant A learns nothing about them."""
+    url = clone_template(pg_cluster, prefix="deals")
+    try:
+        with psycopg.connect(url, autocommit=True) as owner, app_login(url) as login:
+            # The seed switches deals on for every other tenant (db/sql/seed.sql).
+            flags = dict(
+                owner.execute(
+                    "SELECT tenant_id::text, coalesce((features->>'deals')::boolean, false) "
+                    "FROM tenant_settings ORDER BY tenant_id"
+                ).fetchall()
+            )
+            with_deals = next(t for t, on in flags.items() if on)
+            acting = next(t for t in flags if t != with_deals)
+            without = next((t for t, on in flags.items() if not on and t != acting), None)
+            if without is None:  # make one: acting may be the only tenant without the feature
+                without = next(t for t in flags if t not in (with_deals, acting))
+                owner.execute("UPDATE tenant_settings SET features = '{}' WHERE tenant_id = %s", (without,))
+            others = {"has deals": with_deals, "no deals": without, "no such tenant": str(uuid.uuid4())}
+            answers = {}
+            with app_session(url, login, acting) as app:
+                for what, tenant in others.items():
+                    try:
+                        with app.transaction():
+                            app.execute(
+                                "INSERT INTO deals (tenant_id, sponsor_id, title) VALUES (%s, %s, 'probe')",
+                                (tenant, str(uuid.uuid4())),
+                            )
+                        answers[what] = "inserted"
+                    except psycopg.Error as exc:
+                        answers[what] = f"{type(exc).__name__}: {exc.diag.message_primary}"
+        assert len(set(answers.values())) == 1, answers
+        assert answers["no deals"].startswith("InsufficientPrivilege: new row violates row-level security")
+    finally:
+        drop_database(pg_cluster, url)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Upgrading a database that has the old shape, in place
 # ---------------------------------------------------------------------------------------------------

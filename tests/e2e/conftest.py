@@ -210,6 +210,7 @@ def prefect_stack(
     environments.write_text(
         ENVIRONMENTS_TOML.format(tmp=home, approval_timeout=f"{APPROVAL_TIMEOUT_SECONDS}s")
     )
+    environments.chmod(0o600)  # private like everything the stack writes here (the privacy walk)
     alerts = AlertInbox()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
@@ -220,6 +221,8 @@ def prefect_stack(
         SCHEMAFLOW_ENVIRONMENTS=str(environments),
         SCHEMAFLOW_E2E_LOCAL_URL=local_url,
         SCHEMAFLOW_E2E_PRODUCTION_URL=production_url,
+        # Data Docs under the stack's own folder, off the developer's .local/ (the privacy walk reads it).
+        SCHEMAFLOW_GX_DOCS_DIR=str(home / "gx-docs"),
         # Pick runs up within ~2 s instead of the default 10 s.
         PREFECT_WORKER_QUERY_SECONDS="2",
         PREFECT_LOGGING_LEVEL="INFO",

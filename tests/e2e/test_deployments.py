@@ -5,13 +5,17 @@
   `prefect deployment run 'migrate/staging' -p environment=production` is refused;
 - the concurrency limits and the failure automation exist after `make ui`'s setup;
 - migrate/staging's cron schedule makes the scheduler create runs (SQLAlchemy 2.1 silently broke that);
-- headless Chromium renders the completed run's page and its artifacts.
+- headless Chromium renders the completed run's page and its artifacts;
+- nothing the stack, the run and a backup wrote under its state folder is open to other users.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -264,3 +268,30 @@ def test_second_start_reuses_the_running_server_and_worker(prefect_stack: Prefec
     status = prefect_stack.ui_script("status")
     assert "server: running" in status.stdout
     assert "worker: running" in status.stdout
+
+
+def test_nothing_under_the_state_folder_is_readable_or_writable_by_others(
+    prefect_stack: PrefectStack, local_run: Any
+) -> None:
+    """make ui (scripts/ui.sh) + a migrate (local_run, by the worker) + a backup: the Prefect server's
+    database and WAL (Secret blocks and their key), logs, PID and port files, lease records, Data Docs,
+    reports and backups are the owner's alone."""
+    home = prefect_stack.home
+    env = {**prefect_stack.env, "PREFECT_API_URL": prefect_stack.api_url}
+    schemaflow = Path(sys.executable).parent / "schemaflow"
+    backup = subprocess.run(
+        [str(schemaflow), "backup", "--env", "local"], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert backup.returncode == 0, backup.stderr
+    walked = [p for p in [home, *home.rglob("*")] if not p.is_symlink()]
+    exposed = {
+        str(p.relative_to(home)): oct(mode)
+        for p in walked
+        if (mode := stat.S_IMODE(p.lstat().st_mode)) & 0o066
+    }
+    names = {p.name for p in walked}
+    print(f"\nprivacy walk: {len(walked)} files and folders under {home}, {len(exposed)} open to others")
+    assert exposed == {}
+    assert {"prefect.db", "server.log", "server.pid", "port", "worker.log", "docs.log", "gx-docs"} <= names
+    assert any(n.endswith(".dumpdir") for n in names) and any(n.startswith("migrate-") for n in names)
+    assert os.stat(home / "prefect.db").st_uid == os.getuid()
