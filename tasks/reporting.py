@@ -154,11 +154,17 @@ class RunReport:
             return "approval"
         if self.apply is None:
             return "apply" if self.backup or self.backup_skipped else "backup"
-        return "apply" if self.verify is None and not self.verify_notes else "verify"
+        if self.verify is not None or self.verify_notes:
+            return "verify"
+        # "Nothing was changed" only where the apply proved it (a rollback, or an unmoved catalog).
+        if "nothing was changed" in self.apply.outcome:
+            return "apply"
+        return "apply-committed" if "committed" in self.apply.outcome else "apply (see the error)"
 
     def to_markdown(self) -> str:
         """The report as markdown (also readable as plain text in a terminal or log file)."""
-        title = "dry run (rolled back, nothing changed)" if self.dry_run else "migrate"
+        # What the dry run did is the Changes section's first line (a failing step fails it too).
+        title = "dry run (the real run, rolled back)" if self.dry_run else "migrate"
         out = [f"# schemaflow {title}: environment `{self.environment}`", ""]
         out.append(f"- target: {mask_url(self.target) or '(not resolved)'}")
         if self.flow_run:
@@ -226,6 +232,8 @@ class RunReport:
             ran = (
                 "was rolled back: nothing was changed" if "rolled back" in result.outcome else result.outcome
             )
+            if result.dry_run:
+                ran = f"failed: {result.outcome}"
             what = "statement(s) in the file" if result.method == "file" else "planned step(s)"
             return [
                 f"- apply ran and {ran} ({result.statements} {what}, {result.attempts} attempt(s), "
@@ -238,7 +246,8 @@ class RunReport:
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no changes"
         verb = "would make" if result.dry_run else "made"
         how = "the whole file in one transaction" if result.method == "file" else "the planned steps"
-        lines = [
+        lines = [f"- {result.outcome}"] if result.dry_run else []
+        lines += [
             f"- ran {how}" + (f" (plan `{result.plan_checksum[:12]}`)" if result.plan_checksum else ""),
             f"- mode: {result.mode}; {verb} {result.objects_changed} change(s): {summary}",
             f"- {result.seconds} s, {result.attempts} attempt(s), checksum `{result.checksum[:12]}`"

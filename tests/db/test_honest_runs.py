@@ -1,0 +1,143 @@
+"""Honest runs: a dry run is the real run rolled back, and a failed run says exactly what committed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from db.catalog.snapshot import snapshot_catalog
+from db.deploy.plan_apply import apply_schema
+from db.errors import ApplyFailed
+from db.local.cluster import LocalCluster
+from db.plan.model import snapshot_checksum
+from db.schema.master_file import read_schema
+from tests.conftest import drop_database
+from tests.support.seeded import clone_template
+
+LIMITS = {"lock_timeout": "1s", "statement_timeout": "1min", "lock_retries": 1}
+NOT_NULL_COLUMN = "\nALTER TABLE public.episodes ADD COLUMN IF NOT EXISTS rating integer NOT NULL;\n"
+INDEX = "\nCREATE INDEX IF NOT EXISTS idx_episodes_title_dry ON public.episodes (title);\n"
+COMMENT = "\nCOMMENT ON TABLE public.plans IS 'rehearsed';\n"
+
+
+@pytest.fixture
+def seeded_url(pg_cluster: LocalCluster) -> Iterator[str]:
+    url = clone_template(pg_cluster, "dry")
+    yield url
+    drop_database(pg_cluster, url)
+
+
+def _checksum(url: str, text: str) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return snapshot_checksum(snapshot_catalog(conn, ("public",)))
+
+
+def _history_rows(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('schemaflow.migration_history')").fetchone() == (None,):
+            return 0
+        row = conn.execute("SELECT count(*) FROM schemaflow.migration_history").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_dry_run_of_a_not_null_column_over_rows_fails_naming_the_column_and_changes_nothing(
+    seeded_url: str,
+) -> None:
+    clock = time.monotonic()
+    text = read_schema() + NOT_NULL_COLUMN
+    before = _checksum(seeded_url, text)
+    runs = _history_rows(seeded_url)
+    with pytest.raises(ApplyFailed) as caught:
+        apply_schema(seeded_url, text, environment="test", dry_run=True, **LIMITS)  # type: ignore[arg-type]
+    message = caught.value.message
+    assert message.startswith("dry run: step 1") and "rating" in message, message
+    assert 'column "rating" of relation "episodes" contains null values' in message
+    assert "rolled back, nothing was changed" in message
+    result = caught.value.result
+    assert result.dry_run and result.outcome.startswith("failed, rolled back (dry run)")  # type: ignore[union-attr]
+    assert [row["status"] for row in result.steps] == ["failed"]  # type: ignore[union-attr]
+    assert _checksum(seeded_url, text) == before
+    assert _history_rows(seeded_url) == runs  # a dry run records no run
+    print(f"\nnot-null dry run: {time.monotonic() - clock:.1f} s")
+
+
+def test_a_dry_run_of_an_applicable_change_runs_its_steps_rolls_back_and_leaves_the_catalog(
+    seeded_url: str,
+) -> None:
+    clock = time.monotonic()
+    text = read_schema() + COMMENT + INDEX
+    before = _checksum(seeded_url, text)
+    result = apply_schema(seeded_url, text, environment="test", dry_run=True, **LIMITS)  # type: ignore[arg-type]
+    statuses = {row["sql"].split()[0]: (row["status"], row["detail"]) for row in result.steps}
+    assert statuses["COMMENT"] == ("rehearsed", "")
+    assert statuses["CREATE"] == ("not rehearsed", "not rehearsed on the data: runs outside a transaction")
+    assert "1 step(s) ran on the data in a transaction that was rolled back" in result.outcome
+    assert "catalog checksum after the rollback equals the one before" in result.outcome
+    assert _checksum(seeded_url, text) == before
+    print(f"\napplicable dry run: {time.monotonic() - clock:.1f} s")
+
+
+def test_a_dry_run_runs_a_pending_one_off_and_fails_with_its_error(seeded_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20260101000000_bad_check.sql").write_text(
+        "ALTER TABLE public.episodes ADD CONSTRAINT episodes_no_rows CHECK (false);\n"
+        "-- schemaflow: down\nALTER TABLE public.episodes DROP CONSTRAINT episodes_no_rows;\n"
+    )
+    with pytest.raises(
+        ApplyFailed, match=r"dry run: one-off 20260101000000_bad_check.sql failed: .*violated"
+    ):
+        apply_schema(
+            seeded_url, read_schema(), environment="test", dry_run=True, migrations_dir=folder, **LIMITS
+        )  # type: ignore[arg-type]
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('schemaflow.migration_versions')").fetchone() == (None,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'episodes_no_rows'"
+        ).fetchone() == (0,)
+
+
+def test_a_failed_online_step_after_a_committed_one_names_both_in_the_error_result_and_history(
+    seeded_url: str,
+) -> None:
+    clock = time.monotonic()
+    duplicates = (
+        "\nCREATE UNIQUE INDEX IF NOT EXISTS idx_podcasts_one_per_tenant ON public.podcasts (tenant_id);\n"
+    )
+    text = read_schema() + COMMENT + duplicates
+    with pytest.raises(ApplyFailed) as caught:
+        apply_schema(seeded_url, text, environment="test", **LIMITS)  # type: ignore[arg-type]
+    message = caught.value.message
+    assert "committed: step 1 (COMMENT ON TABLE public.plans" in message, message
+    assert "not committed: step 2 (CREATE UNIQUE INDEX" in message, message
+    assert "nothing was changed" not in message and "the next run plans against what is there" in message
+    result = caught.value.result
+    assert result.outcome.startswith("failed: committed: step 1")  # type: ignore[union-attr]
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT outcome, objects_changed, changes, error_message FROM schemaflow.migration_history "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None and row[0] == "failed" and row[1] == 1, row
+    assert row[2][0]["name"] == "1" and "COMMENT ON TABLE public.plans" in row[2][0]["detail"]
+    assert "committed: step 1" in row[3]
+    print(f"\nfailed online step: {time.monotonic() - clock:.1f} s")
+
+
+def test_the_failure_artifact_says_nothing_changed_only_when_the_apply_proved_it() -> None:
+    from db.deploy.result import ApplyResult
+    from tasks.notify import step_action
+    from tasks.reporting import RunReport
+
+    report = RunReport(environment="local", target="x", preflight=[], backup_skipped="skipped")
+    report.apply = ApplyResult(environment="local", checksum="c", mode="tsl", dry_run=False)
+    report.apply.outcome = "failed: committed: step 1 (COMMENT ON ...); not committed: step 2 (...)"
+    assert report.failed_step() == "apply-committed"
+    assert "WERE committed" in step_action(report.failed_step(), "local", None)[0]
+    report.apply.outcome = "failed, rolled back: nothing was changed"
+    assert report.failed_step() == "apply"
+
