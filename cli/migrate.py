@@ -61,6 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="let the plan run steps with this hazard (rewrites_table, blocks_writes, ...); repeatable",
     )
     parser.add_argument(
+        "--allow-lint",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="let a master-file lint finding of this rule (SF005, ...) through, after review; repeatable",
+    )
+    parser.add_argument(
         "--plan-checksum",
         metavar="C",
         help="apply only the plan with this checksum (from `schemaflow plan --json`); refuse any other",
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     warn_about(target)
     from db.schema.precheck import check_schema_file
 
-    check_schema_file(args.schema_file)
+    check_schema_file(args.schema_file, args.allow_lint)
     from db.deploy.hazards import allowed_hazards
 
     allowed_hazards(args.allow_hazard)  # an unknown kind fails here, before Prefect starts
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             run_expectations=not args.skip_expectations,
             schema_file=args.schema_file,
             allow_hazards=args.allow_hazard or None,
+            allow_lint=args.allow_lint or None,
             plan_checksum=plan_checksum,
             return_state=True,
         )

@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="include steps that drop tables or columns holding rows (left out and noted otherwise)",
     )
+    parser.add_argument(
+        "--allow-lint",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="let a master-file lint finding of this rule (SF005, ...) through, after review; repeatable",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument(
         "--migrations-dir", metavar="PATH", help="the one-off migrations folder (default: the environment's)"
@@ -42,14 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     target = command_target(args.env, args.database_url, command="plan")
     warn_about(target)
+    from db.schema.precheck import check_schema_file
+
+    schema_text = check_schema_file(args.schema_file, args.allow_lint)  # lint stops a plan like a parse error
     from db.plan.database import plan_database  # imports psycopg and the catalog: only when run
     from db.plan.render import render_json, render_text
-    from db.schema.master_file import read_schema
 
     with step("plan", "building the expected schema and comparing catalogs", enabled=not args.json):
         plan = plan_database(
             target.url,
-            read_schema(args.schema_file) if args.schema_file else None,
+            schema_text,
             scratch_url=args.scratch_url,
             allow_destroy=args.allow_destroy,
             exclude_schemas=target.environment.exclude_schemas if target.environment else (),

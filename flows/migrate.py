@@ -15,7 +15,7 @@ from db.deploy.confirmation import flow_confirmation
 from db.errors import SchemaflowError
 from db.schema.master_file import read_schema
 from db.schema.precheck import check_schema_file
-from tasks.apply import apply
+from tasks.apply import apply, record_lint_allowance
 from tasks.approval import (
     ApprovalRejected,
     approve,
@@ -42,6 +42,7 @@ def migrate(
     run_expectations: bool = True,
     schema_file: str | None = None,
     allow_hazards: list[str] | None = None,
+    allow_lint: list[str] | None = None,
     plan_only: bool = False,
     plan_checksum: str | None = None,
     confirmed_by: str | None = None,
@@ -62,6 +63,8 @@ def migrate(
         schema_file: Apply this file instead of the repository's master schema (for rehearsals).
         allow_hazards: Hazard kinds (rewrites_table, blocks_writes, ...) this run may execute on top of
             the environment's allow_hazards. Read the plan first; the CLI's --allow-hazard KIND.
+        allow_lint: Master-file lint rules (SF005, ...) this run may pass with, after review; recorded on
+            the run's history row. Any other lint finding stops the run before preflight (--allow-lint).
         plan_only: Run preflight, compute and publish the plan, and stop: nothing changed.
         plan_checksum: The checksum of the plan a reviewer approved (the CLI's --plan-checksum / --yes):
             the run applies only that plan, refuses any other, and does not pause for approval.
@@ -85,7 +88,8 @@ def migrate(
         url = resolved.url
         for warning in resolved.warnings:
             logger.warning("%s", warning)
-        check_schema_file(schema_file)  # cheap and local: before preflight connects or a backup runs
+        # Cheap and local: before preflight connects or a backup runs.
+        check_schema_file(schema_file, allow_lint or ())
         slot.enter_context(migrate_slot(environment))  # one migrate per environment, through the pause
 
         # A dry run rolls back everything, so planning against production needs no confirmation.
@@ -124,6 +128,8 @@ def migrate(
             url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=hazards,
             restore_command=restore_command, approved=approved,
         )  # fmt: skip
+        if allow_lint and report.apply.history_id:
+            record_lint_allowance(url, env, report.apply.history_id, allow_lint)
         if report.approval is not None and report.apply.history_id:
             record_approval(url, env, report.apply.history_id, report.approval)
         restore_point = (report.backup or {}).get("restore_point")
@@ -162,6 +168,11 @@ def migrate(
         applied = getattr(exc, "result", None)  # ApplyFailed's: apply ran and rolled back
         if report.apply is None and applied is not None:
             report.apply = applied  # so the report says so instead of "not run"
+        if allow_lint and getattr(applied, "history_id", None):
+            try:  # a failed run that a reviewer let through lint says so too
+                record_lint_allowance(url, env, applied.history_id, allow_lint)  # type: ignore[union-attr]
+            except Exception as unrecorded:
+                logger.warning("the allowed lint rules were not added to the history row: %s", unrecorded)
         if report.approval is not None and getattr(applied, "history_id", None):
             # The audit trail names who approved a run that failed, too.
             try:

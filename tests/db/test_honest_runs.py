@@ -141,3 +141,33 @@ def test_the_failure_artifact_says_nothing_changed_only_when_the_apply_proved_it
     report.apply.outcome = "failed, rolled back: nothing was changed"
     assert report.failed_step() == "apply"
 
+
+SF005_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS public.pods (id int PRIMARY KEY, n int);\n"
+    "ALTER TABLE public.pods ADD CONSTRAINT pods_n_positive CHECK (n > 0);\n"
+)
+
+
+def test_a_master_file_lint_finding_stops_plan_and_migrate_before_anything_runs(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+    from db.errors import CheckFailed, ConfigError
+    from db.schema.precheck import check_schema_file
+    from tests.support.environments import use_test_environments
+
+    schema = tmp_path / "sf005.sql"
+    schema.write_text(SF005_SCHEMA)
+    with pytest.raises(CheckFailed, match=r"lint: .*sf005.sql:2: SF005 alter-not-idempotent") as caught:
+        check_schema_file(schema)
+    assert "--allow-lint SF005" in (caught.value.hint or "")
+    assert check_schema_file(schema, ["sf005"]) == SF005_SCHEMA  # a reviewed exception, named
+    with pytest.raises(ConfigError, match="unknown lint rule"):
+        check_schema_file(schema, ["SF999"])
+    use_test_environments(tmp_path, db_url, monkeypatch)
+    assert main(["plan", "--database-url", db_url, "--schema-file", str(schema)]) == 1
+    assert "SF005" in capsys.readouterr().err
+    assert main(["migrate", "--env", "dev", "--schema-file", str(schema)]) == 1
+    assert "SF005" in capsys.readouterr().err
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.pods')").fetchone() == (None,)
