@@ -51,7 +51,7 @@ def rehearse_one_offs(
     out = [Rehearsed(f) for f in pending]
     if not pending:
         return out
-    refuse_unacknowledged(pending)
+    refuse_unacknowledged(pending, limits.as_settings())
     stopped = False
     for item in out:
         if stopped:
@@ -82,6 +82,8 @@ def _run_rolled_back(
                     clock = time.monotonic()
                     for statement in split_file(current.file.up):
                         conn.execute(statement.text)  # type: ignore[arg-type]  # the reviewed file
+                        if not current.file.locks_acknowledged:
+                            set_local_limits(conn, limits)
                     current.seconds = time.monotonic() - clock
             for item in items:
                 item.status, item.detail = "rehearsed", "ran on the data and was rolled back"

@@ -171,3 +171,53 @@ def test_a_master_file_lint_finding_stops_plan_and_migrate_before_anything_runs(
     assert "SF005" in capsys.readouterr().err
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('public.pods')").fetchone() == (None,)
+
+
+HOLDS_PODCASTS = (
+    "SET lock_timeout = 0; SET statement_timeout = 0;\n"
+    "LOCK TABLE public.podcasts IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(25);\n"
+)
+
+
+def test_a_one_off_that_lifts_its_timeouts_and_locks_readers_out_is_refused_by_lint_and_by_migrate(
+    seeded_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.main import main
+    from db.errors import CheckFailed
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20260101000000_hold_podcasts.sql").write_text(HOLDS_PODCASTS)
+    assert main(["lint-migrations", "--dir", str(folder)]) == 1
+    printed = capsys.readouterr().out
+    assert "SF102" in printed and "SET lock_timeout = 0 (no limit)" in printed
+    assert "SF103" in printed and "LOCK public.podcasts IN ACCESS EXCLUSIVE MODE" in printed
+    clock = time.monotonic()
+    with pytest.raises(CheckFailed, match=r"hold_podcasts.sql line 1: SF102: SET lock_timeout = 0"):
+        apply_schema(seeded_url, read_schema(), environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+    assert time.monotonic() - clock < 20  # refused before it ran: nobody waited 25 s behind it
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('schemaflow.migration_versions')").fetchone() == (None,)
+
+
+def test_the_run_keeps_the_environment_s_lock_timeout_whatever_a_one_off_sets(
+    seeded_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    # set_config in a query: no SET statement for the lint to see; the run re-applies its limits.
+    (folder / "20260101000000_waits.sql").write_text(
+        "SELECT set_config('lock_timeout', '0', false);\nLOCK TABLE public.podcasts IN SHARE MODE;\n"
+    )
+    clock = time.monotonic()
+    with psycopg.connect(seeded_url) as holder:
+        holder.execute("LOCK TABLE public.podcasts IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(ApplyFailed, match=r"one-off 20260101000000_waits.sql failed: gave up"):
+            apply_schema(
+                seeded_url, read_schema(), environment="test", migrations_dir=folder,
+                lock_timeout="500ms", statement_timeout="20s", lock_retries=1,
+            )  # fmt: skip
+    waited = time.monotonic() - clock
+    print(f"\none-off under the environment's lock_timeout gave up after {waited:.1f} s")
+    assert waited < 15
+
