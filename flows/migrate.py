@@ -12,7 +12,9 @@ from pydantic import SecretStr
 
 from db.connection.environments import get_environment
 from db.deploy.confirmation import flow_confirmation
+from db.deploy.plan_apply import target_is_empty
 from db.errors import SchemaflowError
+from db.plan.data_checks import refuse_data_failures
 from db.schema.master_file import read_schema
 from db.schema.precheck import check_schema_file
 from tasks.apply import apply, record_lint_allowance
@@ -102,6 +104,7 @@ def migrate(
             or ("not needed: a plan-only run changes nothing" if plan_only else "")
             or ("the approval of the computed plan, asked after preflight" if approval_gate else ""),
         )
+        report.approval_asked = approval_gate
         if plan_only or approval_gate:
             schema_text = read_schema(schema_file)
             report.plan = plan(url, environment, schema_text, dry_run=dry_run)
@@ -111,6 +114,12 @@ def migrate(
             report.approval = approve(url, env, schema_text, report.plan, plan_checksum, confirmed_by)
 
         restore_command = None
+        takes_backup = not dry_run and (env.require_backup or backup_anyway)
+        if takes_backup and report.plan is None and not target_is_empty(url, read_schema(schema_file)):
+            # The plan's data checks, before a backup is spent on a change the rows would refuse.
+            report.plan = plan(url, environment, read_schema(schema_file))
+        if takes_backup and report.plan is not None:
+            refuse_data_failures(report.plan, environment)
         if dry_run:
             report.backup_skipped = "skipped: dry run changes nothing"
         elif env.require_backup or backup_anyway:

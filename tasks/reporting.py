@@ -136,6 +136,7 @@ class RunReport:
     restore_command: str = ""
     plan: Any = None  # db.plan.model.Plan, when the run computed one (approval, plan_only)
     approval: Any = None  # tasks.approval.Approval, when the plan was approved
+    approval_asked: bool = False  # the run waits for an approval of its plan (not only its data checks)
 
     def fail(self, message: str, hint: str | None = None) -> None:
         self.outcome = "failed"
@@ -150,7 +151,9 @@ class RunReport:
             return "start"
         if any(r.status == "fail" for r in self.preflight):
             return "preflight"
-        if self.plan is not None and self.approval is None:
+        if self.plan is not None and any(": fails_on_data: " in note for note in self.plan.notes):
+            return "plan"  # its data checks stopped the run before the backup
+        if self.plan is not None and self.approval is None and self.approval_asked:
             return "approval"
         if self.apply is None:
             return "apply" if self.backup or self.backup_skipped else "backup"
@@ -207,7 +210,7 @@ class RunReport:
             )
         elif self.outcome == "rejected":
             lines.append(f"- **REJECTED**: {self.error}")
-        elif self.plan is not None:
+        elif self.plan is not None and self.approval_asked:
             lines.append("- not approved: nothing was applied")
         return [*lines, ""]
 

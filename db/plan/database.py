@@ -1,7 +1,8 @@
 """`plan_database`: the plan for one live database against the schema file, computed on its server.
 
 The live side is snapshotted, the expected side is built by applying the file to a scratch database
-beside it (db/catalog/drift.py), sizes are read for every relation, and the pure planner does the rest.
+beside it (db/catalog/drift.py), sizes are read for every relation, and the pure planner does the rest;
+the steps whose success depends on the rows are then checked against them (db/plan/data_checks.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import replace
 
 from db.catalog.drift import DRIFT_SCHEMAS, compare_sides
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
+from db.plan.data_checks import check_plan_data
 from db.plan.model import Plan
 from db.plan.planner import plan_changes
 
@@ -48,4 +50,5 @@ def plan_database(
         schema_checksum=sides.schema_checksum,
         mode=sides.mode,
     )
-    return replace(plan, scope=sides.scope)
+    # Before anyone sees it: the steps the rows would refuse carry fails_on_data (db/plan/data_checks.py).
+    return check_plan_data(url, replace(plan, scope=sides.scope), connect_timeout=connect_timeout)

@@ -221,3 +221,61 @@ def test_the_run_keeps_the_environment_s_lock_timeout_whatever_a_one_off_sets(
     print(f"\none-off under the environment's lock_timeout gave up after {waited:.1f} s")
     assert waited < 15
 
+
+def test_the_plan_predicts_what_the_rows_refuse_with_a_count_and_a_sample_key(seeded_url: str) -> None:
+    from db.errors import CheckFailed
+    from db.plan.data_checks import refuse_data_failures
+    from db.plan.database import plan_database
+    from db.plan.model import Hazard
+
+    clock = time.monotonic()
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        episodes = conn.execute("SELECT count(*) FROM public.episodes").fetchone()[0]  # type: ignore[index]
+        podcasts = conn.execute("SELECT count(*) FROM public.podcasts").fetchone()[0]  # type: ignore[index]
+    unique = "\nCREATE UNIQUE INDEX IF NOT EXISTS idx_podcasts_one ON public.podcasts (tenant_id);\n"
+    check = (
+        "\nDO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'episodes_number_small')"
+        " THEN ALTER TABLE public.episodes ADD CONSTRAINT episodes_number_small CHECK (episode_number < 2);"
+        " END IF; END $$;\n"
+    )
+    plan = plan_database(seeded_url, read_schema() + NOT_NULL_COLUMN + unique + check)
+    failing = {s.name: s for s in plan.steps if Hazard.FAILS_ON_DATA in s.hazards}
+    notes = [n for n in plan.notes if "fails_on_data" in n]
+    assert len(failing) == 3, (plan.notes, [(s.name, s.hazards) for s in plan.steps])
+    assert any(
+        f"{episodes:,} row(s) of public.episodes the new NOT NULL column rating" in n for n in notes
+    ), notes
+    assert any(
+        "duplicated value(s) of (tenant_id) in public.podcasts (sample key tenant_id=" in n for n in notes
+    )
+    assert any("violating CHECK (episode_number < 2) (sample key id=" in n for n in notes), notes
+    assert podcasts > 3  # three tenants: duplicates are certain
+    with pytest.raises(
+        CheckFailed, match=r"3 step\(s\) the data would refuse; nothing was changed and no backup"
+    ):
+        refuse_data_failures(plan, "production")
+    print(f"\nplan with data checks: {time.monotonic() - clock:.1f} s")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_migrate_stops_before_the_backup_when_the_rows_refuse_a_step(
+    seeded_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.migrate import migrate
+    from tests.support.environments import use_test_environments
+
+    clock = time.monotonic()
+    root = use_test_environments(tmp_path, seeded_url, monkeypatch)
+    schema = root / "not_null.sql"
+    schema.write_text(read_schema() + NOT_NULL_COLUMN)
+    state = migrate(environment="production", confirm=True, schema_file=str(schema), return_state=True)
+    assert state.is_failed()
+    assert "fails_on_data" in (state.message or "") and "no backup was taken" in (state.message or "")
+    backups = root / "backups"
+    assert not backups.exists() or not [p for p in backups.rglob("*") if p.is_file()]
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        rating = (
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.episodes'::regclass AND attname = %s"
+        )
+        assert conn.execute(rating, ("rating",)).fetchone() == (0,)
+    print(f"\nmigrate refused before the backup: {time.monotonic() - clock:.1f} s")
