@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from db.catalog.drift import DRIFT_SCHEMAS, compare_sides
-from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.plan.data_checks import check_plan_data
 from db.plan.model import Plan
 from db.plan.planner import plan_changes
+from db.plan.scoped_hazards import scope_hazards
 
 
 def plan_database(
@@ -50,5 +51,10 @@ def plan_database(
         schema_checksum=sides.schema_checksum,
         mode=sides.mode,
     )
+    plan = replace(plan, scope=sides.scope)
+    if plan.is_empty:
+        return plan
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        plan = scope_hazards(conn, plan)  # per-chunk locks, renames, chunk-wide grants
     # Before anyone sees it: the steps the rows would refuse carry fails_on_data (db/plan/data_checks.py).
-    return check_plan_data(url, replace(plan, scope=sides.scope), connect_timeout=connect_timeout)
+    return check_plan_data(url, plan, connect_timeout=connect_timeout)

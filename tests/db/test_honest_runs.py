@@ -279,3 +279,32 @@ def test_migrate_stops_before_the_backup_when_the_rows_refuse_a_step(
         )
         assert conn.execute(rating, ("rating",)).fetchone() == (0,)
     print(f"\nmigrate refused before the backup: {time.monotonic() - clock:.1f} s")
+
+
+def test_plan_json_says_a_per_chunk_index_blocks_writes_chunk_by_chunk_and_a_rename_breaks_compatibility(
+    seeded_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from cli.main import main
+
+    clock = time.monotonic()
+    schema = tmp_path / "changed.sql"
+    index = "\nCREATE INDEX IF NOT EXISTS idx_le_listener ON public.listener_events (listener_id);\n"
+    schema.write_text(read_schema().replace("    audio_url       text,", "    media_url       text,") + index)
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        conn.execute("ANALYZE public.listener_events")
+        largest = conn.execute(
+            "SELECT max(c.reltuples)::bigint FROM timescaledb_information.chunks i JOIN pg_class c "
+            "ON c.oid = format('%I.%I', i.chunk_schema, i.chunk_name)::regclass "
+            "WHERE i.hypertable_name = 'listener_events'"
+        ).fetchone()[0]  # type: ignore[index]
+    assert main(["plan", "--database-url", seeded_url, "--schema-file", str(schema), "--json"]) == 1
+    steps = {s["name"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
+    built = steps["public.idx_le_listener"]
+    assert "timescaledb.transaction_per_chunk" in built["sql"] and "blocks_writes" in built["hazards"]
+    assert "blocks writes to one chunk at a time" in built["reason"]
+    assert f"has ~{largest:,} rows" in built["reason"], built["reason"]
+    renamed = steps["public.episodes.media_url"]
+    assert renamed["action"] == "rename" and renamed["hazards"] == ["breaks_compatibility"]
+    print(f"\nplan --json hazards: {time.monotonic() - clock:.1f} s")
