@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -29,7 +29,13 @@ from tasks.concurrency import migrate_slot
 from tasks.naming import migrate_run_name
 from tasks.notify import notify_failure, remember_failure
 from tasks.preflight import preflight
-from tasks.reporting import RunReport, publish_report, unexpected_error, write_report_log
+from tasks.reporting import (
+    RunReport,
+    publish_report,
+    settle_previous_report,
+    unexpected_error,
+    write_report_log,
+)
 from tasks.secrets import resolve_flow_target
 from tasks.verify import verify
 
@@ -93,6 +99,11 @@ def migrate(
         # Cheap and local: before preflight connects or a backup runs.
         check_schema_file(schema_file, allow_lint or ())
         slot.enter_context(migrate_slot(environment))  # one migrate per environment, through the pause
+        # Holding the slot, a report still RUNNING is a dead run's; ours reads RUNNING until it ends.
+        report.settled = settle_previous_report(log_path)
+        if report.settled:
+            logger.warning("%s", report.settled)
+        _checkpoint(report, log_path)
 
         # A dry run rolls back everything, so planning against production needs no confirmation.
         # With require_approval the gate is the approval of the computed plan below, not a parameter.
@@ -111,6 +122,7 @@ def migrate(
             if plan_only:
                 report.outcome = "success"
                 return summary(report, log_path)
+            _checkpoint(report, log_path)  # the pause may be long, and its worker may die in it
             report.approval = approve(url, env, schema_text, report.plan, plan_checksum, confirmed_by)
 
         restore_command = None
@@ -130,6 +142,7 @@ def migrate(
         else:
             report.backup_skipped = f"skipped: not required for {environment}"
 
+        _checkpoint(report, log_path)  # a kill from here on leaves RUNNING, which the next run settles
         # Under an approval, apply plans again after the backup and runs only the approved plan.
         approved = report.approval.plan if report.approval is not None else None
         hazards = [*(allow_hazards or []), *(report.approval.allowed_hazards if report.approval else [])]
@@ -198,6 +211,9 @@ def migrate(
         report.fail(error.message, error.hint)
         remember_failure(error, report.failed_step())
         raise error from None
+    except BaseException as stopped:  # SIGTERM's exception, a cancellation: never a report left RUNNING
+        report.interrupted(type(stopped).__name__)
+        raise
     finally:
         slot.close()
         _finish(report, log_path, logger)
@@ -219,6 +235,13 @@ def summary(report: RunReport, log_path: Any) -> dict[str, Any]:
         "plan_checksum": report.plan.checksum if report.plan else None,
         "approval": report.approval.as_dict() if report.approval else None,
     }
+
+
+def _checkpoint(report: RunReport, log_path: Any) -> None:
+    """The report so far, RUNNING, in the log file: what a killed process leaves for the next run."""
+    if log_path:
+        with suppress(OSError):
+            write_report_log(log_path, report)
 
 
 def _finish(report: RunReport, log_path: Any, logger: Any) -> None:

@@ -23,6 +23,7 @@ from db.errors import SchemaflowError
 
 MAX_LISTED_CHANGES = 200
 REPORT_LOG_MODE = 0o600
+RUNNING_OUTCOME = "- outcome: **RUNNING**"
 STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 ATTENTION_MARK = {"fail": "✗ FAIL", "warn": "⚠ warn"}
 
@@ -130,18 +131,33 @@ class RunReport:
     apply: ApplyResult | None = None
     verify: list[CheckResult] | None = None
     verify_notes: list[str] = field(default_factory=list)
-    outcome: str = "running"  # success | failed
+    outcome: str = "running"  # success | failed | rejected | interrupted
     error: str = ""
     hint: str = ""
     restore_command: str = ""
     plan: Any = None  # db.plan.model.Plan, when the run computed one (approval, plan_only)
     approval: Any = None  # tasks.approval.Approval, when the plan was approved
+    settled: str = ""  # the previous run's report that a dead process left RUNNING, settled by this run
     approval_asked: bool = False  # the run waits for an approval of its plan (not only its data checks)
 
     def fail(self, message: str, hint: str | None = None) -> None:
         self.outcome = "failed"
         self.error = mask_url(message)
         self.hint = mask_url(hint or "")
+
+    def interrupted(self, what: str) -> None:
+        """The run was stopped from outside (SIGTERM, a cancelled or crashed run): say where, and what
+        that left, instead of a report that reads RUNNING forever."""
+        step = self.failed_step()
+        if self.apply is not None:
+            left = f"apply had ended: {self.apply.outcome}"
+        elif step in ("target", "start", "preflight", "approval", "plan", "backup"):
+            left = "nothing was changed: it stopped before apply"
+        else:
+            left = ("apply was running and did not report: `schemaflow history --env "
+                    f"{self.environment}` and the next run's plan show what committed")  # fmt: skip
+        self.fail(f"interrupted ({what}) during {step}; {left}", "run migrate again when ready")
+        self.outcome = "interrupted"
 
     def failed_step(self) -> str:
         """Which step a failure stopped at, from what the report holds (for the failure artifact)."""
@@ -176,6 +192,8 @@ class RunReport:
         out.append(f"- outcome: **{self.outcome.upper()}**" + (f": {self.error}" if self.error else ""))
         if self.hint:
             out.append(f"- what to do: {self.hint}")
+        if self.settled:
+            out.append(f"- settled: {self.settled}")
         if self.restore_command:
             out.append(f"- restore the backup taken before this run: `{mask_url(self.restore_command)}`")
         out += ["", "## Preflight", ""]
@@ -310,6 +328,27 @@ def _human_size(size: Any) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def settle_previous_report(path: Path | None) -> str:
+    """What to say about the environment's last report when its process died before finishing it.
+
+    A report still reading RUNNING was left by a process killed mid-run (its own `finally` never
+    ran); this run settles it, in its own report, which replaces that file.
+    """
+    try:
+        text = path.read_text(encoding="utf-8") if path else ""
+    except OSError:
+        return ""
+    if RUNNING_OUTCOME not in text:
+        return ""
+    run = re.search(r"^- flow run: (.+)$", text, re.MULTILINE)
+    started = re.search(r"^- started: (.+)$", text, re.MULTILINE)
+    return (
+        f"the previous run's report ({run[1] if run else 'flow run unknown'}, started "
+        f"{started[1] if started else 'unknown'}) was left RUNNING by a process that died; settled as "
+        "abandoned: `schemaflow history` shows whether it committed, and this run plans against what is there"
+    )
 
 
 def write_report_log(path: Path, report: RunReport) -> Path:

@@ -53,6 +53,7 @@ AGGREGATE = "metrics_daily"
 AGGREGATE_KINDS = ("table", "matview", "cagg")  # the forms metrics_daily takes, per capability
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
+SETTLE_ATTEMPTS, SETTLE_PAUSE_SECONDS = 5, 2.0  # reading the catalog again after a lost server
 # What a reshape of metrics_daily runs instead of the plan, as the one step the hazard gate judges.
 RESHAPE_STEP = Step(
     sql="-- the whole master file in one transaction: metrics_daily changes form, its rows carried over",
@@ -287,9 +288,15 @@ def _settle(
 ) -> Settled:
     """Say in `error`, `result` and the history row which steps committed, proven by the catalog.
 
-    The history row is best effort: after a server restart it may not be writable yet.
+    A server that restarted (the likely cause of a lost connection) is given a few seconds to answer
+    again; after that the history row is left out and the report says so.
     """
     settled = settle_failure(url, plan, result, connect_timeout)
+    for _ in range(SETTLE_ATTEMPTS - 1):
+        if settled.catalog_now:
+            break
+        time.sleep(SETTLE_PAUSE_SECONDS)
+        settled = settle_failure(url, plan, result, connect_timeout)
     error.message = settled_message(error.message, settled)
     result.outcome = f"failed: {settled.describe()}"
     error.result = result

@@ -24,8 +24,15 @@ NEXT_RUN = (
     "the next run plans against what is there now and runs only what is left (an index a build left "
     "invalid is dropped and built again)"
 )
-# Claims the executor's messages make from where they stood; the settled text replaces them.
-UNPROVEN_CLAIMS = ("; rolled back, nothing was changed", "; the transactional steps before it were committed")
+# Claims the executor's and SIGTERM's messages make from where they stood; the settled text replaces them.
+UNPROVEN_CLAIMS = {
+    "; rolled back, nothing was changed": "",
+    "; the transactional steps before it were committed": "",
+    " after the schema change was committed; the post-commit step running then was cancelled": (
+        ": the running step was cancelled"
+    ),
+    "; nothing was changed and the migration lock was released": "; the migration lock was released",
+}
 MAX_NAMED = 10
 
 
@@ -91,8 +98,8 @@ def settle_failure(
 
 def settled_message(message: str, settled: Settled) -> str:
     """The error's own text (what failed), less its unproven claim, then what the run left."""
-    for claim in UNPROVEN_CLAIMS:
-        message = message.replace(claim, "")
+    for claim, kept in UNPROVEN_CLAIMS.items():
+        message = message.replace(claim, kept)
     return f"{message}; {settled.describe()}"
 
 

@@ -308,3 +308,22 @@ def test_plan_json_says_a_per_chunk_index_blocks_writes_chunk_by_chunk_and_a_ren
     renamed = steps["public.episodes.media_url"]
     assert renamed["action"] == "rename" and renamed["hazards"] == ["breaks_compatibility"]
     print(f"\nplan --json hazards: {time.monotonic() - clock:.1f} s")
+
+
+def test_a_report_a_dead_run_left_running_is_settled_and_an_interrupted_run_never_reads_running(
+    tmp_path: Path,
+) -> None:
+    from tasks.reporting import RunReport, settle_previous_report, write_report_log
+
+    log = tmp_path / "migrate-production.log"
+    assert settle_previous_report(log) == ""  # no earlier run
+    paused = RunReport(environment="production", target="x", flow_run="migrate-production-apply-h-1a2b3c")
+    write_report_log(log, paused)  # what the run leaves on disk before its approval pause
+    settled = settle_previous_report(log)
+    assert "migrate-production-apply-h-1a2b3c" in settled and "left RUNNING by a process that died" in settled
+    paused.interrupted("TerminationSignal")
+    write_report_log(log, paused)
+    text = log.read_text()
+    assert "**RUNNING**" not in text and "- outcome: **INTERRUPTED**: interrupted (TerminationSignal)" in text
+    assert "nothing was changed: it stopped before apply" in text
+    assert settle_previous_report(log) == ""
