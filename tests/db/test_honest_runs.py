@@ -105,15 +105,16 @@ def test_a_failed_online_step_after_a_committed_one_names_both_in_the_error_resu
     seeded_url: str,
 ) -> None:
     clock = time.monotonic()
-    duplicates = (
-        "\nCREATE UNIQUE INDEX IF NOT EXISTS idx_podcasts_one_per_tenant ON public.podcasts (tenant_id);\n"
+    # Fails on every row (division by zero) in a way no data check predicts: an expression index.
+    failing = (
+        "\nCREATE INDEX IF NOT EXISTS idx_podcasts_zero ON public.podcasts ((1 / (length(title) * 0)));\n"
     )
-    text = read_schema() + COMMENT + duplicates
+    text = read_schema() + COMMENT + failing
     with pytest.raises(ApplyFailed) as caught:
         apply_schema(seeded_url, text, environment="test", **LIMITS)  # type: ignore[arg-type]
     message = caught.value.message
     assert "committed: step 1 (COMMENT ON TABLE public.plans" in message, message
-    assert "not committed: step 2 (CREATE UNIQUE INDEX" in message, message
+    assert "not committed: step 2 (CREATE INDEX CONCURRENTLY" in message, message
     assert "nothing was changed" not in message and "the next run plans against what is there" in message
     result = caught.value.result
     assert result.outcome.startswith("failed: committed: step 1")  # type: ignore[union-attr]
