@@ -16,7 +16,13 @@ from pathlib import Path
 from cli.console import STARTING, LiveSteps, markdown, out, print_json
 from cli.exit_codes import ExitCode
 from cli.prefect_server import use_server_for_runs
-from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
+from cli.target import (
+    add_allow_lint_argument,
+    add_target_arguments,
+    confirmation_source,
+    environment_target,
+    warn_about,
+)
 from db.connection.environments import Environment, get_environment
 from db.connection.target import Target
 from db.connection.urls import mask_url
@@ -60,13 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KIND",
         help="let the plan run steps with this hazard (rewrites_table, blocks_writes, ...); repeatable",
     )
-    parser.add_argument(
-        "--allow-lint",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help="let a master-file lint finding of this rule (SF005, ...) through, after review; repeatable",
-    )
+    add_allow_lint_argument(parser)
     parser.add_argument(
         "--plan-checksum",
         metavar="C",

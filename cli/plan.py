@@ -12,7 +12,7 @@ import argparse
 
 from cli.console import out, print_raw, step
 from cli.exit_codes import ExitCode
-from cli.target import add_target_arguments, command_target, warn_about
+from cli.target import add_allow_lint_argument, add_target_arguments, command_target, warn_about
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,13 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="include steps that drop tables or columns holding rows (left out and noted otherwise)",
     )
-    parser.add_argument(
-        "--allow-lint",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help="let a master-file lint finding of this rule (SF005, ...) through, after review; repeatable",
-    )
+    add_allow_lint_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument(
         "--migrations-dir", metavar="PATH", help="the one-off migrations folder (default: the environment's)"

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pglast import ast, enums, parse_sql
-from pglast.parser import ParseError
+from pglast import ast, enums
 
 from db.deploy.statements import split_file
 from db.errors import CheckFailed
 from db.plan.squawk import _run_squawk  # the one Squawk runner (its excluded rules say why)
 from db.schema.lint import lint_sql
 from db.versions.files import MigrationFile
-from db.versions.lock_rules import LOCKS_ACK_HINT, lock_findings
+from db.versions.lock_rules import LOCKS_ACK_HINT, lock_findings, parsed_statements
 
 TRANSACTIONAL_RULES = {"SF001", "SF006"}
 AUTOCOMMIT_RULES = {"SF001", "SF002", "SF005"}
@@ -80,19 +79,11 @@ def destroys_unacknowledged(f: MigrationFile) -> list[MigrationFinding]:
     if f.acknowledged:
         return []
     out = []
-    for statement in split_file(f.up):
-        try:
-            parsed = parse_sql(statement.text)
-        except ParseError:
-            continue  # SF001 reports it
-        for raw in parsed:
-            what = _destroys(raw.stmt, batched=f.batch is not None)
-            if what:
-                out.append(
-                    MigrationFinding(
-                        f.name, statement.line, ACK_RULE, f"{what} without an acknowledgement", "error"
-                    )
-                )
+    for line, stmt in parsed_statements(f):
+        what = _destroys(stmt, batched=f.batch is not None)
+        if what:
+            found = f"{what} without an acknowledgement"
+            out.append(MigrationFinding(f.name, line, ACK_RULE, found, "error"))
     return out
 
 

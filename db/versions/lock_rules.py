@@ -12,6 +12,7 @@ it, and re-applies the environment's timeouts after every statement of a file th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
@@ -38,22 +39,28 @@ def timeout_ms(value: object) -> float | None:
     return float("inf") if ms == 0 else ms
 
 
+def parsed_statements(f: MigrationFile) -> Iterator[tuple[int, ast.Node | None]]:
+    """(line, parsed statement) for each statement of the up section that parses (SF001 reports the rest)."""
+    for statement in split_file(f.up):
+        try:
+            parsed = parse_sql(statement.text)
+        except ParseError:
+            continue
+        for raw in parsed:
+            yield statement.line, raw.stmt
+
+
 def lock_findings(f: MigrationFile, limits: dict[str, str] | None = None) -> list[tuple[int, str, str]]:
     """(line, rule, message) for each SET above `limits` (any 0 when None) and each explicit
     ACCESS EXCLUSIVE lock, unless the file acknowledges them."""
     if f.locks_acknowledged:
         return []
     found = []
-    for statement in split_file(f.up):
-        try:
-            parsed = parse_sql(statement.text)
-        except ParseError:
-            continue  # SF001 reports it
-        for raw in parsed:
-            message = _raises_timeout(raw.stmt, limits) or _locks_exclusively(raw.stmt)
-            if message:
-                rule = TIMEOUT_RULE if "timeout" in message else EXCLUSIVE_RULE
-                found.append((statement.line, rule, message))
+    for line, stmt in parsed_statements(f):
+        message = _raises_timeout(stmt, limits) or _locks_exclusively(stmt)
+        if message:
+            rule = TIMEOUT_RULE if "timeout" in message else EXCLUSIVE_RULE
+            found.append((line, rule, message))
     return found
 
 
