@@ -328,3 +328,69 @@ def test_a_report_a_dead_run_left_running_is_settled_and_an_interrupted_run_neve
     assert "**RUNNING**" not in text and "- outcome: **INTERRUPTED**: interrupted (TerminationSignal)" in text
     assert "nothing was changed: it stopped before apply" in text
     assert settle_previous_report(log) == ""
+
+
+SLOW_INDEX = """
+CREATE OR REPLACE FUNCTION public.slow_id(n integer) RETURNS integer LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF current_setting('schemaflow_test.slow', true) = 'on' THEN PERFORM pg_sleep(0.3); END IF;
+    RETURN n;
+END $$;
+CREATE INDEX IF NOT EXISTS idx_podcasts_slow ON public.podcasts (public.slow_id(length(title)));
+"""
+APPLY_DRIVER = """
+import sys
+from db.deploy.plan_apply import apply_schema
+from db.errors import ApplyFailed
+try:
+    apply_schema(sys.argv[1], open(sys.argv[2]).read(), environment="test", lock_timeout="1s",
+                 statement_timeout="5min", lock_retries=1, allow_hazards=["all"])
+except ApplyFailed as exc:
+    print(exc.message)
+    sys.exit(exc.exit_code)
+"""
+
+
+def test_sigterm_during_an_online_index_build_names_the_committed_step_and_the_next_run_repairs_it(
+    seeded_url: str, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    clock = time.monotonic()
+    schema = tmp_path / "slow.sql"
+    schema.write_text(read_schema() + SLOW_INDEX)
+    database = seeded_url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {database} SET schemaflow_test.slow = 'on'")
+    root = Path(__file__).resolve().parents[2]
+    driver = [sys.executable, "-c", APPLY_DRIVER, seeded_url, str(schema)]
+    process = subprocess.Popen(driver, cwd=root, stdout=subprocess.PIPE, text=True)
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        building = (
+            "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'CREATE INDEX CONC%%'"
+        )
+        while conn.execute(building).fetchone() is None:
+            assert process.poll() is None and time.monotonic() - clock < 120, process.communicate()
+            time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 143, out
+    assert "stopped by SIGTERM" in out and "after the schema change was committed" not in out, out
+    assert "committed: step 1 (CREATE OR REPLACE FUNCTION public.slow_id" in out, out
+    assert "not committed: step 2 (CREATE INDEX CONCURRENTLY" in out, out
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT objects_changed, error_message FROM schemaflow.migration_history ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        assert row is not None and row[0] == 1 and "committed: step 1" in row[1], row
+        conn.execute(f"ALTER DATABASE {database} RESET schemaflow_test.slow")
+    again = schema.read_text()
+    rerun = apply_schema(seeded_url, again, environment="test", allow_hazards=["all"], **LIMITS)  # type: ignore[arg-type]
+    # The build the SIGTERM cancelled left an invalid index: the rerun drops it and builds it again.
+    assert [(r["sql"].split()[0], r["status"]) for r in rerun.steps] == [("DROP", "done"), ("CREATE", "done")]
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.idx_podcasts_slow'::regclass"
+        assert conn.execute(valid).fetchone() == (True,)
+    print(f"\nSIGTERM mid online build and the repairing rerun: {time.monotonic() - clock:.1f} s")
