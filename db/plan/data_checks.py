@@ -122,6 +122,8 @@ def _run(
         return None, f"step {number}: {check.what} not checked: {first_error_line(exc)}"
     except psycopg.errors.DataError as exc:  # the cast the step makes fails on a row
         return Finding(number, f"{check.what}: {first_error_line(exc)}", None, ""), ""
+    except psycopg.Error as exc:  # not about the rows (a cast no row could pass): the step says it
+        return None, f"step {number}: {check.what} not checked: {first_error_line(exc)}"
     if not row or not row[0]:
         return None, ""
     return Finding(number, check.what, int(row[0]), str(row[1] or "")), ""

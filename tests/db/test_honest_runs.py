@@ -394,3 +394,17 @@ def test_sigterm_during_an_online_index_build_names_the_committed_step_and_the_n
         valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.idx_podcasts_slow'::regclass"
         assert conn.execute(valid).fetchone() == (True,)
     print(f"\nSIGTERM mid online build and the repairing rerun: {time.monotonic() - clock:.1f} s")
+
+
+def test_a_check_that_is_not_about_the_rows_is_a_note_not_a_crash(db_url: str) -> None:
+    from db.plan.data_checks import check_plan_data
+    from db.plan.model import Plan, Step
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.plans (id int); INSERT INTO public.plans VALUES (1)")
+    retype = Step(sql="ALTER TABLE public.plans ALTER COLUMN id TYPE uuid USING CAST(id AS uuid)",
+                  kind="column", name="public.plans.id", action="alter")  # fmt: skip
+    checked = check_plan_data(db_url, Plan(steps=(retype,), schema_checksum="s", catalog_checksum="c"))
+    assert (
+        checked.steps[0].hazards == () and "not checked: cannot cast type integer to uuid" in checked.notes[0]
+    )
