@@ -21,17 +21,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from db.versions.files import discover_migrations
     from db.versions.lint import ACK_HINT, ACK_RULE, lint_migration
+    from db.versions.lock_rules import EXCLUSIVE_RULE, LOCKS_ACK_HINT, TIMEOUT_RULE
 
     directory = migrations_folder(args)
     files = discover_migrations(directory)
+    limits = None
+    if args.env:  # its timeouts are the ceiling a file may not SET above (without --env: no 0)
+        from db.connection.environments import get_environment
+
+        env = get_environment(args.env)
+        limits = {"lock_timeout": env.lock_timeout, "statement_timeout": env.statement_timeout}
     errors = 0
     for f in files:
-        findings = lint_migration(f)
+        findings = lint_migration(f, limits=limits)
         errors += sum(1 for x in findings if x.severity == "error")
         for finding in findings:
             print(finding.format())
             if finding.rule == ACK_RULE:
                 print(f"    what to do: {ACK_HINT}")
+            elif finding.rule in (TIMEOUT_RULE, EXCLUSIVE_RULE):
+                print(f"    what to do: {LOCKS_ACK_HINT}")
         if not findings:
             print(f"{f.name}: ok")
     print(f"{len(files)} one-off file(s), {errors} error(s)")

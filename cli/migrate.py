@@ -16,7 +16,13 @@ from pathlib import Path
 from cli.console import STARTING, LiveSteps, markdown, out, out_indented, print_json
 from cli.exit_codes import ExitCode
 from cli.prefect_server import flow_run_in_cli, use_server_for_runs
-from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
+from cli.target import (
+    add_allow_lint_argument,
+    add_target_arguments,
+    confirmation_source,
+    environment_target,
+    warn_about,
+)
 from db.connection.environments import Environment, get_environment
 from db.connection.target import Target
 from db.connection.urls import mask_url
@@ -60,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KIND",
         help="let the plan run steps with this hazard (rewrites_table, blocks_writes, ...); repeatable",
     )
+    add_allow_lint_argument(parser)
     parser.add_argument(
         "--plan-checksum",
         metavar="C",
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     warn_about(target)
     from db.schema.precheck import check_schema_file
 
-    check_schema_file(args.schema_file)
+    check_schema_file(args.schema_file, args.allow_lint)
     from db.deploy.hazards import allowed_hazards
 
     allowed_hazards(args.allow_hazard)  # an unknown kind fails here, before Prefect starts
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             run_expectations=not args.skip_expectations,
             schema_file=args.schema_file,
             allow_hazards=args.allow_hazard or None,
+            allow_lint=args.allow_lint or None,
             plan_checksum=plan_checksum,
             return_state=True,
         )

@@ -12,7 +12,7 @@ import argparse
 
 from cli.console import out, out_indented, print_raw, step
 from cli.exit_codes import ExitCode
-from cli.target import add_target_arguments, command_target, warn_about
+from cli.target import add_allow_lint_argument, add_target_arguments, command_target, warn_about
 from db.errors import ConfigError
 
 
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="include steps that drop tables or columns holding rows (left out and noted otherwise)",
     )
+    add_allow_lint_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument(
         "--migrations-dir", metavar="PATH", help="the one-off migrations folder (default: the environment's)"
@@ -47,16 +48,19 @@ def run(args: argparse.Namespace) -> int:
         from db.deploy.preflight import refuse_without_timescaledb
 
         refuse_without_timescaledb(target.url, target.environment)
+    from db.schema.precheck import check_schema_file
+
+    schema_text = check_schema_file(args.schema_file, args.allow_lint)  # lint stops a plan like a parse error
     from db.catalog.drift import FileDoesNotApply
     from db.plan.database import plan_database  # imports psycopg and the catalog: only when run
     from db.plan.render import render_json, render_text
-    from db.schema.master_file import MASTER_SCHEMA, read_schema
+    from db.schema.master_file import MASTER_SCHEMA
 
     with step("plan", "building the expected schema and comparing catalogs", enabled=not args.json):
         try:
             plan = plan_database(
                 target.url,
-                read_schema(args.schema_file) if args.schema_file else None,
+                schema_text,
                 scratch_url=args.scratch_url,
                 allow_destroy=args.allow_destroy,
                 exclude_schemas=target.environment.exclude_schemas if target.environment else (),

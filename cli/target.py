@@ -36,6 +36,17 @@ def add_target_arguments(parser, *, env_required: bool) -> None:  # type: ignore
     parser.add_argument("--database-url", metavar="URL", help=DATABASE_URL_HELP)
 
 
+def add_allow_lint_argument(parser: argparse.ArgumentParser) -> None:
+    """--allow-lint RULE: plan and migrate refuse a master file with lint findings unless named."""
+    parser.add_argument(
+        "--allow-lint",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="let a master-file lint finding of this rule (SF005, ...) through, after review; repeatable",
+    )
+
+
 def cli_secret_loader(_name: str) -> str | None:
     """Read a Secret block from a Prefect server that answers now; never start a temporary one."""
     from cli.prefect_server import reachable_api_url

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -12,10 +12,12 @@ from pydantic import SecretStr
 
 from db.connection.environments import get_environment
 from db.deploy.confirmation import APPROVAL_PENDING, flow_confirmation
+from db.deploy.plan_apply import target_is_empty
 from db.errors import SchemaflowError
+from db.plan.data_checks import refuse_data_failures
 from db.schema.master_file import read_schema
 from db.schema.precheck import check_schema_file
-from tasks.apply import apply
+from tasks.apply import apply, record_lint_allowance
 from tasks.approval import (
     ApprovalRejected,
     approve,
@@ -27,7 +29,13 @@ from tasks.concurrency import migrate_slot
 from tasks.naming import migrate_run_name
 from tasks.notify import notify_failure, remember_failure
 from tasks.preflight import preflight
-from tasks.reporting import RunReport, publish_report, unexpected_error, write_report_log
+from tasks.reporting import (
+    RunReport,
+    publish_report,
+    settle_previous_report,
+    unexpected_error,
+    write_report_log,
+)
 from tasks.secrets import resolve_flow_target
 from tasks.verify import verify
 
@@ -42,6 +50,7 @@ def migrate(
     run_expectations: bool = True,
     schema_file: str | None = None,
     allow_hazards: list[str] | None = None,
+    allow_lint: list[str] | None = None,
     plan_only: bool = False,
     plan_checksum: str | None = None,
     confirmed_by: str | None = None,
@@ -62,6 +71,8 @@ def migrate(
         schema_file: Apply this file instead of the repository's master schema (for rehearsals).
         allow_hazards: Hazard kinds (rewrites_table, blocks_writes, ...) this run may execute on top of
             the environment's allow_hazards. Read the plan first; the CLI's --allow-hazard KIND.
+        allow_lint: Master-file lint rules (SF005, ...) this run may pass with, after review; recorded on
+            the run's history row. Any other lint finding stops the run before preflight (--allow-lint).
         plan_only: Run preflight, compute and publish the plan, and stop: nothing changed.
         plan_checksum: The checksum of the plan a reviewer approved (the CLI's --plan-checksum / --yes):
             the run applies only that plan, refuses any other, and does not pause for approval.
@@ -85,8 +96,14 @@ def migrate(
         url = resolved.url
         for warning in resolved.warnings:
             logger.warning("%s", warning)
-        check_schema_file(schema_file)  # cheap and local: before preflight connects or a backup runs
+        # Cheap and local: before preflight connects or a backup runs.
+        check_schema_file(schema_file, allow_lint or ())
         slot.enter_context(migrate_slot(environment))  # one migrate per environment, through the pause
+        # Holding the slot, a report still RUNNING is a dead run's; ours reads RUNNING until it ends.
+        report.settled = settle_previous_report(log_path)
+        if report.settled:
+            logger.warning("%s", report.settled)
+        _checkpoint(report, log_path)
 
         # A dry run rolls back everything, so planning against production needs no confirmation.
         # With require_approval the gate is the approval of the computed plan below, not a parameter.
@@ -98,15 +115,23 @@ def migrate(
             or ("not needed: a plan-only run changes nothing" if plan_only else "")
             or (APPROVAL_PENDING if approval_gate else ""),
         )
+        report.approval_asked = approval_gate
         if plan_only or approval_gate:
             schema_text = read_schema(schema_file)
             report.plan = plan(url, environment, schema_text, dry_run=dry_run)
             if plan_only:
                 report.outcome = "success"
                 return summary(report, log_path)
+            _checkpoint(report, log_path)  # the pause may be long, and its worker may die in it
             report.approval = approve(url, env, schema_text, report.plan, plan_checksum, confirmed_by)
 
         restore_command = None
+        takes_backup = not dry_run and (env.require_backup or backup_anyway)
+        if takes_backup and report.plan is None and not target_is_empty(url, read_schema(schema_file)):
+            # The plan's data checks, before a backup is spent on a change the rows would refuse.
+            report.plan = plan(url, environment, read_schema(schema_file))
+        if takes_backup and report.plan is not None:
+            refuse_data_failures(report.plan, environment)
         if dry_run:
             report.backup_skipped = "skipped: dry run changes nothing"
         elif env.require_backup or backup_anyway:
@@ -117,6 +142,7 @@ def migrate(
         else:
             report.backup_skipped = f"skipped: not required for {environment}"
 
+        _checkpoint(report, log_path)  # a kill from here on leaves RUNNING, which the next run settles
         # Under an approval, apply plans again after the backup and runs only the approved plan.
         approved = report.approval.plan if report.approval is not None else None
         hazards = [*(allow_hazards or []), *(report.approval.allowed_hazards if report.approval else [])]
@@ -124,6 +150,8 @@ def migrate(
             url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=hazards,
             restore_command=restore_command, approved=approved,
         )  # fmt: skip
+        if allow_lint and report.apply.history_id:
+            record_lint_allowance(url, env, report.apply.history_id, allow_lint)
         if report.approval is not None and report.apply.history_id:
             record_approval(url, env, report.apply.history_id, report.approval)
         restore_point = (report.backup or {}).get("restore_point")
@@ -162,6 +190,11 @@ def migrate(
         applied = getattr(exc, "result", None)  # ApplyFailed's: apply ran and rolled back
         if report.apply is None and applied is not None:
             report.apply = applied  # so the report says so instead of "not run"
+        if allow_lint and getattr(applied, "history_id", None):
+            try:  # a failed run that a reviewer let through lint says so too
+                record_lint_allowance(url, env, applied.history_id, allow_lint)  # type: ignore[union-attr]
+            except Exception as unrecorded:
+                logger.warning("the allowed lint rules were not added to the history row: %s", unrecorded)
         if report.approval is not None and getattr(applied, "history_id", None):
             # The audit trail names who approved a run that failed, too.
             try:
@@ -178,6 +211,9 @@ def migrate(
         report.fail(error.message, error.hint)
         remember_failure(error, report.failed_step())
         raise error from None
+    except BaseException as stopped:  # SIGTERM's exception, a cancellation: never a report left RUNNING
+        report.interrupted(type(stopped).__name__)
+        raise
     finally:
         slot.close()
         _finish(report, log_path, logger)
@@ -199,6 +235,13 @@ def summary(report: RunReport, log_path: Any) -> dict[str, Any]:
         "plan_checksum": report.plan.checksum if report.plan else None,
         "approval": report.approval.as_dict() if report.approval else None,
     }
+
+
+def _checkpoint(report: RunReport, log_path: Any) -> None:
+    """The report so far, RUNNING, in the log file: what a killed process leaves for the next run."""
+    if log_path:
+        with suppress(OSError):
+            write_report_log(log_path, report)
 
 
 def _finish(report: RunReport, log_path: Any, logger: Any) -> None:

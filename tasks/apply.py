@@ -36,6 +36,15 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError)
 
 
+def record_lint_allowance(url: str, env: Any, history_id: int, rules: list[str]) -> None:
+    """The lint rules a reviewer let this run through, on its history row (like its restore point)."""
+    from db.connection.connect import connect
+    from db.deploy.history import record_allowed_lint
+
+    with connect(url, autocommit=True, connect_timeout=env.connect_timeout) as conn:
+        record_allowed_lint(conn, history_id, [rule.upper() for rule in rules])
+
+
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect's retry_condition_fn: retry the apply task only after a transient failure."""
     try:

@@ -69,6 +69,9 @@ def step_action(step: str | None, environment: str, hint: str | None) -> list[st
         "folder's free space and permissions on the worker, then run the deployment again.",
         "apply": "Nothing was changed: the apply rolled back. Fix the statement the error names in the "
         "master file (or end the session holding the lock), then run the deployment again.",
+        "apply-committed": "Some changes WERE committed before the failure: the error and the run "
+        "report's step table name which. Fix the cause, then run the deployment again: it plans against "
+        "what is there now and runs only what is left.",
         "verify": f"The schema WAS applied; verification failed. Read the `{key}-verify` table, then fix "
         "forward or restore the backup with the command in the run report.",
     }

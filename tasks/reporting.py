@@ -23,6 +23,7 @@ from db.errors import SchemaflowError
 
 MAX_LISTED_CHANGES = 200
 REPORT_LOG_MODE = 0o600
+RUNNING_OUTCOME = "- outcome: **RUNNING**"
 STATUS_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 ATTENTION_MARK = {"fail": "✗ FAIL", "warn": "⚠ warn"}
 
@@ -130,17 +131,33 @@ class RunReport:
     apply: ApplyResult | None = None
     verify: list[CheckResult] | None = None
     verify_notes: list[str] = field(default_factory=list)
-    outcome: str = "running"  # success | failed
+    outcome: str = "running"  # success | failed | rejected | interrupted
     error: str = ""
     hint: str = ""
     restore_command: str = ""
     plan: Any = None  # db.plan.model.Plan, when the run computed one (approval, plan_only)
     approval: Any = None  # tasks.approval.Approval, when the plan was approved
+    settled: str = ""  # the previous run's report that a dead process left RUNNING, settled by this run
+    approval_asked: bool = False  # the run waits for an approval of its plan (not only its data checks)
 
     def fail(self, message: str, hint: str | None = None) -> None:
         self.outcome = "failed"
         self.error = mask_url(message)
         self.hint = mask_url(hint or "")
+
+    def interrupted(self, what: str) -> None:
+        """The run was stopped from outside (SIGTERM, a cancelled or crashed run): say where, and what
+        that left, instead of a report that reads RUNNING forever."""
+        step = self.failed_step()
+        if self.apply is not None:
+            left = f"apply had ended: {self.apply.outcome}"
+        elif step in ("target", "start", "preflight", "approval", "plan", "backup"):
+            left = "nothing was changed: it stopped before apply"
+        else:
+            left = ("apply was running and did not report: `schemaflow history --env "
+                    f"{self.environment}` and the next run's plan show what committed")  # fmt: skip
+        self.fail(f"interrupted ({what}) during {step}; {left}", "run migrate again when ready")
+        self.outcome = "interrupted"
 
     def failed_step(self) -> str:
         """Which step a failure stopped at, from what the report holds (for the failure artifact)."""
@@ -150,15 +167,23 @@ class RunReport:
             return "start"
         if any(r.status == "fail" for r in self.preflight):
             return "preflight"
-        if self.plan is not None and self.approval is None:
+        if self.plan is not None and any(": fails_on_data: " in note for note in self.plan.notes):
+            return "plan"  # its data checks stopped the run before the backup
+        if self.plan is not None and self.approval is None and self.approval_asked:
             return "approval"
         if self.apply is None:
             return "apply" if self.backup or self.backup_skipped else "backup"
-        return "apply" if self.verify is None and not self.verify_notes else "verify"
+        if self.verify is not None or self.verify_notes:
+            return "verify"
+        # "Nothing was changed" only where the apply proved it (a rollback, or an unmoved catalog).
+        if "nothing was changed" in self.apply.outcome:
+            return "apply"
+        return "apply-committed" if "committed" in self.apply.outcome else "apply (see the error)"
 
     def to_markdown(self) -> str:
         """The report as markdown (also readable as plain text in a terminal or log file)."""
-        title = "dry run (rolled back, nothing changed)" if self.dry_run else "migrate"
+        # What the dry run did is the Changes section's first line (a failing step fails it too).
+        title = "dry run (the real run, rolled back)" if self.dry_run else "migrate"
         out = [f"# schemaflow {title}: environment `{self.environment}`", ""]
         out.append(f"- target: {mask_url(self.target) or '(not resolved)'}")
         if self.flow_run:
@@ -167,6 +192,8 @@ class RunReport:
         out.append(f"- outcome: **{self.outcome.upper()}**" + (f": {self.error}" if self.error else ""))
         if self.hint:
             out.append(f"- what to do: {self.hint}")
+        if self.settled:
+            out.append(f"- settled: {self.settled}")
         if self.restore_command:
             out.append(f"- restore the backup taken before this run: `{mask_url(self.restore_command)}`")
         out += ["", "## Preflight", ""]
@@ -201,7 +228,7 @@ class RunReport:
             )
         elif self.outcome == "rejected":
             lines.append(f"- **REJECTED**: {self.error}")
-        elif self.plan is not None:
+        elif self.plan is not None and self.approval_asked:
             lines.append("- not approved: nothing was applied")
         return [*lines, ""]
 
@@ -226,6 +253,8 @@ class RunReport:
             ran = (
                 "was rolled back: nothing was changed" if "rolled back" in result.outcome else result.outcome
             )
+            if result.dry_run:
+                ran = f"failed: {result.outcome}"
             what = "statement(s) in the file" if result.method == "file" else "planned step(s)"
             return [
                 f"- apply ran and {ran} ({result.statements} {what}, {result.attempts} attempt(s), "
@@ -238,7 +267,8 @@ class RunReport:
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "no changes"
         verb = "would make" if result.dry_run else "made"
         how = "the whole file in one transaction" if result.method == "file" else "the planned steps"
-        lines = [
+        lines = [f"- {result.outcome}"] if result.dry_run else []
+        lines += [
             f"- ran {how}" + (f" (plan `{result.plan_checksum[:12]}`)" if result.plan_checksum else ""),
             f"- mode: {result.mode}; {verb} {result.objects_changed} change(s): {summary}",
             f"- {result.seconds} s, {result.attempts} attempt(s), checksum `{result.checksum[:12]}`"
@@ -298,6 +328,27 @@ def _human_size(size: Any) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+def settle_previous_report(path: Path | None) -> str:
+    """What to say about the environment's last report when its process died before finishing it.
+
+    A report still reading RUNNING was left by a process killed mid-run (its own `finally` never
+    ran); this run settles it, in its own report, which replaces that file.
+    """
+    try:
+        text = path.read_text(encoding="utf-8") if path else ""
+    except OSError:
+        return ""
+    if RUNNING_OUTCOME not in text:
+        return ""
+    run = re.search(r"^- flow run: (.+)$", text, re.MULTILINE)
+    started = re.search(r"^- started: (.+)$", text, re.MULTILINE)
+    return (
+        f"the previous run's report ({run[1] if run else 'flow run unknown'}, started "
+        f"{started[1] if started else 'unknown'}) was left RUNNING by a process that died; settled as "
+        "abandoned: `schemaflow history` shows whether it committed, and this run plans against what is there"
+    )
 
 
 def write_report_log(path: Path, report: RunReport) -> Path:

@@ -13,6 +13,10 @@
 
 An empty plan runs no statement beyond catalog reads and the migration advisory lock, so it cannot
 queue behind (or in front of) anybody's table locks.
+
+A dry run is this same run with its transaction rolled back: the transactional steps run on the data
+under the same locks and timeouts (so a NOT NULL column over NULL rows fails here as it would for
+real), the online steps are not run and say so, and the catalog is read again after the rollback.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ class StepResult:
     transactional: bool
     lock: str
     relation: str
-    status: str = "not run"  # done | failed | not run
+    status: str = "not run"  # done | failed | not run | rehearsed | not rehearsed (dry run)
     seconds: float = 0.0
     lock_wait_seconds: float = 0.0  # sampled, see db/deploy/lockwait.py
     attempts: int = 0
@@ -83,6 +87,9 @@ class ExecutionResult:
     steps: list[StepResult] = field(default_factory=list)
     transaction_attempts: int = 0
     seconds: float = 0.0
+    dry_run: bool = False
+    # A dry run's catalog checksum read again after its rollback: equal to the plan's, nothing changed.
+    catalog_after: str = ""
 
     @property
     def statements_run(self) -> int:
@@ -120,11 +127,15 @@ def execute_plan(
     lock_retries: int = 3,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
+    dry_run: bool = False,
 ) -> ExecutionResult:
-    """Run `plan`'s steps; raise HazardsNotAllowed before any change, ApplyFailed naming the step."""
+    """Run `plan`'s steps; raise HazardsNotAllowed before any change, ApplyFailed naming the step.
+
+    `dry_run`: the transactional steps run and are rolled back; the online steps are not run.
+    """
     refuse_unallowed_hazards(plan, allowed_hazards(allow_hazards), environment)
     clock = time.monotonic()
-    result = ExecutionResult(environment=environment, plan_checksum=plan.checksum)
+    result = ExecutionResult(environment=environment, plan_checksum=plan.checksum, dry_run=dry_run)
     result.steps = [StepResult.of(n, step) for n, step in enumerate(plan.steps, 1)]
     conn = connect(url, autocommit=True, connect_timeout=connect_timeout)
     try:
@@ -138,7 +149,11 @@ def execute_plan(
                 run = _Run(conn, plan, result, interruption, sampler, lock_retries, sleep)
                 try:
                     run.transaction(lock_timeout, statement_timeout)
-                    run.online(lock_timeout, statement_timeout)
+                    if dry_run:
+                        run.skip_online()
+                        result.catalog_after = catalog_checksum_now(conn, plan)
+                    else:
+                        run.online(lock_timeout, statement_timeout)
                     report(ProgressEvent(PROGRESS_STEP, done=len(plan.steps), unit="steps", finished=True))
                 except ApplyFailed as error:
                     report(ProgressEvent(PROGRESS_STEP, unit="steps", finished=True, failed=True))
@@ -150,6 +165,7 @@ def execute_plan(
 
 
 PROGRESS_STEP = "plan steps"
+NOT_REHEARSED = "not rehearsed on the data: runs outside a transaction"
 
 
 def refuse_if_catalog_moved(conn: psycopg.Connection, plan: Plan) -> None:
@@ -158,15 +174,20 @@ def refuse_if_catalog_moved(conn: psycopg.Connection, plan: Plan) -> None:
     Planning happens before the lock is taken, so another migrate (or a person) may have changed the
     database in between; its steps would then be stale. A hand-built plan has no scope to re-read.
     """
-    if plan.scope is None:
-        return
-    now = snapshot_checksum(snapshot_in_scope(conn, plan.scope))
-    if now != plan.catalog_checksum:
+    now = catalog_checksum_now(conn, plan)
+    if now and now != plan.catalog_checksum:
         raise ApplyFailed(
             f"the database changed after plan {plan.checksum[:12]} was computed (catalog "
             f"{plan.catalog_checksum[:12]}, now {now[:12]}), perhaps by another migrate; nothing was changed",
             hint="run migrate again: it plans against the database as it is now",
         )
+
+
+def catalog_checksum_now(conn: psycopg.Connection, plan: Plan) -> str:
+    """The live catalog's checksum in the plan's scope ('' for a hand-built plan, which has none)."""
+    if plan.scope is None:
+        return ""
+    return snapshot_checksum(snapshot_in_scope(conn, plan.scope))
 
 
 @dataclass
@@ -192,7 +213,7 @@ class _Run:
             self.result.transaction_attempts = attempt
             current: StepResult | None = None
             try:
-                with self.conn.transaction():
+                with self.conn.transaction(force_rollback=self.result.dry_run):
                     self.conn.execute(
                         sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout))
                     )
@@ -202,8 +223,8 @@ class _Run:
                     for current, step in steps:
                         self._run_step(current, step)
                 for done, _ in steps:
-                    done.status = "done"
-                self.committed = True
+                    done.status = "rehearsed" if self.result.dry_run else "done"
+                self.committed = not self.result.dry_run
                 return
             except psycopg.Error as exc:
                 self._stop_if_interrupted()
@@ -213,7 +234,15 @@ class _Run:
                     continue
                 current.status = "failed"
                 current.detail = first_error_line(exc)
-                raise _step_failed(exc, current, attempt, committed=False) from None
+                dry = self.result.dry_run
+                raise _step_failed(exc, current, attempt, committed=False, dry_run=dry) from None
+
+    def skip_online(self) -> None:
+        """A dry run's online steps: they cannot run in the rolled-back transaction, so they do not run."""
+        for record, step in zip(self.result.steps, self.plan.steps, strict=True):
+            if not step.transactional:
+                record.status = "not rehearsed"
+                record.detail = NOT_REHEARSED
 
     def online(self, lock_timeout: str, statement_timeout: str) -> None:
         """Each online step in autocommit after the commit, retried alone on a lock timeout."""
@@ -288,11 +317,21 @@ def _finish(result: ExecutionResult, clock: float) -> ExecutionResult:
     return result
 
 
-def _step_failed(exc: psycopg.Error, record: StepResult, attempts: int, *, committed: bool) -> ApplyFailed:
+def _step_failed(
+    exc: psycopg.Error, record: StepResult, attempts: int, *, committed: bool, dry_run: bool = False
+) -> ApplyFailed:
     statement = " ".join(record.sql.split())[:200]
     sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
     what = f"step {record.number} ({record.action} {record.kind} {record.name}: {statement})"
     gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, pg_errors.LockNotAvailable) else ""
+    if dry_run:
+        return ApplyFailed(
+            f"dry run: {what} failed: {gave_up}{first_error_line(exc)}{sqlstate}; rolled back, nothing "
+            "was changed; the real run would fail the same way",
+            hint="another session holds a lock on the table; retry when it has finished"
+            if gave_up
+            else "fix the cause (the master file, or the rows the error names) and run the dry run again",
+        )
     if committed:
         return ApplyFailed(
             f"{what} failed: {gave_up}{first_error_line(exc)}{sqlstate}; the transactional steps before it "

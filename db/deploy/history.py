@@ -38,6 +38,8 @@ SET plan_checksum = %(plan_checksum)s, approval_reason = %(reason)s, approved_by
 WHERE id = %(id)s
 """
 
+RECORD_ALLOWED_LINT_SQL = "UPDATE schemaflow.migration_history SET allowed_lint = %(rules)s WHERE id = %(id)s"
+
 RECORD_RESTORE_POINT_SQL = """
 UPDATE schemaflow.migration_history SET restore_point = %(restore_point)s WHERE id = %(id)s
 """
@@ -140,6 +142,12 @@ def record_restore_point(conn: psycopg.Connection, history_id: int, restore_poin
     """Write the pgBackRest restore point taken before the run (backup = "pgbackrest") onto its row."""
     ensure_history_table(conn)  # adds the column to a table created by an older version
     conn.execute(RECORD_RESTORE_POINT_SQL, {"id": history_id, "restore_point": restore_point})
+
+
+def record_allowed_lint(conn: psycopg.Connection, history_id: int, rules: list[str]) -> None:
+    """Write the master file's lint rules a reviewer let this run through (--allow-lint) onto its row."""
+    ensure_history_table(conn)  # adds the column to a table created by an older version
+    conn.execute(RECORD_ALLOWED_LINT_SQL, {"id": history_id, "rules": sorted(rules)})
 
 
 def list_runs(

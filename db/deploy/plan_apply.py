@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from pglast import ast, parse_sql
@@ -32,7 +32,9 @@ from db.deploy.apply import TargetNotEmpty, apply_master_schema, present_tables,
 from db.deploy.execute import ExecutionResult, execute_plan
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.deploy.post_commit import run_post_commit_steps
+from db.deploy.rehearsal import rehearse_plan
 from db.deploy.result import ApplyResult, Change
+from db.deploy.settle import Settled, settle_failure, settled_message
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, SchemaflowError
 from db.plan.database import plan_database
 from db.plan.model import Hazard, LockLevel, Plan, Step
@@ -53,6 +55,7 @@ AGGREGATE = "metrics_daily"
 AGGREGATE_KINDS = ("table", "matview", "cagg")  # the forms metrics_daily takes, per capability
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
+SETTLE_ATTEMPTS, SETTLE_PAUSE_SECONDS = 5, 2.0  # reading the catalog again after a lost server
 # What a reshape of metrics_daily runs instead of the plan, as the one step the hazard gate judges.
 RESHAPE_STEP = Step(
     sql="-- the whole master file in one transaction: metrics_daily changes form, its rows carried over",
@@ -156,7 +159,10 @@ def apply_schema(
             if isinstance(error, BackfillNotConverged)
             else "failed: a one-off migration failed (see the error)"
         )
-        _record(url, failed, started, clock, "failed", record_history, connect_timeout, error=error.message)
+        if dry_run:
+            failed.outcome = "failed, rolled back (dry run): nothing was changed"
+        _record(url, failed, started, clock, "failed", record_history and not dry_run, connect_timeout,
+                error=error.message)  # fmt: skip
         error.result = failed
         raise
     # Under an approval no one-off ran (refused above), so the plan last checked against it is current.
@@ -184,9 +190,10 @@ def apply_schema(
     result.notices = [f"squawk: {finding.format()}" for finding in lint_plan(plan)]
     one_offs.merge_into(result)
     if dry_run:
-        result.outcome = "planned (dry run): nothing was executed"
-        result.seconds = round(time.monotonic() - clock, 3)
-        return result
+        return rehearse_plan(
+            url, plan, result, environment=environment, allow_hazards=allow_hazards,
+            connect_timeout=connect_timeout, clock=clock, **limits,  # type: ignore[arg-type]
+        )  # fmt: skip
     try:
         execution = execute_plan(
             url, plan, environment=environment, allow_hazards=allow_hazards, connect_timeout=connect_timeout,
@@ -194,11 +201,10 @@ def apply_schema(
         )  # fmt: skip
     except ApplyFailed as error:
         if isinstance(error.result, ExecutionResult):
-            result.steps = error.result.rows()
-        rolled_back = "nothing was changed" in error.message
-        result.outcome = "failed, rolled back" if rolled_back else "failed: stopped part way (see the error)"
-        _record(url, result, started, clock, "failed", record_history, connect_timeout, error=error.message)
-        error.result = result
+            result.steps = [*one_offs.rows, *error.result.rows()]
+        settled = _settle(url, plan, result, error, (started, clock), record_history, connect_timeout)
+        if settled.nothing_changed:
+            result.outcome = "failed, rolled back: nothing was changed"
         raise
     result.steps = [*one_offs.rows, *execution.rows()]
     result.attempts = max(1, execution.transaction_attempts)
@@ -218,20 +224,12 @@ def apply_schema(
             hint="run `schemaflow drift` (or migrate again) once the server answers: the plan is "
             "computed from what is there now",
         )
-        with suppress(SchemaflowError, psycopg.Error):
-            _record(
-                url, result, started, clock, "failed", record_history, connect_timeout,
-                error=unproven.message,
-            )  # fmt: skip
-        unproven.result = result
+        _settle(url, plan, result, unproven, (started, clock), record_history, connect_timeout)
         raise unproven from None
     if not left.is_empty:
         leftover = _left_over(left)
-        result.outcome = "failed: the post-condition found differences left"
-        _record(
-            url, result, started, clock, "failed", record_history, connect_timeout, error=leftover.message
-        )
-        leftover.result = result
+        settled = _settle(url, plan, result, leftover, (started, clock), record_history, connect_timeout)
+        result.outcome = f"failed: the post-condition found differences left; {settled.describe()}"
         raise leftover
     result.outcome = "committed"
     _record(url, result, started, clock, "success", record_history, connect_timeout)
@@ -286,6 +284,36 @@ def _left_over(left: Plan) -> ApplyFailed:
     )
 
 
+def _settle(
+    url: str,
+    plan: Plan,
+    result: ApplyResult,
+    error: ApplyFailed,
+    began: tuple[datetime, float],
+    enabled: bool,
+    connect_timeout: int,
+) -> Settled:
+    """Say in `error`, `result` and the history row which steps committed, proven by the catalog.
+
+    A server that restarted (the likely cause of a lost connection) is given a few seconds to answer
+    again; after that the history row is left out and the report says so.
+    """
+    settled = settle_failure(url, plan, result, connect_timeout)
+    for _ in range(SETTLE_ATTEMPTS - 1):
+        if settled.catalog_now:
+            break
+        time.sleep(SETTLE_PAUSE_SECONDS)
+        settled = settle_failure(url, plan, result, connect_timeout)
+    error.message = settled_message(error.message, settled)
+    result.outcome = f"failed: {settled.describe()}"
+    error.result = result
+    try:
+        _record(url, result, *began, "failed", enabled, connect_timeout, error=error.message, settled=settled)
+    except (SchemaflowError, psycopg.Error, OSError):
+        result.notices.append("the failed run's history row could not be written: the server did not answer")
+    return settled
+
+
 def _record(
     url: str,
     result: ApplyResult,
@@ -295,12 +323,14 @@ def _record(
     enabled: bool,
     connect_timeout: int,
     error: str | None = None,
+    settled: Settled | None = None,
 ) -> None:
     result.seconds = round(time.monotonic() - clock, 3)
     if not enabled:
         return
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
-        extra = {"error_message": error[:2000]} if error else {"objects_changed": result.objects_changed}
-        if not error:
-            extra["changes"] = [asdict(c) for c in result.changes]  # type: ignore[assignment]
+        extra: dict[str, Any] = {"error_message": error[:2000]} if error else {}
+        changes = result.changes if not error else settled.changes() if settled else []
+        extra["objects_changed"] = len(changes)
+        extra["changes"] = [asdict(c) for c in changes]
         record_history_row(conn, result, started, outcome, **extra)

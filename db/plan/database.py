@@ -1,7 +1,8 @@
 """`plan_database`: the plan for one live database against the schema file, computed on its server.
 
 The live side is snapshotted, the expected side is built by applying the file to a scratch database
-beside it (db/catalog/drift.py), sizes are read for every relation, and the pure planner does the rest.
+beside it (db/catalog/drift.py), sizes are read for every relation, and the pure planner does the rest;
+the steps whose success depends on the rows are then checked against them (db/plan/data_checks.py).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from db.catalog.drift import DRIFT_SCHEMAS, compare_sides
-from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.plan.data_checks import check_plan_data
 from db.plan.model import Plan
 from db.plan.planner import plan_changes
+from db.plan.scoped_hazards import scope_hazards
 
 
 def plan_database(
@@ -49,4 +52,10 @@ def plan_database(
         mode=sides.mode,
         replays=sides.replays,
     )
-    return replace(plan, scope=sides.scope)
+    plan = replace(plan, scope=sides.scope)
+    if plan.is_empty:
+        return plan
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        plan = scope_hazards(conn, plan)  # per-chunk locks, renames, chunk-wide grants
+    # Before anyone sees it: the steps the rows would refuse carry fails_on_data (db/plan/data_checks.py).
+    return check_plan_data(url, plan, connect_timeout=connect_timeout)

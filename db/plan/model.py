@@ -25,6 +25,8 @@ class Hazard(StrEnum):
     REWRITES_TABLE = "rewrites_table"  # rewrites every row (a type change, SET UNLOGGED, ...)
     DESTROYS_DATA = "destroys_data"  # drops a table or column that holds rows
     VALIDATES_DATA = "validates_data"  # scans rows to check a constraint
+    BREAKS_COMPATIBILITY = "breaks_compatibility"  # running code using an old name fails (a rename)
+    FAILS_ON_DATA = "fails_on_data"  # the rows refuse it (db/plan/data_checks.py counted them)
 
 
 class LockLevel(StrEnum):

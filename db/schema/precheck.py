@@ -3,32 +3,39 @@
 A missing file, a statement that does not parse, or a file that runs its own BEGIN/COMMIT (or
 CONCURRENTLY, which cannot run in a transaction) would fail apply anyway, but only after preflight's
 connections and a full backup, and those wasted backups push good ones out of keep_backups. These
-checks read one local file, in milliseconds. Lint findings about idempotency are apply's and the
-lint command's business, not a reason to refuse a rehearsal file here.
+checks read one local file, in milliseconds.
+
+Lint is part of the plan: any other finding (a non-idempotent ADD CONSTRAINT, SF005, fails the
+second run that meets it) stops plan and migrate the same way, unless a reviewer names the rule with
+`--allow-lint RULE` (the flow's allow_lint), which the run's history row records.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from db.deploy.statements import refuse_transaction_control
-from db.errors import CheckFailed
-from db.schema.lint import lint_sql
+from db.errors import CheckFailed, ConfigError
+from db.schema.lint import RULES, lint_sql
 from db.schema.master_file import MASTER_SCHEMA, read_schema
 
 # SF001 parse-error, SF006 not-transactional: the file cannot run as one transaction at all.
 BLOCKING_RULES = ("SF001", "SF006")
 
 
-def check_schema_file(path: Path | str | None = None) -> str:
+def check_schema_file(path: Path | str | None = None, allow_lint: Iterable[str] = ()) -> str:
     """Read the schema file (default: the master file) and refuse what cannot apply; return its text.
 
-    ConfigError for a missing file (exit 2); ApplyFailed for BEGIN/COMMIT and CheckFailed for a
-    parse error or CONCURRENTLY (exit 1), each naming the line.
+    ConfigError for a missing file or an unknown rule in `allow_lint` (exit 2); ApplyFailed for
+    BEGIN/COMMIT and CheckFailed for a parse error, CONCURRENTLY or a lint finding whose rule
+    `allow_lint` does not name (exit 1), each naming the line.
     """
+    allowed = allowed_lint_rules(allow_lint)
     text = read_schema(path)
     refuse_transaction_control(text)
-    blocking = [f for f in lint_sql(text) if f.rule in BLOCKING_RULES]
+    found = lint_sql(text)
+    blocking = [f for f in found if f.rule in BLOCKING_RULES]
     if blocking:
         first = blocking[0]
         raise CheckFailed(
@@ -36,4 +43,24 @@ def check_schema_file(path: Path | str | None = None) -> str:
             + (f" ({len(blocking) - 1} more such finding(s))" if len(blocking) > 1 else ""),
             hint=first.hint,
         )
+    refused = [f for f in found if f.rule not in allowed]
+    if refused:
+        first = refused[0]
+        more = f" ({len(refused) - 1} more: `schemaflow lint` lists them)" if len(refused) > 1 else ""
+        raise CheckFailed(
+            f"lint: {first.format(str(path or MASTER_SCHEMA))}; nothing was done{more}",
+            hint=f"{first.hint}; or, after review, pass --allow-lint {first.rule} (history records it)",
+        )
     return text
+
+
+def allowed_lint_rules(rules: Iterable[str]) -> set[str]:
+    """The lint rule ids a run may pass with (upper-cased); ConfigError naming an unknown one."""
+    allowed = {str(rule).strip().upper() for rule in rules if str(rule).strip()}
+    unknown = sorted(allowed - set(RULES))
+    if unknown:
+        raise ConfigError(
+            f"unknown lint rule(s) for --allow-lint: {', '.join(unknown)}",
+            hint=f"use one of {', '.join(sorted(RULES))} (see `schemaflow lint`)",
+        )
+    return allowed

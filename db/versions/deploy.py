@@ -2,8 +2,9 @@
 
 - A live database: pending one-offs run first (db/versions/run.py), and the plan is computed
   against the result, so a column a one-off renamed is never planned as a drop and a create.
-- A dry run: the pending one-offs are listed before the plan's steps, and nothing runs; the plan
-  shown is computed before them (the real run plans again after them), and the listing says so.
+- A dry run: the pending one-offs run in a transaction that is rolled back (db/versions/rehearsal.py)
+  and are listed before the plan's steps; the plan shown is computed before them (the real run plans
+  again after them), and the listing says so.
 - A fresh database: the master builds the end state; the one-offs are rehearsed against it on a
   scratch copy first (db/versions/baseline.py) and recorded as 'baseline' once it has committed.
 
@@ -23,6 +24,7 @@ from db.deploy.result import ApplyResult, Change
 from db.errors import CheckFailed
 from db.versions.baseline import check_master_contains, record_baseline
 from db.versions.files import MigrationFile, discover_migrations
+from db.versions.rehearsal import rehearse_one_offs
 from db.versions.run import Limits, pending_migrations, run_pending_migrations
 
 LOGGER = logging.getLogger("schemaflow.versions")
@@ -67,17 +69,19 @@ def run_one_offs(
         status = pending_migrations(
             url, files, allow_out_of_order=allow_out_of_order, connect_timeout=connect_timeout
         )
-        for n, f in enumerate(status.pending, 1):
+        rehearsed = rehearse_one_offs(url, status.pending, limits=limits, connect_timeout=connect_timeout)
+        for n, item in enumerate(rehearsed, 1):
+            f = item.file
             out.changes.append(
                 Change(action="pending one-off", kind="migration", name=f.name, detail=f.directives())
             )
-            out.rows.append(_row(n, "pending (dry run)", f.directives(), "0.000", f.name, ""))
+            out.rows.append(_row(n, item.status, f.directives(), f"{item.seconds:.3f}", f.name, item.detail))
         if status.pending:
             out.notices.append(
                 f"{len(status.pending)} one-off(s) pending, run before the master's plan: "
                 + ", ".join(f.name for f in status.pending)
-                + "; the plan listed after them was computed before they ran "
-                "(the real run plans again after them)"
+                + "; the transactional ones ran on the data and were rolled back; the plan listed after "
+                "them was computed before they ran (the real run plans again after them)"
             )
         return out
     run = run_pending_migrations(

@@ -9,7 +9,10 @@ its directives (lines `-- schemaflow: ...` before the first statement):
   the table's primary key, each batch its own transaction (db/versions/backfill.py); the file's
   other statements run as in a no-transaction file;
 - `destroys-data acknowledged: <reason>`: the reviewed acknowledgement the linter wants for a file
-  that drops or rewrites (db/versions/lint.py).
+  that drops or rewrites (db/versions/lint.py);
+- `locks acknowledged: <reason>`: the reviewed acknowledgement for a file that SETs its own
+  lock_timeout/statement_timeout above the environment's or takes an explicit ACCESS EXCLUSIVE lock
+  (db/versions/lock_rules.py).
 
 A line `-- schemaflow: down` starts the section that undoes the file (db/versions/rollback.py).
 The checksum covers the whole file, so an edit of its down section after it ran is an edit too.
@@ -34,6 +37,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 DIRECTIVE = re.compile(r"^\s*--\s*schemaflow:\s*(?P<body>.*?)\s*$", re.IGNORECASE)
 DOWN_MARKER = re.compile(r"^\s*--\s*schemaflow:\s*down\s*$", re.IGNORECASE | re.MULTILINE)
 ACKNOWLEDGED = re.compile(r"^destroys-data acknowledged:\s*(?P<reason>\S.*)$", re.IGNORECASE)
+LOCKS_ACKNOWLEDGED = re.compile(r"^locks acknowledged:\s*(?P<reason>\S.*)$", re.IGNORECASE)
 BATCH = re.compile(r"^batch\s+(?P<rows>\d+)$", re.IGNORECASE)
 
 
@@ -50,6 +54,7 @@ class MigrationFile:
     no_transaction: bool = False
     batch: int | None = None  # rows per batch for its UPDATEs
     acknowledged: str = ""  # the reason given in `destroys-data acknowledged: ...`
+    locks_acknowledged: str = ""  # the reason given in `locks acknowledged: ...`
 
     @property
     def name(self) -> str:
@@ -140,7 +145,7 @@ def parse_migration(path: Path) -> MigrationFile:
     if len(markers) > 1:
         raise ConfigError(f"{path.name} has {len(markers)} '-- schemaflow: down' lines", hint="keep one")
     up, down = (text[: markers[0].start()], text[markers[0].end() :]) if markers else (text, None)
-    no_transaction, batch, acknowledged = False, None, ""
+    no_transaction, batch, acknowledged, locks = False, None, "", ""
     for line in _header(up):
         directive = DIRECTIVE.match(line)
         if directive is None:
@@ -154,15 +159,18 @@ def parse_migration(path: Path) -> MigrationFile:
                 raise ConfigError(f"{path.name}: batch {batch} must be at least 1")
         elif ack := ACKNOWLEDGED.match(body):
             acknowledged = ack["reason"]
+        elif locks_ack := LOCKS_ACKNOWLEDGED.match(body):
+            locks = locks_ack["reason"]
         else:
             raise ConfigError(
                 f"{path.name}: unknown directive '-- schemaflow: {body}'",
-                hint="use no-transaction, batch N, destroys-data acknowledged: REASON, or down",
+                hint="use no-transaction, batch N, destroys-data acknowledged: REASON, "
+                "locks acknowledged: REASON, or down",
             )
     return MigrationFile(
         version=match["version"], slug=match["slug"], path=path, text=text, up=up,
         down=down,
-        no_transaction=no_transaction, batch=batch, acknowledged=acknowledged,
+        no_transaction=no_transaction, batch=batch, acknowledged=acknowledged, locks_acknowledged=locks,
     )  # fmt: skip
 
 

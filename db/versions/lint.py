@@ -5,6 +5,9 @@ What does, by file kind:
 - every file: it parses (SF001); a statement that drops or rewrites (DROP, TRUNCATE, DELETE,
   DROP COLUMN, ALTER COLUMN ... TYPE, an UPDATE outside a batch file) needs the header line
   `-- schemaflow: destroys-data acknowledged: <reason>` (SF101);
+- every file: no SET of lock_timeout/statement_timeout above the environment's (0 = none) and no
+  explicit ACCESS EXCLUSIVE lock without `-- schemaflow: locks acknowledged: <reason>` (SF102, SF103,
+  db/versions/lock_rules.py);
 - a transactional file: nothing that cannot run in a transaction (SF006, the master's rule);
 - a no-transaction or batch file: each statement idempotent (SF002, SF005), since a rerun after a
   failure part way starts it again from the top.
@@ -17,14 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pglast import ast, enums, parse_sql
-from pglast.parser import ParseError
+from pglast import ast, enums
 
 from db.deploy.statements import split_file
 from db.errors import CheckFailed
 from db.plan.squawk import _run_squawk  # the one Squawk runner (its excluded rules say why)
 from db.schema.lint import lint_sql
 from db.versions.files import MigrationFile
+from db.versions.lock_rules import LOCKS_ACK_HINT, lock_findings, parsed_statements
 
 TRANSACTIONAL_RULES = {"SF001", "SF006"}
 AUTOCOMMIT_RULES = {"SF001", "SF002", "SF005"}
@@ -48,8 +51,10 @@ class MigrationFinding:
         return f"{self.file}:{self.line}: {self.severity}: {self.rule}: {self.message}"
 
 
-def lint_migration(f: MigrationFile, *, squawk: bool = True) -> list[MigrationFinding]:
-    """Every finding for one file, errors first."""
+def lint_migration(
+    f: MigrationFile, *, squawk: bool = True, limits: dict[str, str] | None = None
+) -> list[MigrationFinding]:
+    """Every finding for one file, errors first; `limits`: the environment's timeouts, when known."""
     rules = TRANSACTIONAL_RULES if f.transactional else AUTOCOMMIT_RULES
     found = [
         MigrationFinding(f.name, x.line, x.rule, x.message, "error")
@@ -57,6 +62,10 @@ def lint_migration(f: MigrationFile, *, squawk: bool = True) -> list[MigrationFi
         if x.rule in rules
     ]
     found += destroys_unacknowledged(f)
+    found += [
+        MigrationFinding(f.name, line, rule, message, "error")
+        for line, rule, message in lock_findings(f, limits)
+    ]
     if squawk and split_file(f.up):
         found += [
             MigrationFinding(f.name, int(r["line"]) + 1, r["rule_name"], r["message"], "warning")
@@ -70,19 +79,11 @@ def destroys_unacknowledged(f: MigrationFile) -> list[MigrationFinding]:
     if f.acknowledged:
         return []
     out = []
-    for statement in split_file(f.up):
-        try:
-            parsed = parse_sql(statement.text)
-        except ParseError:
-            continue  # SF001 reports it
-        for raw in parsed:
-            what = _destroys(raw.stmt, batched=f.batch is not None)
-            if what:
-                out.append(
-                    MigrationFinding(
-                        f.name, statement.line, ACK_RULE, f"{what} without an acknowledgement", "error"
-                    )
-                )
+    for line, stmt in parsed_statements(f):
+        what = _destroys(stmt, batched=f.batch is not None)
+        if what:
+            found = f"{what} without an acknowledgement"
+            out.append(MigrationFinding(f.name, line, ACK_RULE, found, "error"))
     return out
 
 
@@ -100,9 +101,16 @@ def _destroys(stmt: ast.Node | None, *, batched: bool) -> str:
     return ""
 
 
-def refuse_unacknowledged(files: list[MigrationFile]) -> None:
-    """CheckFailed naming the first pending file that drops or rewrites without acknowledging it."""
+def refuse_unacknowledged(files: list[MigrationFile], limits: dict[str, str] | None = None) -> None:
+    """CheckFailed naming the first pending file that drops or rewrites, raises a timeout above
+    `limits` or locks ACCESS EXCLUSIVE, without acknowledging it."""
     for f in files:
+        locks = lock_findings(f, limits)
+        if locks:
+            line, rule, message = locks[0]
+            raise CheckFailed(
+                f"one-off {f.name} line {line}: {rule}: {message}; nothing was changed", hint=LOCKS_ACK_HINT
+            )
         found = destroys_unacknowledged(f)
         if found:
             raise CheckFailed(

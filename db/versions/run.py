@@ -82,6 +82,9 @@ class Limits:
     lock_retries: int = 3
     backfill_passes: int = DEFAULT_MAX_PASSES  # passes one run makes before a backfill stops unconverged
 
+    def as_settings(self) -> dict[str, str]:
+        return {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+
 
 DEFAULT_LIMITS = Limits()
 
@@ -120,7 +123,7 @@ def run_pending_migrations(
             result.missing_files = status.missing_files
             if not status.pending:
                 return result
-            refuse_unacknowledged(status.pending)
+            refuse_unacknowledged(status.pending, limits.as_settings())
             ensure_versions_table(conn)
             runner = _Runner(conn, environment, limits, restore_command, sleep, log, status)
             for group in _groups(status.pending):
@@ -181,6 +184,8 @@ class _Runner:
                         statements = split_file(f.up)
                         for statement in statements:
                             self.conn.execute(statement.text)  # type: ignore[arg-type]  # the reviewed file
+                            if not f.locks_acknowledged:  # whatever the file SET (a DO block's set_config)
+                                set_local_limits(self.conn, self.limits)
                         run.seconds, run.statements, run.attempts = (
                             time.monotonic() - clock,
                             len(statements),
@@ -226,6 +231,8 @@ class _Runner:
                 run.attempts = max(
                     run.attempts, run_with_retry(self.conn, statement.text, self.limits, self.sleep)
                 )
+                if not f.locks_acknowledged:  # whatever the file SET, the next statement has the limits
+                    set_session_limits(self.conn, self.limits)
             except psycopg.Error as exc:
                 self._failed(
                     f, run, started, exc, self.limits.lock_retries + 1,

@@ -18,11 +18,13 @@ TEMPLATE = """\
 --   -- schemaflow: no-transaction                  statement by statement (CREATE INDEX CONCURRENTLY)
 --   -- schemaflow: batch 10000                     each UPDATE ... WHERE <not yet done> in batches
 --   -- schemaflow: destroys-data acknowledged: <reason>   required for a drop or a rewrite
+--   -- schemaflow: locks acknowledged: <reason>   required to SET a timeout above the environment's
+--                                                  or to LOCK a table IN ACCESS EXCLUSIVE MODE
 --
--- Lock settings: the environment's lock_timeout is already set for every statement; a statement
--- that waits longer is retried with backoff, so nobody queues behind this file for long.
-SET lock_timeout = '1s';
-SET statement_timeout = '5min';
+-- Lock settings: the environment's lock_timeout and statement_timeout are set for every statement
+-- (again after each one, whatever it SETs); a statement that waits longer is retried with backoff,
+-- so nobody queues behind this file for long. A lower value may be SET here:
+-- SET lock_timeout = '1s';
 
 -- The guard: do nothing where the change is already made (a rerun, or a database the master built).
 DO $$

@@ -17,7 +17,7 @@ from db.deploy.apply import apply_master_schema
 from tests.support.environments import use_test_environments
 
 # Parses (the pre-check passes) but fails when run: the error comes from the server, inside apply.
-FAILING_SCHEMA = "CREATE TABLE public.broken (id int REFERENCES public.no_such_table (id));\n"
+FAILING_SCHEMA = "CREATE TABLE IF NOT EXISTS public.broken (id int REFERENCES public.no_such_table (id));\n"
 
 
 @pytest.fixture

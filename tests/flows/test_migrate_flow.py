@@ -57,7 +57,10 @@ def test_a_failing_run_ends_failed_with_the_actionable_message(environments: Pat
     from flows.migrate import migrate
 
     broken = environments / "broken.sql"
-    broken.write_text("CREATE TABLE public.a (id int);\nCREATE TABLE public.b (id no_such_type);\n")
+    broken.write_text(
+        "CREATE TABLE IF NOT EXISTS public.a (id int);\n"
+        "CREATE TABLE IF NOT EXISTS public.b (id no_such_type);\n"
+    )
     state = migrate(environment="dev", schema_file=str(broken), return_state=True)
     assert state.is_failed()
     assert "at line 2" in (state.message or "") and "no_such_type" in (state.message or "")
