@@ -45,6 +45,7 @@ def migrate(
     plan_only: bool = False,
     plan_checksum: str | None = None,
     confirmed_by: str | None = None,
+    scratch_url: SecretStr | None = None,
 ) -> dict[str, Any]:
     """Deploy the master schema to one environment: preflight, backup, apply, verify.
 
@@ -68,6 +69,8 @@ def migrate(
         confirmed_by: Set by the CLI: where its confirmation came from ("--yes", "typed yes",
             "SKIP_CONFIRMATION=true (CLI)"), for the report. Leave empty: a confirm=true from
             anywhere else is recorded as "flow parameter confirm=true".
+        scratch_url: Where the expected side is built instead of the environment's scratch_url
+            (stored masked): an empty database on a server of the same build (db/catalog/scratch.py).
 
     Returns:
         A summary: environment, outcome, changes, backup file, history id, report log path.
@@ -100,11 +103,13 @@ def migrate(
         )
         if plan_only or approval_gate:
             schema_text = read_schema(schema_file)
-            report.plan = plan(url, environment, schema_text, dry_run=dry_run)
+            report.plan = plan(url, environment, schema_text, dry_run=dry_run, scratch_url=scratch_url)
             if plan_only:
                 report.outcome = "success"
                 return summary(report, log_path)
-            report.approval = approve(url, env, schema_text, report.plan, plan_checksum, confirmed_by)
+            report.approval = approve(
+                url, env, schema_text, report.plan, plan_checksum, confirmed_by, scratch_url
+            )
 
         restore_command = None
         if dry_run:
@@ -122,7 +127,7 @@ def migrate(
         hazards = [*(allow_hazards or []), *(report.approval.allowed_hazards if report.approval else [])]
         report.apply = apply(
             url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=hazards,
-            restore_command=restore_command, approved=approved,
+            restore_command=restore_command, approved=approved, scratch_url=scratch_url,
         )  # fmt: skip
         if report.approval is not None and report.apply.history_id:
             record_approval(url, env, report.apply.history_id, report.approval)
