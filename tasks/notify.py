@@ -66,7 +66,8 @@ def step_action(step: str | None, environment: str, hint: str | None) -> list[st
         "apply": "Nothing was changed: the apply rolled back. Fix the statement the error names in the "
         "master file (or end the session holding the lock), then run the deployment again.",
         "verify": f"The schema WAS applied; verification failed. Read the `{key}-verify` table, then fix "
-        "forward or restore the backup with the command in the run report.",
+        "forward with the check's fix; the backup in the run report is for data that was lost, and "
+        "a failed check does not mean any was.",
     }
     generic = "Read the run's logs (Logs tab) for the error, fix it, then run again."
     lines = [f"- {actions.get(step or '', generic)}"]

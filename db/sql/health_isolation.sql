@@ -3,7 +3,10 @@
 -- schema's hypertables), that the application role or a non-superuser member of it may read or
 -- write in any way: through PUBLIC, its own grants or a column grant. Any row is a way around
 -- row-level security. public_reads: PUBLIC may read it (TimescaleDB's default for its catalog), so
--- closing it should keep the database owner reading it.
+-- closing it should keep the database owner reading it. metadata: TimescaleDB's own bookkeeping
+-- (catalog, config, job stats), not a chunk, hypertable or aggregate view with tenant rows.
+-- revocable: the connected role may change its grants (it is, or is a member of, the owner); on a
+-- managed service only the provider's superuser may.
 WITH app AS (
     SELECT r.oid, r.rolname::text AS rolname
     FROM pg_roles r
@@ -13,7 +16,11 @@ WITH app AS (
 internal AS (
     SELECT c.oid, format('%%I.%%I', n.nspname, c.relname) AS relation,
            EXISTS (SELECT 1 FROM aclexplode(c.relacl) x WHERE x.grantee = 0 AND x.privilege_type = 'SELECT')
-               AS public_reads
+               AS public_reads,
+           NOT (EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid)
+                OR c.relname ~ '^(_hyper_|compress_hyper_|_materialized_hypertable_|_compressed_hypertable_|_partial_view_|_direct_view_)')
+               AS metadata,
+           pg_has_role(current_user, c.relowner, 'USAGE') AS revocable
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE (n.nspname LIKE '\_timescaledb\_%%'
@@ -24,7 +31,9 @@ internal AS (
 SELECT i.relation,
        string_agg(DISTINCT a.rolname, ', ') AS roles,
        string_agg(DISTINCT p.privilege, ', ') AS privileges,
-       bool_or(i.public_reads) AS public_reads
+       bool_or(i.public_reads) AS public_reads,
+       bool_and(i.metadata) AS metadata,
+       bool_or(i.revocable) AS revocable
 FROM internal i
 CROSS JOIN app a
 CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)
