@@ -289,3 +289,18 @@ def test_suggestions_for_awkward_names_are_valid_sql_that_reconciles(db_url: str
     assert 'ADD COLUMN "column" integer NOT NULL' in by_name["public.primary.column"]
     assert by_name["function public.select()"] == 'REVOKE EXECUTE ON ROUTINE public."select"() FROM PUBLIC;'
     assert diff_catalogs(expected=expected, actual=reconciled) == []
+
+
+def test_a_plan_never_drops_an_extension_silently(db_url: str) -> None:
+    from db.plan.database import plan_database
+    from db.plan.model import Hazard
+
+    text = "CREATE TABLE IF NOT EXISTS public.kept (id integer PRIMARY KEY);"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION hstore; " + text)
+    withheld = plan_database(db_url, text)
+    assert not [s for s in withheld.steps if "DROP EXTENSION" in s.sql], withheld.steps
+    assert any("DROP EXTENSION hstore" in note and "destroys_data" in note for note in withheld.notes)
+    allowed = plan_database(db_url, text, allow_destroy=True)
+    drops = [s for s in allowed.steps if s.sql.startswith("DROP EXTENSION")]
+    assert [s.hazards for s in drops] == [(Hazard.DESTROYS_DATA,)]
