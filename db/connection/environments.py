@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from db.connection.urls import mask_url
 from db.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -237,7 +238,7 @@ def _describe(error: Any, table: dict[str, Any]) -> tuple[str, str]:
     field = EnvironmentSettings.model_fields.get(key)
     annotation = field.annotation if field else None
     allowed = get_args(annotation) if get_origin(annotation) is Literal else ()
-    shown = _toml(value)
+    shown = mask_url(_toml(value))  # scratch_url may carry the password it is refused for
     if allowed:
         return f"{key} = {shown} is not allowed", f"use one of: {', '.join(allowed)}"
     if error["type"] == "greater_than_equal":
