@@ -184,7 +184,7 @@ def compare_sides(
                     "the target is a read replica: its server cannot hold the scratch database",
                     hint="pass --scratch-url naming an empty database on its primary (same build)",
                 )
-            ensure_scratch_database(conn, site, _current_user(conn))
+            site = ensure_scratch_database(conn, site, _current_user(conn))
     clock = time.perf_counter()
     expected = build_expected(site, text, (schemas, exclude_schemas), caps, connect_timeout)
     timings["scratch database (apply, snapshot, roll back)"] = time.perf_counter() - clock

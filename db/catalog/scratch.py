@@ -26,7 +26,9 @@ from db.errors import ConfigError
 
 SCRATCH_DATABASE = "schemaflow_scratch"
 THROWAWAY_PREFIX = "schemaflow_drift_"
-_EXISTS_SQL = "SELECT 1 FROM pg_database WHERE datname = %s"
+# Whether the role may build in it: only its owner (or a member of the owner) may create the file's
+# schemas and trusted extensions there.
+_USABLE_SQL = "SELECT pg_has_role(current_user, datdba, 'USAGE') FROM pg_database WHERE datname = %s"
 # Schemas that only the file's own objects can have left behind (a build is always rolled back, so
 # only a person or a crash of the server mid-build can): anything but the system's and the ones
 # holding an extension's members, which belong to whoever created the extension.
@@ -69,10 +71,19 @@ def same_server(a: str, b: str) -> bool:
     return (left["host"], left["port"]) == (right["host"], right["port"])
 
 
-def ensure_scratch_database(target: psycopg.Connection, site: ScratchSite, role: str) -> None:
-    """Create the default scratch database on the target's server the first time; never drop it."""
-    if target.execute(_EXISTS_SQL, (site.database,)).fetchone():
-        return
+def ensure_scratch_database(target: psycopg.Connection, site: ScratchSite, role: str) -> ScratchSite:
+    """Create the default scratch database on the target's server the first time; never drop it.
+
+    Another role's schemaflow_scratch is no use to this one (it may not create in it): the role
+    gets one of its own, schemaflow_scratch_<role>, made once the same way.
+    """
+    row = target.execute(_USABLE_SQL, (site.database,)).fetchone()
+    if row and not row[0] and site.managed and site.database == SCRATCH_DATABASE:
+        own = ScratchSite(with_database(site.url, f"{SCRATCH_DATABASE}_{role}"[:63]), managed=True)
+        row = target.execute(_USABLE_SQL, (own.database,)).fetchone()
+        site = own
+    if row:
+        return site
     statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(site.database))
     if not site.managed:
         raise ConfigError(
@@ -90,6 +101,7 @@ def ensure_scratch_database(target: psycopg.Connection, site: ScratchSite, role:
             hint=f"an admin creates it once: CREATE DATABASE {site.database} OWNER {role}; or set "
             "scratch_url in environments.toml (or pass --scratch-url) to an empty database the role owns",
         ) from None
+    return site
 
 
 def reset_scratch(conn: psycopg.Connection) -> list[str]:
