@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from db.catalog.capabilities import detect_capabilities
+from db.catalog.queries import NO_JIT_SQL
 from db.deploy.metrics import DEFAULT_SCHEDULE_LAG, DEFAULT_WINDOW
 from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
 
@@ -91,6 +93,7 @@ def failed(checks: list[HealthCheck]) -> list[HealthCheck]:
 def _rows(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> list[tuple]:
     # A savepoint (or a short transaction in autocommit) so one failing query leaves the rest usable.
     with conn.transaction():
+        conn.execute(NO_JIT_SQL)
         return conn.execute(health_sql(name), {"schema": SCHEMA, **params}).fetchall()
 
 
@@ -286,7 +289,10 @@ def _check_metrics_daily(conn: psycopg.Connection, mode: str, refresh_lag: str) 
 def _check_freshness(conn: psycopg.Connection, mode: str, refresh_lag: str) -> HealthCheck:
     name = "metrics_daily freshness"
     try:
-        newest_event, newest_bucket = _rows(conn, "freshness", {"lookback": FRESHNESS_LOOKBACK})[0]
+        with conn.transaction():
+            conn.execute(NO_JIT_SQL)
+            query = sql.SQL(health_sql("freshness")).format(lookback=sql.Literal(FRESHNESS_LOOKBACK))
+            newest_event, newest_bucket = conn.execute(query).fetchall()[0]
     except psycopg.Error as exc:
         return HealthCheck(
             name, "fail", f"could not read metrics_daily: {exc.diag.message_primary}", MIGRATE_FIX
