@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
+from benchmarks.support import throwaway_cluster
 from db.catalog.drift import check_drift
 from db.deploy.apply import apply_master_schema
 from db.deploy.health import run_health_checks
-from db.local.cluster import LocalCluster, free_port
 from db.plan.database import plan_database
 from db.schema.master_file import read_schema
 
@@ -61,12 +60,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     counts = [int(n) for n in args.chunks.split(",")]
-    base = Path(tempfile.mkdtemp(prefix="schemaflow-bench-chunks-"))
-    base.chmod(0o755)
-    cluster = LocalCluster(datadir=base / "pgdata", port=free_port(), preload_timescaledb=True)
-    cluster.start()
-    try:
-        cluster.ensure_database()
+    with throwaway_cluster("chunks") as cluster:
         url = cluster.url()
         text = read_schema()
         apply_master_schema(url, text, environment="bench")
@@ -93,8 +87,6 @@ def main() -> int:
                     f"  {name:<16} median {seconds:6.3f} s  "
                     f"{seconds / first[name]:5.2f}x of {counts[0]} chunks"
                 )
-    finally:
-        cluster.destroy()
     return 0
 
 

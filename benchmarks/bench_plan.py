@@ -18,7 +18,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
+from benchmarks.support import throwaway_cluster
 from db.catalog.drift import compare_sides
 from db.connection.urls import libpq_subprocess_args
 from db.deploy.apply import apply_master_schema
-from db.local.cluster import PG_BIN, LocalCluster, free_port
+from db.local.cluster import PG_BIN
 from db.plan.planner import plan_changes
 from db.schema.master_file import read_schema
 
@@ -59,12 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="schemaflow-bench-plan-"))
-    base.chmod(0o755)
-    cluster = LocalCluster(datadir=base / "pgdata", port=free_port(), preload_timescaledb=True)
-    cluster.start()
-    try:
-        cluster.ensure_database()
+    with throwaway_cluster("plan") as cluster:
         url = cluster.url()
         text = read_schema()
         apply_master_schema(url, text, environment="bench")
@@ -116,8 +111,6 @@ def main() -> int:
         print(f"pure planner with changes: {drifted * 1000:.1f} ms")
         print(f"on top / pg_dump --schema-only: {on_top / baseline:.2f}x; end to end / pg_dump: "
               f"{total / baseline:.2f}x")  # fmt: skip
-    finally:
-        cluster.destroy()
     return 0
 
 
