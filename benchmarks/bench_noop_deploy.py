@@ -9,6 +9,10 @@ the same apply_schema, each of which must run no metrics_daily refresh (checked 
 post-commit steps). Prints the median per size and its ratio against the empty database of the same
 run, and for reference what metrics_daily's own refreshes cost at that size: the scheduled windowed
 refresh (3 days) and a full rebuild (what every deploy ran before).
+
+The server runs pg_stat_statements: each no-op deploy's database time (planning + execution of every
+statement it sent, on the target database and on the whole server, scratch database included) is
+printed per size with its ratio to the empty database's (goal: at most 1.2x at 1M events).
 """
 
 from __future__ import annotations
@@ -34,6 +38,35 @@ from db.local.seed import seed_database
 from db.schema.master_file import MASTER_SCHEMA
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "30min", "lock_retries": 3}
+# Milliseconds of planning and execution since the last reset: (the target database's, the server's).
+DATABASE_TIME_SQL = """
+SELECT coalesce(sum(total_plan_time + total_exec_time) FILTER (WHERE dbid = d.oid), 0),
+       coalesce(sum(total_plan_time + total_exec_time), 0)
+FROM pg_stat_statements s CROSS JOIN (SELECT oid FROM pg_database WHERE datname = %s) d
+"""
+
+
+def enable_statements(cluster: LocalCluster) -> None:
+    """pg_stat_statements beside TimescaleDB (a restart), with planning time tracked."""
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET shared_preload_libraries = timescaledb, pg_stat_statements")
+    cluster.restart()
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+        # Known only once the library is loaded, so set after the restart.
+        conn.execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def database_time(cluster: LocalCluster, url: str) -> tuple[float, float]:
+    """(target, server) seconds of statement time one no-op deploy cost."""
+    admin = cluster.url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+    noop(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        target, server = conn.execute(DATABASE_TIME_SQL, (url.rsplit("/", 1)[1],)).fetchone()  # type: ignore[misc]
+    return float(target) / 1000, float(server) / 1000
 
 
 def fresh_database(cluster: LocalCluster) -> str:
@@ -94,6 +127,7 @@ def main() -> int:
     cluster = LocalCluster(datadir=base / "pgdata", port=free_port(), preload_timescaledb=True)
     cluster.start()
     try:
+        enable_statements(cluster)
         built = {events: build(cluster, events) for events in sizes}
         for events, (_, seeded, backfill) in built.items():
             print(
@@ -104,6 +138,10 @@ def main() -> int:
         for _ in range(args.runs):
             for events in sizes:
                 times[events].append(noop(built[events][0]))
+        db_time: dict[int, list[tuple[float, float]]] = {events: [] for events in sizes}
+        for _ in range(args.runs):
+            for events in sizes:
+                db_time[events].append(database_time(cluster, built[events][0]))
         refresh = {events: refreshes(built[events][0]) for events in sizes}
     finally:
         cluster.destroy()
@@ -118,6 +156,16 @@ def main() -> int:
         print(
             f"  {events:>10,} events: median {median:6.3f} s  ratio {median / baseline:5.2f}x  "
             f"(median of per-round ratios {per_round:.2f}x; runs: {runs})"
+        )
+    print("database time of a no-op deploy (pg_stat_statements: planning + execution)")
+    target0 = statistics.median(t for t, _ in db_time[sizes[0]])
+    server0 = statistics.median(s for _, s in db_time[sizes[0]])
+    for events, pairs in db_time.items():
+        target = statistics.median(t for t, _ in pairs)
+        server = statistics.median(s for _, s in pairs)
+        print(
+            f"  {events:>10,} events: target database {target:6.3f} s ({target / target0:5.2f}x), "
+            f"whole server {server:6.3f} s ({server / server0:5.2f}x)"
         )
     print("metrics_daily's own refreshes (the refresh-metrics schedule's job, never a deploy's)")
     for events, (_, seeded, backfill) in built.items():

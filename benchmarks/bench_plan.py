@@ -3,7 +3,7 @@
 Run by hand: `.venv/bin/python benchmarks/bench_plan.py [--runs N]`. Starts its own throwaway
 PostgreSQL 15 + TimescaleDB cluster, migrates a database from the master file, then times (median of
 N runs):
-- the scratch apply: CREATE DATABASE, the master file applied the way migrate does, DROP DATABASE;
+- the scratch apply: the master file applied to the reused scratch database, snapshotted, rolled back;
 - `plan_database` end to end (both snapshots, sizes, the scratch apply, planning);
 - what planning costs on top of the scratch apply (end to end minus scratch apply; target < 1 s);
 - the pure planner (`plan_changes` on the two snapshots) alone, on the clean database and on one with
@@ -18,7 +18,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
+from benchmarks.support import throwaway_cluster
 from db.catalog.drift import compare_sides
 from db.connection.urls import libpq_subprocess_args
 from db.deploy.apply import apply_master_schema
-from db.local.cluster import PG_BIN, LocalCluster, free_port
+from db.local.cluster import PG_BIN
 from db.plan.planner import plan_changes
 from db.schema.master_file import read_schema
 
@@ -59,12 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="schemaflow-bench-plan-"))
-    base.chmod(0o755)
-    cluster = LocalCluster(datadir=base / "pgdata", port=free_port(), preload_timescaledb=True)
-    cluster.start()
-    try:
-        cluster.ensure_database()
+    with throwaway_cluster("plan") as cluster:
         url = cluster.url()
         text = read_schema()
         apply_master_schema(url, text, environment="bench")
@@ -87,11 +82,10 @@ def main() -> int:
             done = time.perf_counter()
             assert result.is_empty, [s.sql for s in result.steps]
             t = sides.timings
-            scratch = t["scratch database (create, apply, snapshot, drop)"] - t["scratch snapshot"]
+            scratch = t["scratch database (apply, snapshot, roll back)"]
             for label, seconds in (
-                ("scratch apply (create db, master file, drop)", scratch),
+                ("scratch apply (master file, snapshot, roll back)", scratch),
                 ("live snapshot + sizes", t["live snapshot and sizes"]),
-                ("scratch snapshot", t["scratch snapshot"]),
                 ("plan_changes (pure planner)", done - middle),
                 ("on top of the scratch apply", (done - started) - scratch),
             ):
@@ -111,14 +105,12 @@ def main() -> int:
             lambda: plan_changes(changed.expected, changed.actual, sizes=changed.sizes),
         )
         on_top = statistics.median(stages["on top of the scratch apply"])
-        scratch = statistics.median(stages["scratch apply (create db, master file, drop)"])
+        scratch = statistics.median(stages["scratch apply (master file, snapshot, roll back)"])
         print(f"planning on top of the scratch apply: {on_top:.3f} s (target < 1 s)")
         print(f"scratch apply: {scratch:.3f} s")
         print(f"pure planner with changes: {drifted * 1000:.1f} ms")
         print(f"on top / pg_dump --schema-only: {on_top / baseline:.2f}x; end to end / pg_dump: "
               f"{total / baseline:.2f}x")  # fmt: skip
-    finally:
-        cluster.destroy()
     return 0
 
 

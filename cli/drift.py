@@ -17,7 +17,7 @@ from rich.text import Text
 
 from cli.console import console, out, print_json, print_raw, table
 from cli.exit_codes import ExitCode
-from cli.target import add_target_arguments, command_target, warn_about
+from cli.target import add_scratch_argument, add_target_arguments, command_target, warn_about
 from db.connection.target import target_for_url
 
 if TYPE_CHECKING:
@@ -29,12 +29,7 @@ COLUMNS = ("severity", "status", "kind", "name", "detail")
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("drift", help="show how a database differs from the master schema file")
     add_target_arguments(parser, env_required=False)
-    parser.add_argument(
-        "--scratch-url",
-        metavar="URL",
-        help="an empty database on the same server to build the expected schema in "
-        "(when the role may not CREATE DATABASE); left empty afterwards",
-    )
+    add_scratch_argument(parser)
     parser.add_argument(
         "--schema-file", metavar="PATH", help="compare with this file instead of the master schema"
     )
@@ -57,14 +52,15 @@ def run(args: argparse.Namespace) -> int:
     target = command_target(args.env, args.database_url, command="drift")
     warn_about(target)
     url = target.url
-    if args.scratch_url:  # the same TLS rule for the scratch database, before either is touched
-        warn_about(target_for_url(args.scratch_url))
+    scratch = args.scratch_url or (target.environment.scratch_url if target.environment else None)
+    if scratch and "://" in scratch:  # the same TLS rule for the scratch server, before either is touched
+        warn_about(target_for_url(scratch))
     from db.catalog.drift import check_drift
     from db.schema.master_file import read_schema
 
     report = check_drift(
         url,
-        scratch_url=args.scratch_url,
+        scratch_url=scratch,
         schema_sql=read_schema(args.schema_file) if args.schema_file else None,
         exclude_schemas=target.environment.exclude_schemas if target.environment else (),
         allow_destroy=args.allow_destroy,

@@ -96,18 +96,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_checks(checks: list[HealthCheck], seconds: float) -> None:
-    """A table of health checks (coloured status), then what to do for each failure."""
+    """A table of health checks (coloured status), then what to do for each failure or warning."""
     failed = [c for c in checks if not c.ok]
     out(f"schema health: {len(checks) - len(failed)}/{len(checks)} checks passed ({seconds:.2f} s)")
     rows = table("", "check", "detail")
     for c in checks:
         rows.add_row(status(c.status), c.name, mask_url(c.detail))
     console().print(rows)
-    if failed:
+    flagged = [c for c in checks if c.status in ("fail", "warn")]
+    if flagged:
         out("")
         out("What to do:")
-        for c in failed:
-            out(f"  {c.name}: {mask_url(c.detail)}\n    fix: {mask_url(c.fix)}")
+        for c in flagged:
+            out(f"  {c.name} ({c.status}): {mask_url(c.detail)}\n    fix: {mask_url(c.fix)}")
 
 
 def print_suites(report) -> None:  # type: ignore[no-untyped-def]

@@ -18,12 +18,13 @@ from cli.exit_codes import ExitCode
 from cli.prefect_server import flow_run_in_cli, use_server_for_runs
 from cli.target import (
     add_allow_lint_argument,
+    add_scratch_argument,
     add_target_arguments,
     confirmation_source,
     environment_target,
     warn_about,
 )
-from db.connection.environments import Environment, get_environment
+from db.connection.environments import Environment, get_environment, scratch_setting
 from db.connection.target import Target
 from db.connection.urls import mask_url
 from db.deploy.confirmation import CONFIRMATION_HINT
@@ -72,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="C",
         help="apply only the plan with this checksum (from `schemaflow plan --json`); refuse any other",
     )
+    add_scratch_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the run's summary as JSON, no report")
     parser.set_defaults(handler=run)
 
@@ -136,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             allow_hazards=args.allow_hazard or None,
             allow_lint=args.allow_lint or None,
             plan_checksum=plan_checksum,
+            scratch_url=SecretStr(args.scratch_url) if args.scratch_url else None,
             return_state=True,
         )
     seconds = time.monotonic() - clock
@@ -189,7 +192,10 @@ def approve_plan_on_cli(env: Environment, target: Target, args: argparse.Namespa
     from db.plan.render import render_text
     from db.schema.master_file import read_schema
 
-    plan = plan_database(target.url, read_schema(args.schema_file), connect_timeout=env.connect_timeout)
+    plan = plan_database(
+        target.url, read_schema(args.schema_file), scratch_url=scratch_setting(env, args.scratch_url),
+        connect_timeout=env.connect_timeout,
+    )  # fmt: skip
     out_indented(f"The plan for {env.name!r} at {target.masked}:\n{render_text(plan)}\n")
     if args.plan_checksum:
         if args.plan_checksum != plan.checksum:

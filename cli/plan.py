@@ -12,7 +12,13 @@ import argparse
 
 from cli.console import out, out_indented, print_raw, step
 from cli.exit_codes import ExitCode
-from cli.target import add_allow_lint_argument, add_target_arguments, command_target, warn_about
+from cli.target import (
+    add_allow_lint_argument,
+    add_scratch_argument,
+    add_target_arguments,
+    command_target,
+    warn_about,
+)
 from db.errors import ConfigError
 
 
@@ -22,12 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--schema-file", metavar="PATH", help="plan towards this file instead of the master schema"
     )
-    parser.add_argument(
-        "--scratch-url",
-        metavar="URL",
-        help="an empty database on the same server to build the expected schema in "
-        "(when the role may not CREATE DATABASE); left empty afterwards",
-    )
+    add_scratch_argument(parser)
     parser.add_argument(
         "--allow-destroy",
         action="store_true",
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
             plan = plan_database(
                 target.url,
                 schema_text,
-                scratch_url=args.scratch_url,
+                scratch_url=args.scratch_url
+                or (target.environment.scratch_url if target.environment else None),
                 allow_destroy=args.allow_destroy,
                 exclude_schemas=target.environment.exclude_schemas if target.environment else (),
             )

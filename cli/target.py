@@ -47,6 +47,17 @@ def add_allow_lint_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_scratch_argument(parser) -> None:  # type: ignore[no-untyped-def]
+    """--scratch-url, shared by migrate, plan and drift (db/catalog/scratch.py)."""
+    parser.add_argument(
+        "--scratch-url",
+        metavar="URL|NAME",
+        help="the empty database to build the expected schema in: a name on the target's server or a "
+        "URL on a server of the same build (default: the environment's scratch_url, else "
+        "schemaflow_scratch on the target's server); left empty afterwards",
+    )
+
+
 def cli_secret_loader(_name: str) -> str | None:
     """Read a Secret block from a Prefect server that answers now; never start a temporary one."""
     from cli.prefect_server import reachable_api_url

@@ -54,6 +54,7 @@ def migrate(
     plan_only: bool = False,
     plan_checksum: str | None = None,
     confirmed_by: str | None = None,
+    scratch_url: SecretStr | None = None,
 ) -> dict[str, Any]:
     """Deploy the master schema to one environment: preflight, backup, apply, verify.
 
@@ -79,6 +80,8 @@ def migrate(
         confirmed_by: Set by the CLI: where its confirmation came from ("--yes", "typed yes",
             "SKIP_CONFIRMATION=true (CLI)"), for the report. Leave empty: a confirm=true from
             anywhere else is recorded as "flow parameter confirm=true".
+        scratch_url: Where the expected side is built instead of the environment's scratch_url
+            (stored masked): an empty database on a server of the same build (db/catalog/scratch.py).
 
     Returns:
         A summary: environment, outcome, changes, backup file, history id, report log path.
@@ -118,18 +121,20 @@ def migrate(
         report.approval_asked = approval_gate
         if plan_only or approval_gate:
             schema_text = read_schema(schema_file)
-            report.plan = plan(url, environment, schema_text, dry_run=dry_run)
+            report.plan = plan(url, environment, schema_text, dry_run=dry_run, scratch_url=scratch_url)
             if plan_only:
                 report.outcome = "success"
                 return summary(report, log_path)
             _checkpoint(report, log_path)  # the pause may be long, and its worker may die in it
-            report.approval = approve(url, env, schema_text, report.plan, plan_checksum, confirmed_by)
+            report.approval = approve(
+                url, env, schema_text, report.plan, plan_checksum, confirmed_by, scratch_url
+            )
 
         restore_command = None
         takes_backup = not dry_run and (env.require_backup or backup_anyway)
         if takes_backup and report.plan is None and not target_is_empty(url, read_schema(schema_file)):
             # The plan's data checks, before a backup is spent on a change the rows would refuse.
-            report.plan = plan(url, environment, read_schema(schema_file))
+            report.plan = plan(url, environment, read_schema(schema_file), scratch_url=scratch_url)
         if takes_backup and report.plan is not None:
             refuse_data_failures(report.plan, environment)
         if dry_run:
@@ -148,7 +153,7 @@ def migrate(
         hazards = [*(allow_hazards or []), *(report.approval.allowed_hazards if report.approval else [])]
         report.apply = apply(
             url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=hazards,
-            restore_command=restore_command, approved=approved,
+            restore_command=restore_command, approved=approved, scratch_url=scratch_url,
         )  # fmt: skip
         if allow_lint and report.apply.history_id:
             record_lint_allowance(url, env, report.apply.history_id, allow_lint)

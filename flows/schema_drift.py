@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import SecretStr
 
-from db.connection.environments import get_environment
+from db.connection.environments import get_environment, scratch_setting
 from db.errors import CheckFailed
 from db.schema.master_file import read_schema
 from tasks.drift import detect_drift
@@ -44,11 +44,12 @@ def schema_drift(
     """
     logger = get_run_logger()
     with masked_unexpected_errors(logger):
-        resolved = resolve_flow_target(get_environment(environment), database_url)
+        env = get_environment(environment)
+        resolved = resolve_flow_target(env, database_url)
         logger.info("checking %s at %s for drift", environment, resolved)
         for warning in resolved.warnings:  # e.g. sslmode=require does not authenticate the server
             logger.warning("%s", warning)
-        scratch = scratch_url.get_secret_value() if scratch_url else None
+        scratch = scratch_setting(env, scratch_url)
         schema_sql = read_schema(schema_file) if schema_file else None
         report = detect_drift(resolved.url, environment, scratch_url=scratch, schema_sql=schema_sql)
     if report.has_drift and fail_on_drift:

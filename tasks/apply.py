@@ -9,8 +9,9 @@ from typing import Any
 
 import psycopg
 from prefect import task
+from pydantic import SecretStr
 
-from db.connection.environments import get_environment
+from db.connection.environments import get_environment, scratch_setting
 from db.deploy.plan_apply import apply_schema
 from db.deploy.result import ApplyResult
 from db.errors import ApplyInterrupted, ConnectionFailed
@@ -69,6 +70,7 @@ def apply(
     allow_hazards: list[str] | None = None,
     restore_command: str | None = None,
     approved: Plan | None = None,
+    scratch_url: SecretStr | None = None,
 ) -> ApplyResult:
     """Apply (or, with dry_run, plan) the master schema for `environment` and publish the change list.
 
@@ -76,6 +78,7 @@ def apply(
     migrations in the environment's migrations_dir run first (db/versions/), each recorded with
     `restore_command`, the backup taken before it. `approved`: the plan a person approved
     (tasks/approval.py); apply computes the plan again and runs only if it is that one.
+    `scratch_url`: overrides the environment's scratch_url (db/catalog/scratch.py).
     """
     logger = run_logger()
     env = get_environment(environment)
@@ -94,6 +97,7 @@ def apply(
         restore_command=restore_command,
         log=logger.info,
         approved=approved,
+        scratch_url=scratch_setting(env, scratch_url),
     )
     verb = "would change" if dry_run else "changed"
     logger.info(

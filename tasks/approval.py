@@ -98,12 +98,15 @@ def approval_input_for(plan: Plan) -> type[ApprovalInput]:
     return model
 
 
-def compute_plan(url: str, env: Environment, schema_text: str) -> tuple[Plan, str]:
+def compute_plan(url: str, env: Environment, schema_text: str, scratch_url: Any = None) -> tuple[Plan, str]:
     """The plan for `url` (db/plan/database.py), and how migrate's apply will run it."""
+    from db.connection.environments import scratch_setting
     from db.deploy.plan_apply import reshapes_aggregate, target_is_empty
     from db.plan.database import plan_database
 
-    computed = plan_database(url, schema_text, connect_timeout=env.connect_timeout)
+    computed = plan_database(
+        url, schema_text, scratch_url=scratch_setting(env, scratch_url), connect_timeout=env.connect_timeout
+    )
     if target_is_empty(url, schema_text, env.connect_timeout):
         how = WHOLE_FILE
     else:
@@ -112,12 +115,14 @@ def compute_plan(url: str, env: Environment, schema_text: str) -> tuple[Plan, st
 
 
 @task(name="plan", task_run_name="plan-{environment}")
-def plan(url: str, environment: str, schema_text: str, dry_run: bool = False) -> Plan:
+def plan(
+    url: str, environment: str, schema_text: str, dry_run: bool = False, scratch_url: Any = None
+) -> Plan:
     """Compute the plan and publish it (`migrate-<env>-plan`) for the reviewer."""
     from db.connection.environments import get_environment
 
     logger = run_logger()
-    computed, planner = compute_plan(url, get_environment(environment), schema_text)
+    computed, planner = compute_plan(url, get_environment(environment), schema_text, scratch_url)
     logger.info(
         "plan %s: %d step(s), hazards %s (planner: %s)",
         computed.checksum[:12],
@@ -170,7 +175,9 @@ def publish_plan(plan: Plan, environment: str, planner: str, *, dry_run: bool = 
     )
 
 
-def request_approval(url: str, env: Environment, schema_text: str, first: Plan) -> Approval:
+def request_approval(
+    url: str, env: Environment, schema_text: str, first: Plan, scratch_url: Any = None
+) -> Approval:
     """Pause until a person approves `first` (or a re-computed plan); raise when refused or timed out."""
     from prefect.exceptions import FlowPauseTimeout
     from prefect.flow_runs import pause_flow_run
@@ -206,7 +213,7 @@ def request_approval(url: str, env: Environment, schema_text: str, first: Plan) 
                 hint="change the master file or the database as agreed, then trigger the deployment again",
             )
         refuse_unallowed_hazards(current, env, answer.allow_hazards)
-        again, planner = compute_plan(url, env, schema_text)
+        again, planner = compute_plan(url, env, schema_text, scratch_url)
         if again.catalog_checksum == current.catalog_checksum and again.checksum == current.checksum:
             return Approval(
                 plan=current,
@@ -279,6 +286,7 @@ def approve(
     computed: Plan,
     plan_checksum: str | None,
     approved_via: str | None = None,
+    scratch_url: Any = None,
 ) -> Approval:
     """The approval of `computed`: pinned by the caller's checksum (CLI), implied when empty, else asked.
 
@@ -293,7 +301,7 @@ def approve(
             url, migration_files(env.migrations_dir), environment=env.name,
             allow_out_of_order=env.allow_out_of_order, connect_timeout=env.connect_timeout,
         )  # fmt: skip
-    approval = _approval(url, env, schema_text, computed, plan_checksum, approved_via)
+    approval = _approval(url, env, schema_text, computed, plan_checksum, approved_via, scratch_url)
     return replace(approval, whole_file=empty)
 
 
@@ -304,6 +312,7 @@ def _approval(
     computed: Plan,
     plan_checksum: str | None,
     approved_via: str | None,
+    scratch_url: Any = None,
 ) -> Approval:
     if plan_checksum:
         if plan_checksum != computed.checksum:
@@ -315,7 +324,7 @@ def _approval(
         return cli_approval(computed, f"cli ({approved_via or 'plan checksum'})")
     if computed.is_empty:
         return Approval(plan=computed, source="empty plan: nothing to approve")
-    return request_approval(url, env, schema_text, computed)
+    return request_approval(url, env, schema_text, computed, scratch_url)
 
 
 def record_approval(url: str, env: Environment, history_id: int, approval: Approval) -> None:

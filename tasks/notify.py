@@ -73,7 +73,8 @@ def step_action(step: str | None, environment: str, hint: str | None) -> list[st
         "report's step table name which. Fix the cause, then run the deployment again: it plans against "
         "what is there now and runs only what is left.",
         "verify": f"The schema WAS applied; verification failed. Read the `{key}-verify` table, then fix "
-        "forward or restore the backup with the command in the run report.",
+        "forward with the check's fix; the backup in the run report is for data that was lost, and "
+        "a failed check does not mean any was.",
     }
     generic = "Read the run's logs (Logs tab) for the error, fix it, then run again."
     lines = [f"- {actions.get(step or '', generic)}"]

@@ -195,7 +195,10 @@ class RunReport:
         if self.settled:
             out.append(f"- settled: {self.settled}")
         if self.restore_command:
-            out.append(f"- restore the backup taken before this run: `{mask_url(self.restore_command)}`")
+            out.append(
+                f"- backup taken before this run (to restore only if data was lost): "
+                f"`{mask_url(self.restore_command)}`"
+            )
         out += ["", "## Preflight", ""]
         out += _failed_checks(self.preflight or [])
         out += _check_table(self.preflight) if self.preflight is not None else ["not run", ""]

@@ -13,6 +13,7 @@ SELECT current_setting('server_version_num')::int AS server_version_num,
        (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS installed_version,
        -- pg_settings, not current_setting(): the latter raises for roles that are not superusers.
        (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload,
+       EXISTS (SELECT 1 FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload_visible,
        current_setting('timescaledb.license', true) AS license,
        pg_is_in_recovery() AS in_recovery,
        version() LIKE '%%Emscripten%%' AS loads_on_create
@@ -30,6 +31,9 @@ class Capabilities:
     timescaledb_preloaded: bool
     timescaledb_license: str | None
     in_recovery: bool
+    # False when the role may not read shared_preload_libraries (no pg_read_all_settings) and no
+    # loaded library says otherwise: timescaledb_preloaded is then a guess, not a fact.
+    preload_known: bool = True
 
     @property
     def mode(self) -> str:
@@ -46,7 +50,7 @@ def detect_capabilities(conn: psycopg.Connection) -> Capabilities:
     """Read the server's version and TimescaleDB state in one query."""
     row = conn.execute(CAPABILITIES_SQL).fetchone()
     assert row is not None
-    version_num, version, available, installed, preload, license_, in_recovery, loads_on_create = row
+    version_num, version, available, installed, preload, visible, license_, in_recovery, loads_on_create = row
     # A loaded library defines the license setting. PGlite (PostgreSQL compiled to WASM with
     # Emscripten) has no preload step and loads TimescaleDB on CREATE EXTENSION, which a native
     # server without the preload answers with FATAL, so it must never be tried there.
@@ -59,4 +63,5 @@ def detect_capabilities(conn: psycopg.Connection) -> Capabilities:
         timescaledb_preloaded=preloaded,
         timescaledb_license=license_ or None,
         in_recovery=bool(in_recovery),
+        preload_known=bool(visible) or preloaded,
     )

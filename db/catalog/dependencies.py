@@ -25,9 +25,13 @@ WITH rels AS (
                 WHEN r.relkind = 'v' THEN 'view:' || r.name
                 WHEN r.relkind = 'm' THEN 'matview:' || r.name
                 WHEN r.relkind = 'S' THEN 'sequence:' || r.name
+                -- Through pg_index to the table: pg_constraint has no index on conindid, and a
+                -- scan of it per index grows with every chunk's constraints.
                 ELSE coalesce((SELECT 'constraint:' || tr.name || '.' || k.conname
-                                 FROM pg_constraint k JOIN rels tr ON tr.oid = k.conrelid
-                                WHERE k.conindid = r.oid AND k.contype IN ('p', 'u', 'x')),
+                                 FROM pg_index x
+                                 JOIN pg_constraint k ON k.conrelid = x.indrelid AND k.conindid = x.indexrelid
+                                 JOIN rels tr ON tr.oid = k.conrelid
+                                WHERE x.indexrelid = r.oid AND k.contype IN ('p', 'u', 'x')),
                               'index:' || r.name)
            END AS key
     FROM rels r WHERE r.relkind IN ('r', 'p', 'f', 'v', 'm', 'S', 'i', 'I')
@@ -42,9 +46,11 @@ WITH rels AS (
     FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
     WHERE r.relkind IN ('v', 'm') AND a.attnum > 0
     UNION ALL
-    SELECT 'pg_attrdef'::regclass, d.oid, 0, 'column:' || r.name || '.' || a.attname
+    -- The column's name by index lookup, not a join the planner hashes over every chunk's columns.
+    SELECT 'pg_attrdef'::regclass, d.oid, 0,
+           'column:' || r.name || '.' || (SELECT a.attname FROM pg_attribute a
+                                          WHERE a.attrelid = d.adrelid AND a.attnum = d.adnum)
     FROM pg_attrdef d JOIN rels r ON r.oid = d.adrelid
-    JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
     UNION ALL
     SELECT 'pg_rewrite'::regclass, w.oid, 0,
            CASE WHEN w.rulename = '_RETURN'

@@ -1,8 +1,8 @@
 """Drift detection: how a live database differs from what the master file builds on the same server.
 
 The expected side is never guessed from the file's text: the file is applied into a scratch database
-on the target's own server (so it runs under the same PostgreSQL version, TimescaleDB build and
-license, i.e. the same schema mode) and that database's catalog is snapshotted. The planner
+(db/catalog/scratch.py: on the target's server, or on one of the same PostgreSQL major version,
+TimescaleDB version and license, i.e. the same schema mode) and its catalog is snapshotted. The planner
 (db/plan/) turns the two snapshots into the plan whose steps are the differences' suggested SQL;
 nothing is ever applied to the target. Owners are compared relative to the role that migrated
 (the live side) and the role that built the scratch database (the expected side): both stand for
@@ -12,9 +12,6 @@ nothing is ever applied to the target. Owners are compared relative to the role 
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +21,15 @@ from psycopg import sql
 from db.catalog.capabilities import Capabilities, detect_capabilities
 from db.catalog.normal_form import align_spellings
 from db.catalog.replay_checks import NeededReplay, needed_replays
+from db.catalog.scratch import (
+    ScratchSite,
+    ensure_scratch_database,
+    mismatches,
+    refuse_mismatch,
+    reset_scratch,
+    same_server,
+    scratch_site,
+)
 from db.catalog.snapshot import (
     KINDS,
     Difference,
@@ -34,7 +40,7 @@ from db.catalog.snapshot import (
     snapshot_in_scope,
 )
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
-from db.connection.urls import mask_url, validate_url, with_database
+from db.connection.urls import first_error_line, mask_url, validate_url
 from db.errors import ConfigError
 from db.plan.model import Plan, RelationSize
 from db.plan.sizes import read_sizes
@@ -44,7 +50,6 @@ from db.schema.replayed import PASSWORD, replayed_statements
 
 # None: every user schema. TimescaleDB's internal schemas and schemaflow's own are never included.
 DRIFT_SCHEMAS: tuple[str, ...] | None = None
-SCRATCH_PREFIX = "schemaflow_drift_"
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 # A --scratch-url database must not already hold tables: the file's IF NOT EXISTS would skip them.
 SCRATCH_IS_EMPTY_SQL = """
@@ -162,8 +167,8 @@ def compare_sides(
     text = schema_sql if schema_sql is not None else read_schema()
     validate_url(url)
     replayed = replayed_statements(text)  # a statement no plan can replay stops here, naming its line
-    if scratch_url:
-        _refuse_same_database(url, scratch_url)
+    site = scratch_site(url, scratch_url)
+    _refuse_same_database(url, site.url)
     roles, memberships = declared_roles(text)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -180,23 +185,19 @@ def compare_sides(
         replays = needed_replays(conn, replayed)
         sizes = read_sizes(conn, {name.split(".", 1)[0] for name in actual["table"]} or ["public"])
         timings["live snapshot and sizes"] = time.perf_counter() - clock
-        if caps.in_recovery and not scratch_url:
-            raise ConfigError(
-                "the target is a read replica: no scratch database can be created on it",
-                hint="pass --scratch-url naming an empty database on its primary (same build)",
-            )
-        view = (schemas, exclude_schemas)
-        if scratch_url:
-            expected = expected_from_existing(scratch_url, text, view, caps, connect_timeout, live=actual)
-            scratch = mask_url(scratch_url)
-        else:
-            clock = time.perf_counter()
-            with scratch_database(conn, url) as created_url:
-                expected = expected_from_new(created_url, text, view, connect_timeout, timings, live=actual)
-                scratch = f"{validate_url(created_url)['database']} (created and dropped)"
-            timings["scratch database (create, apply, snapshot, drop)"] = time.perf_counter() - clock
+        if same_server(url, site.url):
+            if caps.in_recovery:
+                raise ConfigError(
+                    "the target is a read replica: its server cannot hold the scratch database",
+                    hint="pass --scratch-url naming an empty database on its primary (same build)",
+                )
+            site = ensure_scratch_database(conn, site, _current_user(conn))
+    clock = time.perf_counter()
+    expected = build_expected(site, text, (schemas, exclude_schemas), caps, connect_timeout, live=actual)
+    timings["scratch database (apply, snapshot, roll back)"] = time.perf_counter() - clock
     # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
     expected["role"], expected["role_membership"] = roles, memberships
+    scratch = mask_url(site.url)
     return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings, scope, replays)
 
 
@@ -237,58 +238,11 @@ def _current_user(conn: psycopg.Connection) -> str:
     return str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
 
 
-@contextmanager
-def scratch_database(conn: psycopg.Connection, url: str) -> Iterator[str]:
-    """Create an empty database beside the target (from template0) and drop it afterwards."""
-    name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
-    try:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    except psycopg.errors.InsufficientPrivilege:
-        raise ConfigError(
-            "the role may not create the scratch database that the drift check builds the schema in",
-            hint="grant CREATEDB to the role, or pass --scratch-url naming an empty database it may use",
-        ) from None
-    try:
-        yield with_database(url, name)
-    finally:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 SchemaView = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (schemas or None for all, excluded)
 
 
-def expected_from_new(
-    url: str,
-    text: str,
-    view: SchemaView,
-    connect_timeout: int,
-    timings: dict[str, float] | None = None,
-    *,
-    live: Snapshot | None = None,
-) -> dict:
-    """Apply the file into a fresh scratch database in one transaction, snapshot it, and roll back.
-
-    Rolled back, not committed: roles belong to the cluster, so the file's CREATE ROLE, ALTER ROLE
-    and GRANT role TO ... would otherwise change the live side while only looking at it. `live`:
-    the live snapshot, whose spellings of the same definitions the expected side takes
-    (db/catalog/normal_form.py).
-    """
-    with connect(url, connect_timeout=connect_timeout) as conn, conn.transaction(force_rollback=True):
-        try:
-            conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
-        except psycopg.Error as exc:
-            raise _file_does_not_apply(exc, text) from None
-        clock = time.perf_counter()
-        snap = snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn))
-        if live is not None:
-            align_spellings(conn, snap, live)
-    if timings is not None:
-        timings["scratch snapshot"] = time.perf_counter() - clock
-    return snap
-
-
-def expected_from_existing(
-    url: str,
+def build_expected(
+    site: ScratchSite,
     text: str,
     view: SchemaView,
     target: Capabilities,
@@ -296,25 +250,38 @@ def expected_from_existing(
     *,
     live: Snapshot | None = None,
 ) -> dict:
-    """Apply the file into an empty `--scratch-url` database inside a transaction that is rolled back."""
-    with connect(url, connect_timeout=connect_timeout) as conn:
-        if server_facts(detect_capabilities(conn)) != server_facts(target):
-            raise _other_server(url)
+    """Apply the file to the scratch database in one transaction, snapshot it, and roll back.
+
+    Rolled back, not committed: the database stays empty for the next run, and roles belong to the
+    cluster, so the file's CREATE ROLE, ALTER ROLE and GRANT role TO ... would otherwise change the
+    live side while only looking at it. `live`: the live snapshot, whose spellings of the same
+    definitions the expected side takes (db/catalog/normal_form.py).
+    """
+    with connect(site.url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        scratch = detect_capabilities(conn)
+        found = mismatches(scratch, target)
+        if found:
+            raise refuse_mismatch(site.url, found)
+        _refuse_unknown_mode(scratch, target, _current_user(conn))
         row = conn.execute(SCRATCH_IS_EMPTY_SQL, {"schemas": list(view[0] or ["public"])}).fetchone()
         if row and row[0]:
-            raise ConfigError(
-                f"the scratch database {mask_url(url)} already holds {row[0]} tables or views",
-                hint="point --scratch-url at an empty database; the check leaves it empty again",
-            )
+            if not site.managed:
+                raise ConfigError(
+                    f"the scratch database {mask_url(site.url)} already holds {row[0]} tables or views",
+                    hint="point --scratch-url at an empty database; the check leaves it empty again",
+                )
+            reset_scratch(conn)
         with conn.transaction(force_rollback=True):
+            _load_target_extension(conn, scratch, target, site.url)
             try:
                 conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
             except psycopg.Error as exc:
                 raise _file_does_not_apply(exc, text) from None
             built = detect_capabilities(conn)
-            # The license setting is only visible once the extension is loaded in the database.
-            if target.timescaledb_license and built.timescaledb_license != target.timescaledb_license:
-                raise _other_server(url)
+            if target.timescaledb_installed and built.mode != target.mode:
+                raise refuse_mismatch(
+                    site.url, [f"the file built mode {built.mode} there, the target runs {target.mode}"]
+                )
             snap = snapshot_catalog(
                 conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn)
             )
@@ -323,9 +290,42 @@ def expected_from_existing(
             return snap
 
 
-def server_facts(caps: Capabilities) -> tuple:
-    """What decides the schema mode the file picks: PostgreSQL major, TimescaleDB build and preload."""
-    return (caps.server_version_num // 10000, caps.timescaledb_available, caps.timescaledb_preloaded)
+def _refuse_unknown_mode(scratch: Capabilities, target: Capabilities, role: str) -> None:
+    """Stop when the file would guess TimescaleDB's mode: the role cannot see whether it is preloaded."""
+    if target.timescaledb_installed or scratch.preload_known or not scratch.timescaledb_available:
+        return
+    raise ConfigError(
+        f"cannot tell whether TimescaleDB is preloaded on the server: the role {role} may not read "
+        "shared_preload_libraries, so the file would build the plain mode whatever the server runs",
+        hint=f"a superuser runs: GRANT pg_read_all_settings TO {role}; or creates the extension in the "
+        "target database first: CREATE EXTENSION timescaledb",
+    )
+
+
+def _load_target_extension(
+    conn: psycopg.Connection, scratch: Capabilities, target: Capabilities, url: str
+) -> None:
+    """Create TimescaleDB (the target's version) first where the file could not see it is loadable.
+
+    The file creates it only when it can tell the library is preloaded, which a role without
+    pg_read_all_settings cannot; the target having it installed proves the server loads it.
+    """
+    if not target.timescaledb_installed or scratch.timescaledb_installed or scratch.timescaledb_preloaded:
+        return
+    statement = sql.SQL("CREATE EXTENSION IF NOT EXISTS timescaledb VERSION {}").format(
+        sql.Literal(target.timescaledb_installed)
+    )
+    try:
+        with conn.transaction():
+            conn.execute(statement)
+    except psycopg.Error as exc:
+        raise ConfigError(
+            f"the scratch database {mask_url(url)} cannot load TimescaleDB "
+            f"{target.timescaledb_installed}, which the target runs: {first_error_line(exc)}",
+            hint="an admin creates it there once: CREATE EXTENSION timescaledb VERSION "
+            f"'{target.timescaledb_installed}' (in the scratch database); it is trusted, so the "
+            "database's owner may too",
+        ) from None
 
 
 class FileDoesNotApply(ConfigError):
@@ -354,13 +354,6 @@ def _file_does_not_apply(exc: psycopg.Error, text: str) -> FileDoesNotApply:
         )
         + "; the target was not touched",
         line=line,
-    )
-
-
-def _other_server(url: str) -> ConfigError:
-    return ConfigError(
-        f"the scratch database {mask_url(url)} is on a server with other capabilities than the target",
-        hint="use a scratch database on the same server (same PostgreSQL and TimescaleDB build)",
     )
 
 

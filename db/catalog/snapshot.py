@@ -103,6 +103,7 @@ def snapshot_catalog(
     # search_path setting cannot make two identical catalogs look different. Restored before returning.
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         old_path = cur.execute(_SET_PATH_SQL, {"path": "pg_catalog"}).fetchone()["previous"]  # type: ignore[index]
+        cur.execute(q.NO_JIT_SQL)
         if schemas is None:
             found = cur.execute(q.ALL_SCHEMAS_SQL, {"exclude": list(exclude_schemas)}).fetchall()
             schemas = [r["name"] for r in found]

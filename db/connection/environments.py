@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from db.connection.urls import mask_url
 from db.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +66,9 @@ class Environment:
     # whether a pending file older than the newest applied one may run (recorded as out of order).
     migrations_dir: Path | None = None
     allow_out_of_order: bool = False
+    # Where plan, drift and migrate build the expected side (db/catalog/scratch.py): a database name
+    # on the target's server, or a URL without a password; None: schemaflow_scratch on the target's.
+    scratch_url: str | None = None
 
     @property
     def requires_timescaledb(self) -> bool:
@@ -87,6 +91,25 @@ def _hazard_names(values: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"names unknown hazard kind(s) {unknown}: use any of {', '.join(sorted(known))}")
     return names
+
+
+def _no_password(text: str) -> str:
+    """scratch_url as given, refused when it carries a password (this file is committed)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    if "://" in text or "=" in text:
+        try:
+            password = conninfo_to_dict(text).get("password")
+        except Exception as exc:
+            raise ValueError(
+                f"is not a connection URL ({type(exc).__name__}): write e.g. 'app_scratch'"
+            ) from None
+        if password:
+            raise ValueError(
+                "carries a password: leave it out (libpq reads PGPASSWORD or ~/.pgpass), or give only "
+                "a database name on the target's server, e.g. 'app_scratch'"
+            )
+    return text.strip()
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
@@ -126,6 +149,7 @@ class EnvironmentSettings(BaseModel):
     approval_timeout: Duration = "1h"
     migrations_dir: str = ""
     allow_out_of_order: bool = False
+    scratch_url: Annotated[str, AfterValidator(_no_password)] = ""
 
 
 assert set(EnvironmentSettings.model_fields) == {f.name for f in fields(Environment)} - {"name"}
@@ -214,7 +238,7 @@ def _describe(error: Any, table: dict[str, Any]) -> tuple[str, str]:
     field = EnvironmentSettings.model_fields.get(key)
     annotation = field.annotation if field else None
     allowed = get_args(annotation) if get_origin(annotation) is Literal else ()
-    shown = _toml(value)
+    shown = mask_url(_toml(value))  # scratch_url may carry the password it is refused for
     if allowed:
         return f"{key} = {shown} is not allowed", f"use one of: {', '.join(allowed)}"
     if error["type"] == "greater_than_equal":
@@ -274,6 +298,7 @@ def _build(name: str, values: EnvironmentSettings, base: Path) -> Environment:
         approval_timeout=values.approval_timeout,
         migrations_dir=_path(values.migrations_dir, name, base) if values.migrations_dir else None,
         allow_out_of_order=values.allow_out_of_order,
+        scratch_url=values.scratch_url or None,
     )
 
 
@@ -286,6 +311,13 @@ def approval_seconds(text: str) -> float:
     if not match:
         raise ConfigError(f"{text!r} is not a duration", hint="write e.g. '15min', '1h'")
     return int(match.group(1)) * _SECONDS_PER_UNIT[match.group(2) or "s"]
+
+
+def scratch_setting(env: Environment, override: Any = None) -> str | None:
+    """The scratch database for a run: an override (a str, or a SecretStr from a flow), else the file's."""
+    if override:
+        return str(override.get_secret_value() if hasattr(override, "get_secret_value") else override)
+    return env.scratch_url
 
 
 def _path(text: str, name: str, base: Path) -> Path:

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from db.catalog.capabilities import detect_capabilities
+from db.catalog.queries import NO_JIT_SQL
 from db.deploy.metrics import DEFAULT_SCHEDULE_LAG, DEFAULT_WINDOW
 from db.plan.quoting import quote_ident
 from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
@@ -84,7 +86,7 @@ def run_health_checks(
         _check_hypertables(conn, expected, mode),
         *_check_metrics_daily(conn, mode, refresh_lag),
         _check_row_level_security(conn, expected),
-        _check_app_role_reach(conn, expected, mode),
+        *_check_app_role_reach(conn, expected, mode),
         _check_tenant_keys(conn),
     ]
     return [named_fix(check, environment) for check in checks] if environment else checks
@@ -106,6 +108,7 @@ def failed(checks: list[HealthCheck]) -> list[HealthCheck]:
 def _rows(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> list[tuple]:
     # A savepoint (or a short transaction in autocommit) so one failing query leaves the rest usable.
     with conn.transaction():
+        conn.execute(NO_JIT_SQL)
         return conn.execute(health_sql(name), {"schema": SCHEMA, **params}).fetchall()
 
 
@@ -314,7 +317,10 @@ def _check_metrics_daily(conn: psycopg.Connection, mode: str, refresh_lag: str) 
 def _check_freshness(conn: psycopg.Connection, mode: str, refresh_lag: str) -> HealthCheck:
     name = "metrics_daily freshness"
     try:
-        newest_event, newest_bucket = _rows(conn, "freshness", {"lookback": FRESHNESS_LOOKBACK})[0]
+        with conn.transaction():
+            conn.execute(NO_JIT_SQL)
+            query = sql.SQL(health_sql("freshness")).format(lookback=sql.Literal(FRESHNESS_LOOKBACK))
+            newest_event, newest_bucket = conn.execute(query).fetchall()[0]
     except psycopg.Error as exc:
         return HealthCheck(
             name, "fail", f"could not read metrics_daily: {exc.diag.message_primary}", MIGRATE_FIX
@@ -364,12 +370,20 @@ def _check_row_level_security(conn: psycopg.Connection, expected: ExpectedSchema
     return HealthCheck("row level security", "pass", detail, severity=HIGH)
 
 
-def _check_app_role_reach(conn: psycopg.Connection, expected: ExpectedSchema, mode: str) -> HealthCheck:
-    """No privilege of the application role on chunks or TimescaleDB internals, nor one new chunks copy."""
+def _check_app_role_reach(conn: psycopg.Connection, expected: ExpectedSchema, mode: str) -> list[HealthCheck]:
+    """No privilege of the application role on chunks or TimescaleDB internals, nor one new chunks copy.
+
+    What only a superuser can close (TimescaleDB's catalog metadata, readable by PUBLIC by default
+    and owned by the provider's role on a managed service) is a warning with that superuser's fix:
+    it holds no tenant rows, and a deploy cannot change it.
+    """
     name = "app role isolation"
     params = {"app_role": APP_ROLE, "tables": sorted(expected.hypertables)}
     table_grants = _rows(conn, "hypertable_grants", params)
-    reachable = _rows(conn, "isolation", params) if mode != "plain" else []
+    found = _rows(conn, "isolation", params) if mode != "plain" else []
+    # (relation, roles, privileges, public_reads, metadata, revocable)
+    only_superuser = [r for r in found if r[3] and r[4] and r[2] == "SELECT" and not r[5]]
+    reachable = [r for r in found if r not in only_superuser]
     problems, fixes = [], []
     for table, grantees, privileges in table_grants:
         problems.append(f"table-level {privileges} for {grantees} on {table} (every new chunk copies it)")
@@ -379,21 +393,36 @@ def _check_app_role_reach(conn: psycopg.Connection, expected: ExpectedSchema, mo
     if reachable:
         problems.append(
             f"{len(reachable)} TimescaleDB relation(s) reachable: "
-            + _listing([f"{rel} ({privs} for {roles})" for rel, roles, privs, _ in reachable])
+            + _listing([f"{rel} ({privs} for {roles})" for rel, roles, privs, *_ in reachable])
         )
-        roles = sorted({role for _, listed, _, _ in reachable for role in listed.split(", ")} | {APP_ROLE})
+        roles = sorted({role for _, listed, *_ in reachable for role in listed.split(", ")} | {APP_ROLE})
         fixes.append(
             f"REVOKE ALL ON {', '.join(rel for rel, *_ in reachable)} FROM PUBLIC, {', '.join(roles)}"
             " (as the relations' owner: the catalog belongs to the extension's owner)"
         )
-        catalog = [rel for rel, _, _, public_reads in reachable if public_reads]
+        catalog = [rel for rel, _, _, public_reads, *_ in reachable if public_reads]
         if catalog:  # what PUBLIC read by default, the database owner keeps reading (hypertable_size())
             fixes.append(f"GRANT SELECT ON {', '.join(catalog)} TO pg_database_owner")
+    checks = [_catalog_metadata_warning(only_superuser)] if only_superuser else []
     if problems:
-        return HealthCheck(name, "fail", "; ".join(problems), "; ".join(fixes), HIGH)
+        return [HealthCheck(name, "fail", "; ".join(problems), "; ".join(fixes), HIGH), *checks]
     scope = "chunks and TimescaleDB internals refused" if mode != "plain" else "no TimescaleDB here"
+    if only_superuser:
+        scope = "chunks refused; TimescaleDB's catalog metadata: see the warning below"
+    detail = f"{APP_ROLE} holds column grants only on the event tables; {scope}"
+    return [HealthCheck(name, "pass", detail, severity=HIGH), *checks]
+
+
+def _catalog_metadata_warning(rows: list[tuple]) -> HealthCheck:
+    relations = [rel for rel, *_ in rows]
+    listed = ", ".join(relations)
     return HealthCheck(
-        name, "pass", f"{APP_ROLE} holds column grants only on the event tables; {scope}", severity=HIGH
+        "timescaledb catalog readable",
+        "warn",
+        f"{len(relations)} TimescaleDB catalog relation(s) readable by PUBLIC (chunk and job metadata, "
+        f"no tenant rows): {_listing(relations)}; only their owner (a superuser here) can revoke that",
+        f"a superuser runs: REVOKE SELECT ON {listed} FROM PUBLIC; GRANT SELECT ON {listed} "
+        "TO pg_database_owner",
     )
 
 

@@ -103,12 +103,14 @@ def apply_schema(
     restore_command: str | None = None,
     log: Callable[[str], None] | None = None,
     approved: Plan | None = None,
+    scratch_url: str | None = None,
 ) -> ApplyResult:
     """Apply `text` to `url` the way its state calls for (see the module docstring).
 
     One-off files in `migrations_dir` (default db/migrations) run first, or are baselined on an
     empty target (db/versions/deploy.py); `restore_command` is recorded with each one-off it runs.
-    `approved`: the plan a person approved; only that plan may run.
+    `approved`: the plan a person approved; only that plan may run. `scratch_url`: where the
+    expected side is built (db/catalog/scratch.py; None: schemaflow_scratch on the target's server).
     """
     limits = {
         "lock_timeout": lock_timeout,
@@ -118,7 +120,7 @@ def apply_schema(
     files = migration_files(migrations_dir)
     current = None
     if approved is not None:
-        current = plan_database(url, text, connect_timeout=connect_timeout)
+        current = plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
         refuse_unless_approved(current, approved)
     if target_is_empty(url, text, connect_timeout):
         baselined = baseline_one_offs(
@@ -138,7 +140,7 @@ def apply_schema(
                 log(f"the database gained {len(grown.present)} of the schema's tables ({shown}) "
                     "before the migration lock: planning instead")  # fmt: skip
         if approved is not None:  # approved against the empty database: say so, by the usual check
-            current = plan_database(url, text, connect_timeout=connect_timeout)
+            current = plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
             refuse_unless_approved(current, approved)
     if approved is not None:
         refuse_pending_one_offs(
@@ -166,7 +168,7 @@ def apply_schema(
         error.result = failed
         raise
     # Under an approval no one-off ran (refused above), so the plan last checked against it is current.
-    plan = current or plan_database(url, text, connect_timeout=connect_timeout)
+    plan = current or plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
     if reshapes_aggregate(plan):
         # metrics_daily changes form (materialized view -> table -> continuous aggregate): a catalog
         # diff can only drop and re-create it, empty; the file's guarded DO block carries every
@@ -213,7 +215,11 @@ def apply_schema(
             with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
                 result.post_commit_steps = run_post_commit_steps(conn, result)
         # An empty plan is its own proof (nothing ran since it was computed); otherwise plan again.
-        left = plan if plan.is_empty else plan_database(url, text, connect_timeout=connect_timeout)
+        left = (
+            plan
+            if plan.is_empty
+            else plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
+        )
     except (ConnectionFailed, psycopg.OperationalError) as lost:
         # The steps have run: a retry of the whole apply would plan again, find them done, and
         # report a run that changed nothing (or, under an approval, refuse a "changed" database).

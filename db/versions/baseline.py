@@ -2,7 +2,7 @@
 
 On an empty target the master file builds everything at once, so a one-off's rename or backfill has
 nothing to act on. Before the target is touched, the end state is built in a scratch database beside
-it (db/catalog/drift.py scratch_database, the master applied the way migrate applies it), and each
+it (db/catalog/scratch.py throwaway_database, the master applied the way migrate applies it), and each
 one-off is run there on top of it, in order, inside a transaction that is rolled back. The planner
 (db/plan/planner.py plan_changes) then compares the catalog before and after each file: an empty
 plan means the master already contains the file's effect. A non-empty one means the master is
@@ -21,7 +21,7 @@ import psycopg
 from pglast import ast, parse_sql
 from pglast.stream import RawStream
 
-from db.catalog.drift import scratch_database
+from db.catalog.scratch import throwaway_database
 from db.catalog.snapshot import snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.deploy.apply import apply_master_schema
@@ -44,7 +44,7 @@ def check_master_contains(
         return
     with (
         connect(url, autocommit=True, connect_timeout=connect_timeout) as admin,
-        scratch_database(admin, url) as scratch_url,
+        throwaway_database(admin, url) as scratch_url,
     ):
         apply_master_schema(
             scratch_url, master_text, environment="baseline-scratch", record_history=False,

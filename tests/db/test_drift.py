@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from db.catalog.drift import SCRATCH_PREFIX, check_drift
+from db.catalog.drift import check_drift
+from db.catalog.scratch import SCRATCH_DATABASE, THROWAWAY_PREFIX
 from db.catalog.snapshot import diff_catalogs, snapshot_catalog
 from db.connection.urls import with_database
 from db.deploy.apply import apply_master_schema
@@ -172,7 +173,7 @@ def test_database_migrated_from_the_file_has_no_drift_apache(migrated_url: str, 
     print(f"\ndrift check on the full schema (apache mode): {report.seconds:.2f} s")
     assert report.mode == "apache"
     assert report.differences == [], [d.as_dict() for d in report.differences]
-    assert "created and dropped" in report.scratch
+    assert SCRATCH_DATABASE in report.scratch  # reused, never created and dropped per run
 
 
 def test_database_migrated_from_the_file_has_no_drift_plain(plain_db_url: str, schema_text: str) -> None:
@@ -218,7 +219,7 @@ def test_scratch_url_must_be_another_empty_database(migrated_url: str) -> None:
         check_drift(with_database(migrated_url, "postgres"), scratch_url=other)
 
 
-def test_role_without_createdb_is_told_to_use_scratch_url(
+def test_role_without_createdb_is_told_the_privilege_and_the_admins_statement(
     pg_cluster: LocalCluster, migrated_url: str
 ) -> None:
     role = f"drift_reader_{int(time.time() * 1000)}"
@@ -232,9 +233,13 @@ def test_role_without_createdb_is_told_to_use_scratch_url(
     reader_url = (
         f"postgresql://{role}:reader-secret@127.0.0.1:{pg_cluster.port}/{migrated_url.rsplit('/', 1)[1]}"
     )
+    with psycopg.connect(admin, autocommit=True) as conn:  # as on a server where no run made it yet
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(SCRATCH_DATABASE)))
     try:
         with pytest.raises(ConfigError, match="may not create the scratch database") as info:
             check_drift(reader_url)
+        assert "lacks CREATEDB" in info.value.message
+        assert f"CREATE DATABASE {SCRATCH_DATABASE} OWNER {role}" in (info.value.hint or "")
         assert "--scratch-url" in (info.value.hint or "")
         assert "reader-secret" not in str(info.value)
     finally:
@@ -242,7 +247,7 @@ def test_role_without_createdb_is_told_to_use_scratch_url(
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
         with psycopg.connect(admin) as conn:
             leftovers = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",
-                                     (SCRATCH_PREFIX + "%",)).fetchone()  # fmt: skip
+                                     (THROWAWAY_PREFIX + "%",)).fetchone()  # fmt: skip
     assert leftovers == (0,)
 
 
@@ -284,3 +289,18 @@ def test_suggestions_for_awkward_names_are_valid_sql_that_reconciles(db_url: str
     assert 'ADD COLUMN "column" integer NOT NULL' in by_name["public.primary.column"]
     assert by_name["function public.select()"] == 'REVOKE EXECUTE ON ROUTINE public."select"() FROM PUBLIC;'
     assert diff_catalogs(expected=expected, actual=reconciled) == []
+
+
+def test_a_plan_never_drops_an_extension_silently(db_url: str) -> None:
+    from db.plan.database import plan_database
+    from db.plan.model import Hazard
+
+    text = "CREATE TABLE IF NOT EXISTS public.kept (id integer PRIMARY KEY);"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION hstore; " + text)
+    withheld = plan_database(db_url, text)
+    assert not [s for s in withheld.steps if "DROP EXTENSION" in s.sql], withheld.steps
+    assert any("DROP EXTENSION hstore" in note and "destroys_data" in note for note in withheld.notes)
+    allowed = plan_database(db_url, text, allow_destroy=True)
+    drops = [s for s in allowed.steps if s.sql.startswith("DROP EXTENSION")]
+    assert [s.hazards for s in drops] == [(Hazard.DESTROYS_DATA,)]

@@ -85,6 +85,11 @@ def test_missing_file_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.Monkey
         ("[environments.x]\nconnect_timeout = 0\n", "connect_timeout = 0", "1 or more"),
         ("[environments.x]\nallow_hazards = ['nope']\n", "allow_hazards = ['nope']", "blocks_writes"),
         ("[environments.x]\napproval_timeout = 'soon'\n", "approval_timeout = 'soon'", "'15min'"),
+        (
+            "[environments.x]\nscratch_url = 'postgresql://owner:Sup3rSecret@db.example/app_scratch'\n",
+            "carries a password",
+            "'app_scratch'",
+        ),
     ],
 )
 def test_bad_value_is_one_line_naming_file_key_and_allowed_values(
@@ -98,6 +103,22 @@ def test_bad_value_is_one_line_naming_file_key_and_allowed_values(
     assert info.value.message.startswith(f"{path}: "), info.value.message
     assert key in info.value.message and "\n" not in info.value.message, info.value.message
     assert allowed in (info.value.hint or ""), info.value.hint
+    assert "Sup3rSecret" not in info.value.message + (info.value.hint or "")
+
+
+def test_scratch_url_is_a_database_name_or_a_url_without_password(tmp_path: Path) -> None:
+    from db.catalog.scratch import SCRATCH_DATABASE, scratch_site
+    from db.connection.environments import scratch_setting
+
+    path = tmp_path / "envs.toml"
+    path.write_text("[environments.managed]\nscratch_url = 'app_scratch'\n[environments.plain]\n")
+    envs = load_environments(path)
+    target = "postgresql://owner:pw@db.example:5432/app"
+    named = scratch_site(target, scratch_setting(envs["managed"]))
+    assert (named.url, named.managed) == ("postgresql://owner:pw@db.example:5432/app_scratch", False)
+    default = scratch_site(target, scratch_setting(envs["plain"]))
+    assert default.database == SCRATCH_DATABASE and default.managed  # created once, reset if needed
+    assert scratch_setting(envs["managed"], "postgresql://x@other/s") == "postgresql://x@other/s"
 
 
 def test_every_key_of_the_shipped_file_keeps_its_value() -> None:

@@ -33,7 +33,14 @@ def _create_extension(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
 
 def _drop_extension(name: str, a: dict, ctx: PlanContext) -> list[Planned]:
     sql = f"DROP EXTENSION {quote_ident(name)}"
-    return [ctx.step(f"extension:{name}", "drop", sql, "DROP EXTENSION", phase=DROP)]
+    # Never silent: dropping TimescaleDB takes every hypertable's chunks with it, and a plan that
+    # wants it gone more often means the expected side was built in another mode than the target's.
+    return [
+        ctx.step(
+            f"extension:{name}", "drop", sql, "DROP EXTENSION", phase=DROP, destroys=True,
+            reason="drops the extension and everything built on it",
+        )
+    ]  # fmt: skip
 
 
 def _alter_extension(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:

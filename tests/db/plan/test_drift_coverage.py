@@ -115,6 +115,13 @@ def test_drift_run_by_a_monitoring_role_reports_nothing_on_a_clean_database(
         report = check_drift(url, schema_sql=schema_text)
     finally:
         with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
+            # The scratch database the role made for itself (schemaflow_scratch[_role]) is kept by
+            # design; a role leaving the cluster takes it along.
+            owned = conn.execute(
+                "SELECT datname FROM pg_database WHERE datdba = to_regrole(%s)", (role,)
+            ).fetchall()
+            for (name,) in owned:
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
     assert report.differences == [], [d.as_dict() for d in report.differences]
     assert report.plan is not None and report.plan.is_empty
