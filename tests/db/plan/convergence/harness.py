@@ -25,7 +25,9 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from psycopg import sql
 from cli.drift import render_script
 from cli.exit_codes import ExitCode
 from db.catalog.drift import DriftReport, check_drift
-from db.connection.urls import libpq_subprocess_args
+from db.connection.urls import libpq_subprocess_args, with_database
 
 PAIRS_DIR = Path(__file__).with_name("pairs")
 REPO = Path(__file__).resolve().parents[4]
@@ -336,3 +338,35 @@ def script_drops(script: str, kind: str, name: str) -> bool:
     word = {"table": "TABLE", "column": "COLUMN"}.get(kind, kind.upper())
     pattern = rf"DROP\s+{word}\s+(IF\s+EXISTS\s+)?(\"?\w+\"?\.)*\"?{last}\"?(\s|;|,|$)"
     return re.search(pattern, statements, re.I | re.M) is not None
+
+
+# pg_dump's lines that say nothing about the schema: comments, blank lines, psql's \restrict guard.
+_DUMP_NOISE = re.compile(r"^(--.*|\s*|\\(un)?restrict .*)$")
+
+
+def schema_dump(url: str) -> str:
+    """`pg_dump --schema-only` (privileges included) without TimescaleDB's chunks, which hold data."""
+    conninfo, _ = libpq_subprocess_args(url)
+    env, _ = _env_and_url(url)
+    done = subprocess.run(
+        ["pg_dump", "--schema-only", "--exclude-schema=_timescaledb_internal", "-d", conninfo],
+        env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=True,
+    )  # fmt: skip
+    return "\n".join(line for line in done.stdout.splitlines() if not _DUMP_NOISE.match(line))
+
+
+@contextmanager
+def built_from(url: str, schema_file: Path) -> Iterator[str]:
+    """A database beside `url` built straight from `schema_file` with psql (dropped afterwards)."""
+    name = f"built_{uuid.uuid4().hex[:12]}"
+    admin = with_database(url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    try:
+        built = with_database(url, name)
+        done = run_psql(built, schema_file)
+        assert done.returncode == 0, f"the desired file does not build a database:\n{done.stderr}"
+        yield built
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -9,6 +9,8 @@ Per pair (pairs/<NN_slug>/), on a fresh database of the TimescaleDB cluster:
    `schemaflow plan` (which tags it destroys_data under --allow-destroy).
 4. A second drift reports nothing (or only the differences whose fix would destroy data).
 5. The rows of every table present on both sides are unchanged (checksums over the shared columns).
+6. `pg_dump --schema-only` of the migrated database equals that of a database built straight from b.sql
+   (TimescaleDB's chunks aside: they hold data), unless a drop of rows was withheld.
 
 Where drift runs: the CLI subset (`CLI_PAIRS`: every pair with a rename or a destroys_data difference,
 plus 01_table_add and 50_hypertable_create) goes end to end through the installed command, a process
@@ -23,6 +25,7 @@ script in both.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import psycopg
@@ -160,6 +163,18 @@ def converge(pair: h.Pair, url: str, tmp_path: Path) -> None:
     assert not problems, "step 5: rows changed:\n" + "\n".join(problems)
     if "INSERT INTO" in pair.a_sql.read_text():
         assert compared > 0, "step 5: A inserts rows but none were compared (a table lost its name?)"
+
+    if not pair.destroys_data:  # what a withheld drop keeps is meant to differ
+        with h.built_from(url, pair.b_sql) as straight:
+            migrated, expected = h.schema_dump(url), h.schema_dump(straight)
+        if migrated != expected:
+            diff = difflib.unified_diff(
+                expected.splitlines(), migrated.splitlines(), "built", "migrated", lineterm=""
+            )
+            raise AssertionError(
+                "step 6: pg_dump --schema-only differs from a database built from the file:\n"
+                + "\n".join(list(diff)[:60])
+            )
 
 
 def check_renames_are_inferred(pair: h.Pair, report: dict) -> None:
