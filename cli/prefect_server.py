@@ -103,13 +103,21 @@ def use_server_for_runs() -> None:
         return
     running = ui_server_api()
     if running:
+        _share_state_with_local_server()
         os.environ["PREFECT_API_URL"] = running
         return
     from prefect.settings import PREFECT_API_URL  # a profile's or the test harness's server wins
 
     if PREFECT_API_URL.value():
         return
+    _share_state_with_local_server()
     os.environ["PREFECT_API_URL"] = start_local_server()
+
+
+def _share_state_with_local_server() -> None:
+    """Runs on make ui's server keep their state (the migrate slot's holder records) where its worker
+    does, so a slot held by a worker's run is seen by `schemaflow slot` and by the next CLI run."""
+    os.environ.setdefault("PREFECT_HOME", str(ui_state_dir()))
 
 
 @contextmanager

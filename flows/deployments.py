@@ -186,8 +186,9 @@ def drift_staging(scratch_url: SecretStr | None = None, fail_on_drift: bool = Tr
     """Compare staging's catalog with the master schema (read-only on staging).
 
     Args:
-        scratch_url: An empty database on the same server to build the expected schema in, for roles
-            that may not CREATE DATABASE. Left empty afterwards.
+        scratch_url: Where to build the expected schema instead of the environment's scratch_url (a
+            database name on the target's server, or a URL on a server of the same build). Left empty
+            afterwards.
         fail_on_drift: Mark the run failed when any difference is found, so notifications fire.
     """
     skipped = skipped_unless_set_up("staging", needs_schema=True)
@@ -206,8 +207,9 @@ def drift_production(scratch_url: SecretStr | None = None, fail_on_drift: bool =
     """Compare production's catalog with the master schema (read-only on production).
 
     Args:
-        scratch_url: An empty database on the same server to build the expected schema in, for roles
-            that may not CREATE DATABASE. Left empty afterwards.
+        scratch_url: Where to build the expected schema instead of the environment's scratch_url (a
+            database name on the target's server, or a URL on a server of the same build). Left empty
+            afterwards.
         fail_on_drift: Mark the run failed when any difference is found, so notifications fire.
     """
     skipped = skipped_unless_set_up("production", needs_schema=True)

@@ -125,6 +125,8 @@ def migrate(
             if plan_only:
                 report.outcome = "success"
                 return summary(report, log_path)
+            # Rows the plan's steps would fail on stop it before anyone is asked to approve it.
+            refuse_data_failures(report.plan, environment)
             _checkpoint(report, log_path)  # the pause may be long, and its worker may die in it
             report.approval = approve(
                 url, env, schema_text, report.plan, plan_checksum, confirmed_by, scratch_url

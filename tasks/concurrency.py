@@ -31,6 +31,7 @@ from tasks.slot_records import (
     records_dir,
     records_lock,
     remove_record,
+    unreadable_records,
     write_record,
 )
 
@@ -174,7 +175,7 @@ def reclaim_dead_holders(environment: str, own: Path) -> bool:
     dead = {path: r for path, r in records.items() if not r.alive}
     freed = 0
     if on_temporary_server():
-        live = len(records) - len(dead)
+        live = len(records) - len(dead) + unreadable_records(folder)
         excess = active_slots(environment) - live
         if excess > 0:
             _decrement(environment, excess)

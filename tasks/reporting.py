@@ -167,7 +167,11 @@ class RunReport:
             return "start"
         if any(r.status == "fail" for r in self.preflight):
             return "preflight"
-        if self.plan is not None and any(": fails_on_data: " in note for note in self.plan.notes):
+        if (
+            self.apply is None
+            and self.plan is not None
+            and any(": fails_on_data: " in note for note in self.plan.notes)
+        ):
             return "plan"  # its data checks stopped the run before the backup
         if self.plan is not None and self.approval is None and self.approval_asked:
             return "approval"
@@ -178,7 +182,9 @@ class RunReport:
         # "Nothing was changed" only where the apply proved it (a rollback, or an unmoved catalog).
         if "nothing was changed" in self.apply.outcome:
             return "apply"
-        return "apply-committed" if "committed" in self.apply.outcome else "apply (see the error)"
+        # "committed: step 1 ..." names steps that did; "not committed: ..." alone says none did.
+        some_committed = re.search(r"(?<!not )\bcommitted\b", self.apply.outcome) is not None
+        return "apply-committed" if some_committed else "apply (see the error)"
 
     def to_markdown(self) -> str:
         """The report as markdown (also readable as plain text in a terminal or log file)."""

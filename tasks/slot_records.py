@@ -75,7 +75,9 @@ def records_dir(limit: str) -> Path:
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
     server = hashlib.sha256(str(PREFECT_API_URL.value() or "").encode()).hexdigest()[:12]
-    return Path(PREFECT_HOME.value()) / "schemaflow-leases" / f"{limit}-{server}"
+    # The environment first: the CLI points it at make ui's state after Prefect may have read its settings.
+    home = os.environ.get("PREFECT_HOME") or str(PREFECT_HOME.value())
+    return Path(home).expanduser() / "schemaflow-leases" / f"{limit}-{server}"
 
 
 def new_record(flow_run_id: str | None) -> HolderRecord:
@@ -105,6 +107,12 @@ def read_records(folder: Path) -> dict[Path, HolderRecord]:
         with suppress(OSError, ValueError, TypeError):
             found[path] = HolderRecord(**json.loads(path.read_text()))
     return found
+
+
+def unreadable_records(folder: Path) -> int:
+    """How many record files cannot be read: their holders count as live (a slot is never freed for them)."""
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return len(files) - len(read_records(folder))
 
 
 def remove_record(path: Path) -> None:

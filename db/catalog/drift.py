@@ -11,6 +11,7 @@ nothing is ever applied to the target. Owners are compared relative to the role 
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,8 @@ from db.schema.replayed import PASSWORD, replayed_statements
 # None: every user schema. TimescaleDB's internal schemas and schemaflow's own are never included.
 DRIFT_SCHEMAS: tuple[str, ...] | None = None
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+# A line of the file quoted in an error never shows a password it sets.
+_PASSWORD_LITERAL = re.compile(r"(PASSWORD\s+)'(?:[^']|'')*'", re.IGNORECASE)
 # A --scratch-url database must not already hold tables: the file's IF NOT EXISTS would skip them.
 SCRATCH_IS_EMPTY_SQL = """
 SELECT count(*) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -343,7 +346,8 @@ def _file_does_not_apply(exc: psycopg.Error, text: str) -> FileDoesNotApply:
     line = text.count("\n", 0, int(position) - 1) + 1 if position and position.isdigit() else None
     where = ""
     if line:
-        where = f" at line {line} ({text.splitlines()[line - 1].strip()[:80]!r})"
+        shown = _PASSWORD_LITERAL.sub(r"\1'***'", text.splitlines()[line - 1].strip())
+        where = f" at line {line} ({shown[:80]!r})"
     return FileDoesNotApply(
         f"the schema file does not apply to an empty scratch database{where}, so there is nothing to "
         f"compare with: {mask_url(reason)}",

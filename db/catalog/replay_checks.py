@@ -9,14 +9,12 @@ a statement timeout, taking ACCESS SHARE only.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
+from db.connection.scram import password_matches
 from db.schema.replayed import PASSWORD, Replay
 
 CHECK_TIMEOUT = "5s"
@@ -74,25 +72,6 @@ def _password_reason(conn: psycopg.Connection, replay: Replay) -> str:
     if stored is not None and password_matches(stored, replay.name, replay.password):
         return ""
     return f"line {replay.line}: the role's password is not the one in the file"
-
-
-def password_matches(stored: str, role: str, password: str) -> bool:
-    """Whether `password` logs `role` in against the verifier the server stores for it."""
-    if password == stored:  # the file may give the verifier itself
-        return True
-    if stored.startswith("SCRAM-SHA-256$"):
-        try:
-            iterations_salt, keys = stored.split("$", 1)[1].split("$")
-            iterations, salt = iterations_salt.split(":")
-            stored_key = keys.split(":")[0]
-            salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
-        except ValueError:
-            return False
-        client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-        return hmac.compare_digest(base64.b64encode(hashlib.sha256(client_key).digest()).decode(), stored_key)
-    if stored.startswith("md5"):
-        return hmac.compare_digest(stored, "md5" + hashlib.md5((password + role).encode()).hexdigest())
-    return False
 
 
 def _rows_reason(conn: psycopg.Connection, replay: Replay) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ from db.deploy.post_commit import run_post_commit_steps
 from db.deploy.rehearsal import rehearse_plan
 from db.deploy.result import ApplyResult, Change
 from db.deploy.settle import Settled, settle_failure, settled_message
-from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, SchemaflowError
+from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, HazardsNotAllowed, SchemaflowError
 from db.plan.database import plan_database
 from db.plan.model import Hazard, LockLevel, Plan, Step
 from db.plan.quoting import quote_ident
@@ -196,6 +197,9 @@ def apply_schema(
             url, plan, result, environment=environment, allow_hazards=allow_hazards,
             connect_timeout=connect_timeout, clock=clock, **limits,  # type: ignore[arg-type]
         )  # fmt: skip
+    if one_offs.rows:
+        _refuse_hazards_after_one_offs(url, plan, result, one_offs.rows, allow_hazards, environment,
+                                       (started, clock), record_history, connect_timeout)  # fmt: skip
     try:
         execution = execute_plan(
             url, plan, environment=environment, allow_hazards=allow_hazards, connect_timeout=connect_timeout,
@@ -240,6 +244,35 @@ def apply_schema(
     result.outcome = "committed"
     _record(url, result, started, clock, "success", record_history, connect_timeout)
     return result
+
+
+def _refuse_hazards_after_one_offs(
+    url: str,
+    plan: Plan,
+    result: ApplyResult,
+    rows: list[dict[str, str]],
+    allow_hazards: Iterable[str],
+    environment: str,
+    times: tuple[datetime, float],
+    record_history: bool,
+    connect_timeout: int,
+) -> None:
+    """The hazard gate, when one-offs already committed: say so, and record the run as failed."""
+    try:
+        refuse_unallowed_hazards(plan, allowed_hazards(allow_hazards), environment)
+    except HazardsNotAllowed as refused:
+        result.steps = list(rows)
+        result.outcome = (
+            f"failed: {len(rows)} one-off migration(s) committed; the plan's hazards are not allowed, so "
+            "none of its steps ran"
+        )
+        message = (
+            f"{refused.message}; the pending one-off migration(s) ran first and committed ({len(rows)}), "
+            "the master file's steps did not run"
+        )
+        with suppress(SchemaflowError, psycopg.Error):
+            _record(url, result, *times, "failed", record_history, connect_timeout, error=message)
+        raise HazardsNotAllowed(message, hint=refused.hint, steps=refused.steps) from None
 
 
 def refuse_unless_approved(current: Plan, approved: Plan) -> None:

@@ -30,10 +30,31 @@ def not_set_up_reason(env: Environment, secret_loader: SecretLoader, *, needs_sc
     from db.deploy.plan_apply import target_is_empty  # pglast and psycopg: only once a URL is known
     from db.schema.master_file import read_schema
 
-    if target_is_empty(target.url, read_schema(), connect_timeout=env.connect_timeout):
+    if target_is_empty(target.url, read_schema(), connect_timeout=env.connect_timeout) and not _ever_migrated(
+        target.url, env.connect_timeout
+    ):
         return (
             f"environment {env.name!r} is not built yet: {target.masked} has none of the master file's "
             f"tables. Switch it on by deploying it: schemaflow migrate --env {env.name} "
             f"(or run the migrate/{env.name} deployment)"
         )
     return None
+
+
+def _ever_migrated(url: str, connect_timeout: int) -> bool:
+    """A successful migrate is recorded: a database that lost its tables is an incident, not a first hour."""
+    import psycopg
+
+    from db.connection.connect import connect
+
+    try:
+        with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+            row = conn.execute("SELECT to_regclass('schemaflow.migration_history') IS NOT NULL").fetchone()
+            if not (row and row[0]):
+                return False
+            found = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM schemaflow.migration_history WHERE outcome = 'success')"
+            ).fetchone()
+            return bool(found and found[0])
+    except psycopg.Error:
+        return True  # what cannot be read is not proof of a first hour: the job runs and says why

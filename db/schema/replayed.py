@@ -27,6 +27,7 @@ import pglast
 from pglast import ast, enums
 from pglast.stream import RawStream
 
+from db.connection.scram import scram_verifier
 from db.errors import ConfigError
 from db.plan.quoting import literal, quote_ident
 
@@ -116,11 +117,17 @@ def _password(stmt: object, line: int) -> Replay | None:
                 kind=PASSWORD,
                 name=role,
                 line=line,
-                sql=statement + (literal(secret) if secret is not None else "NULL"),
+                # Sent hashed, as psql's \password does: the clear text is in no statement a log keeps.
+                sql=statement + (literal(_hashed(secret)) if secret is not None else "NULL"),
                 shown=statement + (MASK if secret is not None else "NULL"),
                 password=secret,
             )
     return None
+
+
+def _hashed(secret: str) -> str:
+    """The file's password as a SCRAM verifier (a verifier the file gives is kept as it is)."""
+    return secret if secret.startswith(("SCRAM-SHA-256$", "md5")) else scram_verifier(secret)
 
 
 def _rows(stmt: ast.InsertStmt, line: int) -> Replay:

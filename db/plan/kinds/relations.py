@@ -125,7 +125,8 @@ def _alter_type(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] 
 
 
 def _alter_composite(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]:
-    """ALTER TYPE ... ADD / DROP / ALTER ATTRIBUTE: values of columns of the type are kept."""
+    """ALTER TYPE ... ADD / DROP / ALTER ATTRIBUTE in place. Values in columns of the type keep their
+    other attributes; a dropped attribute's values are gone (destroys_data)."""
     want = dict(attr.split(" ", 1) for attr in e.get("attributes") or [])
     have = dict(attr.split(" ", 1) for attr in a.get("attributes") or [])
     actions = [f"DROP ATTRIBUTE {attr}" for attr in have if attr not in want]
@@ -138,7 +139,8 @@ def _alter_composite(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Plan
     if not actions:
         return []
     sql = f"ALTER TYPE {qualified(name)} {', '.join(actions)} CASCADE"
-    return [ctx.step(f"type:{name}", "alter", sql, "ALTER TYPE ATTRIBUTE")]
+    dropping = any(action.startswith("DROP ATTRIBUTE") for action in actions)
+    return [ctx.step(f"type:{name}", "alter", sql, "ALTER TYPE ATTRIBUTE", destroys=dropping)]
 
 
 def _rebuild_enum(name: str, e: dict, ctx: PlanContext) -> list[Planned]:

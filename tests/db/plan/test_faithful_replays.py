@@ -105,6 +105,8 @@ def test_a_rotated_password_takes_effect_and_is_never_shown(seeded: str, role: s
     plan = plan_database(seeded, rotated)
     assert [(s.action, s.kind, s.name) for s in plan.steps] == [("replay", "role", role)]
     assert plan.steps[0].sql == f"ALTER ROLE {role} PASSWORD '***'"
+    # What runs carries a SCRAM verifier, never the clear text a server log could keep.
+    assert "SCRAM-SHA-256$" in plan.steps[0].secret_sql and NEW not in plan.steps[0].secret_sql
     shown = everything_shown(seeded, rotated)
     assert NEW not in shown and OLD not in shown
     assert f"ALTER ROLE {role} PASSWORD '***'" in shown
