@@ -121,7 +121,9 @@ def lint_sql(text: str) -> list[Finding]:
         try:
             statements = parse_sql(piece)
         except ParseError as exc:
-            findings.append(Finding(_line_at(text, offset + _error_offset(exc)), "SF001", str(exc.args[0])))
+            findings.append(
+                Finding(_line_at(text, offset + _error_offset(exc, piece)), "SF001", str(exc.args[0]))
+            )
             continue
         for raw in statements:
             if raw.stmt is not None:
@@ -228,8 +230,11 @@ def _strip_plpgsql_comments(code: str) -> str:
     return re.sub(r"--[^\n]*", " ", code)
 
 
-def _error_offset(exc: ParseError) -> int:
-    return int(exc.args[1]) if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+def _error_offset(exc: ParseError, piece: str | None = None) -> int:
+    at = int(exc.args[1]) if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    if at <= 0 and piece is not None and "end of input" in str(exc.args[0]):
+        return len(piece)  # the parser reached the statement's end: its terminator is where it stopped
+    return at
 
 
 def _line_at(text: str, offset: int) -> int:

@@ -31,7 +31,10 @@ MESSAGES = [
     ("missing: data_exports", "schemaflow migrate"),
     ("missing podcasts.image_url", "schemaflow migrate"),
     ("missing: idx_campaigns_dates", "schemaflow migrate"),
-    ("INVALID (a failed build): idx_sponsors_tenant_id", "REINDEX INDEX CONCURRENTLY idx_sponsors_tenant_id"),
+    (
+        "INVALID (a failed build): idx_sponsors_tenant_id",
+        "REINDEX INDEX CONCURRENTLY public.idx_sponsors_tenant_id",
+    ),
     ("NOT VALID: deals.deals_owner_user_id_fkey", "VALIDATE CONSTRAINT deals_owner_user_id_fkey"),
     ("attribution_events is not a hypertable", "migrate_data"),
 ]
