@@ -34,6 +34,10 @@ _CONSTRAINT_SQL = (
     "SELECT pg_get_constraintdef(oid, true) FROM pg_constraint "
     "WHERE conrelid = %(table)s::regclass AND conname = %(name)s"
 )
+_DOMAIN_CONSTRAINT_SQL = (
+    "SELECT pg_get_constraintdef(oid, true) FROM pg_constraint WHERE contypid = %(type)s::regtype "
+    "AND conname = %(name)s"
+)
 _INDEX_SQL = "SELECT pg_get_indexdef(%(index)s::regclass)"
 _DEFAULT_SQL = (
     "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a "
@@ -97,18 +101,21 @@ def _read_back(
         return None  # a text the server does not take here is not known to be the same
 
 
+def _after(cur: psycopg.Cursor, statement: sql.Composed, query: str, params: dict[str, Any]) -> Any:
+    """Run the probe's statement, then read back what the server made of it (first column, or None)."""
+    cur.execute(statement)
+    row = cur.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
 def _check(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -> Any:
     table = entry["parent"].split(":", 1)[1]
-    definition = text.removesuffix(" NOT VALID")
-    cur.execute(
-        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
-            sql.SQL(qualified(table)),
-            sql.Identifier(PROBE),
-            sql.SQL(definition),  # type: ignore[arg-type]
-        )
+    statement = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID").format(
+        sql.SQL(qualified(table)),
+        sql.Identifier(PROBE),
+        sql.SQL(text.removesuffix(" NOT VALID")),  # type: ignore[arg-type]
     )
-    row = cur.execute(_CONSTRAINT_SQL, {"table": qualified(table), "name": PROBE}).fetchone()
-    return row[0] if row else None
+    return _after(cur, statement, _CONSTRAINT_SQL, {"table": qualified(table), "name": PROBE})
 
 
 def _index(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -> Any:
@@ -123,30 +130,24 @@ def _index(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -> 
 
 def _default(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -> Any:
     table, column = name.rsplit(".", 1)
-    cur.execute(
-        sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
-            sql.SQL(qualified(table)),
-            sql.Identifier(column),
-            sql.SQL(text),  # type: ignore[arg-type]
-        )
+    statement = sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+        sql.SQL(qualified(table)),
+        sql.Identifier(column),
+        sql.SQL(text),  # type: ignore[arg-type]
     )
-    row = cur.execute(_DEFAULT_SQL, {"table": qualified(table), "column": column}).fetchone()
-    return row[0] if row else None
+    return _after(cur, statement, _DEFAULT_SQL, {"table": qualified(table), "column": column})
 
 
 def _generated(cur: psycopg.Cursor, name: str, entry: dict[str, Any], text: str) -> Any:
     """A generated column's expression, read back from a probe column of the same type and expression."""
     table = name.rsplit(".", 1)[0]
-    cur.execute(
-        sql.SQL("ALTER TABLE {} ADD COLUMN {} {} GENERATED ALWAYS AS ({}) STORED").format(
-            sql.SQL(qualified(table)),
-            sql.Identifier(PROBE),
-            sql.SQL(entry["type"]),
-            sql.SQL(text),  # type: ignore[arg-type]
-        )
+    statement = sql.SQL("ALTER TABLE {} ADD COLUMN {} {} GENERATED ALWAYS AS ({}) STORED").format(
+        sql.SQL(qualified(table)),
+        sql.Identifier(PROBE),
+        sql.SQL(entry["type"]),
+        sql.SQL(text),  # type: ignore[arg-type]
     )
-    row = cur.execute(_DEFAULT_SQL, {"table": qualified(table), "column": PROBE}).fetchone()
-    return row[0] if row else None
+    return _after(cur, statement, _DEFAULT_SQL, {"table": qualified(table), "column": PROBE})
 
 
 def _domain_checks(cur: psycopg.Cursor, name: str, entry: dict[str, Any], texts: list[str]) -> Any:
@@ -156,20 +157,12 @@ def _domain_checks(cur: psycopg.Cursor, name: str, entry: dict[str, Any], texts:
     back = []
     for i, text in enumerate(texts):
         probe = f"{PROBE}_{i}"
-        definition = text.removesuffix(" NOT VALID")
-        cur.execute(
-            sql.SQL("ALTER DOMAIN {} ADD CONSTRAINT {} {} NOT VALID").format(
-                sql.SQL(qualified(name)),
-                sql.Identifier(probe),
-                sql.SQL(definition),  # type: ignore[arg-type]
-            )
+        statement = sql.SQL("ALTER DOMAIN {} ADD CONSTRAINT {} {} NOT VALID").format(
+            sql.SQL(qualified(name)),
+            sql.Identifier(probe),
+            sql.SQL(text.removesuffix(" NOT VALID")),  # type: ignore[arg-type]
         )
-        row = cur.execute(
-            "SELECT pg_get_constraintdef(oid, true) FROM pg_constraint "
-            "WHERE contypid = %(type)s::regtype AND conname = %(name)s",
-            {"type": qualified(name), "name": probe},
-        ).fetchone()
-        back.append(row[0] if row else None)
+        back.append(_after(cur, statement, _DOMAIN_CONSTRAINT_SQL, {"type": qualified(name), "name": probe}))
     return back
 
 
