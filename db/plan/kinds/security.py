@@ -13,7 +13,7 @@ from db.plan.quoting import function_ref, literal, qualified, quote_ident, split
 from db.schema.declared_roles import LIST_SETTINGS
 
 # grantee=privileges/grantor, the grantee quoted when it needs to be (and empty for PUBLIC).
-_ACL_ITEM = re.compile(r'^("(?:[^"]|"")*"|[^=]*)=([^/]*)')
+_ACL_ITEM = re.compile(r'^("(?:[^"]|"")*"|[^=]*)=([^/]*)(/.*)?$')
 # aclitem letters (PostgreSQL docs, "Privileges") and the keyword each stands for.
 _PRIVILEGES = {
     "r": "SELECT",
@@ -30,6 +30,7 @@ _PRIVILEGES = {
     "T": "TEMPORARY",
     "m": "MAINTAIN",
 }
+_LETTERS = {keyword: letter for letter, keyword in _PRIVILEGES.items()}
 _OWNER_KEYWORD = {
     "table": "TABLE",
     "view": "VIEW",
@@ -51,18 +52,32 @@ def acl_map(items: list[str] | None) -> dict[str, dict[str, bool]]:
     """
     result: dict[str, dict[str, bool]] = {}
     for item in items or []:
-        match = _ACL_ITEM.match(item)
-        if not match:
+        parts = _acl_parts(item)
+        if parts is None:
             continue
-        grantee, letters = match.group(1), match.group(2)
-        if grantee.startswith('"'):
-            grantee = grantee[1:-1].replace('""', '"')
-        held = result.setdefault(grantee or "PUBLIC", {})
-        for i, ch in enumerate(letters):
-            if ch != "*":
-                keyword = _PRIVILEGES.get(ch, ch)
-                held[keyword] = held.get(keyword, False) or letters[i + 1 : i + 2] == "*"
+        grantee, letters, _ = parts
+        held = result.setdefault(grantee, {})
+        for keyword, grantable in _letters(letters):
+            held[keyword] = held.get(keyword, False) or grantable
     return result
+
+
+def _acl_parts(item: str) -> tuple[str, str, str] | None:
+    """(grantee unquoted, PUBLIC for the empty one; privilege letters; '/grantor' or '') of an aclitem."""
+    match = _ACL_ITEM.match(item)
+    if not match:
+        return None
+    grantee = match.group(1)
+    if grantee.startswith('"'):
+        grantee = grantee[1:-1].replace('""', '"')
+    return grantee or "PUBLIC", match.group(2), match.group(3) or ""
+
+
+def _letters(letters: str) -> list[tuple[str, bool]]:
+    """(privilege keyword, held WITH GRANT OPTION) per letter of an aclitem: 'r*w' -> SELECT*, UPDATE."""
+    return [
+        (_PRIVILEGES.get(ch, ch), letters[i + 1 : i + 2] == "*") for i, ch in enumerate(letters) if ch != "*"
+    ]
 
 
 def _acl_steps(
@@ -239,16 +254,15 @@ def _without(acl: list[str] | None, revoked: dict[str, set[str]]) -> list[str]:
         return list(acl or [])
     out = []
     for item in acl or []:
-        grantee, rest = item.split("=", 1)
-        letters, grantor = rest.split("/", 1)
-        name = grantee[1:-1].replace('""', '"') if grantee.startswith('"') else grantee or "PUBLIC"
+        parts = _acl_parts(item)
+        if parts is None:
+            out.append(item)
+            continue
+        name, letters, grantor = parts
         gone = revoked.get(name, set())
-        kept = ""
-        for i, ch in enumerate(letters):
-            if ch != "*" and _PRIVILEGES.get(ch, ch) not in gone:
-                kept += ch + ("*" if letters[i + 1 : i + 2] == "*" else "")
+        kept = "".join(_LETTERS.get(p, p) + "*" * option for p, option in _letters(letters) if p not in gone)
         if kept:
-            out.append(f"{grantee}={kept}/{grantor}")
+            out.append(f"{'' if name == 'PUBLIC' else aclitem_role(name)}={kept}{grantor}")
     return out
 
 
