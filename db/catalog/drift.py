@@ -341,7 +341,7 @@ class FileDoesNotApply(ConfigError):
 
 def _file_does_not_apply(exc: psycopg.Error, text: str) -> FileDoesNotApply:
     # A configuration error (exit 2), not drift (exit 1): the file itself is broken.
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    reason = first_error_line(exc)
     position = exc.diag.statement_position  # a character offset into the whole file, 1-based
     line = text.count("\n", 0, int(position) - 1) + 1 if position and position.isdigit() else None
     where = ""
@@ -350,7 +350,7 @@ def _file_does_not_apply(exc: psycopg.Error, text: str) -> FileDoesNotApply:
         where = f" at line {line} ({shown[:80]!r})"
     return FileDoesNotApply(
         f"the schema file does not apply to an empty scratch database{where}, so there is nothing to "
-        f"compare with: {mask_url(reason)}",
+        f"compare with: {reason}",
         hint=(
             f"fix line {line} of the file"
             if line

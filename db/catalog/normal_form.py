@@ -67,19 +67,16 @@ def align_spellings(conn: psycopg.Connection, expected: Snapshot, actual: Snapsh
                 or not a.get(attribute)
             ):
                 continue
-            if not _same_elsewhere(kind, e, a, attribute):
+            if not _same_elsewhere(kind, e, a):
                 continue
-            mine, theirs = (
-                _read_back(conn, probe, name, e, e[attribute]),
-                _read_back(conn, probe, name, e, a[attribute]),
-            )
-            if mine is not None and mine == theirs:
+            mine = _read_back(conn, probe, name, e, e[attribute])
+            if mine is not None and mine == _read_back(conn, probe, name, e, a[attribute]):
                 e[attribute] = a[attribute]
                 aligned += 1
     return aligned
 
 
-def _same_elsewhere(kind: str, e: dict[str, Any], a: dict[str, Any], attribute: str) -> bool:
+def _same_elsewhere(kind: str, e: dict[str, Any], a: dict[str, Any]) -> bool:
     """Only a spelling can be aligned: everything else about the object is the same on both sides."""
     if kind == "column":
         return e.get("type") == a.get("type") and e.get("collation") == a.get("collation")

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from db.connection.scram import password_matches
+from db.connection.urls import first_error_line
 from db.schema.replayed import PASSWORD, Replay
 
 CHECK_TIMEOUT = "5s"
@@ -101,8 +102,8 @@ def _rows_reason(conn: psycopg.Connection, replay: Replay) -> str:
         with conn.transaction():
             missing = conn.execute(query).fetchone()[0]  # type: ignore[index]
     except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return f"line {replay.line}: the rows could not be looked up ({first}), so they are inserted again"
+        why = first_error_line(exc)
+        return f"line {replay.line}: the rows could not be looked up ({why}), so they are inserted again"
     if not missing:
         return ""
     return f"line {replay.line}: {missing} of the file's rows are not in {replay.name}"

@@ -24,6 +24,7 @@ from pglast.stream import RawStream
 from db.catalog.scratch import throwaway_database
 from db.catalog.snapshot import snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.connection.urls import first_error_line
 from db.deploy.apply import apply_master_schema
 from db.deploy.statements import split_file
 from db.errors import CheckFailed
@@ -64,7 +65,7 @@ def _rehearse(conn: psycopg.Connection, f: MigrationFile) -> None:
             for statement in split_file(f.up):
                 conn.execute(_in_transaction(statement.text) if not f.transactional else statement.text)  # type: ignore[arg-type]
     except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_error_line(exc)
         raise CheckFailed(
             f"baseline: one-off {f.name} fails on the end state the master file builds: {first}; "
             "nothing was changed",
