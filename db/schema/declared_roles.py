@@ -22,7 +22,7 @@ LIST_SETTINGS = frozenset(
     {"search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries"}
 )
 # Candidate statements; pglast decides what each one is.
-_CANDIDATE = re.compile(r"\b(?:CREATE\s+(?:ROLE|USER)|ALTER\s+ROLE|GRANT)\b[^;]*;", re.IGNORECASE)
+_CANDIDATE = re.compile(r"\b(?:CREATE\s+(?:ROLE|USER)|ALTER\s+(?:ROLE|USER)|GRANT)\b[^;]*;", re.IGNORECASE)
 _OPTION_NAMES = {
     "superuser": "superuser", "inherit": "inherit", "createrole": "createrole", "createdb": "createdb",
     "canlogin": "login", "isreplication": "replication", "bypassrls": "bypassrls",
@@ -37,13 +37,16 @@ def _defaults(login: bool) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _statements(text: str) -> list[Any]:
+def role_statements(text: str) -> list[tuple[int, Any]]:
+    """(line, parsed statement) of every role statement in the file, top level or inside DO blocks."""
     found = []
     for match in _CANDIDATE.finditer(text):
         try:
-            found += [raw.stmt for raw in pglast.parse_sql(match.group())]
+            parsed = pglast.parse_sql(match.group())
         except pglast.parser.ParseError:
             continue  # a GRANT on objects, or text inside a string: not a role statement
+        line = text.count("\n", 0, match.start()) + 1
+        found += [(line, raw.stmt) for raw in parsed]
     return found
 
 
@@ -58,7 +61,7 @@ def declared_roles(text: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     """({role: attributes}, {membership name: entry}) as the file leaves them, in file order."""
     roles: dict[str, dict[str, Any]] = {}
     memberships: dict[str, dict[str, Any]] = {}
-    for stmt in _statements(text):
+    for _, stmt in role_statements(text):
         if isinstance(stmt, ast.CreateRoleStmt) and stmt.role:
             entry = roles.setdefault(stmt.role, _defaults(stmt.stmt_type == 1))
             _apply(entry, stmt.options, stmt.role, memberships)

@@ -20,7 +20,6 @@ skipped while plan and drift say the database matches.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pglast
@@ -30,13 +29,10 @@ from pglast.stream import RawStream
 from db.connection.scram import scram_verifier
 from db.errors import ConfigError
 from db.plan.quoting import literal, quote_ident
+from db.schema.declared_roles import role_statements
 
 PASSWORD, ROWS = "password", "rows"
 MASK = "'***'"
-# Role statements may sit inside DO blocks (CREATE ROLE guarded by IF NOT EXISTS): found by text,
-# then parsed; pglast decides what each candidate is.
-_ROLE_CANDIDATE = re.compile(r"\b(?:CREATE\s+(?:ROLE|USER)|ALTER\s+(?:ROLE|USER))\b[^;]*;", re.IGNORECASE)
-
 
 _SETTINGS = (
     "database and server settings are not part of what schemaflow compares, so a plan would never apply it",
@@ -66,7 +62,7 @@ class Replay:
     kind: str  # PASSWORD | ROWS
     name: str  # the role, or the table as 'schema.table'
     line: int  # where the statement starts in the file
-    sql: str = field(repr=False)  # what runs: a password statement holds the secret
+    sql: str = field(repr=False)  # what runs: a password statement holds its SCRAM verifier
     shown: str  # what plans, logs, artifacts and history show
     password: str | None = field(default=None, repr=False)  # PASSWORD: the clear text (None: NULL)
     columns: tuple[str, ...] = ()  # ROWS: the columns the INSERT names (empty: the table's, in order)
@@ -90,15 +86,10 @@ def replayed_statements(text: str) -> list[Replay]:
             found.append(_rows(raw.stmt, line))
         elif type(raw.stmt).__name__ in NOT_PLANNED:
             raise UnplannableStatement(line, *NOT_PLANNED[type(raw.stmt).__name__])
-    for match in _ROLE_CANDIDATE.finditer(text):
-        try:
-            candidates = [raw.stmt for raw in pglast.parse_sql(match.group())]
-        except pglast.parser.ParseError:
-            continue  # text inside a string or a comment: not a statement
-        line = text.count("\n", 0, match.start()) + 1
-        for replay in (_password(s, line) for s in candidates):
-            if replay is not None:
-                passwords[replay.name] = replay  # the file's last word on a role's password is its end state
+    for line, stmt in role_statements(text):
+        replay = _password(stmt, line)
+        if replay is not None:
+            passwords[replay.name] = replay  # the file's last word on a role's password is its end state
     return sorted([*found, *passwords.values()], key=lambda r: r.line)
 
 
