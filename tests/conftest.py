@@ -74,6 +74,16 @@ def drop_database(cluster: LocalCluster, url: str) -> None:
 
 
 @pytest.fixture
+def seeded_url(pg_cluster: LocalCluster) -> Iterator[str]:
+    """A copy of the cluster's migrated, seeded template database (dropped afterwards)."""
+    from tests.support.seeded import clone_template  # builds the template on first use
+
+    url = clone_template(pg_cluster)
+    yield url
+    drop_database(pg_cluster, url)
+
+
+@pytest.fixture
 def db_url(pg_cluster: LocalCluster) -> Iterator[str]:
     """A fresh empty database on the TimescaleDB cluster."""
     url = create_database(pg_cluster)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -12,23 +11,13 @@ import pytest
 from db.catalog.snapshot import snapshot_catalog
 from db.deploy.plan_apply import apply_schema
 from db.errors import ApplyFailed
-from db.local.cluster import LocalCluster
 from db.plan.model import snapshot_checksum
 from db.schema.master_file import read_schema
-from tests.conftest import drop_database
-from tests.support.seeded import clone_template
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "1min", "lock_retries": 1}
 NOT_NULL_COLUMN = "\nALTER TABLE public.episodes ADD COLUMN IF NOT EXISTS rating integer NOT NULL;\n"
 INDEX = "\nCREATE INDEX IF NOT EXISTS idx_episodes_title_dry ON public.episodes (title);\n"
 COMMENT = "\nCOMMENT ON TABLE public.plans IS 'rehearsed';\n"
-
-
-@pytest.fixture
-def seeded_url(pg_cluster: LocalCluster) -> Iterator[str]:
-    url = clone_template(pg_cluster, "dry")
-    yield url
-    drop_database(pg_cluster, url)
 
 
 def _checksum(url: str, text: str) -> str:

@@ -7,26 +7,15 @@ import http.server
 import re
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from db.local.cluster import LocalCluster
 from expectations.datadocs import NODE_MODULES, localise_assets
 from expectations.runner import run_suites
-from tests.conftest import drop_database
-from tests.support.seeded import clone_template
 
 EXTERNAL_URL = re.compile(r"https?://", re.IGNORECASE)
-
-
-@pytest.fixture
-def seeded_url(pg_cluster: LocalCluster) -> Iterator[str]:
-    url = clone_template(pg_cluster)
-    yield url
-    drop_database(pg_cluster, url)
 
 
 def _pages(site: Path) -> list[Path]:

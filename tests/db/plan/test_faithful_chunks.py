@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -18,12 +17,9 @@ from psycopg.conninfo import make_conninfo
 
 from db.catalog.drift import check_drift
 from db.deploy.plan_apply import apply_schema
-from db.local.cluster import LocalCluster
 from db.plan.database import plan_database
 from db.schema.master_file import read_schema
-from tests.conftest import drop_database
 from tests.db.plan.support import converge
-from tests.support.seeded import clone_template
 
 NEW_COLUMN = (
     "ALTER TABLE public.listener_events\n"
@@ -46,43 +42,36 @@ def with_new_column(text: str) -> str:
     return text[:cut] + "\n" + NEW_COLUMN + text[cut:]
 
 
-@pytest.fixture
-def seeded(pg_cluster: LocalCluster) -> Iterator[str]:
-    url = clone_template(pg_cluster, "chunks")
-    yield url
-    drop_database(pg_cluster, url)
-
-
 def _one(url: str, query: str) -> int:
     with psycopg.connect(url) as conn:
         return int(conn.execute(query).fetchone()[0])  # type: ignore[arg-type,index]
 
 
 @pytest.mark.slow
-def test_a_new_event_column_is_granted_and_no_chunk_opens(seeded: str) -> None:
+def test_a_new_event_column_is_granted_and_no_chunk_opens(seeded_url: str) -> None:
     text = with_new_column(read_schema())
-    assert _one(seeded, CHUNKS_SQL) > 1, "the seeded template has no chunks to leak through"
+    assert _one(seeded_url, CHUNKS_SQL) > 1, "the seeded template has no chunks to leak through"
 
-    plan = plan_database(seeded, text)
+    plan = plan_database(seeded_url, text)
     statements = [s.sql for s in plan.steps]
     granting = "GRANT INSERT (app_version), SELECT (app_version), UPDATE (app_version)"
     assert any(granting in s for s in statements), statements
     assert any("REVOKE" in s and "chunk" in s for s in statements), statements
 
     result = apply_schema(
-        seeded, text, environment="test", lock_timeout="5s", statement_timeout="60s", lock_retries=1
+        seeded_url, text, environment="test", lock_timeout="5s", statement_timeout="60s", lock_retries=1
     )
     assert result.method == "plan" and result.objects_changed >= 1, result
-    with psycopg.connect(seeded) as conn:
+    with psycopg.connect(seeded_url) as conn:
         granted = conn.execute(
             "SELECT has_column_privilege('podcast_app', 'public.listener_events', 'app_version', 'SELECT'),"
             "       has_column_privilege('podcast_app', 'public.listener_events', 'app_version', 'UPDATE')"
         ).fetchone()
     assert granted == (True, True)
-    assert _one(seeded, OPEN_CHUNKS_SQL) == 0
-    assert plan_database(seeded, text).is_empty
-    assert not check_drift(seeded, schema_sql=text).has_drift
-    assert_login_member_is_refused_on_chunks(seeded)
+    assert _one(seeded_url, OPEN_CHUNKS_SQL) == 0
+    assert plan_database(seeded_url, text).is_empty
+    assert not check_drift(seeded_url, schema_sql=text).has_drift
+    assert_login_member_is_refused_on_chunks(seeded_url)
 
 
 def assert_login_member_is_refused_on_chunks(url: str) -> None:
@@ -113,17 +102,17 @@ def assert_login_member_is_refused_on_chunks(url: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_chunk_granted_by_hand_is_high_drift_and_the_plan_closes_it(seeded: str) -> None:
-    with psycopg.connect(seeded, autocommit=True) as conn:
+def test_a_chunk_granted_by_hand_is_high_drift_and_the_plan_closes_it(seeded_url: str) -> None:
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
         chunk = conn.execute(
             "SELECT inhrelid::regclass::text FROM pg_inherits "
             "WHERE inhparent = 'public.listener_events'::regclass ORDER BY 1 LIMIT 1"
         ).fetchone()[0]  # type: ignore[index]
         conn.execute(f"GRANT SELECT ON {chunk} TO podcast_app")  # type: ignore[arg-type]
         conn.execute(f"GRANT UPDATE (region) ON {chunk} TO podcast_app")  # type: ignore[arg-type]
-    assert _one(seeded, OPEN_CHUNKS_SQL) == 1
+    assert _one(seeded_url, OPEN_CHUNKS_SQL) == 1
 
-    first, second, script = converge(seeded, read_schema())
+    first, second, script = converge(seeded_url, read_schema())
     reported = {(d.kind, d.name): d for d in first.differences}
     assert ("hypertable", "public.listener_events") in reported, sorted(reported)
     diff = reported[("hypertable", "public.listener_events")]
@@ -131,4 +120,4 @@ def test_a_chunk_granted_by_hand_is_high_drift_and_the_plan_closes_it(seeded: st
     assert "podcast_app SELECT" in diff.detail and "podcast_app UPDATE (region)" in diff.detail
     assert "REVOKE SELECT ON" in script and "REVOKE UPDATE (region) ON" in script
     assert not second.has_drift, second.differences
-    assert _one(seeded, OPEN_CHUNKS_SQL) == 0
+    assert _one(seeded_url, OPEN_CHUNKS_SQL) == 0

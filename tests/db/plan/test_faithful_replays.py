@@ -19,13 +19,10 @@ from psycopg.conninfo import make_conninfo
 
 from db.catalog.drift import check_drift
 from db.deploy.plan_apply import apply_schema
-from db.local.cluster import LocalCluster
 from db.plan.database import plan_database
 from db.plan.render import render_markdown, render_script, render_text
 from db.schema.master_file import read_schema
 from db.schema.replayed import UnplannableStatement, replayed_statements
-from tests.conftest import drop_database
-from tests.support.seeded import clone_template
 
 OLD, NEW = "old-Pa55word-4f1", "new-Pa55word-9c2"
 PLANS = """
@@ -46,17 +43,10 @@ END $$;
 
 
 @pytest.fixture
-def seeded(pg_cluster: LocalCluster) -> Iterator[str]:
-    url = clone_template(pg_cluster, "replay")
-    yield url
-    drop_database(pg_cluster, url)
-
-
-@pytest.fixture
-def role(seeded: str) -> Iterator[str]:
+def role(seeded_url: str) -> Iterator[str]:
     name = f"sf_login_{uuid.uuid4().hex[:8]}"
     yield name
-    with psycopg.connect(seeded, autocommit=True) as conn:
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
@@ -95,67 +85,67 @@ def history_rows(url: str) -> str:
 
 
 @pytest.mark.slow
-def test_a_rotated_password_takes_effect_and_is_never_shown(seeded: str, role: str) -> None:
+def test_a_rotated_password_takes_effect_and_is_never_shown(seeded_url: str, role: str) -> None:
     base = read_schema() + role_block(role, OLD)
-    migrate(seeded, base)  # the role is new: created, then its password set from the file
-    assert logs_in(seeded, role, OLD)
-    assert plan_database(seeded, base).is_empty, "the password in effect is planned again"
+    migrate(seeded_url, base)  # the role is new: created, then its password set from the file
+    assert logs_in(seeded_url, role, OLD)
+    assert plan_database(seeded_url, base).is_empty, "the password in effect is planned again"
 
     rotated = base + f"ALTER ROLE {role} PASSWORD '{NEW}';\n"
-    plan = plan_database(seeded, rotated)
+    plan = plan_database(seeded_url, rotated)
     assert [(s.action, s.kind, s.name) for s in plan.steps] == [("replay", "role", role)]
     assert plan.steps[0].sql == f"ALTER ROLE {role} PASSWORD '***'"
     # What runs carries a SCRAM verifier, never the clear text a server log could keep.
     assert "SCRAM-SHA-256$" in plan.steps[0].secret_sql and NEW not in plan.steps[0].secret_sql
-    shown = everything_shown(seeded, rotated)
+    shown = everything_shown(seeded_url, rotated)
     assert NEW not in shown and OLD not in shown
     assert f"ALTER ROLE {role} PASSWORD '***'" in shown
 
-    migrate(seeded, rotated)
-    assert logs_in(seeded, role, NEW) and not logs_in(seeded, role, OLD)
-    assert plan_database(seeded, rotated).is_empty
-    history = history_rows(seeded)
+    migrate(seeded_url, rotated)
+    assert logs_in(seeded_url, role, NEW) and not logs_in(seeded_url, role, OLD)
+    assert plan_database(seeded_url, rotated).is_empty
+    history = history_rows(seeded_url)
     assert role in history and NEW not in history
 
 
 @pytest.mark.slow
-def test_a_login_role_the_file_creates_gets_its_password(seeded: str, role: str) -> None:
+def test_a_login_role_the_file_creates_gets_its_password(seeded_url: str, role: str) -> None:
     text = read_schema() + role_block(role, OLD)
-    plan = plan_database(seeded, text)
+    plan = plan_database(seeded_url, text)
     actions = [(s.action, s.kind) for s in plan.steps if s.name == role]
     assert actions[0] == ("create", "role") and ("replay", "role") in actions, actions
-    migrate(seeded, text)
-    assert logs_in(seeded, role, OLD)
+    migrate(seeded_url, text)
+    assert logs_in(seeded_url, role, OLD)
 
 
 @pytest.mark.slow
-def test_role_settings_take_effect_and_compare(seeded: str, role: str) -> None:
+def test_role_settings_take_effect_and_compare(seeded_url: str, role: str) -> None:
     text = read_schema() + role_block(role, OLD) + f"ALTER ROLE {role} SET statement_timeout = '5s';\n"
-    migrate(seeded, text)
-    with psycopg.connect(make_conninfo(seeded, user=role, password=OLD)) as conn:
+    migrate(seeded_url, text)
+    with psycopg.connect(make_conninfo(seeded_url, user=role, password=OLD)) as conn:
         assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
-    assert plan_database(seeded, text).is_empty
+    assert plan_database(seeded_url, text).is_empty
 
-    with psycopg.connect(seeded, autocommit=True) as conn:
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER ROLE {} SET statement_timeout = '1h'").format(sql.Identifier(role)))
-    report = check_drift(seeded, schema_sql=text)
+    report = check_drift(seeded_url, schema_sql=text)
     assert [(d.kind, d.name, d.status) for d in report.differences] == [("role", role, "changed")]
     assert "statement_timeout=1h" in report.differences[0].detail
 
 
 @pytest.mark.slow
-def test_reference_rows_are_inserted_once(seeded: str) -> None:
+def test_reference_rows_are_inserted_once(seeded_url: str) -> None:
     text = read_schema() + PLANS
-    plan = plan_database(seeded, text)
+    plan = plan_database(seeded_url, text)
     replays = [s for s in plan.steps if s.action == "replay"]
     assert [(s.kind, s.name) for s in replays] == [("table", "public.plans")]
     assert "2 of the file's rows" in replays[0].reason
-    migrate(seeded, text)
-    with psycopg.connect(seeded) as conn:
+    migrate(seeded_url, text)
+    with psycopg.connect(seeded_url) as conn:
         codes = conn.execute("SELECT code FROM public.plans WHERE code LIKE 'sf\\_%' ORDER BY 1").fetchall()
     assert codes == [("sf_free",), ("sf_studio",)]
-    assert plan_database(seeded, text).is_empty
-    assert not check_drift(seeded, schema_sql=text).has_drift
+    assert plan_database(seeded_url, text).is_empty
+    assert not check_drift(seeded_url, schema_sql=text).has_drift
 
 
 def test_an_insert_without_on_conflict_is_refused_with_its_line() -> None:
