@@ -30,7 +30,7 @@ STATEMENT_LOCKS: dict[str, LockLevel | None] = {
     "CREATE TYPE": None,
     "ALTER TYPE ADD VALUE": None,
     "ALTER TYPE RENAME": None,
-    "ALTER TYPE ATTRIBUTE": None,  # a composite type's catalog rows; its values are not rewritten
+    "ALTER TYPE ATTRIBUTE": None,  # a composite type's rows; CASCADE also alters typed tables (OF the type)
     "DROP TYPE": None,
     "ALTER DOMAIN": None,
     "CREATE TABLE": None,
