@@ -7,7 +7,8 @@ how a "staging" run migrated some other database. Only environments without a se
 variables: the environment's URL variable (e.g. DATABASE_URL), POSTGRES_HOST/PORT/USER/PASSWORD/DATABASE,
 then libpq's PG* variables (password from PGPASSWORD or ~/.pgpass, read by libpq itself). A `local`
 environment skips every variable and uses the embedded cluster. db/ must not import Prefect, so the
-caller passes the `secret_loader`. Parsing and the TLS rule are db/connection/target.py's.
+caller passes the `secret_loader`. This module only finds the string: db/connection/target.py parses it,
+applies the TLS rule and builds the Target (it imports this module, never the other way round).
 """
 
 from __future__ import annotations
@@ -15,15 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from db.connection.environments import PROJECT_ROOT, Environment
 from db.connection.urls import mask_url
 from db.errors import ConfigError
-
-if TYPE_CHECKING:
-    from db.connection.target import Target
 
 # Returns the block's value (None or "" when the block is empty); raises SecretUnavailable with the
 # real reason (server unreachable, block not found) otherwise.
@@ -49,18 +46,6 @@ class FoundUrl:
 
     def __repr__(self) -> str:
         return f"FoundUrl(url={mask_url(self.url)!r}, source={self.source!r})"
-
-
-def resolve_database_url(
-    env: Environment,
-    explicit_url: str | None = None,
-    secret_loader: SecretLoader | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Target:
-    """Find, parse and TLS-check the connection for `env` (db/connection/target.py's resolve_target)."""
-    from db.connection.target import resolve_target
-
-    return resolve_target(env, explicit_url, secret_loader, environ)
 
 
 def find_database_url(

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from db.connection.credentials import SecretLoader, find_database_url
 from db.connection.tls import TlsVerdict, judge_tls
 from db.connection.urls import NO_DATABASE_HINT, connection_params, mask_url, summary
 from db.errors import ConfigError
 
 if TYPE_CHECKING:
-    from db.connection.credentials import SecretLoader
     from db.connection.environments import Environment
 
 
@@ -104,8 +104,6 @@ def resolve_target(
     environ: Mapping[str, str] | None = None,
 ) -> Target:
     """The environment's target: its URL found (fail closed, db/connection/credentials.py) and checked."""
-    from db.connection.credentials import find_database_url
-
     found = find_database_url(env, explicit_url, secret_loader, environ)
     return make_target(found.url, found.source, env, skipped=found.skipped, environ=environ)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.connection.credentials import SecretUnavailable, resolve_database_url
+from db.connection.credentials import SecretUnavailable
 from db.connection.environments import Environment, get_environment
+from db.connection.target import resolve_target
 from db.errors import ConfigError
 from db.local.cluster import LocalCluster
 
@@ -57,7 +58,7 @@ def _set_all(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_resolution_order(by_variables: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
     _set_all(monkeypatch)
-    assert resolve_database_url(by_variables, "postgresql://u@127.0.0.1/explicit").url.endswith("/explicit")
+    assert resolve_target(by_variables, "postgresql://u@127.0.0.1/explicit").url.endswith("/explicit")
     steps = [
         (None, "STAGING_DATABASE_URL", "from_env_var"),
         ("STAGING_DATABASE_URL", "DATABASE_URL", "from_database_url"),
@@ -67,12 +68,12 @@ def test_resolution_order(by_variables: Environment, monkeypatch: pytest.MonkeyP
     for unset, source, database in steps:
         if unset:
             monkeypatch.delenv(unset)
-        resolved = resolve_database_url(by_variables)
+        resolved = resolve_target(by_variables)
         assert resolved.source == source
         assert resolved.params["dbname"] == database
     monkeypatch.delenv("PGHOST")
     with pytest.raises(ConfigError, match="no database URL for environment 'staging'") as info:
-        resolve_database_url(by_variables)
+        resolve_target(by_variables)
     assert "DATABASE_URL unset" in info.value.message and "PGHOST and PGSERVICE unset" in info.value.message
 
 
@@ -84,10 +85,10 @@ def test_a_secret_block_environment_uses_the_block_and_nothing_else(
     def secret(_name: str) -> str:
         return "postgresql://u@127.0.0.1/from_secret"
 
-    resolved = resolve_database_url(staging, None, secret)
+    resolved = resolve_target(staging, None, secret)
     assert resolved.source == "secret block 'schemaflow-staging-database-url'"
     assert resolved.params["dbname"] == "from_secret" and resolved.environment == staging
-    explicit = resolve_database_url(staging, "postgresql://u@127.0.0.1/explicit", secret)
+    explicit = resolve_target(staging, "postgresql://u@127.0.0.1/explicit", secret)
     assert explicit.source == "--database-url"  # an explicit --database-url still overrides
 
 
@@ -111,13 +112,13 @@ def test_a_secret_block_that_cannot_be_read_stops_with_the_real_reason(
         return reason  # type: ignore[return-value]
 
     with pytest.raises(SecretUnavailable) as info:
-        resolve_database_url(staging, None, loader)
+        resolve_target(staging, None, loader)
     message = info.value.message
     assert expected in message and "nothing was touched" in message
     assert "empty or missing" not in message and "from_database_url" not in message
     assert "schemaflow secrets set staging" in (info.value.hint or "") or "make ui" in (info.value.hint or "")
     with pytest.raises(ConfigError, match="nothing here can read Prefect blocks"):
-        resolve_database_url(staging, None, None)  # no loader at all: still never the variables
+        resolve_target(staging, None, None)  # no loader at all: still never the variables
 
 
 def test_postgres_vars_quote_the_password(by_variables: Environment, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +127,7 @@ def test_postgres_vars_quote_the_password(by_variables: Environment, monkeypatch
     monkeypatch.setenv("POSTGRES_USER", "app")
     monkeypatch.setenv("POSTGRES_PASSWORD", "p@ss/w:rd?#")
     monkeypatch.setenv("POSTGRES_DB", "podcasts")
-    resolved = resolve_database_url(by_variables)
+    resolved = resolve_target(by_variables)
     conninfo = psycopg.conninfo.conninfo_to_dict(resolved.url)
     assert conninfo == {
         "user": "app",
@@ -144,7 +145,7 @@ def test_libpq_vars_leave_the_password_to_libpq(
     monkeypatch.setenv("PGUSER", "app")
     monkeypatch.setenv("PGPORT", "5433")
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
-    resolved = resolve_database_url(by_variables)
+    resolved = resolve_target(by_variables)
     conninfo = psycopg.conninfo.conninfo_to_dict(resolved.url)
     assert conninfo["host"] == "/var/run/postgresql" and conninfo["dbname"] == "app"
     assert conninfo["port"] == "5433" and "password" not in conninfo
@@ -156,7 +157,7 @@ def test_local_environment_ignores_variables_and_uses_the_cluster(
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db.example.com/prod?sslmode=require")
     monkeypatch.setenv("SCHEMAFLOW_LOCAL_DIR", str(tmp_path))
     monkeypatch.setenv("SCHEMAFLOW_LOCAL_PORT", "54999")
-    resolved = resolve_database_url(get_environment("local"))
+    resolved = resolve_target(get_environment("local"))
     assert resolved.source == "the embedded local cluster"
     assert resolved.url == LocalCluster(tmp_path / "pgdata", 54999).url()
 
@@ -174,12 +175,12 @@ def test_local_environment_ignores_variables_and_uses_the_cluster(
 )
 def test_tls_required_off_loopback(staging: Environment, url: str, allowed: bool) -> None:
     if allowed:
-        assert resolve_database_url(staging, url).url == url
+        assert resolve_target(staging, url).url == url
     else:
         with pytest.raises(ConfigError, match="does not require TLS"):
-            resolve_database_url(staging, url)
+            resolve_target(staging, url)
         insecure = dataclasses.replace(staging, allow_insecure=True)
-        assert resolve_database_url(insecure, url).url == url
+        assert resolve_target(insecure, url).url == url
 
 
 def test_password_never_in_str_repr_or_errors(
@@ -187,15 +188,15 @@ def test_password_never_in_str_repr_or_errors(
 ) -> None:
     staging = by_variables
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # libpq's variable: the target's params leave it out too
-    resolved = resolve_database_url(staging, f"postgresql://app:{PASSWORD}@127.0.0.1:5432/db")
+    resolved = resolve_target(staging, f"postgresql://app:{PASSWORD}@127.0.0.1:5432/db")
     for text in (str(resolved), repr(resolved), f"{resolved}", str([resolved]), resolved.describe()):
         assert PASSWORD not in text
     assert "***" in str(resolved) and "***" in repr(resolved)
     assert "password" not in resolved.params and PASSWORD not in str(dict(resolved.params))
     monkeypatch.setenv("DATABASE_URL", f"postgresql://app:{PASSWORD}@db.example.com/db")
     with pytest.raises(ConfigError, match="does not require TLS") as info:
-        resolve_database_url(staging)
+        resolve_target(staging)
     assert PASSWORD not in str(info.value)
     with pytest.raises(ConfigError, match="names no database") as info:
-        resolve_database_url(staging, f"postgresql://app:{PASSWORD}@127.0.0.1:5432")
+        resolve_target(staging, f"postgresql://app:{PASSWORD}@127.0.0.1:5432")
     assert PASSWORD not in str(info.value)
