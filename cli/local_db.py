@@ -8,7 +8,7 @@ from pathlib import Path
 from cli.console import out, print_json, print_raw
 from cli.exit_codes import ExitCode
 from db.connection.urls import mask_url
-from db.local.cluster import cluster_from_env
+from db.local.project import project_cluster
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cluster = cluster_from_env(PROJECT_ROOT)
+    cluster = project_cluster(PROJECT_ROOT)
     if args.action == "url":
         # The real URL, password included, for scripts: `psql "$(schemaflow local-db url)"`.
         if args.json:

@@ -162,9 +162,9 @@ def _host_part(host: str) -> str:
 
 
 def _local_cluster_url() -> str:
-    from db.local.cluster import cluster_from_env
+    from db.local.project import project_cluster
 
-    return cluster_from_env(PROJECT_ROOT).url()
+    return project_cluster(PROJECT_ROOT).url()
 
 
 def _hint(env: Environment) -> str:

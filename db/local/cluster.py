@@ -4,8 +4,8 @@ Used by `schemaflow local-db`, by `make run` and by the test fixtures. When run 
 runs as the `postgres` OS user, because initdb and postgres refuse to run as root.
 
 With `archive_command` set the server archives its WAL (db/backup/pgbackrest.py builds the command
-that pushes it to a local pgBackRest repository), so restore points and point-in-time restores work
-on one machine.
+that pushes it to a local pgBackRest repository; db/local/project.py sets it for the project's own
+cluster), so restore points and point-in-time restores work on one machine.
 """
 
 from __future__ import annotations
@@ -230,25 +230,6 @@ class LocalCluster:
             (self.datadir / "postmaster.pid").unlink(missing_ok=True)
         except PermissionError:
             pass
-
-
-def cluster_from_env(root: Path) -> LocalCluster:
-    """The project's embedded cluster: `.local/pgdata` under `root`, port from SCHEMAFLOW_LOCAL_PORT."""
-    base = Path(os.environ.get("SCHEMAFLOW_LOCAL_DIR", root / ".local"))
-    raw_port = os.environ.get("SCHEMAFLOW_LOCAL_PORT", str(DEFAULT_PORT))
-    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-        raise LocalClusterError(
-            f"SCHEMAFLOW_LOCAL_PORT={raw_port!r} is not a TCP port",
-            hint=f"set it to a number from 1024 to 65535, or unset it for {DEFAULT_PORT}",
-        )
-    port = int(raw_port)
-    if os.environ.get("SCHEMAFLOW_LOCAL_PGBACKREST", "").lower() in ("1", "true", "yes"):
-        # WAL archived to a pgBackRest repository beside the data directory (backup = "pgbackrest").
-        from db.backup.pgbackrest import configure_local_repository
-
-        repo = configure_local_repository(base / "pgbackrest", base / "pgdata", port, "local")
-        return LocalCluster(datadir=base / "pgdata", port=port, archive_command=repo.archive_command())
-    return LocalCluster(datadir=base / "pgdata", port=port)
 
 
 def free_port() -> int:
