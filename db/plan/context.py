@@ -63,6 +63,11 @@ class PlanContext:
             "hypertable", {}
         )
 
+    def is_partitioned(self, relation: str, side: str = "expected") -> bool:
+        """A partitioned table on that side: its indexes and keys are built on each partition."""
+        snap = self.expected if side == "expected" else self.actual
+        return bool(snap.get("table", {}).get(relation, {}).get("relkind") == "partitioned table")
+
     def exists(self, relation: str) -> bool:
         return any(relation in self.actual.get(kind, {}) for kind in ("table", "view", "matview", "cagg"))
 

@@ -180,7 +180,7 @@ def _build_index(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     head = "CREATE UNIQUE INDEX " if unique else "CREATE INDEX "
     body = definition[len(head) :]
     parent_kind = e.get("parent", "table:").split(":", 1)[0]
-    partitioned = ctx.expected.get("table", {}).get(table, {}).get("relkind") == "partitioned table"
+    partitioned = ctx.is_partitioned(table)
     if ctx.is_new(table) or not ctx.populated(table) or partitioned or parent_kind == "cagg":
         sql = f"{head}IF NOT EXISTS {body}"
         return [ctx.step(key, "create", sql, "CREATE INDEX", relation=table, long_lock=True)]
@@ -218,7 +218,7 @@ def _drop_index(name: str, a: dict, ctx: PlanContext) -> list[Planned]:
     if a.get("attached"):
         return []
     table, key = a["table"], f"index:{name}"
-    partitioned = ctx.actual.get("table", {}).get(table, {}).get("relkind") == "partitioned table"
+    partitioned = ctx.is_partitioned(table, side="actual")
     if ctx.populated(table) and not ctx.is_hypertable(table) and not partitioned and ctx.exists(table):
         sql = f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(name)}"
         return [
@@ -243,7 +243,7 @@ def _alter_index(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned]
         or e.get("parent") != a.get("parent")
     ):
         return None
-    partitioned = ctx.expected.get("table", {}).get(table, {}).get("relkind") == "partitioned table"
+    partitioned = ctx.is_partitioned(table)
     unique = e["definition"].startswith("CREATE UNIQUE INDEX ")
     if not ctx.populated(table) or partitioned or e.get("parent", "").startswith("cagg:"):
         return None
