@@ -43,7 +43,7 @@ def render_change_markdown(change: ChangePlan) -> str:
         "### One-off migrations added",
         "",
     ]
-    out += _one_offs_lines(change, "- ") or ["none"]
+    out += _one_offs_lines(change, "") or ["none"]
     out += ["", "### Plan (after the one-offs)", ""]
     out.append(render_markdown(change.plan, change.not_allowed, change.environment).rstrip())
     if not change.plan.is_empty:
