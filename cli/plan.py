@@ -82,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
         from cli.plan_change import run_change  # the plan of a change builds both sides itself
 
         return run_change(args)
+    if args.stats_from or args.from_migrations:
+        raise ConfigError(
+            "--stats-from and --from-migrations are for the plan of a change",
+            hint="add --base-ref REF or --from-file BASE; a live database's plan reads its own sizes",
+        )
     target = command_target(args.env, args.database_url, command="plan")
     warn_about(target)
     if target.environment and target.environment.requires_timescaledb:
@@ -93,10 +98,15 @@ def run(args: argparse.Namespace) -> int:
     schema_text = check_schema_file(args.schema_file, args.allow_lint)  # lint stops a plan like a parse error
     from db.catalog.drift import FileDoesNotApply
     from db.plan.database import plan_database  # imports psycopg and the catalog: only when run
-    from db.plan.render import render_json, render_text
+    from db.plan.render import render_json, render_markdown, render_text
     from db.schema.master_file import MASTER_SCHEMA
 
-    with step("plan", "building the expected schema and comparing catalogs", enabled=not args.json):
+    as_json = args.json or args.format == "json"
+    with step(
+        "plan",
+        "building the expected schema and comparing catalogs",
+        enabled=not as_json and args.format == "text",
+    ):
         try:
             plan = plan_database(
                 target.url,
@@ -112,8 +122,10 @@ def run(args: argparse.Namespace) -> int:
     from db.versions.listing import pending_listing  # one-offs run before the master's steps
 
     pending = pending_listing(target, args.migrations_dir)
-    if args.json:
+    if as_json:
         print_raw(pending.with_json(render_json(plan)))
+    elif args.format == "markdown":
+        print_raw("\n".join([pending.text(), "", render_markdown(plan)]))
     else:
         out_indented(pending.text())
         out_indented(render_text(plan))

@@ -14,6 +14,8 @@ RENAME_SQL = """-- Rename listener_events.user_agent: the dashboards call it cli
 ALTER TABLE public.listener_events RENAME COLUMN user_agent TO client_user_agent;
 """
 NEW_INDEX = "idx_listener_events_session_id_time"
+# The plan of a change builds in databases named like db/catalog/scratch.py's throwaways; none may remain.
+LEFTOVERS_SQL = "SELECT count(*) FROM pg_database WHERE datname LIKE 'schemaflow\\_drift\\_%'"
 NEW_CHECK = "listener_events_duration_within_a_day"
 EDITS = (
     # The column, for fresh databases (CREATE TABLE) and existing ones (the column additions)...

@@ -10,11 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 
 from db.local.cluster import LocalCluster
-from tests.cli.change_fixture import NEW_INDEX, RENAME_ONE_OFF, write_change
+from tests.cli.change_fixture import LEFTOVERS_SQL, NEW_INDEX, RENAME_ONE_OFF, write_change
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -69,6 +70,10 @@ def test_the_workflow_runs_the_script_and_the_script_runs_green_on_a_change(
     assert f"Base `main:{MASTER}` → head `{MASTER}`" in markdown
     assert f"1. one-off {RENAME_ONE_OFF}" in markdown and NEW_INDEX in markdown
     assert "### Hazards staging would not allow" in markdown and "not allowed in staging" in markdown
+    # No live database was read: no step shows a size, and the scratch databases are gone.
+    assert "Sizes: none: no live database was read" in markdown and "| ~" not in markdown
+    with psycopg.connect(admin_url) as conn:
+        assert conn.execute(LEFTOVERS_SQL).fetchone() == (0,)
     assert "1 one-off file(s), 0 error(s)" in (repo / "out" / "lint.txt").read_text()
     password = pg_cluster.password_file.read_text().strip()
     assert password not in done.stdout + done.stderr + markdown
