@@ -16,11 +16,12 @@ from pathlib import Path
 from cli.console import print_raw, step
 from cli.exit_codes import ExitCode
 from cli.local_db import PROJECT_ROOT
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
 from db.connection.environments import Environment, get_environment
 from db.errors import ConfigError, SchemaflowError
 from db.plan.change import Side
 from db.schema.master_file import MASTER_SCHEMA, read_schema
-from db.versions.files import discover_migrations
+from db.versions.files import MigrationFile, discover_migrations
 from db.versions.run import DEFAULT_LIMITS, Limits
 
 
@@ -40,7 +41,7 @@ def run_change(args: argparse.Namespace) -> int:
                     base, head, scratch_url=scratch, stats_from=args.stats_from,
                     limits=_limits(env), allow_out_of_order=bool(env and env.allow_out_of_order),
                     allow_destroy=args.allow_destroy, exclude_schemas=env.exclude_schemas if env else (),
-                    connect_timeout=env.connect_timeout if env else 10,
+                    connect_timeout=env.connect_timeout if env else DEFAULT_CONNECT_TIMEOUT,
                 )  # fmt: skip
             except SchemaflowError as exc:
                 if exc.exit_code != ExitCode.FAILED:
@@ -115,7 +116,7 @@ def _refuse_mixed(args: argparse.Namespace) -> None:
         raise ConfigError("--schema-file is for a live database's plan", hint="name HEAD with --to-file")
 
 
-def _one_offs(directory: Path | str | None) -> tuple:
+def _one_offs(directory: Path | str | None) -> tuple[MigrationFile, ...]:
     return tuple(discover_migrations(directory)) if directory else ()
 
 
