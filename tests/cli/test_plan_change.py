@@ -94,6 +94,16 @@ def test_bad_input_exits_2_with_what_to_do(
     assert "fix line 4 of the file" in err and _password(pg_cluster) not in err
     assert _leftover_databases(admin_url) == 0  # dropped on the way out of a failure too
 
+    # A one-off BASE already has, edited by the change: the deploy would refuse it, so the plan does.
+    for side, text in (("base", "SELECT 1;\n"), ("head", "SELECT 2;\n")):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "20261201000000_touch.sql").write_text(text)
+    edited = ["--from-migrations", str(tmp_path / "base"), "--migrations-dir", str(tmp_path / "head")]
+    assert main([*small, str(SMALL_SCHEMA), *edited]) == 2
+    err = capsys.readouterr().err
+    assert "one-off 20261201000000_touch.sql was edited after it was applied" in err
+    assert _leftover_databases(admin_url) == 0
+
     assert main([*small, str(tmp_path / "missing.sql")]) == 2
     assert "missing.sql not found" in capsys.readouterr().err
 
