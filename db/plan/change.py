@@ -124,6 +124,10 @@ def plan_change(
 ) -> ChangePlan:
     """Build BASE (and run HEAD's new one-offs on it), plan towards HEAD, drop both scratch databases."""
     refuse_unbuildable(head)
+    with connect(scratch_url, autocommit=True, connect_timeout=connect_timeout) as admin:
+        if stats_from:  # before anything is built: sizes from another build would mislead
+            with connect(read_only(stats_from), autocommit=True, connect_timeout=connect_timeout) as stats:
+                refuse_other_build(admin, stats, stats_from)
     with (
         connect(scratch_url, autocommit=True, connect_timeout=connect_timeout) as admin,
         _scratch_databases(admin, scratch_url) as (base_url, expected_url),
@@ -203,7 +207,7 @@ def _plan_towards(
         stats = None
         if stats_url:
             stats = stack.enter_context(connect(stats_url, autocommit=True, connect_timeout=connect_timeout))
-        sizes = _live_sizes(stats, built, stats_from, sides.actual) if stats else {}
+        sizes = _live_sizes(stats, sides.actual) if stats else {}
         plan = plan_changes(
             sides.expected, sides.actual, migrating_role=sides.migrating_role, allow_destroy=allow_destroy,
             sizes=sizes, schema_checksum=sides.schema_checksum, mode=sides.mode, replays=sides.replays,
@@ -230,17 +234,18 @@ def _build_base(base: Side, url: str, connect_timeout: int) -> None:
     record_baseline(url, list(base.one_offs), environment=BUILD_ENVIRONMENT, connect_timeout=connect_timeout)
 
 
-def _live_sizes(
-    stats: psycopg.Connection, built: psycopg.Connection, shown: str | None, actual: dict
-) -> dict[str, RelationSize]:
-    """The statistics source's sizes, once its server builds the same schema mode as the scratch one."""
-    found = mismatches(detect_capabilities(built), detect_capabilities(stats))
+def refuse_other_build(scratch: psycopg.Connection, stats: psycopg.Connection, shown: str) -> None:
+    """ConfigError when the statistics source's server would build another schema mode than the scratch's."""
+    found = mismatches(detect_capabilities(scratch), detect_capabilities(stats))
     if found:
         raise ConfigError(
             f"--stats-from {mask_url(shown)} runs another build than the scratch server: {'; '.join(found)}",
             hint="use a scratch server (--scratch-url) of the same PostgreSQL major version, TimescaleDB "
             "version and license as the database the statistics come from",
         )
+
+
+def _live_sizes(stats: psycopg.Connection, actual: dict) -> dict[str, RelationSize]:
     schemas = {name.split(".", 1)[0] for name in actual.get("table", {})} or {"public"}
     return read_sizes(stats, schemas)
 

@@ -80,7 +80,11 @@ def test_an_unchanged_file_plans_nothing_and_exits_0(
 
 
 def test_bad_input_exits_2_with_what_to_do(
-    pg_cluster: LocalCluster, admin_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pg_cluster: LocalCluster,
+    admin_url: str,
+    plain_db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     broken = tmp_path / "head.sql"
     lines = SMALL_SCHEMA.read_text().splitlines()
@@ -103,6 +107,11 @@ def test_bad_input_exits_2_with_what_to_do(
     err = capsys.readouterr().err
     assert "one-off 20261201000000_touch.sql was edited after it was applied" in err
     assert _leftover_databases(admin_url) == 0
+
+    # Statistics from a server of another build (TimescaleDB not preloaded there): refused before a build.
+    assert main([*small, str(SMALL_SCHEMA), "--stats-from", plain_db_url]) == 2
+    err = capsys.readouterr().err
+    assert "runs another build than the scratch server" in err and "(scratch) against" in err
 
     assert main([*small, str(tmp_path / "missing.sql")]) == 2
     assert "missing.sql not found" in capsys.readouterr().err
