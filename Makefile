@@ -35,6 +35,7 @@ lint: setup-venv
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy --no-error-summary cli db tasks flows expectations
+	@$(BIN)/actionlint
 
 format: setup-venv
 	@$(BIN)/ruff format .

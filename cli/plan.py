@@ -1,5 +1,8 @@
 """`schemaflow plan --env ENV | --database-url URL [--schema-file PATH] [--json]`: the steps, not the file.
 
+With `--from-file BASE --to-file HEAD` or `--base-ref REF` it plans a change instead of a database:
+both sides are built on a scratch server (cli/plan_change.py, db/plan/change.py).
+
 Prints the plan that would make the database match the master file (db/plan/): each step's SQL, the
 lock it takes and on which relation, whether it runs in the transaction or online after it, its
 hazards, the relation's estimated rows, bytes and chunks, and the plan checksum an approval names.
@@ -21,6 +24,8 @@ from cli.target import (
 )
 from db.errors import ConfigError
 
+CHANGE_SCHEMA_PATH = "db/migrations/99999999999999_master_schema.sql"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("plan", help="show the steps that would make a database match the master file")
@@ -39,10 +44,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--migrations-dir", metavar="PATH", help="the one-off migrations folder (default: the environment's)"
     )
+    add_change_arguments(parser)
     parser.set_defaults(handler=run)
 
 
+def add_change_arguments(parser: argparse.ArgumentParser) -> None:
+    """The plan of a change, file against file, with no live database (cli/plan_change.py)."""
+    group = parser.add_argument_group("the plan of a change (no live database)")
+    group.add_argument("--from-file", metavar="BASE", help="the master file before the change")
+    group.add_argument(
+        "--to-file", metavar="HEAD", help="the master file after the change (default: --schema-path's file)"
+    )
+    group.add_argument(
+        "--base-ref", metavar="REF", help="read BASE and its one-offs from this git revision (origin/main)"
+    )
+    group.add_argument(
+        "--schema-path",
+        metavar="PATH",
+        default=CHANGE_SCHEMA_PATH,
+        help=f"the master file's path in the repository, for --base-ref (default {CHANGE_SCHEMA_PATH})",
+    )
+    group.add_argument(
+        "--from-migrations", metavar="DIR", help="BASE's one-off folder with --from-file (default: HEAD's)"
+    )
+    group.add_argument(
+        "--stats-from",
+        metavar="URL",
+        help="a live database (e.g. a staging replica) read, read-only, for sizes, chunks and data checks",
+    )
+    group.add_argument(
+        "--format", choices=("text", "json", "markdown"), default="text", help="markdown: a PR comment"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.from_file or args.to_file or args.base_ref:
+        from cli.plan_change import run_change  # the plan of a change builds both sides itself
+
+        return run_change(args)
+    if args.stats_from or args.from_migrations:
+        raise ConfigError(
+            "--stats-from and --from-migrations are for the plan of a change",
+            hint="add --base-ref REF or --from-file BASE; a live database's plan reads its own sizes",
+        )
     target = command_target(args.env, args.database_url, command="plan")
     warn_about(target)
     if target.environment and target.environment.requires_timescaledb:
@@ -54,10 +98,15 @@ def run(args: argparse.Namespace) -> int:
     schema_text = check_schema_file(args.schema_file, args.allow_lint)  # lint stops a plan like a parse error
     from db.catalog.drift import FileDoesNotApply
     from db.plan.database import plan_database  # imports psycopg and the catalog: only when run
-    from db.plan.render import render_json, render_text
+    from db.plan.render import render_json, render_markdown, render_text
     from db.schema.master_file import MASTER_SCHEMA
 
-    with step("plan", "building the expected schema and comparing catalogs", enabled=not args.json):
+    as_json = args.json or args.format == "json"
+    with step(
+        "plan",
+        "building the expected schema and comparing catalogs",
+        enabled=not as_json and args.format == "text",
+    ):
         try:
             plan = plan_database(
                 target.url,
@@ -73,8 +122,10 @@ def run(args: argparse.Namespace) -> int:
     from db.versions.listing import pending_listing  # one-offs run before the master's steps
 
     pending = pending_listing(target, args.migrations_dir)
-    if args.json:
+    if as_json:
         print_raw(pending.with_json(render_json(plan)))
+    elif args.format == "markdown":
+        print_raw("\n".join([pending.text(), "", render_markdown(plan)]))
     else:
         out_indented(pending.text())
         out_indented(render_text(plan))

@@ -22,6 +22,8 @@ from db.deploy.confirmation import (
 )
 from db.errors import ConfigError
 
+# `plan --base-ref REF`, `plan --from-file BASE`: no target to resolve (cli/plan_change.py).
+CHANGE_WORDS = ("--base-ref", "--from-file", "--to-file")
 DATABASE_URL_HELP = (
     "connection string overriding the environment's: a postgresql:// URL, a keyword string "
     "('host=... dbname=...') or service=NAME"
@@ -92,6 +94,8 @@ def check_target_early(argv: list[str]) -> None:
     _resolved.clear()  # tests call main() many times in one process, with other environment files
     if any(word in ("-h", "--help") for word in argv):
         return
+    if any(word.split("=", 1)[0] in CHANGE_WORDS for word in argv):
+        return  # the plan of a change reads the environment's settings, never its database
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--env")
     early.add_argument("--database-url")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from db.plan.model import Plan, Step
 from db.plan.quoting import one_line
@@ -35,13 +36,16 @@ def describe_step(step: Step) -> str:
     return one_line(f"{step.action} {step.kind} {step.name}: {lock}, {where}{size}{hazards}")
 
 
-def render_text(plan: Plan) -> str:
+def render_text(plan: Plan, refused: Mapping[int, list[str]] | None = None, where: str = "") -> str:
+    """`refused`: step number -> its hazards `where` (an environment) would not allow, marked on the step."""
     if plan.is_empty:
         return f"{NO_CHANGES} (plan {plan.checksum[:12]})"
     lines = [f"plan {plan.checksum[:12]}: {len(plan.steps)} step(s)"]
     lines += [f"  note: {note}" for note in plan.notes]
     for number, step in enumerate(plan.steps, 1):
         lines.append(f"{number:>3}. {describe_step(step)}")
+        if refused and number in refused:
+            lines.append(f"       NOT ALLOWED in {where}: {', '.join(refused[number])}")
         lines += [f"       {line}" for line in step.sql.strip().splitlines()]
     return "\n".join(lines)
 
@@ -74,8 +78,9 @@ def _scripted(step: Step) -> str:
     return _terminated(step.sql)
 
 
-def render_markdown(plan: Plan) -> str:
-    """The artifact a reviewer reads in the Prefect UI before approving."""
+def render_markdown(plan: Plan, refused: Mapping[int, list[str]] | None = None, where: str = "") -> str:
+    """The artifact a reviewer reads in the Prefect UI before approving (or on a pull request, where
+    `refused` marks each step whose hazards the environment `where` would not allow)."""
     if plan.is_empty:
         return f"**{NO_CHANGES}**\n\nPlan checksum `{plan.checksum}`\n"
     head = [
@@ -90,11 +95,11 @@ def render_markdown(plan: Plan) -> str:
     for number, s in enumerate(plan.steps, 1):
         lock = f"{s.lock} on `{s.relation}`" if s.lock else "-"
         est = s.size.rows_shown if s.size else "-"
-        where = "transaction" if s.transactional else "online"
-        rows.append(
-            f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {where} | {est} | "
-            f"{', '.join(s.hazards) or '-'} |"
-        )
+        runs = "transaction" if s.transactional else "online"
+        hazards = ", ".join(s.hazards) or "-"
+        if refused and number in refused:
+            hazards += f" **(not allowed in {where}: {', '.join(refused[number])})**"
+        rows.append(f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {runs} | {est} | {hazards} |")
     sql = ["", "```sql", render_script(plan).rstrip(), "```"]
     return "\n".join(head + rows + sql) + "\n"
 
