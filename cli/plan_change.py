@@ -89,9 +89,9 @@ def read_sides(args: argparse.Namespace, env: Environment | None, folder: Path) 
 
 def local_scratch_url() -> str:
     """The embedded local cluster's maintenance database; ConfigError when it is not running."""
-    from db.local.cluster import cluster_from_env
+    from db.local.project import project_cluster
 
-    cluster = cluster_from_env(PROJECT_ROOT)
+    cluster = project_cluster(PROJECT_ROOT)
     if not cluster.status():
         raise ConfigError(
             "the plan of a change builds both sides on a scratch server: the embedded local cluster is "
