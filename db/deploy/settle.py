@@ -87,11 +87,9 @@ class Settled:
             parts.append(f"committed: {_named(self.committed)}")
         if self.not_committed:
             parts.append(f"not committed: {_named(self.not_committed)}")
-        if not self.catalog_compared:
-            pass
-        elif not self.catalog_now:
+        if self.catalog_compared and not self.catalog_now:
             parts.append("the catalog could not be read again to prove it (run `schemaflow drift`)")
-        elif not self.committed and self.catalog_now != self.catalog_before:
+        elif self.catalog_compared and not self.committed and self.catalog_now != self.catalog_before:
             parts.append(
                 f"yet the catalog differs from the one before the run ({self.catalog_before[:12]}, now "
                 f"{self.catalog_now[:12]}): a step may have committed as the connection dropped, or "
@@ -160,7 +158,9 @@ def settle_one_off_failure(
     )
 
 
-def last_failed_run(url: str, environment: str, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> Any:
+def last_failed_run(
+    url: str, environment: str, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
+) -> dict[str, Any] | None:
     """The environment's last history row when that run failed having committed something, else None."""
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         runs = list_runs(conn, environment, limit=1)
@@ -172,10 +172,11 @@ def last_failed_run(url: str, environment: str, connect_timeout: int = DEFAULT_C
 def repaired(previous: dict[str, Any], steps: list[dict[str, str]]) -> str:
     """What this run finished of the work `previous` (a failed run's history row) left, for its report."""
     done = [row for row in steps if row["status"] == "done"]
-    what = _named(done, details=True) if done else "nothing was left to run (its plan was empty)"
+    what = _named(done, details=True) if done else "nothing, the database already matched the file"
     return (
         f"run #{previous['id']} (failed, started {previous['started_at']:%Y-%m-%d %H:%M:%S %Z}, "
-        f"{previous['objects_changed']} step(s) committed) had left work; this run finished it: {what}"
+        f"{previous['objects_changed']} step(s) committed) had left work; this run planned against what "
+        f"it left and ran: {what}"
     )
 
 
