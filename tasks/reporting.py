@@ -287,6 +287,8 @@ class RunReport:
             f"- post-commit: {s.name}: {s.status} ({s.seconds} s){' — ' + s.detail if s.detail else ''}"
             for s in result.post_commit_steps
         ]
+        if result.repaired:
+            lines.append(f"- repaired: {result.repaired}")
         if result.steps:
             return [*lines, "", *_step_table(result.steps)]
         if result.changes:

@@ -16,6 +16,7 @@ covered the plan alone.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -35,7 +36,14 @@ from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.deploy.post_commit import run_post_commit_steps
 from db.deploy.rehearsal import rehearse_plan
 from db.deploy.result import ApplyResult, Change
-from db.deploy.settle import Settled, settle_failure, settled_message
+from db.deploy.settle import (
+    Settled,
+    last_failed_run,
+    repaired,
+    settle_failure,
+    settle_one_off_failure,
+    settled_message,
+)
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, HazardsNotAllowed, SchemaflowError
 from db.plan.database import plan_database
 from db.plan.model import Hazard, LockLevel, Plan, Step
@@ -149,6 +157,8 @@ def apply_schema(
             connect_timeout=connect_timeout,
         )  # fmt: skip
     started, clock = datetime.now(UTC), time.monotonic()
+    # A run that follows a failed one says in its report what it finished of that one's work.
+    previous = None if dry_run or not record_history else last_failed_run(url, environment, connect_timeout)
     try:  # pending one-offs first: the plan is computed against what they leave
         one_offs = run_one_offs(
             url, files, environment=environment, dry_run=dry_run, connect_timeout=connect_timeout,
@@ -157,16 +167,11 @@ def apply_schema(
         )  # fmt: skip
     except ApplyFailed as error:
         failed = ApplyResult(environment=environment, checksum=checksum(text), mode="", dry_run=dry_run)
-        failed.outcome = (
-            "failed: a one-off backfill is partly done, rows still match its WHERE (see the error)"
-            if isinstance(error, BackfillNotConverged)
-            else "failed: a one-off migration failed (see the error)"
-        )
         if dry_run:
             failed.outcome = "failed, rolled back (dry run): nothing was changed"
-        _record(url, failed, started, clock, "failed", record_history and not dry_run, connect_timeout,
-                error=error.message)  # fmt: skip
-        error.result = failed
+            error.result = failed
+            raise
+        _settle_one_offs(url, failed, error, (started, clock), record_history, connect_timeout)
         raise
     # Under an approval no one-off ran (refused above), so the plan last checked against it is current.
     plan = current or plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
@@ -242,6 +247,8 @@ def apply_schema(
         result.outcome = f"failed: the post-condition found differences left; {settled.describe()}"
         raise leftover
     result.outcome = "committed"
+    if previous is not None:
+        result.repaired = repaired(previous, result.steps)
     _record(url, result, started, clock, "success", record_history, connect_timeout)
     return result
 
@@ -346,11 +353,67 @@ def _settle(
     error.message = settled_message(error.message, settled)
     result.outcome = f"failed: {settled.describe()}"
     error.result = result
+    _record_failure(url, result, began, enabled, connect_timeout, error.message, settled)
+    return settled
+
+
+def _settle_one_offs(
+    url: str,
+    result: ApplyResult,
+    error: ApplyFailed,
+    began: tuple[datetime, float],
+    enabled: bool,
+    connect_timeout: int,
+) -> None:
+    """A failed one-off: name in `error`, `result` and the history row the one-offs this run applied and
+    the backfill batches that committed, read back from schemaflow's records once the server answers.
+
+    The failure may be the server itself going away (a restart mid-backfill): its error is the one
+    that must show, never the reconnect's, and a lost connection is not retried as if nothing ran.
+    """
+    settled = None
+    for attempt in range(SETTLE_ATTEMPTS):
+        settled = settle_one_off_failure(url, began[0], _failed_one_off(error), connect_timeout)
+        if settled is not None:
+            break
+        if attempt < SETTLE_ATTEMPTS - 1:
+            time.sleep(SETTLE_PAUSE_SECONDS)
+    if settled is None:
+        result.outcome = (
+            "failed: a one-off migration failed and the server did not answer afterwards to say what "
+            "committed; `schemaflow versions` shows it once the server is back"
+        )
+    else:
+        error.message = f"{error.message}; {settled.describe()}"
+        result.steps = [*settled.committed, *settled.not_committed]
+        partly = isinstance(error, BackfillNotConverged) or any(
+            row["status"] == "partly done" for row in settled.committed
+        )
+        what = "a one-off backfill is partly done" if partly else "a one-off migration failed"
+        result.outcome = f"failed: {what}; {settled.describe()}"
+    error.result = result
+    _record_failure(url, result, began, enabled, connect_timeout, error.message, settled)
+
+
+def _failed_one_off(error: ApplyFailed) -> str:
+    """The file a one-off failure names (its messages start with it), for the settled report."""
+    found = re.search(r"\d{14}_[\w.-]+?\.sql", error.message)
+    return found[0] if found else "the failing one-off"
+
+
+def _record_failure(
+    url: str,
+    result: ApplyResult,
+    began: tuple[datetime, float],
+    enabled: bool,
+    connect_timeout: int,
+    message: str,
+    settled: Settled | None,
+) -> None:
     try:
-        _record(url, result, *began, "failed", enabled, connect_timeout, error=error.message, settled=settled)
+        _record(url, result, *began, "failed", enabled, connect_timeout, error=message, settled=settled)
     except (SchemaflowError, psycopg.Error, OSError):
         result.notices.append("the failed run's history row could not be written: the server did not answer")
-    return settled
 
 
 def _record(

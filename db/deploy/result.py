@@ -52,6 +52,7 @@ class ApplyResult:
     method: str = "file"  # file: the whole file in one transaction | plan: planned steps (plan_apply.py)
     plan_checksum: str = ""
     steps: list[dict[str, str]] = field(default_factory=list)  # executed steps: SQL, lock, seconds, wait
+    repaired: str = ""  # what this run finished of the work a failed earlier run left (db/deploy/settle.py)
 
     @property
     def objects_changed(self) -> int:
