@@ -71,7 +71,17 @@ SELECT n.nspname AS schema, c.relname AS relation, a.attname AS name,
        a.attacl::text[] AS acl, a.attislocal AS local,
        ids.seqincrement AS id_increment, ids.seqmin AS id_min, ids.seqmax AS id_max,
        ids.seqstart AS id_start, ids.seqcache AS id_cache, ids.seqcycle AS id_cycle,
-       ids.seqrelid::regclass::text AS id_sequence
+       ids.seqrelid::regclass::text AS id_sequence,
+       -- PostgreSQL 18 keeps NOT NULL as a constraint (contype 'n') with a name and flags; only what
+       -- differs from a plain NOT NULL is read (empty before 18, where no such row exists).
+       (SELECT concat_ws(' ',
+                 CASE WHEN nn.conname <> left(c.relname || '_' || a.attname || '_not_null', 63)
+                      THEN 'CONSTRAINT ' || quote_ident(nn.conname) END,
+                 CASE WHEN NOT nn.convalidated THEN 'NOT VALID' END,
+                 CASE WHEN nn.connoinherit THEN 'NO INHERIT' END)
+          FROM pg_constraint nn
+         WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey = ARRAY[a.attnum]
+      ) AS not_null_constraint
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

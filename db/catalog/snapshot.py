@@ -192,6 +192,11 @@ def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
             "identity_sequence": r["id_sequence"],
             "local": r["local"],
         }
+        # Keys only where a server has the feature, so older servers' snapshots stay as they were.
+        if r["generated"] == "v":  # PostgreSQL 18: computed when read, never stored
+            snap["column"][f"{table}.{r['name']}"]["virtual"] = True
+        if r["not_null_constraint"]:
+            snap["column"][f"{table}.{r['name']}"]["not_null_constraint"] = r["not_null_constraint"]
     for r in rows(q.CONSTRAINTS_SQL):
         table = f"{r['schema']}.{r['relation']}"
         snap["constraint"][f"{table}.{r['name']}"] = {
