@@ -166,7 +166,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("PostgreSQL lanes")
     for lane in lanes:
         outcomes = ", ".join(f"{counts[(lane, o)]} {o}" for o in ("passed", "failed", "skipped", "error"))
-        terminalreporter.write_line(f"{lane}: {outcomes}; {pg_lanes.LANE_SECONDS[lane]:.1f} s wall")
+        label = f"{lane} (pair suites)" if lane == "pg15" else lane
+        terminalreporter.write_line(f"{label}: {outcomes}; {pg_lanes.LANE_SECONDS[lane]:.1f} s wall")
 
 
 @pytest.fixture(scope="session")

