@@ -81,7 +81,9 @@ SELECT n.nspname AS schema, c.relname AS relation, a.attname AS name,
                  CASE WHEN nn.connoinherit THEN 'NO INHERIT' END)
           FROM pg_constraint nn
          WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey = ARRAY[a.attnum]
-      ) AS not_null_constraint
+      ) AS not_null_constraint,
+       (SELECT nn.conname FROM pg_constraint nn
+         WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND nn.conkey = ARRAY[a.attnum]) AS not_null_name
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
