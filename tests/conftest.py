@@ -117,6 +117,7 @@ def lane_clusters() -> Iterator[dict[str, LocalCluster]]:
     yield clusters
     for cluster in clusters.values():
         cluster.destroy()
+        shutil.rmtree(cluster.datadir.parent, ignore_errors=True)  # the temp folder start_cluster made
 
 
 @pytest.fixture
