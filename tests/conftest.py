@@ -154,7 +154,8 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Per-lane wall time and outcomes, so a lane's cost and its passing pairs show in every run."""
     counts: Counter[tuple[str, str]] = Counter()
-    for outcome in ("passed", "failed", "skipped", "error"):
+    outcomes = ("passed", "failed", "skipped", "xfailed", "error")
+    for outcome in outcomes:
         for report in terminalreporter.stats.get(outcome, []):
             lane = pg_lanes.lane_of(getattr(report, "nodeid", ""))
             if lane and getattr(report, "when", "call") in ("call", "setup"):
@@ -166,9 +167,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     terminalreporter.section("PostgreSQL lanes")
     for lane in lanes:
-        outcomes = ", ".join(f"{counts[(lane, o)]} {o}" for o in ("passed", "failed", "skipped", "error"))
+        said = ", ".join(f"{counts[(lane, o)]} {o}" for o in outcomes)
         label = f"{lane} (pair suites)" if lane == "pg15" else lane
-        terminalreporter.write_line(f"{label}: {outcomes}; {pg_lanes.LANE_SECONDS[lane]:.1f} s wall")
+        terminalreporter.write_line(f"{label}: {said}; {pg_lanes.LANE_SECONDS[lane]:.1f} s wall")
 
 
 @pytest.fixture(scope="session")

@@ -73,9 +73,11 @@ SELECT n.nspname AS schema, c.relname AS relation, a.attname AS name,
        ids.seqstart AS id_start, ids.seqcache AS id_cache, ids.seqcycle AS id_cycle,
        ids.seqrelid::regclass::text AS id_sequence,
        -- PostgreSQL 18 keeps NOT NULL as a constraint (contype 'n') with a name and flags; only what
-       -- differs from a plain NOT NULL is compared (NULL before 18, where no such row exists).
+       -- differs from a plain NOT NULL is compared (NULL before 18, where no such row exists). An
+       -- inherited one's name is its parent's choice (a partition's is the partitioned table's).
        NULLIF(concat_ws(' ',
-                  CASE WHEN nn.conname <> left(c.relname || '_' || a.attname || '_not_null', 63)
+                  CASE WHEN nn.conislocal
+                        AND nn.conname <> left(c.relname || '_' || a.attname || '_not_null', 63)
                        THEN 'CONSTRAINT ' || quote_ident(nn.conname) END,
                   CASE WHEN NOT nn.convalidated THEN 'NOT VALID' END,
                   CASE WHEN nn.connoinherit THEN 'NO INHERIT' END), '') AS not_null_constraint,

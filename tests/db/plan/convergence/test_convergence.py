@@ -111,9 +111,14 @@ def test_pair_converges(pair: h.Pair, db_url: str, tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("pair", LANE_PAIRS, ids=[p.id for p in LANE_PAIRS])
 @pytest.mark.parametrize("lane_url", LANES, indirect=True)
-def test_pair_converges_on_lane(pair: h.Pair, lane_url: str, tmp_path: Path) -> None:
+def test_pair_converges_on_lane(
+    pair: h.Pair, lane_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """The same suite on PostgreSQL 16, 17 and 18 (plain mode), with PostgreSQL 18's pg_dump."""
     skip_unsupported(pair, lane_url)
+    gap = pair.known_gaps.get(str(h.server_major(lane_url))) if pair.known_gaps else None
+    if gap:  # strict: the day the plan converges there, the gap must leave expected.json
+        request.applymarker(pytest.mark.xfail(reason=f"known gap: {gap}", strict=True))
     try:
         converge(pair, lane_url, tmp_path)
     finally:
