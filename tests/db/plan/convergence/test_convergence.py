@@ -1,6 +1,8 @@
 """The planner's acceptance suite: for every schema pair, drift is exact and its --sql converges.
 
-Per pair (pairs/<NN_slug>/), on a fresh database of the TimescaleDB cluster:
+Per pair (pairs/<NN_slug>/), on a fresh database of the TimescaleDB cluster (and, for LANE_PAIRS, of
+each PostgreSQL 16, 17 and 18 lane in plain mode; a pair of a newer server's feature skips on older
+ones with the reason, and a known gap on one major is a strict xfail there):
 1. psql builds state A (with rows); the rows of every table are read.
 2. Drift against b.sql reports exactly expected.json's differences (no more, no fewer), and leaves the
    cluster's roles as they were (drift suggests; it never applies).
