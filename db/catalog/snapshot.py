@@ -60,7 +60,7 @@ PARENT = "parent"  # attribute naming the containing object as "kind:name"; not 
 # `local` (attislocal, conislocal) tells the planner what a parent table brings with it; a table that
 # was attached as a partition keeps its own columns local, so it is not a difference.
 # An identity column's sequence name is PostgreSQL's choice (renamed with the table by the planner).
-NOT_COMPARED = (PARENT, DEPENDS_ON, "local", "identity_sequence")
+NOT_COMPARED = (PARENT, DEPENDS_ON, "local", "identity_sequence", "not_null_name")
 _RELKIND_NAMES = {"r": "table", "p": "partitioned table", "f": "foreign table"}
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
@@ -192,6 +192,13 @@ def _add_table_parts(snap: Snapshot, rows: Rows) -> None:
             "identity_sequence": r["id_sequence"],
             "local": r["local"],
         }
+        # Keys only where a server has the feature, so older servers' snapshots stay as they were.
+        if r["generated"] == "v":  # PostgreSQL 18: computed when read, never stored
+            snap["column"][f"{table}.{r['name']}"]["virtual"] = True
+        if r["not_null_constraint"]:
+            snap["column"][f"{table}.{r['name']}"]["not_null_constraint"] = r["not_null_constraint"]
+        if r["not_null_name"]:  # not compared: a rename of its table or column carries it along
+            snap["column"][f"{table}.{r['name']}"]["not_null_name"] = r["not_null_name"]
     for r in rows(q.CONSTRAINTS_SQL):
         table = f"{r['schema']}.{r['relation']}"
         snap["constraint"][f"{table}.{r['name']}"] = {

@@ -41,6 +41,7 @@ class LocalCluster:
     preload_timescaledb: bool = True
     database: str = "podcast_analytics"
     archive_command: str = ""  # empty: no WAL archiving
+    bin_dir: Path = PG_BIN  # another major's server binaries (the tests' PostgreSQL 16-18 lanes)
 
     @property
     def logfile(self) -> Path:
@@ -62,7 +63,7 @@ class LocalCluster:
 
     def init(self) -> bool:
         """Create the data directory with initdb; return False when it already existed."""
-        _require_binaries()
+        _require_binaries(self.bin_dir)
         if self.is_initialised():
             self._write_conf()
             return False
@@ -83,7 +84,7 @@ class LocalCluster:
             _chown_to_server_user(Path(pwfile))
             _run_as_server(
                 [
-                    str(PG_BIN / "initdb"),
+                    str(self.bin_dir / "initdb"),
                     "-D",
                     str(self.datadir),
                     "-U",
@@ -136,9 +137,8 @@ class LocalCluster:
         """True when a server is running on this data directory."""
         if not self.is_initialised():
             return False
-        result = _run_as_server(
-            [str(PG_BIN / "pg_ctl"), "status", "-D", str(self.datadir)], what="pg_ctl status", check=False
-        )
+        cmd = [str(self.bin_dir / "pg_ctl"), "status", "-D", str(self.datadir)]
+        result = _run_as_server(cmd, what="pg_ctl status", check=False)
         return result.returncode == 0
 
     def start(self, timeout: int = 60) -> bool:
@@ -154,7 +154,7 @@ class LocalCluster:
             )
         result = _run_as_server(
             [
-                str(PG_BIN / "pg_ctl"),
+                str(self.bin_dir / "pg_ctl"),
                 "start",
                 "-D",
                 str(self.datadir),
@@ -190,9 +190,8 @@ class LocalCluster:
         """Stop the server (fast shutdown); return False when it was not running."""
         if not self.status():
             return False
-        _run_as_server(
-            [str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.datadir), "-m", "fast", "-w"], what="pg_ctl stop"
-        )
+        pg_ctl = str(self.bin_dir / "pg_ctl")
+        _run_as_server([pg_ctl, "stop", "-D", str(self.datadir), "-m", "fast", "-w"], what="pg_ctl stop")
         return True
 
     def restart(self) -> None:
@@ -244,10 +243,10 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _require_binaries() -> None:
-    if not (PG_BIN / "initdb").exists():
+def _require_binaries(bin_dir: Path) -> None:
+    if not (bin_dir / "initdb").exists():
         raise LocalClusterError(
-            f"PostgreSQL 15 is not installed ({PG_BIN / 'initdb'} is missing)",
+            f"PostgreSQL is not installed ({bin_dir / 'initdb'} is missing)",
             hint="run scripts/setup-system.sh as root, or `make setup`",
         )
 

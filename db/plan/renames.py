@@ -79,6 +79,9 @@ def infer_renames(expected: Snapshot, actual: Snapshot, ctx: PlanContext) -> tup
         )
         steps += _identity_sequences(actual, old, new, ctx)
         actual = _rewrite(actual, _qualified_pattern(old), new)
+        bare = old.split(".", 1)[1]
+        for column, _ in _columns(actual, new):
+            steps += _not_null_follows(actual, new, column, bare, column, ctx)
     sequences = _rename_sequences(expected, actual, ctx)
     steps += sequences
     actual = _apply(actual, sequences, ctx)
@@ -111,6 +114,25 @@ def _apply(actual: Snapshot, steps: list[Planned], ctx: PlanContext) -> Snapshot
                 comment = actual["comment"].pop(f"constraint {old}")
                 actual["comment"][f"constraint {new}"] = dict(comment, parent=f"constraint:{new}")
     return actual
+
+
+def _not_null_follows(
+    actual: Snapshot, table: str, column: str, old_table: str, old_column: str, ctx: PlanContext
+) -> list[Planned]:
+    """A NOT NULL constraint (PostgreSQL 18) named `<old table>_<old column>_not_null`, as PostgreSQL
+    names it, follows a rename of its table or column: neither rename touches it, and a database built
+    from the file has it under the new names. Servers before 18 have none (no not_null_name)."""
+    entry = actual["column"][f"{table}.{column}"]
+    was, now = f"{old_table}_{old_column}_not_null", f"{table.split('.', 1)[1]}_{column}_not_null"
+    if entry.get("not_null_name") != was or was == now or len(now) > 63:
+        return []
+    entry["not_null_name"] = now
+    sql = f"ALTER TABLE {qualified(table)} RENAME CONSTRAINT {quote_ident(was)} TO {quote_ident(now)}"
+    reason = f"its NOT NULL constraint follows the new name: {was} -> {now}"
+    return [
+        ctx.step(f"column:{table}.{column}", "rename", sql, "ALTER TABLE RENAME CONSTRAINT", relation=table,
+                 phase=RENAME, reason=reason)
+    ]  # fmt: skip
 
 
 def _identity_sequences(actual: Snapshot, old: str, new: str, ctx: PlanContext) -> list[Planned]:
@@ -215,6 +237,8 @@ def _rename_columns(expected: Snapshot, actual: Snapshot, ctx: PlanContext) -> l
             )
             ctx.notes.append(f"rename of column {table}.{old} to {new} was inferred (same type and position)")
             _rename_column_in(actual, table, old, new)
+            bare = table.split(".", 1)[1]
+            steps += _not_null_follows(actual, table, new, bare, old, ctx)
     return steps
 
 

@@ -5,16 +5,24 @@ it is dropped and added again (the values are recomputed: the table is rewritten
 table that may hold rows goes through a CHECK (c IS NOT NULL) NOT VALID, its VALIDATE (which takes
 only SHARE UPDATE EXCLUSIVE), then SET NOT NULL, which PostgreSQL proves from the valid CHECK
 without a scan, and the CHECK is dropped.
+
+PostgreSQL 18 keeps a column's NOT NULL as a constraint with a name, NOT VALID and NO INHERIT (the
+snapshot's `not_null_constraint` holds what differs from a plain NOT NULL): a name is renamed, NOT
+VALID is validated (SHARE UPDATE EXCLUSIVE) and NO INHERIT is altered in place, never dropped and
+added again with a scan. A virtual generated column (18) is computed when read: adding one rewrites
+nothing, and a switch between VIRTUAL and STORED is a drop and an add, as a new expression is.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from db.plan.context import DROP, KindPlanner, PlanContext, Planned
 from db.plan.quoting import qualified, quote_ident
 
 _IDENTITY = {"a": "ALWAYS", "d": "BY DEFAULT"}
+_NOT_NULL_NAME = re.compile(r'^CONSTRAINT ("(?:[^"]|"")+"|\S+)')
 
 
 def identity_options(opts: dict[str, Any] | None) -> str:
@@ -33,7 +41,7 @@ def column_sql(column: str, e: dict[str, Any]) -> str:
     if e.get("collation"):
         parts.append(f"COLLATE {quote_ident(e['collation'])}")
     if e.get("generated"):
-        parts.append(f"GENERATED ALWAYS AS ({e['generated']}) STORED")
+        parts.append(f"GENERATED ALWAYS AS ({e['generated']}) {'VIRTUAL' if e.get('virtual') else 'STORED'}")
     elif e.get("identity"):
         parts.append(
             f"GENERATED {_IDENTITY[e['identity']]} AS IDENTITY{identity_options(e.get('identity_options'))}"
@@ -41,7 +49,12 @@ def column_sql(column: str, e: dict[str, Any]) -> str:
     elif e.get("default") is not None:
         parts.append(f"DEFAULT {e['default']}")
     if e.get("not_null") and not e.get("identity"):
-        parts.append("NOT NULL")
+        # NOT VALID is a table constraint's clause only: a new column's NOT NULL is checked at once.
+        facets = e.get("not_null_constraint", "")
+        named = _NOT_NULL_NAME.match(facets)
+        if named:
+            parts.append(named.group(0))
+        parts.append("NOT NULL NO INHERIT" if "NO INHERIT" in facets else "NOT NULL")
     return " ".join(parts)
 
 
@@ -57,7 +70,8 @@ def _create(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
     if not ctx.is_new(table) and e.get("local", True):
         sql = f"ALTER TABLE {rel} ADD COLUMN {column_sql(name.rsplit('.', 1)[1], e)}"
         # A volatile default or a generated/identity column fills every existing row.
-        rewrites = bool(e.get("generated") or e.get("identity") or _volatile(e.get("default")))
+        stored = e.get("generated") and not e.get("virtual")
+        rewrites = bool(stored or e.get("identity") or _volatile(e.get("default")))
         steps.append(
             ctx.step(
                 f"column:{name}", "create", sql, "ALTER TABLE ADD COLUMN", relation=table, rewrites=rewrites
@@ -104,8 +118,9 @@ def _drop(name: str, a: dict, ctx: PlanContext) -> list[Planned]:
 def _alter(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] | None:
     table, rel, col = _split(name)
     key = f"column:{name}"
-    if e.get("generated") != a.get("generated"):
-        if a.get("generated") and not e.get("generated") and _same_shape(e, a, "generated", "default"):
+    if e.get("generated") != a.get("generated") or e.get("virtual") != a.get("virtual"):
+        stored = a.get("generated") and not a.get("virtual")  # a virtual column has no DROP EXPRESSION
+        if stored and not e.get("generated") and _same_shape(e, a, "generated", "default"):
             sql = f"ALTER TABLE {rel} ALTER COLUMN {col} DROP EXPRESSION"
             first = [ctx.step(key, "alter", sql, "ALTER TABLE ALTER COLUMN DROP EXPRESSION", relation=table)]
             return first + (_alter(name, e, {**a, "generated": None, "default": None}, ctx) or [])
@@ -134,8 +149,18 @@ def _alter(name: str, e: dict, a: dict, ctx: PlanContext) -> list[Planned] | Non
     if e["not_null"] != a["not_null"] and not (e.get("identity") and not a.get("identity")):
         if not e["not_null"]:
             add(f"ALTER COLUMN {col} DROP NOT NULL", "ALTER TABLE ALTER COLUMN NOT NULL")
+        elif "NOT VALID" in e.get("not_null_constraint", ""):
+            # Wanted unchecked: added as such, with no scan of the rows.
+            inherit = " NO INHERIT" if "NO INHERIT" in e["not_null_constraint"] else ""
+            add(
+                f"ADD CONSTRAINT {_not_null_name(name, e)} NOT NULL {col} NOT VALID{inherit}",
+                "ALTER TABLE ADD CHECK",
+            )
         else:
             steps += _set_not_null(name, ctx)
+            steps += _not_null_facets(name, e, {}, add)
+    elif e["not_null"] and a["not_null"]:
+        steps += _not_null_facets(name, e, a, add)
     if sorted(e.get("acl") or []) != sorted(a.get("acl") or []):
         from db.plan.kinds.security import column_grants  # security reads columns: import at use
 
@@ -177,6 +202,40 @@ def _identity(name: str, e: dict, a: dict, ctx: PlanContext, add: Any) -> list[P
             parts.append("SET CYCLE" if wo.get("cycle") else "SET NO CYCLE")
         if parts:
             add(f"ALTER COLUMN {col} " + " ".join(parts), "ALTER TABLE ALTER COLUMN IDENTITY")
+    return []
+
+
+def _not_null_name(name: str, entry: dict) -> str:
+    """The NOT NULL constraint's name: the one the entry gives, else PostgreSQL's `<table>_<col>_not_null`."""
+    named = _NOT_NULL_NAME.match(entry.get("not_null_constraint", ""))
+    if named:
+        return named.group(1)
+    table, column = name.rsplit(".", 2)[1:]
+    return quote_ident(f"{table}_{column}_not_null"[:63])
+
+
+def _not_null_facets(name: str, e: dict, a: dict, add: Any) -> list[Planned]:
+    """Rename, validate or re-inherit an existing NOT NULL constraint to what the file says (18)."""
+    want, have = e.get("not_null_constraint", ""), a.get("not_null_constraint", "")
+    if want == have:
+        return []
+    _, _, col = _split(name)
+    old, new = _not_null_name(name, a), _not_null_name(name, e)
+    if old != new:
+        add(f"RENAME CONSTRAINT {old} TO {new}", "ALTER TABLE RENAME CONSTRAINT")
+    if ("NOT VALID" in have) and ("NOT VALID" not in want):
+        add(f"VALIDATE CONSTRAINT {new}", "ALTER TABLE VALIDATE CONSTRAINT", validates=True)
+    elif ("NOT VALID" in want) and ("NOT VALID" not in have):
+        # A checked constraint cannot be marked unchecked: dropped and added NOT VALID (no scan).
+        inherit = " NO INHERIT" if "NO INHERIT" in want else ""
+        add(
+            f"DROP CONSTRAINT {new}, ADD CONSTRAINT {new} NOT NULL {col} NOT VALID{inherit}",
+            "ALTER TABLE ADD CHECK",
+        )
+        return []
+    if ("NO INHERIT" in want) != ("NO INHERIT" in have):
+        verb = "NO INHERIT" if "NO INHERIT" in want else "INHERIT"
+        add(f"ALTER CONSTRAINT {new} {verb}", "ALTER TABLE ALTER CONSTRAINT")
     return []
 
 

@@ -3,7 +3,8 @@
 - A FOREIGN KEY or CHECK on a populated table: ADD ... NOT VALID in the transaction (a brief lock),
   then VALIDATE CONSTRAINT after it (SHARE UPDATE EXCLUSIVE: reads and writes go on).
 - A PRIMARY KEY / UNIQUE on a populated plain table: CREATE UNIQUE INDEX CONCURRENTLY, then
-  ADD CONSTRAINT ... USING INDEX (a catalog change).
+  ADD CONSTRAINT ... USING INDEX (a catalog change). A key WITHOUT OVERLAPS (PostgreSQL 18) is a
+  GiST index no CREATE UNIQUE INDEX can build: it is added in one statement, a declared long lock.
 - An index on a populated plain table: CREATE INDEX CONCURRENTLY IF NOT EXISTS (outside a transaction).
   On a hypertable CONCURRENTLY is refused: a non-unique index is built WITH
   (timescaledb.transaction_per_chunk) instead, one chunk per transaction; a unique one cannot be, and
@@ -59,6 +60,8 @@ def _create_constraint(name: str, e: dict, ctx: PlanContext) -> list[Planned]:
             ),
         ]
     simple = _SIMPLE_KEY.match(definition)
+    if simple and " WITHOUT OVERLAPS" in simple.group(2):
+        simple = None
     if online and simple and not ctx.is_hypertable(table) and not e.get("deferrable"):
         kind, columns = simple.groups()
         index = f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {con} ON {rel} ({columns})"

@@ -11,6 +11,7 @@ import pytest
 
 from db.catalog.drift import check_drift
 from tests.db.plan.support import converge, count_rows, found, run
+from tests.support.pg_lanes import LANES
 
 BASE = "CREATE TABLE public.t (id int PRIMARY KEY, a int NOT NULL, b text);\n"
 ROWS = "INSERT INTO public.t SELECT g, g, 'x' || g FROM generate_series(1, 50) g; ANALYZE public.t;\n"
@@ -101,21 +102,37 @@ PAIRS = [
 def test_plan_converges(
     db_url: str, a: str, live: str, b: str, present: list[str], absent: list[str]
 ) -> None:
-    run(db_url, a)
+    check_pair(db_url, a, live, b, present, absent)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("a", "live", "b", "present", "absent"), [p[1:] for p in PAIRS], ids=[p[0] for p in PAIRS]
+)
+@pytest.mark.parametrize("lane_url", LANES, indirect=True)
+def test_plan_converges_on_lane(
+    lane_url: str, a: str, live: str, b: str, present: list[str], absent: list[str]
+) -> None:
+    """The same pairs on PostgreSQL 16, 17 and 18 (plain mode)."""
+    check_pair(lane_url, a, live, b, present, absent)
+
+
+def check_pair(url: str, a: str, live: str, b: str, present: list[str], absent: list[str]) -> None:
+    run(url, a)
     if live:
-        run(db_url, live)
+        run(url, live)
     tables = [
         t for t in ("public.t", "public.posts", "public.g", "public.p") if f"TABLE {t} " in a and t in b
     ]
-    before = {t: count_rows(db_url, t) for t in tables if _exists(db_url, t)}
-    first, second, script = converge(db_url, b)
+    before = {t: count_rows(url, t) for t in tables if _exists(url, t)}
+    first, second, script = converge(url, b)
     assert first.differences, "drift found nothing"
     for text in present:
         assert text in script, (text, script)
     for text in absent:
         assert text not in script, (text, script)
     assert second.differences == [], (script, [d.as_dict() for d in second.differences])
-    assert {t: count_rows(db_url, t) for t in before} == before
+    assert {t: count_rows(url, t) for t in before} == before
 
 
 def _exists(url: str, table: str) -> bool:

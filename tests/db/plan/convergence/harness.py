@@ -9,7 +9,9 @@ desired file (idempotent, in the master file's style) handed to drift as `--sche
                       "severity": "high",            # optional: asserted when given
                       "renamed": true,               # optional: the plan must RENAME, not drop + create
                       "destroys_data": true}],       # optional: the plan must leave this one out
-     "renames": {"public.old": "public.new", "public.t.old_col": "public.t.new_col"}}
+     "renames": {"public.old": "public.new", "public.t.old_col": "public.t.new_col"},
+     "min_server_major": 18,                          # optional: skipped (and said so) on older servers
+     "known_gaps": {"18": "why"}}                     # optional: a strict xfail on that major
 
 psql builds A and runs the suggested script, the way a person does. Drift runs either through the
 installed `schemaflow` command (`run_drift`, `drift_report`, `plan_report`: a process each, paying the
@@ -86,6 +88,8 @@ class Pair:
     renamed: frozenset[tuple[str, str, str]] = frozenset()
     destroys_data: frozenset[tuple[str, str, str]] = frozenset()
     renames: dict[str, str] = field(default_factory=dict)
+    min_server_major: int = 0  # a pair of a newer server's catalog feature: skipped below this
+    known_gaps: dict[str, str] = field(default_factory=dict)  # major -> why it does not converge there
 
     @property
     def id(self) -> str:
@@ -100,9 +104,31 @@ class Pair:
         return self.folder / "b.sql"
 
     @property
+    def timescaledb(self) -> bool:
+        """The pair needs TimescaleDB, which the PostgreSQL 16-18 lanes (plain mode) do not have."""
+        return any(
+            "timescaledb" in f.read_text().lower() or "hypertable" in f.read_text().lower()
+            for f in (self.a_sql, self.b_sql)
+        )
+
+    def unsupported_reason(self, url: str) -> str | None:
+        """Why the server at `url` cannot run this pair (too old for its feature), or None."""
+        if not self.min_server_major:
+            return None
+        major = server_major(url)
+        if major < self.min_server_major:
+            return f"{self.id} needs PostgreSQL {self.min_server_major}+ (this server is {major})"
+        return None
+
+    @property
     def role_prefix(self) -> str:
         """Roles are cluster-wide: each pair names its own `p<NN>_...` so pairs cannot collide."""
         return f"p{self.id.split('_', 1)[0]}_"
+
+
+def server_major(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000  # type: ignore[index]
 
 
 def load_pairs() -> list[Pair]:
@@ -125,6 +151,8 @@ def load_pair(folder: Path) -> Pair:
         renamed=frozenset(key(e) for e in entries if e.get("renamed")),
         destroys_data=frozenset(key(e) for e in entries if e.get("destroys_data")),
         renames=dict(spec.get("renames", {})),
+        min_server_major=int(spec.get("min_server_major", 0)),
+        known_gaps=dict(spec.get("known_gaps", {})),
     )
 
 
