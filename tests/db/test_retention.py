@@ -1,0 +1,218 @@
+"""Data retention on real PostgreSQL + TimescaleDB (apache mode) and a plain server.
+
+Events spread over 20 months: a dry run names the chunks that would go and changes nothing; the real
+run drops exactly the chunks that end before the window, while a writer's inserts into the current
+chunk never wait as long as lock_timeout. Shrinking the window in the file is destroys_data with its
+counts; a window changed by hand is drift.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from db.catalog.drift import check_drift
+from db.deploy.health import run_health_checks
+from db.deploy.plan_apply import apply_schema
+from db.deploy.retention import enforce_retention
+from db.errors import HazardsNotAllowed
+from db.plan.database import plan_database
+from db.plan.model import Hazard
+from db.schema.master_file import read_schema
+
+LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 1}
+WINDOW = "INTERVAL '13 months'"
+# One event every 3 days for 20 months: ~200 daily chunks, ~70 of them wholly older than 13 months.
+SPREAD_SQL = """
+INSERT INTO public.listener_events (event_time, tenant_id, podcast_id, episode_id, listener_id,
+                                    event_type, position_seconds)
+SELECT now() - make_interval(days => d), gen_random_uuid(), gen_random_uuid(), gen_random_uuid(),
+       'l' || d, 'play', 0
+FROM generate_series(0, 600, 3) AS d
+"""
+CHUNKS_SQL = """
+SELECT chunk_name, range_end FROM timescaledb_information.chunks
+WHERE hypertable_name = 'listener_events' ORDER BY range_start
+"""
+CUTOFF_SQL = "SELECT now() - INTERVAL '13 months'"
+WRITE_SQL = """
+INSERT INTO public.listener_events (event_time, tenant_id, podcast_id, episode_id, listener_id,
+                                    event_type, position_seconds)
+VALUES (now(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'writer', 'play', 0)
+"""
+
+
+def _deploy(url: str, text: str | None = None, allow_hazards: tuple[str, ...] = ()) -> Any:
+    return apply_schema(
+        url,
+        text or read_schema(),
+        environment="test",
+        allow_hazards=allow_hazards,
+        **LIMITS,  # type: ignore[arg-type]
+    )
+
+
+def _with_window(window: str) -> str:
+    """The master file with listener_events' window changed."""
+    text = read_schema()
+    old = f"('public.listener_events', {WINDOW})"
+    assert old in text
+    return text.replace(old, f"('public.listener_events', {window})")
+
+
+def _spread(url: str) -> None:
+    _deploy(url)
+    with psycopg.connect(url) as conn:
+        conn.execute(SPREAD_SQL)
+        conn.commit()
+        conn.execute("ANALYZE public.listener_events")  # reltuples for the plan's estimates
+        conn.commit()
+
+
+def _retention_checks(conn: psycopg.Connection) -> list[Any]:
+    return [c for c in run_health_checks(conn) if c.name.startswith("retention")]
+
+
+def _chunks(conn: psycopg.Connection) -> list[tuple[str, datetime]]:
+    return conn.execute(CHUNKS_SQL).fetchall()
+
+
+def test_a_dry_run_names_the_chunks_and_the_real_run_drops_exactly_them_without_blocking_writers(
+    db_url: str,
+) -> None:
+    _spread(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = _chunks(conn)
+        count = conn.execute("SELECT count(*) FROM public.listener_events").fetchone()
+        dry = enforce_retention(conn, environment="test", dry_run=True)
+        assert _chunks(conn) == before  # a dry run changes nothing
+        assert conn.execute("SELECT count(*) FROM public.listener_events").fetchone() == count
+        assert conn.execute("SELECT to_regclass('schemaflow.retention_runs')").fetchone() == (None,)
+        events = next(t for t in dry.tables if t.table == "public.listener_events")
+        expected = {name for name, end in before if end <= events.cutoff}
+        assert len(expected) > 60 and {c.name.split(".")[1] for c in events.chunks} == expected
+        assert not any(c.dropped for c in events.chunks)
+        stale = {c.name for c in _retention_checks(conn) if c.status == "fail"}
+        assert stale == {"retention_window", "retention_enforced"}
+
+    waits: list[float] = []
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            with psycopg.connect(db_url, autocommit=True) as writer:
+                writer.execute("SET lock_timeout = '1s'")
+                while not done.is_set():
+                    clock = time.monotonic()
+                    writer.execute(WRITE_SQL)
+                    waits.append(time.monotonic() - clock)
+        except BaseException as error:  # a lock timeout in the writer fails the test below
+            errors.append(error)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            run = enforce_retention(conn, environment="test", lock_timeout="1s")
+    finally:
+        done.set()
+        thread.join()
+    print(f"\nretention: {len(waits)} inserts during the run, longest {max(waits):.3f} s")
+    assert not errors and len(waits) > 10
+    assert max(waits) < 1.0  # never as long as lock_timeout
+    events = next(t for t in run.tables if t.table == "public.listener_events")
+    assert events.chunks_dropped == len(expected) and events.chunks_left == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        after = _chunks(conn)
+        assert {name for name, _ in after} == {name for name, _ in before} - expected
+        cutoff = conn.execute(CUTOFF_SQL).fetchone()[0]  # type: ignore[index]
+        oldest = conn.execute("SELECT min(event_time) FROM public.listener_events").fetchone()[0]  # type: ignore[index]
+        assert oldest >= cutoff - timedelta(days=1)  # whole chunks only: at most one chunk interval older
+        recorded = conn.execute(
+            "SELECT chunks_dropped FROM schemaflow.retention_runs WHERE table_name = 'public.listener_events'"
+        ).fetchall()
+        assert recorded == [(len(expected),)]
+        assert [(c.name, c.status) for c in _retention_checks(conn)] == [
+            ("retention_window", "pass"),
+            ("retention_enforced", "pass"),
+        ]
+
+
+def test_shrinking_the_window_is_destroys_data_with_its_counts_and_needs_the_allowance(db_url: str) -> None:
+    _spread(db_url)
+    grown = plan_database(db_url, _with_window("INTERVAL '24 months'"))
+    assert [s.name for s in grown.steps] == ["public.retention_windows()"]
+    assert grown.steps[0].hazards == ()  # growing a window removes nothing
+
+    shrunk_text = _with_window("INTERVAL '6 months'")
+    plan = plan_database(db_url, shrunk_text)
+    step = next(s for s in plan.steps if s.name == "public.retention_windows()")
+    assert Hazard.DESTROYS_DATA in step.hazards
+    with psycopg.connect(db_url) as conn:
+        chunks = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.chunks "
+            "WHERE hypertable_name = 'listener_events' AND range_end <= now() - INTERVAL '6 months'"
+        ).fetchone()[0]  # type: ignore[index]
+    assert "shrinks to 6 mons from 1 year 1 mon" in step.reason
+    assert f"{chunks} chunk(s)" in step.reason and f"~{chunks:,} row(s)" in step.reason
+
+    with pytest.raises(HazardsNotAllowed, match="destroys_data"):
+        _deploy(db_url, shrunk_text)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT keep_for::text FROM public.retention_windows() ORDER BY 1"
+        ).fetchall() == [
+            ("1 year 1 mon",),
+            ("1 year 1 mon",),
+        ]
+    _deploy(db_url, shrunk_text, allow_hazards=("destroys_data",))
+    with psycopg.connect(db_url) as conn:
+        windows = dict(conn.execute("SELECT table_name, keep_for::text FROM public.retention_windows()"))
+    assert windows == {"public.listener_events": "6 mons", "public.attribution_events": "1 year 1 mon"}
+
+
+def test_a_window_changed_by_hand_is_drift_with_its_fix(db_url: str) -> None:
+    _deploy(db_url)
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION public.retention_windows() "
+            "RETURNS TABLE (table_name text, keep_for interval) LANGUAGE sql IMMUTABLE AS "
+            "$$ VALUES ('public.listener_events', INTERVAL '5 years'), "
+            "('public.attribution_events', INTERVAL '13 months') $$"
+        )
+        conn.commit()
+    report = check_drift(db_url)
+    changed = [d for d in report.differences if d.name == "public.retention_windows()"]
+    assert changed and changed[0].status == "changed"
+    assert "INTERVAL '13 months'" in changed[0].sql
+    _deploy(db_url)  # nothing older than 13 months here: restoring the window destroys nothing
+    assert not check_drift(db_url).differences
+
+
+def test_plain_tables_lose_their_old_rows_in_bounded_batches(plain_db_url: str) -> None:
+    _deploy(plain_db_url)
+    with psycopg.connect(plain_db_url) as conn:
+        conn.execute(SPREAD_SQL)
+        conn.commit()
+    with psycopg.connect(plain_db_url, autocommit=True) as conn:
+        old = conn.execute(
+            "SELECT count(*) FROM public.listener_events WHERE event_time < now() - INTERVAL '13 months'"
+        ).fetchone()[0]  # type: ignore[index]
+        total = conn.execute("SELECT count(*) FROM public.listener_events").fetchone()[0]  # type: ignore[index]
+        dry = enforce_retention(conn, environment="test", dry_run=True)
+        events = next(t for t in dry.tables if t.table == "public.listener_events")
+        assert events.method == "batched_delete" and events.rows == old > 20
+        run = enforce_retention(conn, environment="test", batch_rows=7)
+        events = next(t for t in run.tables if t.table == "public.listener_events")
+        assert events.rows == old
+        left = conn.execute("SELECT count(*) FROM public.listener_events").fetchone()[0]  # type: ignore[index]
+        assert left == total - old
+        assert [
+            c for c in run_health_checks(conn) if c.name.startswith("retention") and c.status == "fail"
+        ] == []
