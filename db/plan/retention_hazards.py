@@ -6,7 +6,7 @@ retention policy, with a window shorter than the live one deletes the events in 
 enforcement, so it carries destroys_data and its reason says how many rows and chunks, and which time
 range, the new window would remove. The figures come from the catalog: chunk ranges and
 pg_class.reltuples on hypertables, the planner's estimate (EXPLAIN, nothing is run) on plain tables.
-No row is scanned. A window that grows, or one that removes nothing where none was declared before,
+No row is scanned. A window that grows, or a shorter one that would remove nothing that exists now,
 is no hazard.
 
 The new windows are read by running the function's body (constants only: one VALUES or SELECT,
@@ -187,10 +187,8 @@ def _removal(conn: psycopg.Connection, table: str, old: str | None, new: str) ->
         removal = Removal(table, old, new, cutoff, int(rows), int(chunks), int(unanalyzed), oldest, newest)
     else:
         removal = Removal(table, old, new, cutoff, _estimated_old_rows(conn, table, cutoff), None)
-    # A first declaration that removes nothing today is no hazard; a shorter window always is.
-    if old is None and not removal.rows and not removal.chunks:
-        return None
-    return removal
+    # The hazard is to rows that exist now: a shorter window over younger data deletes nothing.
+    return removal if removal.rows or removal.chunks else None
 
 
 def _one(conn: psycopg.Connection, query: str, params: tuple) -> Any:

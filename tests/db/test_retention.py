@@ -190,7 +190,7 @@ def test_a_window_changed_by_hand_is_drift_with_its_fix(db_url: str) -> None:
     report = check_drift(db_url)
     changed = [d for d in report.differences if d.name == "public.retention_windows()"]
     assert changed and changed[0].status == "changed"
-    assert "INTERVAL '13 months'" in changed[0].sql
+    assert "INTERVAL '13 months'" in changed[0].suggestion
     _deploy(db_url)  # nothing older than 13 months here: restoring the window destroys nothing
     assert not check_drift(db_url).differences
 
