@@ -216,3 +216,62 @@ def test_plain_tables_lose_their_old_rows_in_bounded_batches(plain_db_url: str) 
         assert [
             c for c in run_health_checks(conn) if c.name.startswith("retention") and c.status == "fail"
         ] == []
+
+
+POLICIES_SQL = """
+SELECT hypertable_name, config ->> 'drop_after', scheduled FROM timescaledb_information.jobs
+WHERE proc_name = 'policy_retention' ORDER BY 1
+"""
+
+
+@pytest.mark.tsl
+def test_tsl_the_policy_is_created_compared_and_changed(tsl_url: str) -> None:
+    from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+    from db.deploy.apply import apply_master_schema
+    from db.plan.planner import plan_changes
+    from db.plan.retention_hazards import retention_hazards
+
+    apply_master_schema(tsl_url, environment="test", **LIMITS)  # type: ignore[arg-type]
+    with psycopg.connect(tsl_url, autocommit=True) as conn:
+        created = conn.execute(POLICIES_SQL).fetchall()
+        assert created == [
+            ("attribution_events", "1 year 1 mon", True),
+            ("listener_events", "1 year 1 mon", True),
+        ]
+        conn.execute(SPREAD_SQL)
+        conn.execute("ANALYZE public.listener_events")
+        expected = snapshot_catalog(conn)
+        # By hand: listener_events' policy widened to 5 years, attribution_events' paused.
+        conn.execute("SELECT remove_retention_policy('public.listener_events')")
+        conn.execute(
+            "SELECT add_retention_policy('public.listener_events', drop_after => INTERVAL '5 years')"
+        )
+        conn.execute(
+            "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs "
+            "WHERE proc_name = 'policy_retention' AND hypertable_name = 'attribution_events'"
+        )
+        actual = snapshot_catalog(conn)
+        drift = {(d.status, d.name) for d in diff_catalogs(expected, actual) if d.kind == "job"}
+        assert drift == {
+            ("changed", "public.listener_events.policy_retention"),
+            ("changed", "public.attribution_events.policy_retention"),
+        }
+        plan = retention_hazards(conn, plan_changes(expected, actual))
+        restore = next(
+            s
+            for s in plan.steps
+            if s.name == "public.listener_events.policy_retention" and s.action == "create"
+        )
+        assert (
+            "add_retention_policy('public.listener_events'" in restore.sql and "1 year 1 mon" in restore.sql
+        )
+        # Restoring 13 months where the hand-set policy kept 5 years deletes the old chunks: said so.
+        assert Hazard.DESTROYS_DATA in restore.hazards and "chunk(s)" in restore.reason
+    # The file run again, with a shorter window for listener_events: that policy changes, the paused
+    # one is scheduled again.
+    apply_master_schema(tsl_url, _with_window("INTERVAL '6 months'"), environment="test", **LIMITS)  # type: ignore[arg-type]
+    with psycopg.connect(tsl_url) as conn:
+        assert conn.execute(POLICIES_SQL).fetchall() == [
+            ("attribution_events", "1 year 1 mon", True),
+            ("listener_events", "6 mons", True),
+        ]
