@@ -3,7 +3,7 @@
 Events spread over 20 months: a dry run names the chunks that would go and changes nothing; the real
 run drops exactly the chunks that end before the window, while a writer's inserts into the current
 chunk never wait as long as lock_timeout. Shrinking the window in the file is destroys_data with its
-counts; a window changed by hand is drift.
+counts (a window changed by hand is in tests/db/plan/test_drift_coverage.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from db.catalog.drift import check_drift
 from db.deploy.health import run_health_checks
 from db.deploy.plan_apply import apply_schema
 from db.deploy.retention import enforce_retention
@@ -175,24 +174,6 @@ def test_shrinking_the_window_is_destroys_data_with_its_counts_and_needs_the_all
     with psycopg.connect(db_url) as conn:
         windows = dict(conn.execute("SELECT table_name, keep_for::text FROM public.retention_windows()"))
     assert windows == {"public.listener_events": "6 mons", "public.attribution_events": "1 year 1 mon"}
-
-
-def test_a_window_changed_by_hand_is_drift_with_its_fix(db_url: str) -> None:
-    _deploy(db_url)
-    with psycopg.connect(db_url) as conn:
-        conn.execute(
-            "CREATE OR REPLACE FUNCTION public.retention_windows() "
-            "RETURNS TABLE (table_name text, keep_for interval) LANGUAGE sql IMMUTABLE AS "
-            "$$ VALUES ('public.listener_events', INTERVAL '5 years'), "
-            "('public.attribution_events', INTERVAL '13 months') $$"
-        )
-        conn.commit()
-    report = check_drift(db_url)
-    changed = [d for d in report.differences if d.name == "public.retention_windows()"]
-    assert changed and changed[0].status == "changed"
-    assert "INTERVAL '13 months'" in changed[0].suggestion
-    _deploy(db_url)  # nothing older than 13 months here: restoring the window destroys nothing
-    assert not check_drift(db_url).differences
 
 
 def test_plain_tables_lose_their_old_rows_in_bounded_batches(plain_db_url: str) -> None:
