@@ -42,6 +42,8 @@ def render_text(plan: Plan) -> str:
     lines += [f"  note: {note}" for note in plan.notes]
     for number, step in enumerate(plan.steps, 1):
         lines.append(f"{number:>3}. {describe_step(step)}")
+        if step.hazards and step.reason:  # what the hazard means here: rows, chunks, the lock's reach
+            lines.append(f"       why: {one_line(step.reason)}")
         lines += [f"       {line}" for line in step.sql.strip().splitlines()]
     return "\n".join(lines)
 
@@ -95,8 +97,9 @@ def render_markdown(plan: Plan) -> str:
             f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {where} | {est} | "
             f"{', '.join(s.hazards) or '-'} |"
         )
+    why = [f"- step {n}: {one_line(s.reason)}" for n, s in enumerate(plan.steps, 1) if s.hazards and s.reason]
     sql = ["", "```sql", render_script(plan).rstrip(), "```"]
-    return "\n".join(head + rows + sql) + "\n"
+    return "\n".join(head + rows + (["", "Why the hazards:", *why] if why else []) + sql) + "\n"
 
 
 def _terminated(statement: str) -> str:

@@ -8,14 +8,14 @@ import psycopg
 import pytest
 
 from cli.main import main
-from tests.db.test_retention import CHUNKS_SQL, _spread, _with_window
 from tests.support.environments import use_test_environments
+from tests.support.retention import CHUNKS_SQL, spread, with_window
 
 
 def test_the_dry_run_names_the_chunks_and_plan_shows_a_shrink_as_destroys_data(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    _spread(db_url)
+    spread(db_url)
     use_test_environments(tmp_path, db_url, monkeypatch)
     monkeypatch.setenv("COLUMNS", "200")
     with psycopg.connect(db_url) as conn:
@@ -34,7 +34,7 @@ def test_the_dry_run_names_the_chunks_and_plan_shows_a_shrink_as_destroys_data(
     assert db_url.split("@")[0].rsplit(":", 1)[1] not in out  # the password stays out
 
     shrunk = tmp_path / "shrunk.sql"
-    shrunk.write_text(_with_window("INTERVAL '6 months'"))
+    shrunk.write_text(with_window("INTERVAL '6 months'"))
     assert main(["plan", "--env", "dev", "--schema-file", str(shrunk)]) == 1
     out = capsys.readouterr().out
     assert "destroys_data" in out and "retention of public.listener_events shrinks to 6 mons" in out

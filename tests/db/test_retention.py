@@ -17,60 +17,20 @@ import psycopg
 import pytest
 
 from db.deploy.health import run_health_checks
-from db.deploy.plan_apply import apply_schema
 from db.deploy.retention import enforce_retention
 from db.errors import HazardsNotAllowed
-from db.plan.database import plan_database
-from db.plan.model import Hazard
-from db.schema.master_file import read_schema
-
-LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 1}
-WINDOW = "INTERVAL '13 months'"
-# One event every 3 days for 20 months: ~200 daily chunks, ~70 of them wholly older than 13 months.
-SPREAD_SQL = """
-INSERT INTO public.listener_events (event_time, tenant_id, podcast_id, episode_id, listener_id,
-                                    event_type, position_seconds)
-SELECT now() - make_interval(days => d), gen_random_uuid(), gen_random_uuid(), gen_random_uuid(),
-       'l' || d, 'play', 0
-FROM generate_series(0, 600, 3) AS d
-"""
-CHUNKS_SQL = """
-SELECT chunk_name, range_end FROM timescaledb_information.chunks
-WHERE hypertable_name = 'listener_events' ORDER BY range_start
-"""
-CUTOFF_SQL = "SELECT now() - INTERVAL '13 months'"
-WRITE_SQL = """
-INSERT INTO public.listener_events (event_time, tenant_id, podcast_id, episode_id, listener_id,
-                                    event_type, position_seconds)
-VALUES (now(), gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'writer', 'play', 0)
-"""
-
-
-def _deploy(url: str, text: str | None = None, allow_hazards: tuple[str, ...] = ()) -> Any:
-    return apply_schema(
-        url,
-        text or read_schema(),
-        environment="test",
-        allow_hazards=allow_hazards,
-        **LIMITS,  # type: ignore[arg-type]
-    )
-
-
-def _with_window(window: str) -> str:
-    """The master file with listener_events' window changed."""
-    text = read_schema()
-    old = f"('public.listener_events', {WINDOW})"
-    assert old in text
-    return text.replace(old, f"('public.listener_events', {window})")
-
-
-def _spread(url: str) -> None:
-    _deploy(url)
-    with psycopg.connect(url) as conn:
-        conn.execute(SPREAD_SQL)
-        conn.commit()
-        conn.execute("ANALYZE public.listener_events")  # reltuples for the plan's estimates
-        conn.commit()
+from db.plan.model import Hazard, Plan, Step
+from db.plan.retention_hazards import retention_hazards
+from tests.support.retention import (
+    CHUNKS_SQL,
+    CUTOFF_SQL,
+    LIMITS,
+    SPREAD_SQL,
+    WRITE_SQL,
+    deploy,
+    spread,
+    with_window,
+)
 
 
 def _retention_checks(conn: psycopg.Connection) -> list[Any]:
@@ -84,7 +44,7 @@ def _chunks(conn: psycopg.Connection) -> list[tuple[str, datetime]]:
 def test_a_dry_run_names_the_chunks_and_the_real_run_drops_exactly_them_without_blocking_writers(
     db_url: str,
 ) -> None:
-    _spread(db_url)
+    spread(db_url)
     with psycopg.connect(db_url, autocommit=True) as conn:
         before = _chunks(conn)
         count = conn.execute("SELECT count(*) FROM public.listener_events").fetchone()
@@ -144,40 +104,38 @@ def test_a_dry_run_names_the_chunks_and_the_real_run_drops_exactly_them_without_
 
 
 def test_shrinking_the_window_is_destroys_data_with_its_counts_and_needs_the_allowance(db_url: str) -> None:
-    _spread(db_url)
-    grown = plan_database(db_url, _with_window("INTERVAL '24 months'"))
-    assert [s.name for s in grown.steps] == ["public.retention_windows()"]
-    assert grown.steps[0].hazards == ()  # growing a window removes nothing
-
-    shrunk_text = _with_window("INTERVAL '6 months'")
-    plan = plan_database(db_url, shrunk_text)
-    step = next(s for s in plan.steps if s.name == "public.retention_windows()")
-    assert Hazard.DESTROYS_DATA in step.hazards
-    with psycopg.connect(db_url) as conn:
+    spread(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        live = conn.execute(
+            "SELECT pg_get_functiondef('public.retention_windows()'::regprocedure)"
+        ).fetchone()
+        grown = live[0].replace("INTERVAL '13 months'", "INTERVAL '24 months'", 1)  # type: ignore[index]
+        assert grown != live[0]  # type: ignore[index]
+        step = Step(sql=grown, kind="function", name="public.retention_windows()", action="replace")
+        assert retention_hazards(conn, Plan((step,), "", "")).steps == (step,)  # growing removes nothing
         chunks = conn.execute(
             "SELECT count(*) FROM timescaledb_information.chunks "
             "WHERE hypertable_name = 'listener_events' AND range_end <= now() - INTERVAL '6 months'"
         ).fetchone()[0]  # type: ignore[index]
-    assert "shrinks to 6 mons from 1 year 1 mon" in step.reason
-    assert f"{chunks} chunk(s)" in step.reason and f"~{chunks:,} row(s)" in step.reason
 
-    with pytest.raises(HazardsNotAllowed, match="destroys_data"):
-        _deploy(db_url, shrunk_text)
+    shrunk_text = with_window("INTERVAL '6 months'")
+    with pytest.raises(HazardsNotAllowed, match="destroys_data") as refused:
+        deploy(db_url, shrunk_text)
+    [step] = refused.value.steps
+    assert step.name == "public.retention_windows()" and Hazard.DESTROYS_DATA in step.hazards
+    assert "shrinks to 6 mons from 1 year 1 mon" in step.reason
+    assert f"{chunks} chunk(s)" in step.reason and f"~{chunks:,} row(s)" in step.reason  # one row a chunk
     with psycopg.connect(db_url) as conn:
-        assert conn.execute(
-            "SELECT keep_for::text FROM public.retention_windows() ORDER BY 1"
-        ).fetchall() == [
-            ("1 year 1 mon",),
-            ("1 year 1 mon",),
-        ]
-    _deploy(db_url, shrunk_text, allow_hazards=("destroys_data",))
+        windows = dict(conn.execute("SELECT table_name, keep_for::text FROM public.retention_windows()"))
+    assert windows == {"public.listener_events": "1 year 1 mon", "public.attribution_events": "1 year 1 mon"}
+    deploy(db_url, shrunk_text, allow_hazards=("destroys_data",))
     with psycopg.connect(db_url) as conn:
         windows = dict(conn.execute("SELECT table_name, keep_for::text FROM public.retention_windows()"))
     assert windows == {"public.listener_events": "6 mons", "public.attribution_events": "1 year 1 mon"}
 
 
 def test_plain_tables_lose_their_old_rows_in_bounded_batches(plain_db_url: str) -> None:
-    _deploy(plain_db_url)
+    deploy(plain_db_url)
     with psycopg.connect(plain_db_url) as conn:
         conn.execute(SPREAD_SQL)
         conn.commit()
@@ -250,7 +208,7 @@ def test_tsl_the_policy_is_created_compared_and_changed(tsl_url: str) -> None:
         assert Hazard.DESTROYS_DATA in restore.hazards and "chunk(s)" in restore.reason
     # The file run again, with a shorter window for listener_events: that policy changes, the paused
     # one is scheduled again.
-    apply_master_schema(tsl_url, _with_window("INTERVAL '6 months'"), environment="test", **LIMITS)  # type: ignore[arg-type]
+    apply_master_schema(tsl_url, with_window("INTERVAL '6 months'"), environment="test", **LIMITS)  # type: ignore[arg-type]
     with psycopg.connect(tsl_url) as conn:
         assert conn.execute(POLICIES_SQL).fetchall() == [
             ("attribution_events", "1 year 1 mon", True),
