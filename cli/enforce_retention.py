@@ -74,10 +74,13 @@ def run(args: argparse.Namespace) -> int:
 def _chunk_table(chunks: list[ExpiredChunk], dry_run: bool) -> None:
     if not chunks:
         return
-    rows = table("chunk", "from (UTC)", "to (UTC)", "rows (est.)", "" if dry_run else "dropped")
+    # The schema (always TimescaleDB's internal one) goes in the title, so a row fits 80 columns.
+    schemas = sorted({c.name.split(".", 1)[0] for c in chunks})
+    columns = ["chunk", "from (UTC)", "to (UTC)", "rows (est.)", *([] if dry_run else ["dropped"])]
+    rows = table(*columns, title=f"  chunks in {', '.join(schemas)}")
     for c in chunks:
-        estimate = f"{c.estimated_rows:,}" if c.estimated_rows >= 0 else "never analyzed"
-        done = "" if dry_run else ("yes" if c.dropped else "no (locked)")
+        estimate = f"{c.estimated_rows:,}" if c.estimated_rows >= 0 else "unknown"
         start, end = (f"{t.astimezone(UTC):%Y-%m-%d %H:%M}" for t in (c.range_start, c.range_end))
-        rows.add_row(c.name, start, end, estimate, done)
+        done = [] if dry_run else ["yes" if c.dropped else "no (locked)"]
+        rows.add_row(c.name.split(".", 1)[1], start, end, estimate, *done)
     console().print(rows)

@@ -8,19 +8,23 @@ counts (a window changed by hand is in tests/db/plan/test_drift_coverage.py).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from cli.main import main
 from db.deploy.health import run_health_checks
 from db.deploy.retention import enforce_retention
 from db.errors import HazardsNotAllowed
 from db.plan.model import Hazard, Plan, Step
 from db.plan.retention_hazards import retention_hazards
+from tests.support.environments import use_test_environments
 from tests.support.retention import (
     CHUNKS_SQL,
     CUTOFF_SQL,
@@ -42,20 +46,31 @@ def _chunks(conn: psycopg.Connection) -> list[tuple[str, datetime]]:
 
 
 def test_a_dry_run_names_the_chunks_and_the_real_run_drops_exactly_them_without_blocking_writers(
-    db_url: str,
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     spread(db_url)
+    use_test_environments(tmp_path, db_url, monkeypatch)
     with psycopg.connect(db_url, autocommit=True) as conn:
         before = _chunks(conn)
         count = conn.execute("SELECT count(*) FROM public.listener_events").fetchone()
-        dry = enforce_retention(conn, environment="test", dry_run=True)
+        assert main(["enforce-retention", "--env", "dev", "--dry-run"]) == 0
+        text = capsys.readouterr().out
+        assert main(["enforce-retention", "--env", "dev", "--dry-run", "--json"]) == 0
+        dry = json.loads(capsys.readouterr().out)
         assert _chunks(conn) == before  # a dry run changes nothing
         assert conn.execute("SELECT count(*) FROM public.listener_events").fetchone() == count
         assert conn.execute("SELECT to_regclass('schemaflow.retention_runs')").fetchone() == (None,)
-        events = next(t for t in dry.tables if t.table == "public.listener_events")
-        expected = {name for name, end in before if end <= events.cutoff}
-        assert len(expected) > 60 and {c.name.split(".")[1] for c in events.chunks} == expected
-        assert not any(c.dropped for c in events.chunks)
+        events = next(t for t in dry["tables"] if t["table"] == "public.listener_events")
+        cutoff = datetime.fromisoformat(events["cutoff"])
+        expected = {name for name, end in before if end <= cutoff}
+        assert len(expected) > 60 and {c["name"].split(".")[1] for c in events["chunks"]} == expected
+        assert not any(c["dropped"] for c in events["chunks"])
+        assert (
+            f"public.listener_events (keep 1 year 1 mon): would remove {len(expected)} whole chunk(s)" in text
+        )
+        assert {line.split()[0] for line in text.splitlines() if line.strip()} >= expected  # one a row
+        assert "dry run: nothing was changed" in text
+        assert db_url.split("@")[0].rsplit(":", 1)[1] not in text  # the password stays out
         stale = {c.name for c in _retention_checks(conn) if c.status == "fail"}
         assert stale == {"retention_window", "retention_enforced"}
 
@@ -103,7 +118,9 @@ def test_a_dry_run_names_the_chunks_and_the_real_run_drops_exactly_them_without_
         ]
 
 
-def test_shrinking_the_window_is_destroys_data_with_its_counts_and_needs_the_allowance(db_url: str) -> None:
+def test_shrinking_the_window_is_destroys_data_with_its_counts_and_needs_the_allowance(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     spread(db_url)
     with psycopg.connect(db_url, autocommit=True) as conn:
         live = conn.execute(
@@ -119,6 +136,16 @@ def test_shrinking_the_window_is_destroys_data_with_its_counts_and_needs_the_all
         ).fetchone()[0]  # type: ignore[index]
 
     shrunk_text = with_window("INTERVAL '6 months'")
+    shrunk = tmp_path / "shrunk.sql"
+    shrunk.write_text(shrunk_text)
+    use_test_environments(tmp_path, db_url, monkeypatch)
+    assert main(["plan", "--env", "dev", "--schema-file", str(shrunk)]) == 1
+    shown = capsys.readouterr().out
+    assert (
+        "hazards: destroys_data" in shown
+        and "why: retention of public.listener_events shrinks to 6 mons" in shown
+    )
+    assert f"deletes {chunks} chunk(s)" in shown
     with pytest.raises(HazardsNotAllowed, match="destroys_data") as refused:
         deploy(db_url, shrunk_text)
     [step] = refused.value.steps
