@@ -152,7 +152,7 @@ def enforce_retention(
         if chunks_catalog and conn.execute(IS_HYPERTABLE_SQL, (table,)).fetchone():
             found = _drop_expired_chunks(conn, table, keep_for, cutoff, dry_run, lock_timeout)
         else:
-            found = _delete_old_rows(conn, table, keep_for, cutoff, dry_run, batch_rows)
+            found = _delete_old_rows(conn, table, keep_for, cutoff, dry_run, batch_rows, lock_timeout)
         run.tables.append(found)
         if not dry_run:
             _record(conn, environment, found, run.started_at)
@@ -193,7 +193,13 @@ def _drop_one(conn: psycopg.Connection, table: str, chunk: ExpiredChunk, lock_ti
 
 
 def _delete_old_rows(
-    conn: psycopg.Connection, table: str, keep_for: str, cutoff: datetime, dry_run: bool, batch_rows: int
+    conn: psycopg.Connection,
+    table: str,
+    keep_for: str,
+    cutoff: datetime,
+    dry_run: bool,
+    batch_rows: int,
+    lock_timeout: str,
 ) -> TableRetention:
     found = TableRetention(table, keep_for, cutoff, "batched_delete")
     schema, name = table.split(".", 1)
@@ -205,6 +211,7 @@ def _delete_old_rows(
     delete = sql.SQL(DELETE_BATCH).format(**names)
     while True:
         with conn.transaction():
+            conn.execute(SET_LOCK_TIMEOUT_SQL, (lock_timeout,))  # behind a DDL lock: fail, never queue
             deleted = conn.execute(delete, {"cutoff": cutoff, "batch": batch_rows}).rowcount
         found.rows += deleted
         if deleted < batch_rows:

@@ -58,9 +58,9 @@ JOIN pg_class cl ON cl.oid = format('%%I.%%I', c.chunk_schema, c.chunk_name)::re
 WHERE format('%%I.%%I', c.hypertable_schema, c.hypertable_name)::regclass = %(table)s::regclass
   AND c.range_end <= %(cutoff)s
 """
+HAS_HYPERTABLES_SQL = "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL"
 IS_HYPERTABLE_SQL = """
-SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL
-   AND EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
                WHERE format('%%I.%%I', hypertable_schema, hypertable_name)::regclass = %s::regclass)
 """
 EXPLAIN_OLD_ROWS = "EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {column} < %(cutoff)s"
@@ -179,8 +179,8 @@ def _removal(conn: psycopg.Connection, table: str, old: str | None, new: str) ->
         shorter, cutoff = conn.execute(SHORTER_SQL, (new, old, new)).fetchone() or (False, None)
         if not shorter:
             return None
-    hypertable = conn.execute(IS_HYPERTABLE_SQL, (table,)).fetchone()
-    if hypertable and hypertable[0]:
+    # Two queries: a plain server has no timescaledb_information to name in one.
+    if _one(conn, HAS_HYPERTABLES_SQL, ()) and _one(conn, IS_HYPERTABLE_SQL, (table,)):
         chunks, rows, unanalyzed, oldest, newest = conn.execute(
             CHUNKS_BEFORE_SQL, {"table": table, "cutoff": cutoff}
         ).fetchone() or (0, 0, 0, None, None)
