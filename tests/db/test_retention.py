@@ -1,9 +1,11 @@
-"""Data retention on real PostgreSQL + TimescaleDB (apache mode) and a plain server.
+"""Data retention on real PostgreSQL + TimescaleDB (apache mode), a plain server and the TSL lane.
 
-Events spread over 20 months: a dry run names the chunks that would go and changes nothing; the real
-run drops exactly the chunks that end before the window, while a writer's inserts into the current
-chunk never wait as long as lock_timeout. Shrinking the window in the file is destroys_data with its
-counts (a window changed by hand is in tests/db/plan/test_drift_coverage.py).
+Events spread over 20 months: `enforce-retention --dry-run` names the chunks that would go and changes
+nothing; the real run drops exactly the chunks that end before the window, while a writer's inserts
+into the current chunk never wait as long as lock_timeout. Shrinking the window in the file is
+destroys_data in `plan` with its counts, refused without the allowance and applied with it. In the
+TSL lane the retention policy is created, compared (drift) and changed. A window changed by hand in
+apache mode is a case of tests/db/plan/test_drift_coverage.py.
 """
 
 from __future__ import annotations
