@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "cli.health",
     "cli.backup",
     "cli.refresh_metrics",
+    "cli.enforce_retention",
     "cli.restore",
     "cli.seed_data",
     "cli.lint",

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from db.connection.environments import get_environment
 from db.deploy.metrics import DEFAULT_WINDOW
 from db.deploy.readiness import not_set_up_reason
+from flows.enforce_retention import enforce_retention
 from flows.migrate import migrate
 from flows.refresh_metrics import refresh_metrics
 from flows.schema_drift import schema_drift
@@ -267,3 +268,54 @@ def refresh_metrics_local(window: str = DEFAULT_WINDOW) -> dict[str, Any]:
         window: How far back to re-aggregate ('3 days', '3d', '12h'); older buckets stay as they are.
     """
     return refresh_metrics.fn(environment="local", window=window)
+
+
+@flow(
+    name="enforce-retention",
+    flow_run_name="enforce-retention-staging",
+    log_prints=False,
+    on_failure=[notify_failure_of("staging")],
+)
+def enforce_retention_staging(dry_run: bool = False) -> Outcome:
+    """Daily: drop staging's chunks (or rows) older than the master file's retention windows.
+
+    Args:
+        dry_run: Name the chunks (count the rows) that would go and change nothing.
+    """
+    skipped = skipped_unless_set_up("staging", needs_schema=True)
+    if skipped:
+        return skipped
+    return enforce_retention.fn(environment="staging", dry_run=dry_run)
+
+
+@flow(
+    name="enforce-retention",
+    flow_run_name="enforce-retention-production",
+    log_prints=False,
+    on_failure=[notify_failure_of("production")],
+)
+def enforce_retention_production(dry_run: bool = False) -> Outcome:
+    """Daily: drop production's chunks (or rows) older than the master file's retention windows.
+
+    Args:
+        dry_run: Name the chunks (count the rows) that would go and change nothing.
+    """
+    skipped = skipped_unless_set_up("production", needs_schema=True)
+    if skipped:
+        return skipped
+    return enforce_retention.fn(environment="production", dry_run=dry_run)
+
+
+@flow(
+    name="enforce-retention",
+    flow_run_name="enforce-retention-local",
+    log_prints=False,
+    on_failure=[notify_failure_of("local")],
+)
+def enforce_retention_local(dry_run: bool = False) -> dict[str, Any]:
+    """Drop the local cluster's chunks (or rows) older than the retention windows, when triggered.
+
+    Args:
+        dry_run: Name the chunks (count the rows) that would go and change nothing.
+    """
+    return enforce_retention.fn(environment="local", dry_run=dry_run)

@@ -88,6 +88,7 @@ def run_health_checks(
         _check_row_level_security(conn, expected),
         *_check_app_role_reach(conn, expected, mode),
         _check_tenant_keys(conn),
+        *_check_retention(conn, mode),
     ]
     return [named_fix(check, environment) for check in checks] if environment else checks
 
@@ -95,9 +96,15 @@ def run_health_checks(
 def named_fix(check: HealthCheck, environment: str) -> HealthCheck:
     """`check` with its fix's ENV placeholders replaced by `environment`'s name."""
     fix = check.fix.replace("--env ENV", f"--env {environment}")
-    return replace(
-        check, fix=fix.replace("refresh-metrics-ENV deployment", f"refresh-metrics/{environment} deployment")
-    )
+    for job in ("refresh-metrics", "enforce-retention"):
+        fix = fix.replace(f"{job}-ENV deployment", f"{job}/{environment} deployment")
+    return replace(check, fix=fix)
+
+
+def _check_retention(conn: psycopg.Connection, mode: str) -> list[HealthCheck]:
+    from db.deploy.retention_health import check_retention  # it builds HealthCheck rows: import at use
+
+    return check_retention(conn, mode)
 
 
 def failed(checks: list[HealthCheck]) -> list[HealthCheck]:

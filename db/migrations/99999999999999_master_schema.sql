@@ -766,6 +766,56 @@ END
 $$;
 
 -- ----------------------------------------------------------------------------------------------------
+-- Data retention: how long raw events are kept, declared once here and read in every mode.
+-- 13 months for both: a year-over-year comparison of a month needs that month a year ago plus the
+-- current, partial one, and nothing older serves the product, while privacy law (keep personal data
+-- no longer than needed) and storage cost both want old events gone. metrics_daily keeps its daily
+-- totals beyond the window: they hold no listener.
+--   tsl          a retention policy per hypertable, kept equal to the window (and scheduled) below.
+--   apache/plain `schemaflow enforce-retention` and the enforce-retention deployments (daily) drop the
+--                whole chunks older than the window (drop_chunks, one chunk per short transaction), or
+--                on plain tables delete in bounded batches (db/deploy/retention.py).
+-- Shrinking a window deletes events on the next run: the plan marks it destroys_data with the rows,
+-- chunks and time range it would remove (db/plan/retention_hazards.py). The body stays one VALUES
+-- list of constants: the planner reads the new windows from it.
+-- ----------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.retention_windows()
+    RETURNS TABLE (table_name text, keep_for interval)
+    LANGUAGE sql IMMUTABLE AS
+$$
+    VALUES ('public.listener_events', INTERVAL '13 months'),
+           ('public.attribution_events', INTERVAL '13 months')
+$$;
+COMMENT ON FUNCTION public.retention_windows() IS
+    'How long each event table keeps its rows; enforced by a retention policy (tsl) or by '
+    'schemaflow enforce-retention (apache/plain). Shrinking a window deletes data: plan it.';
+REVOKE ALL ON FUNCTION public.retention_windows() FROM PUBLIC;
+
+-- tsl: one retention policy per window, replaced when its drop_after differs or it was paused (a
+-- policy cannot be altered in place). The policy's job only drops whole chunks, as the other modes do.
+DO $$
+DECLARE
+    w record;
+    job record;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+       AND current_setting('timescaledb.license', true) = 'timescale' THEN
+        FOR w IN SELECT * FROM public.retention_windows() LOOP
+            SELECT (j.config ->> 'drop_after')::interval AS drop_after, j.scheduled INTO job
+            FROM timescaledb_information.jobs j
+            WHERE j.proc_name = 'policy_retention'
+              AND format('%I.%I', j.hypertable_schema, j.hypertable_name) = w.table_name;
+            IF job IS NULL OR job.drop_after IS DISTINCT FROM w.keep_for OR NOT job.scheduled THEN
+                PERFORM remove_retention_policy(w.table_name::regclass, if_exists => TRUE);
+                PERFORM add_retention_policy(w.table_name::regclass, drop_after => w.keep_for,
+                                             schedule_interval => INTERVAL '1 day');
+            END IF;
+        END LOOP;
+    END IF;
+END
+$$;
+
+-- ----------------------------------------------------------------------------------------------------
 -- metrics_daily: daily listening per tenant / podcast / episode (UTC days).
 --   tsl          continuous aggregate WITH NO DATA (WITH DATA cannot run in a transaction) plus a
 --                refresh policy; real-time aggregation on, so it is correct before the first refresh.

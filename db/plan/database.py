@@ -14,6 +14,7 @@ from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.plan.data_checks import check_plan_data
 from db.plan.model import Plan
 from db.plan.planner import plan_changes
+from db.plan.retention_hazards import retention_hazards
 from db.plan.scoped_hazards import scope_hazards
 
 
@@ -57,5 +58,6 @@ def plan_database(
         return plan
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         plan = scope_hazards(conn, plan)  # per-chunk locks, renames, chunk-wide grants
+        plan = retention_hazards(conn, plan)  # a shorter retention window destroys data
     # Before anyone sees it: the steps the rows would refuse carry fails_on_data (db/plan/data_checks.py).
     return check_plan_data(url, plan, connect_timeout=connect_timeout)

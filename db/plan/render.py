@@ -46,6 +46,8 @@ def render_text(plan: Plan, refused: Mapping[int, list[str]] | None = None, wher
         lines.append(f"{number:>3}. {describe_step(step)}")
         if refused and number in refused:
             lines.append(f"       NOT ALLOWED in {where}: {', '.join(refused[number])}")
+        if step.hazards and step.reason:  # what the hazard means here: rows, chunks, the lock's reach
+            lines.append(f"       why: {one_line(step.reason)}")
         lines += [f"       {line}" for line in step.sql.strip().splitlines()]
     return "\n".join(lines)
 
@@ -100,8 +102,9 @@ def render_markdown(plan: Plan, refused: Mapping[int, list[str]] | None = None, 
         if refused and number in refused:
             hazards += f" **(not allowed in {where}: {', '.join(refused[number])})**"
         rows.append(f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {runs} | {est} | {hazards} |")
+    why = [f"- step {n}: {one_line(s.reason)}" for n, s in enumerate(plan.steps, 1) if s.hazards and s.reason]
     sql = ["", "```sql", render_script(plan).rstrip(), "```"]
-    return "\n".join(head + rows + sql) + "\n"
+    return "\n".join(head + rows + (["", "Why the hazards:", *why] if why else []) + sql) + "\n"
 
 
 def _terminated(statement: str) -> str:

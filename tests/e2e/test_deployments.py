@@ -89,6 +89,20 @@ def test_local_run_artifacts_are_readable_through_the_api(
     assert "tenants" in str(report.data)
 
 
+def test_the_daily_retention_deployment_exists_and_a_local_run_completes(
+    prefect_stack: PrefectStack, local_run: Any
+) -> None:
+    with prefect_stack.client() as client:
+        for env in ("staging", "production"):
+            schedules = client.read_deployment_by_name(f"enforce-retention/{env}").schedules
+            assert [s.schedule.cron for s in schedules] == ["45 3 * * *"], env
+    run = prefect_stack.wait_for_final_state(prefect_stack.run_deployment("enforce-retention/local"))
+    assert run.state.type.value == "COMPLETED", (run.state.type.value, run.state.message)
+    with psycopg.connect(prefect_stack.local_db_url) as conn:
+        recorded = conn.execute("SELECT table_name FROM schemaflow.retention_runs ORDER BY 1").fetchall()
+    assert recorded == [("public.attribution_events",), ("public.listener_events",)]
+
+
 def test_no_migrate_deployment_offers_its_environment_and_only_local_offers_a_schema_file(
     prefect_stack: PrefectStack,
 ) -> None:

@@ -19,6 +19,7 @@ SCHEDULED_STAGING = (
     "schema-health/staging",
     "schema-drift/staging",
     "refresh-metrics/staging",
+    "enforce-retention/staging",
 )
 
 

@@ -33,19 +33,31 @@ def _store_block(url: str) -> None:
 
 
 def test_without_a_secret_block_every_scheduled_job_is_skipped_naming_the_command(staging: str) -> None:
-    from flows.deployments import drift_staging, health_staging, migrate_staging, refresh_metrics_staging
+    from flows.deployments import (
+        drift_staging,
+        enforce_retention_staging,
+        health_staging,
+        migrate_staging,
+        refresh_metrics_staging,
+    )
 
-    for flow in (migrate_staging, refresh_metrics_staging, health_staging, drift_staging):
+    for flow in (
+        migrate_staging,
+        refresh_metrics_staging,
+        health_staging,
+        drift_staging,
+        enforce_retention_staging,
+    ):
         state = flow(return_state=True)
         assert state.is_completed() and state.name == "Skipped", (flow.name, state.type, state.message)
         assert BLOCK in state.message and "schemaflow secrets set staging" in state.message
 
 
 def test_a_database_not_built_skips_the_jobs_that_read_the_schema(staging: str) -> None:
-    from flows.deployments import drift_staging, refresh_metrics_staging
+    from flows.deployments import drift_staging, enforce_retention_staging, refresh_metrics_staging
 
     _store_block(staging)
-    for flow in (refresh_metrics_staging, drift_staging):
+    for flow in (refresh_metrics_staging, drift_staging, enforce_retention_staging):
         state = flow(return_state=True)
         assert state.is_completed() and state.name == "Skipped", (flow.name, state.type, state.message)
         assert "not built yet" in state.message and "schemaflow migrate --env staging" in state.message

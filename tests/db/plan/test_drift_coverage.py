@@ -72,6 +72,12 @@ CHANGES = [
      ("changed", "function", "public.deals_require_feature()"), "high"),
     ("security_barrier off", "ALTER VIEW tenant_metrics_daily RESET (security_barrier)",
      ("changed", "view", "public.tenant_metrics_daily"), "high"),
+    ("retention window changed by hand",
+     "CREATE OR REPLACE FUNCTION public.retention_windows() "
+     "RETURNS TABLE (table_name text, keep_for interval) LANGUAGE sql IMMUTABLE AS "
+     "$$ VALUES ('public.listener_events', INTERVAL '5 years'), "
+     "('public.attribution_events', INTERVAL '13 months') $$",
+     ("changed", "function", "public.retention_windows()"), "medium"),
 ]  # fmt: skip
 
 
