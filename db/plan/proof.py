@@ -1,0 +1,174 @@
+"""The plan is proven before anyone sees it: applied to a schema-only copy of the live catalog.
+
+In the scratch database (db/catalog/scratch.py), inside one transaction that is always rolled back:
+
+1. **The copy.** The live side is rebuilt from its own snapshot by the planner's plan from the empty
+   scratch database to that snapshot, then snapshotted and compared with the live snapshot. Why not
+   `pg_dump --schema-only`: it does not carry TimescaleDB's metadata (a hypertable comes back as a
+   plain table, a continuous aggregate as a view over an internal table, its policies as nothing),
+   it needs a pg_dump matching the server and the target's password in a child's environment, and
+   it dumps the chunks and their indexes too. The snapshot is what the planner and the comparison
+   read, so a copy built from it is faithful in every attribute they compare, and that is checked,
+   not assumed: a copy that differs from the live snapshot (an object the planner cannot build from
+   nothing) refuses the proof with those objects, since a plan proven on an unfaithful copy proves
+   nothing about the live database.
+2. **The plan.** Its steps run on the copy in order, each in the form a transaction allows
+   (db/plan/statement_forms.py: CONCURRENTLY and per-chunk builds make the same catalog objects).
+3. **The comparison.** The result is snapshotted and compared with the expected side (what the
+   file builds). Anything left over is a planner gap: the plan would leave the database different
+   from the file while reporting success. Only what the plan deliberately left out (a drop that
+   would destroy rows, named in its notes, shown with --allow-destroy) is not a gap.
+
+Cluster-wide roles and the rows a plan replays (reference rows, passwords) are not the database's
+catalog: their steps are not applied here, and role entries are not compared. Nothing touches the
+target: its snapshot was read before, under ACCESS SHARE only, and the scratch database creates and
+drops no database, so no checkpoint is forced.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from db.catalog.capabilities import Capabilities, detect_capabilities
+from db.catalog.drift import SchemaView, load_target_extension
+from db.catalog.normal_form import align_spellings
+from db.catalog.scratch import ScratchSite
+from db.catalog.snapshot import KINDS, NOT_COMPARED, Difference, diff_catalogs, snapshot_catalog
+from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.connection.urls import first_error_line, mask_url
+from db.errors import CheckFailed
+from db.plan.model import Plan, Step
+from db.plan.planner import plan_changes
+from db.plan.statement_forms import in_transaction
+
+Snapshot = dict[str, dict[str, dict[str, Any]]]
+CLUSTER_KINDS = ("role", "role_membership")  # the cluster's, not the database's: never proven here
+
+
+class PlannerGap(CheckFailed):
+    """The plan, applied to a copy of the live catalog, does not give what the file builds.
+
+    `rows`: the residual differences (kind, name, status, detail). Nothing was approved, backed up
+    or changed: the proof runs before all three.
+    """
+
+
+@dataclass
+class Proof:
+    """How a plan was proven: on a copy (seconds per stage), or trivially (live already equal)."""
+
+    scratch: str  # masked
+    statements: int = 0  # the copy's and the plan's statements run in the scratch database
+    timings: dict[str, float] = field(default_factory=dict)
+    trivial: bool = False
+
+    def describe(self) -> str:
+        if self.trivial:
+            return "proven: the live catalog already equals the expected side"
+        return f"proven on a schema-only copy of the live catalog in {self.scratch}"
+
+
+def prove_plan(
+    plan: Plan,
+    *,
+    expected: Snapshot,
+    live: Snapshot,
+    site: ScratchSite,
+    view: SchemaView,
+    target: Capabilities,
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+) -> Proof:
+    """Apply `plan` to a copy of `live` in the scratch database; raise PlannerGap on any residual."""
+    proof = Proof(scratch=mask_url(site.url))
+    expected, live = _database_part(expected), _database_part(live)
+    if not _differences(expected, live):
+        proof.trivial = True  # nothing applied to a faithful copy of live is live, equal to expected
+        return proof
+    with connect(site.url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+        with conn.transaction(force_rollback=True):
+            load_target_extension(conn, detect_capabilities(conn), target, site.url)
+            clock = time.perf_counter()
+            empty = _snapshot(conn, view, role)
+            copy_plan = plan_changes(live, empty, migrating_role=role, allow_destroy=True)
+            for step in _applied(copy_plan):
+                _run(conn, step, "building the copy of the live catalog")
+                proof.statements += 1
+            copy = _snapshot(conn, view, role)
+            align_spellings(conn, copy, live)
+            proof.timings["copy of the live catalog"] = time.perf_counter() - clock
+            unfaithful = diff_catalogs(expected=live, actual=copy, plan=copy_plan)
+            if unfaithful:
+                raise _gap(
+                    unfaithful,
+                    "the planner cannot rebuild the live catalog in the scratch database, so no plan "
+                    "for it can be proven",
+                )
+            clock = time.perf_counter()
+            for step in _applied(plan):
+                _run(conn, step, "applying the plan to the copy")
+                proof.statements += 1
+            result = _snapshot(conn, view, role)
+            align_spellings(conn, result, expected)
+            proof.timings["plan on the copy"] = time.perf_counter() - clock
+    residual = [d for d in diff_catalogs(expected=expected, actual=result) if not _left_out(d, plan)]
+    if residual:
+        raise _gap(
+            residual,
+            "the plan, applied to a schema-only copy of the live catalog, does not give what the file builds",
+        )
+    return proof
+
+
+def _database_part(snap: Snapshot) -> Snapshot:
+    return {kind: ({} if kind in CLUSTER_KINDS else snap.get(kind, {})) for kind in KINDS}
+
+
+def _differences(a: Snapshot, b: Snapshot) -> bool:
+    def compared(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {n: {k: v for k, v in e.items() if k not in NOT_COMPARED} for n, e in entries.items()}
+
+    return any(compared(a[kind]) != compared(b[kind]) for kind in KINDS)
+
+
+def _snapshot(conn: psycopg.Connection, view: SchemaView, role: str) -> Snapshot:
+    snap = snapshot_catalog(conn, view[0], exclude_schemas=view[1], migrating_role=role)
+    return _database_part(snap)
+
+
+def _applied(plan: Plan) -> list[Step]:
+    """The steps that change the database's catalog: not roles, not replayed rows or passwords."""
+    return [s for s in plan.steps if s.kind not in CLUSTER_KINDS and s.action != "replay"]
+
+
+def _run(conn: psycopg.Connection, step: Step, stage: str) -> None:
+    try:
+        conn.execute(in_transaction(step.sql))  # type: ignore[arg-type]  # the planner's own SQL
+    except psycopg.Error as exc:
+        statement = " ".join(step.sql.split())[:200]
+        raise PlannerGap(
+            f"planner gap: {stage} failed at {step.action} {step.kind} {step.name} ({statement}): "
+            f"{first_error_line(exc)}; the plan was not shown, approved or run, and nothing was changed",
+            hint="report it as a planner bug with this message; until it is fixed, make the change in a "
+            "one-off migration (schemaflow new-migration)",
+        ) from None
+
+
+def _left_out(diff: Difference, plan: Plan) -> bool:
+    """A difference the plan left out on purpose (a drop that would destroy rows), as its notes say."""
+    return any(n.startswith("left out:") and f"({diff.kind} {diff.name} " in n for n in plan.notes)
+
+
+def _gap(residual: list[Difference], what: str) -> PlannerGap:
+    names = "; ".join(f"{d.kind} {d.name} ({d.status}: {d.detail})" for d in residual)
+    return PlannerGap(
+        f"planner gap: {what}; {len(residual)} difference(s) remain: {names}; the plan was not "
+        "shown, approved or run, and nothing was changed",
+        hint="the planner cannot express this change: make it in a one-off migration (schemaflow "
+        "new-migration), or report it as a planner bug with this message",
+        rows=[d.as_dict() for d in residual],
+    )
