@@ -219,10 +219,13 @@ def apply_schema(
             with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
                 result.post_commit_steps = run_post_commit_steps(conn, result)
         # An empty plan is its own proof (nothing ran since it was computed); otherwise plan again.
+        # Only whether steps are left matters here: proving them would raise after the commit.
         left = (
             plan
             if plan.is_empty
-            else plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
+            else plan_database(
+                url, text, scratch_url=scratch_url, connect_timeout=connect_timeout, prove=False
+            )
         )
     except (ConnectionFailed, psycopg.OperationalError) as lost:
         # The steps have run: a retry of the whole apply would plan again, find them done, and

@@ -37,7 +37,8 @@ def plan_database(
     `migrating_role`: the role the plan will run as (default: the role that last migrated, see
     db/catalog/drift.py live_migrating_role). The plan's catalog_checksum pins the live snapshot.
     Raises PlannerGap (db/plan/proof.py) when the plan does not give what the file builds. `prove`:
-    False only for benchmarks/bench_plan.py, which measures what the proof costs.
+    False only where no one is shown the plan: the re-plan after an apply (is anything left?) and
+    benchmarks/bench_plan_proof.py, which measures what the proof costs.
     """
     sides = compare_sides(
         url,
@@ -63,7 +64,8 @@ def plan_database(
         assert sides.site is not None and sides.capabilities is not None  # set by compare_sides
         proof = prove_plan(
             plan, expected=sides.expected, live=sides.actual, site=sides.site, view=sides.view,
-            target=sides.capabilities, connect_timeout=connect_timeout,
+            target=sides.capabilities, migrating_role=sides.migrating_role,
+            connect_timeout=connect_timeout,
         )  # fmt: skip
         plan = replace(plan, proof=proof.describe())
     if plan.is_empty:

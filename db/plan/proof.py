@@ -36,6 +36,7 @@ import psycopg
 from db.catalog.capabilities import Capabilities, detect_capabilities
 from db.catalog.drift import SchemaView, load_target_extension
 from db.catalog.normal_form import align_spellings
+from db.catalog.owners import normalise_owner
 from db.catalog.scratch import ScratchSite
 from db.catalog.snapshot import KINDS, NOT_COMPARED, Difference, diff_catalogs, snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
@@ -49,11 +50,15 @@ Snapshot = dict[str, dict[str, dict[str, Any]]]
 CLUSTER_KINDS = ("role", "role_membership")  # the cluster's, not the database's: never proven here
 
 
-class PlannerGap(CheckFailed):
-    """The plan, applied to a copy of the live catalog, does not give what the file builds.
+class PlanNotProven(CheckFailed):
+    """The proof could not be made, so the plan is refused. Nothing was approved, backed up or changed:
+    the proof runs before all three."""
 
-    `rows`: the residual differences (kind, name, status, detail). Nothing was approved, backed up
-    or changed: the proof runs before all three.
+
+class PlannerGap(PlanNotProven):
+    """The plan, applied to a copy of the live catalog, does not give what the file builds (or fails).
+
+    `rows`: the residual differences (kind, name, status, detail).
     """
 
 
@@ -80,9 +85,13 @@ def prove_plan(
     site: ScratchSite,
     view: SchemaView,
     target: Capabilities,
+    migrating_role: str,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
 ) -> Proof:
-    """Apply `plan` to a copy of `live` in the scratch database; raise PlannerGap on any residual."""
+    """Apply `plan` to a copy of `live` in the scratch database; raise PlannerGap on any residual.
+
+    `migrating_role`: the live side's (MIGRATOR in `live`), whom the plan's SQL names as owner.
+    """
     proof = Proof(scratch=mask_url(site.url))
     expected, live = _database_part(expected), _database_part(live)
     if not _differences(expected, live):
@@ -96,7 +105,7 @@ def prove_plan(
             empty = _snapshot(conn, view, role)
             copy_plan = plan_changes(live, empty, migrating_role=role, allow_destroy=True)
             for step in _applied(copy_plan):
-                _run(conn, step, "building the copy of the live catalog")
+                _run(conn, step, copying=True)
                 proof.statements += 1
             copy = _snapshot(conn, view, role)
             align_spellings(conn, copy, live)
@@ -110,9 +119,12 @@ def prove_plan(
                 )
             clock = time.perf_counter()
             for step in _applied(plan):
-                _run(conn, step, "applying the plan to the copy")
+                _run(conn, step, copying=False)
                 proof.statements += 1
             result = _snapshot(conn, view, role)
+            # The copy's objects are the scratch role's, the plan's ALTER ... OWNER TO name the live
+            # migrating role: both stand for "whoever runs the file", as in the live snapshot.
+            normalise_owner(result, migrating_role)
             align_spellings(conn, result, expected)
             proof.timings["plan on the copy"] = time.perf_counter() - clock
     residual = [d for d in diff_catalogs(expected=expected, actual=result) if not _left_out(d, plan)]
@@ -145,14 +157,24 @@ def _applied(plan: Plan) -> list[Step]:
     return [s for s in plan.steps if s.kind not in CLUSTER_KINDS and s.action != "replay"]
 
 
-def _run(conn: psycopg.Connection, step: Step, stage: str) -> None:
+def _run(conn: psycopg.Connection, step: Step, *, copying: bool) -> None:
     try:
         conn.execute(in_transaction(step.sql))  # type: ignore[arg-type]  # the planner's own SQL
     except psycopg.Error as exc:
         statement = " ".join(step.sql.split())[:200]
+        where = f"{step.action} {step.kind} {step.name} ({statement}): {first_error_line(exc)}"
+        untouched = "the plan was not shown, approved or run, and nothing was changed"
+        stage = "copying the live catalog into" if copying else "applying the plan to the copy in"
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            # Not the planner's fault: the role may not do in the scratch database what the live
+            # catalog or the plan does (an owner it is not a member of, an untrusted extension).
+            raise PlanNotProven(
+                f"the plan cannot be proven: {stage} the scratch database failed at {where}; {untouched}",
+                hint="the role needs in the scratch database the rights it has in the target (an admin "
+                "grants it membership of the owning role, or creates the extension there once)",
+            ) from None
         raise PlannerGap(
-            f"planner gap: {stage} failed at {step.action} {step.kind} {step.name} ({statement}): "
-            f"{first_error_line(exc)}; the plan was not shown, approved or run, and nothing was changed",
+            f"planner gap: {stage} the scratch database failed at {where}; {untouched}",
             hint="report it as a planner bug with this message; until it is fixed, make the change in a "
             "one-off migration (schemaflow new-migration)",
         ) from None
