@@ -23,8 +23,11 @@ import psycopg
 
 from benchmarks.bench_plan import HAND_CHANGES
 from benchmarks.support import throwaway_cluster
+from db.catalog.drift import compare_sides
 from db.deploy.apply import apply_master_schema
 from db.plan.database import plan_database
+from db.plan.planner import plan_changes
+from db.plan.proof import prove_plan
 from db.schema.master_file import read_schema
 
 
@@ -59,6 +62,18 @@ def main() -> int:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(HAND_CHANGES)  # type: ignore[arg-type]
         compare("after six hand changes", args.runs, url, text)
+        sides = compare_sides(url, schema_sql=text)
+        plan = plan_changes(
+            sides.expected, sides.actual, migrating_role=sides.migrating_role, sizes=sides.sizes
+        )
+        assert sides.site and sides.capabilities
+        proof = prove_plan(
+            plan, expected=sides.expected, live=sides.actual, site=sides.site, view=sides.view,
+            target=sides.capabilities, migrating_role=sides.migrating_role,
+        )  # fmt: skip
+        print(f"  the proof's stages ({proof.statements} statements run in the scratch database):")
+        for stage, seconds in proof.timings.items():
+            print(f"    {stage:<42} {seconds:7.3f} s")
     return 0
 
 
