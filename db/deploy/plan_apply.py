@@ -41,6 +41,7 @@ from db.plan.database import plan_database
 from db.plan.model import Hazard, LockLevel, Plan, Step
 from db.plan.quoting import quote_ident
 from db.plan.render import describe_step
+from db.plan.reshape import AGGREGATE, reshapes_aggregate
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
 from db.versions.backfill import BackfillNotConverged
@@ -52,8 +53,6 @@ from db.versions.deploy import (
 )
 from db.versions.run import Limits
 
-AGGREGATE = "metrics_daily"
-AGGREGATE_KINDS = ("table", "matview", "cagg")  # the forms metrics_daily takes, per capability
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
 SETTLE_ATTEMPTS, SETTLE_PAUSE_SECONDS = 5, 2.0  # reading the catalog again after a lost server
@@ -306,14 +305,6 @@ def _change(step: Step) -> Change:
 def touches_aggregate(plan: Plan) -> bool:
     """The plan creates or changes metrics_daily: refresh it after the commit (a no-op plan never does)."""
     return any(AGGREGATE in step.name for step in plan.steps)
-
-
-def reshapes_aggregate(plan: Plan) -> bool:
-    """The plan drops metrics_daily itself (its kind differs from the file's): a capability upgrade."""
-    return any(
-        step.action == "drop" and step.kind in AGGREGATE_KINDS and step.name.rsplit(".", 1)[-1] == AGGREGATE
-        for step in plan.steps
-    )
 
 
 def _left_over(left: Plan) -> ApplyFailed:

@@ -17,7 +17,9 @@ from db.plan.data_checks import check_plan_data
 from db.plan.model import Plan
 from db.plan.planner import plan_changes
 from db.plan.proof import prove_plan
+from db.plan.reshape import reshapes_aggregate
 from db.plan.scoped_hazards import scope_hazards
+from db.schema.master_file import read_schema
 
 
 def plan_database(
@@ -65,6 +67,7 @@ def plan_database(
         proof = prove_plan(
             plan, expected=sides.expected, live=sides.actual, site=sides.site, view=sides.view,
             target=sides.capabilities, migrating_role=sides.migrating_role,
+            runs_instead=(schema_sql or read_schema()) if reshapes_aggregate(plan) else None,
             connect_timeout=connect_timeout,
         )  # fmt: skip
         plan = replace(plan, proof=proof.describe())
