@@ -13,6 +13,7 @@ by pattern, so a quoted name that happens to read CONCURRENTLY stays as it is.
 from __future__ import annotations
 
 from pglast import ast, parse_sql
+from pglast.parser import ParseError
 from pglast.stream import RawStream
 
 PER_CHUNK = ("timescaledb", "transaction_per_chunk")
@@ -20,7 +21,7 @@ PER_CHUNK = ("timescaledb", "transaction_per_chunk")
 
 def in_transaction(statement: str) -> str:
     """`statement` as it can run inside a transaction block, building the same catalog objects."""
-    parsed = parse_sql(statement)
+    parsed = _parsed(statement)
     changed = False
     for raw in parsed:
         node = raw.stmt
@@ -42,7 +43,7 @@ def index_on_copy(statement: str, copy: str) -> str | None:
     None when the statement is not one CREATE INDEX (nothing to build on a copy). The index keeps
     no name: PostgreSQL picks one in pg_temp, so it cannot meet the live index's.
     """
-    parsed = parse_sql(statement)
+    parsed = _parsed(statement)
     if len(parsed) != 1 or not isinstance(parsed[0].stmt, ast.IndexStmt):
         return None
     node = parsed[0].stmt
@@ -56,13 +57,21 @@ def index_on_copy(statement: str, copy: str) -> str | None:
 
 def index_relation(statement: str) -> tuple[str | None, str] | None:
     """(schema, table) a single CREATE INDEX names, as the parser reads it; None for anything else."""
-    parsed = parse_sql(statement)
+    parsed = _parsed(statement)
     if len(parsed) != 1 or not isinstance(parsed[0].stmt, ast.IndexStmt):
         return None
     relation = parsed[0].stmt.relation
     if relation is None or not relation.relname:
         return None
     return relation.schemaname, str(relation.relname)
+
+
+def _parsed(statement: str) -> tuple[ast.RawStmt, ...]:
+    """The statements, or none where pglast cannot parse them: the server, not this, judges the SQL."""
+    try:
+        return tuple(parse_sql(statement))
+    except ParseError:
+        return ()
 
 
 def _per_chunk(node: ast.IndexStmt) -> bool:
