@@ -19,10 +19,11 @@ In the scratch database (db/catalog/scratch.py), inside one transaction that is 
    from the file while reporting success. Only what the plan deliberately left out (a drop that
    would destroy rows, named in its notes, shown with --allow-destroy) is not a gap.
 
-Cluster-wide roles and the rows a plan replays (reference rows, passwords) are not the database's
-catalog: their steps are not applied here, and role entries are not compared. Nothing touches the
-target: its snapshot was read before, under ACCESS SHARE only, and the scratch database creates and
-drops no database, so no checkpoint is forced.
+Cluster-wide roles are not the database's catalog: their steps run on the copy (grants name them;
+the transaction is rolled back, like the expected side's build of the file's CREATE ROLE), but role
+entries are not compared. The rows a plan replays (reference rows, passwords) are not applied.
+Nothing touches the target: its snapshot was read before, under ACCESS SHARE only, and the scratch
+database creates and drops no database, so no checkpoint is forced.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -48,7 +50,7 @@ from db.plan.planner import plan_changes
 from db.plan.statement_forms import in_transaction
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
-CLUSTER_KINDS = ("role", "role_membership")  # the cluster's, not the database's: never proven here
+CLUSTER_KINDS = ("role", "role_membership")  # the cluster's, not the database's: not compared here
 
 
 class PlanNotProven(CheckFailed):
@@ -105,6 +107,43 @@ def prove_plan(
     live, invalid = _as_valid(live)
     if key in _PROVEN:
         return _PROVEN[key]
+    on_copy = partial(
+        _apply_on_copy, plan, expected=expected, live=live, site=site, view=view, target=target,
+        migrating_role=migrating_role, runs_instead=runs_instead, connect_timeout=connect_timeout,
+    )  # fmt: skip
+    try:
+        result = on_copy(proof, stepwise=False)
+    except _ScriptFailed:
+        # Once more step by step to name the step that fails, on a new connection: a savepoint
+        # cannot unload the TimescaleDB library a rolled-back CREATE EXTENSION loaded into a session.
+        proof = Proof(scratch=proof.scratch)
+        result = on_copy(proof, stepwise=True)
+    residual = [d for d in diff_catalogs(expected=expected, actual=result) if not _left_out(d, plan)]
+    residual += _invalid_not_rebuilt(invalid, expected, plan)
+    if residual:
+        raise _gap(
+            residual,
+            "the plan, applied to a schema-only copy of the live catalog, does not give what the file builds",
+        )
+    _PROVEN[key] = proof
+    return proof
+
+
+def _apply_on_copy(
+    plan: Plan,
+    proof: Proof,
+    *,
+    expected: Snapshot,
+    live: Snapshot,
+    site: ScratchSite,
+    view: SchemaView,
+    target: Capabilities,
+    migrating_role: str,
+    runs_instead: str | None,
+    connect_timeout: int,
+    stepwise: bool,
+) -> Snapshot:
+    """The copy, then the plan (or `runs_instead`) on it, in a rolled-back transaction: its snapshot."""
     with connect(site.url, autocommit=True, connect_timeout=connect_timeout) as conn:
         role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
         with conn.transaction(force_rollback=True):
@@ -112,7 +151,7 @@ def prove_plan(
             clock = time.perf_counter()
             empty = _snapshot(conn, view, role)
             copy_plan = plan_changes(live, empty, migrating_role=role, allow_destroy=True)
-            proof.statements += _run_all(conn, _applied(copy_plan), copying=True)
+            proof.statements += _run_all(conn, _applied(copy_plan), copying=True, stepwise=stepwise)
             copy = _snapshot(conn, view, role)
             align_spellings(conn, copy, live)
             proof.timings["copy of the live catalog"] = time.perf_counter() - clock
@@ -125,7 +164,7 @@ def prove_plan(
                 )
             clock = time.perf_counter()
             if runs_instead is None:
-                proof.statements += _run_all(conn, _applied(plan), copying=False)
+                proof.statements += _run_all(conn, _applied(plan), copying=False, stepwise=stepwise)
             else:
                 _run_file(conn, runs_instead)
             result = _snapshot(conn, view, role)
@@ -134,15 +173,7 @@ def prove_plan(
             normalise_owner(result, migrating_role)
             align_spellings(conn, result, expected)
             proof.timings["plan on the copy"] = time.perf_counter() - clock
-    residual = [d for d in diff_catalogs(expected=expected, actual=result) if not _left_out(d, plan)]
-    residual += _invalid_not_rebuilt(invalid, expected, plan)
-    if residual:
-        raise _gap(
-            residual,
-            "the plan, applied to a schema-only copy of the live catalog, does not give what the file builds",
-        )
-    _PROVEN[key] = proof
-    return proof
+    return result
 
 
 # Proofs made in this process (a migrate plans, has the plan approved, and plans again before it
@@ -208,24 +239,26 @@ def _snapshot(conn: psycopg.Connection, view: SchemaView, role: str) -> Snapshot
 
 
 def _applied(plan: Plan) -> list[Step]:
-    """The steps that change the database's catalog: not roles, not replayed rows or passwords."""
-    return [s for s in plan.steps if s.kind not in CLUSTER_KINDS and s.action != "replay"]
+    """The steps that change a catalog: not the replayed rows or passwords (and never a secret)."""
+    return [s for s in plan.steps if s.action != "replay"]
 
 
-def _run_all(conn: psycopg.Connection, steps: list[Step], *, copying: bool) -> int:
+class _ScriptFailed(Exception):
+    """The steps as one script failed: the proof runs again step by step to name the one that fails."""
+
+
+def _run_all(conn: psycopg.Connection, steps: list[Step], *, copying: bool, stepwise: bool) -> int:
     """Run `steps` as one script (a copy of a whole catalog is hundreds of statements, and a round
-    trip each was most of the proof's time); when it fails, once more step by step in a savepoint
-    to name the step that fails."""
-    script = "\n;\n".join(in_transaction(s.sql) for s in steps)  # a step may end in a -- comment
-    try:
-        with conn.transaction():
-            conn.execute(script)  # type: ignore[arg-type]  # the planner's own SQL, no parameters
-        return len(steps)
-    except psycopg.Error:
-        pass
-    with conn.transaction():
+    trip each was most of the proof's time), or `stepwise`, naming the step that fails."""
+    if stepwise:
         for step in steps:
             _run(conn, step, copying=copying)
+        return len(steps)
+    script = "\n;\n".join(in_transaction(s.sql) for s in steps)  # a step may end in a -- comment
+    try:
+        conn.execute(script)  # type: ignore[arg-type]  # the planner's own SQL, no parameters
+    except psycopg.Error as exc:
+        raise _ScriptFailed(first_error_line(exc)) from None
     return len(steps)
 
 
