@@ -64,6 +64,19 @@ def test_a_planner_gap_is_refused_with_its_residual_before_the_plan_is_shown(
     assert _checksum(db_url) == before
 
 
+def test_a_plan_whose_step_cannot_run_is_refused_naming_that_step_and_the_server_s_error(db_url: str) -> None:
+    # Found by the proof in tests/flows/test_approval.py: a hand-made table with an int id, the file's
+    # is uuid. The plan's id::uuid fails whatever the rows; before, it was shown and failed at run time.
+    _run(db_url, "CREATE TABLE public.p (id int, label text);")
+    with pytest.raises(PlannerGap) as caught:
+        plan_database(db_url, "CREATE TABLE IF NOT EXISTS public.p (id uuid, label text);")
+    message = caught.value.message
+    assert "applying the plan to the copy in the scratch database failed at alter column public.p.id" in (
+        message
+    )
+    assert "cannot cast type integer to uuid" in message and "nothing was changed" in message
+
+
 def test_a_plan_on_the_master_schema_passes_its_proof_on_a_copy_and_leaves_both_databases(
     seeded_url: str,
 ) -> None:
