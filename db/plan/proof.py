@@ -125,6 +125,8 @@ def prove_plan(
             residual,
             "the plan, applied to a schema-only copy of the live catalog, does not give what the file builds",
         )
+    if len(_PROVEN) >= PROVEN_KEPT:  # a long-lived worker: keep the latest few, a miss only costs time
+        _PROVEN.clear()
     _PROVEN[key] = proof
     return proof
 
@@ -180,6 +182,7 @@ def _apply_on_copy(
 # applies): keyed by everything the outcome depends on, so a changed live catalog, file, plan,
 # server or role is a new key and is proven again, never served a stale proof. Only successes.
 _PROVEN: dict[str, Proof] = {}
+PROVEN_KEPT = 32
 
 
 def _proof_key(
