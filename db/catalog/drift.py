@@ -102,6 +102,9 @@ class DriftReport:
         }
 
 
+SchemaView = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (schemas or None for all, excluded)
+
+
 @dataclass
 class Sides:
     """The two catalogs a drift check or a plan compares, and what the planner needs besides."""
@@ -116,6 +119,11 @@ class Sides:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (benchmarks/bench_plan.py)
     scope: SnapshotScope | None = None  # how `actual` was read
     replays: list[NeededReplay] = field(default_factory=list)  # the file's statements no catalog shows
+    # Where the expected side was built and what the target runs: the plan's proof (db/plan/proof.py)
+    # copies the live side into that same scratch database.
+    site: ScratchSite | None = None
+    capabilities: Capabilities | None = None
+    view: SchemaView = (None, ())
 
 
 def check_drift(
@@ -201,7 +209,10 @@ def compare_sides(
     # Roles are the cluster's: the scratch database sees the live ones, so the file says what they are.
     expected["role"], expected["role_membership"] = roles, memberships
     scratch = mask_url(site.url)
-    return Sides(expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings, scope, replays)
+    return Sides(
+        expected, actual, caps.mode, scratch, checksum(text), role, sizes, timings, scope, replays,
+        site, caps, (schemas, exclude_schemas),
+    )  # fmt: skip
 
 
 def replay_difference(needed: NeededReplay) -> Difference:
@@ -241,9 +252,6 @@ def _current_user(conn: psycopg.Connection) -> str:
     return str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
 
 
-SchemaView = tuple[tuple[str, ...] | None, tuple[str, ...]]  # (schemas or None for all, excluded)
-
-
 def build_expected(
     site: ScratchSite,
     text: str,
@@ -275,7 +283,7 @@ def build_expected(
                 )
             reset_scratch(conn)
         with conn.transaction(force_rollback=True):
-            _load_target_extension(conn, scratch, target, site.url)
+            load_target_extension(conn, scratch, target, site.url)
             try:
                 conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
             except psycopg.Error as exc:
@@ -305,7 +313,7 @@ def _refuse_unknown_mode(scratch: Capabilities, target: Capabilities, role: str)
     )
 
 
-def _load_target_extension(
+def load_target_extension(
     conn: psycopg.Connection, scratch: Capabilities, target: Capabilities, url: str
 ) -> None:
     """Create TimescaleDB (the target's version) first where the file could not see it is loadable.

@@ -16,7 +16,9 @@ queue behind (or in front of) anybody's table locks.
 
 A dry run is this same run with its transaction rolled back: the transactional steps run on the data
 under the same locks and timeouts (so a NOT NULL column over NULL rows fails here as it would for
-real), the online steps are not run and say so, and the catalog is read again after the rollback.
+real), each online index is built on an empty copy of its table in that same transaction (its definition
+is checked, db/deploy/online_rehearsal.py) but not on the data, and says so; the catalog is read again
+after the rollback.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from db.deploy.interrupt import Interruption, cancel_on_sigterm, interrupted_err
 from db.deploy.lock import hold_migration_lock
 from db.deploy.lockwait import LockWaitSampler
 from db.deploy.online import drop_leftover_index, index_state, is_index_build
+from db.deploy.online_rehearsal import rehearse_index_definition
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_plan_session
 from db.errors import ApplyFailed
 from db.plan.model import Plan, Step, snapshot_checksum
@@ -131,7 +134,8 @@ def execute_plan(
 ) -> ExecutionResult:
     """Run `plan`'s steps; raise HazardsNotAllowed before any change, ApplyFailed naming the step.
 
-    `dry_run`: the transactional steps run and are rolled back; the online steps are not run.
+    `dry_run`: the transactional steps run and are rolled back; the online steps are not run on the
+    data, an online index's definition is built on an empty copy of its table in that transaction.
     """
     refuse_unallowed_hazards(plan, allowed_hazards(allow_hazards), environment)
     clock = time.monotonic()
@@ -203,8 +207,11 @@ class _Run:
 
     def transaction(self, lock_timeout: str, statement_timeout: str) -> None:
         """Every transactional step in one transaction, retried whole on a lock timeout."""
-        steps = [(r, s) for r, s in zip(self.result.steps, self.plan.steps, strict=True) if s.transactional]
-        if not steps:
+        pairs = list(zip(self.result.steps, self.plan.steps, strict=True))
+        steps = [(r, s) for r, s in pairs if s.transactional]
+        # A dry run rehearses the online index definitions after the transactional steps they follow.
+        definitions = [(r, s) for r, s in pairs if self.result.dry_run and is_index_build(s)]
+        if not steps and not definitions:
             self.committed = True
             return
         attempt = 0
@@ -222,6 +229,8 @@ class _Run:
                     )
                     for current, step in steps:
                         self._run_step(current, step)
+                    for current, step in definitions:
+                        current.detail = rehearse_index_definition(self.conn, step, current.number)
                 for done, _ in steps:
                     done.status = "rehearsed" if self.result.dry_run else "done"
                 self.committed = not self.result.dry_run
@@ -238,11 +247,11 @@ class _Run:
                 raise _step_failed(exc, current, attempt, committed=False, dry_run=dry) from None
 
     def skip_online(self) -> None:
-        """A dry run's online steps: they cannot run in the rolled-back transaction, so they do not run."""
+        """A dry run's online steps: they cannot run in the rolled-back transaction, so not on the data."""
         for record, step in zip(self.result.steps, self.plan.steps, strict=True):
             if not step.transactional:
                 record.status = "not rehearsed"
-                record.detail = NOT_REHEARSED
+                record.detail = f"{NOT_REHEARSED}; {record.detail}" if record.detail else NOT_REHEARSED
 
     def online(self, lock_timeout: str, statement_timeout: str) -> None:
         """Each online step in autocommit after the commit, retried alone on a lock timeout."""
@@ -325,6 +334,8 @@ def _step_failed(
     what = f"step {record.number} ({record.action} {record.kind} {record.name}: {statement})"
     gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, pg_errors.LockNotAvailable) else ""
     if dry_run:
+        if not record.transactional:  # only its definition ran, on an empty copy of the table
+            what += f" (its definition, built on an empty copy of {record.relation})"
         return ApplyFailed(
             f"dry run: {what} failed: {gave_up}{first_error_line(exc)}{sqlstate}; rolled back, nothing "
             "was changed; the real run would fail the same way",

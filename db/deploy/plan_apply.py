@@ -49,6 +49,7 @@ from db.plan.database import plan_database
 from db.plan.model import Hazard, LockLevel, Plan, Step
 from db.plan.quoting import quote_ident
 from db.plan.render import describe_step
+from db.plan.reshape import AGGREGATE, reshapes_aggregate
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
 from db.versions.backfill import BackfillNotConverged
@@ -60,8 +61,6 @@ from db.versions.deploy import (
 )
 from db.versions.run import Limits
 
-AGGREGATE = "metrics_daily"
-AGGREGATE_KINDS = ("table", "matview", "cagg")  # the forms metrics_daily takes, per capability
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
 SETTLE_ATTEMPTS, SETTLE_PAUSE_SECONDS = 5, 2.0  # reading the catalog again after a lost server
@@ -224,10 +223,13 @@ def apply_schema(
             with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
                 result.post_commit_steps = run_post_commit_steps(conn, result)
         # An empty plan is its own proof (nothing ran since it was computed); otherwise plan again.
+        # Only whether steps are left matters here: proving them would raise after the commit.
         left = (
             plan
             if plan.is_empty
-            else plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
+            else plan_database(
+                url, text, scratch_url=scratch_url, connect_timeout=connect_timeout, prove=False
+            )
         )
     except (ConnectionFailed, psycopg.OperationalError) as lost:
         # The steps have run: a retry of the whole apply would plan again, find them done, and
@@ -310,14 +312,6 @@ def _change(step: Step) -> Change:
 def touches_aggregate(plan: Plan) -> bool:
     """The plan creates or changes metrics_daily: refresh it after the commit (a no-op plan never does)."""
     return any(AGGREGATE in step.name for step in plan.steps)
-
-
-def reshapes_aggregate(plan: Plan) -> bool:
-    """The plan drops metrics_daily itself (its kind differs from the file's): a capability upgrade."""
-    return any(
-        step.action == "drop" and step.kind in AGGREGATE_KINDS and step.name.rsplit(".", 1)[-1] == AGGREGATE
-        for step in plan.steps
-    )
 
 
 def _left_over(left: Plan) -> ApplyFailed:

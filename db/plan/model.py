@@ -138,6 +138,8 @@ class Plan:
     notes: tuple[str, ...] = field(default=())  # e.g. "rename of public.a to public.b was inferred"
     # Set by db/plan/database.py: the executor reads the catalog again under the migration lock.
     scope: SnapshotScope | None = field(default=None, compare=False)
+    # How the plan was proven before anyone saw it (db/plan/proof.py); empty for a plan never proven.
+    proof: str = field(default="", compare=False)
 
     @property
     def is_empty(self) -> bool:
@@ -175,6 +177,7 @@ class Plan:
             "catalog_checksum": self.catalog_checksum,
             "mode": self.mode,
             "notes": list(self.notes),
+            "proof": self.proof,
             "steps": [s.as_dict() for s in self.steps],
         }
 
@@ -186,6 +189,7 @@ class Plan:
             catalog_checksum=data["catalog_checksum"],
             mode=data.get("mode", ""),
             notes=tuple(data.get("notes") or ()),
+            proof=data.get("proof", ""),
         )
 
 

@@ -42,6 +42,7 @@ def render_text(plan: Plan, refused: Mapping[int, list[str]] | None = None, wher
         return f"{NO_CHANGES} (plan {plan.checksum[:12]})"
     lines = [f"plan {plan.checksum[:12]}: {len(plan.steps)} step(s)"]
     lines += [f"  note: {note}" for note in plan.notes]
+    lines += [f"  {plan.proof}"] if plan.proof else []
     for number, step in enumerate(plan.steps, 1):
         lines.append(f"{number:>3}. {describe_step(step)}")
         if refused and number in refused:

@@ -141,7 +141,9 @@ def test_the_plan_pins_the_catalog_and_an_empty_database_runs_the_whole_file(
         conn.execute("CREATE TABLE public.someone_elses (id int)")  # not the file's: still empty for it
     assert "whole master file" in compute_plan(db_url, env, text)[1]
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.plans (id int)")  # one of the file's tables, made by hand
+        # One of the file's tables, made by hand (uuid: an int id's plan, id::uuid, cannot run and its
+        # proof refuses it, tests/db/test_plan_proof.py).
+        conn.execute("CREATE TABLE public.plans (id uuid)")
     again, how = compute_plan(db_url, env, text)
     assert "step by step" in how and not target_is_empty(db_url, text)
     assert again.catalog_checksum != fresh.catalog_checksum and again.checksum != fresh.checksum
