@@ -9,7 +9,7 @@ Prefect renders a RunInput model as the Resume form and its description as Markd
 - `allow_hazards` offers exactly the plan's hazards to pick from, never free text.
 
 `approve` stays a property, so the code that reads an answer (`answer.approve`, `answer.reason`,
-`answer.allow_hazards`) works with this form as with tasks/approval.py's ApprovalInput.
+`answer.allow_hazards`) keeps one shape for every caller of tasks/approval.py.
 """
 
 from __future__ import annotations
@@ -27,11 +27,16 @@ MIN_REASON = 3
 
 
 class ApprovalForm(RunInput):
-    """Base of the per-plan form; approval_form_for() adds the fields that depend on the plan."""
+    """Base of the per-plan form (its fields in form order); approval_form_for() narrows them to the
+    plan and the environment."""
+
+    decision: Literal["approve", "reject"]
+    reason: str = ""
+    allow_hazards: list[str] = Field(default_factory=list)
 
     @property
     def approve(self) -> bool:
-        return getattr(self, "decision", "reject") == "approve"
+        return self.decision == "approve"
 
 
 def form_description(plan: Plan, environment: str) -> str:

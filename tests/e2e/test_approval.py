@@ -91,7 +91,7 @@ def no_run_left_paused(prefect_stack: PrefectStack) -> Iterator[None]:
             )
         )
     for run in paused:
-        prefect_stack.resume(run.id, {"approve": False, "allow_hazards": [], "reason": "e2e teardown"})
+        prefect_stack.resume(run.id, {"decision": "reject", "reason": "e2e teardown"})
         prefect_stack.wait_for_final_state(run.id)
 
 
@@ -130,7 +130,7 @@ def test_paused_with_its_plan_a_second_trigger_is_refused_and_a_rejection_change
     assert paused_at < second_running < second_states[-1].timestamp
     assert prefect_stack.wait_for_state(first, {"PAUSED"}).state.type.value == "PAUSED"
 
-    prefect_stack.resume(first, {"approve": False, "allow_hazards": [], "reason": "e2e: not today"})
+    prefect_stack.resume(first, {"decision": "reject", "reason": "e2e: not today"})
     rejected = prefect_stack.wait_for_final_state(first)
     assert rejected.state.type.value == "CANCELLED", rejected.state
     assert "rejected: e2e: not today; nothing was changed" in (rejected.state.message or "")
@@ -182,7 +182,7 @@ def test_no_answer_within_the_timeout_fails_changes_nothing_and_alerts(
     failure = wait_for_artifact(prefect_stack, run_id, "migrate-production-failure")
     text = str(failure.data)
     assert "failed at: **approval**" in text and "```" not in text, text
-    assert "Resume the paused run with approve=true" in text, text
+    assert "choose approve in its form within" in text, text
     alert = wait_for_alert(prefect_stack, paused.name)
     assert "migrate FAILED on production" in str(alert), alert
 
@@ -195,7 +195,7 @@ def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
     with psycopg.connect(production, autocommit=True) as conn:
         conn.execute("CREATE TABLE public.e2e_changed_meanwhile (id int)")
     try:
-        prefect_stack.resume(run_id, {"approve": True, "allow_hazards": [], "reason": "e2e: approve plan 1"})
+        prefect_stack.resume(run_id, {"decision": "approve", "reason": "e2e: approve plan 1"})
         again = prefect_stack.wait_for_state(
             run_id, {"PAUSED"}, timeout=120, after=first_pause.state.timestamp
         )
@@ -207,7 +207,7 @@ def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
             != str(plans[1].data).split("plan checksum `")[1][:64]
         )
         assert user_tables(production) == ["public.e2e_changed_meanwhile"]  # nothing applied meanwhile
-        prefect_stack.resume(again.id, {"approve": False, "allow_hazards": [], "reason": "e2e: stop"})
+        prefect_stack.resume(again.id, {"decision": "reject", "reason": "e2e: stop"})
         assert prefect_stack.wait_for_final_state(run_id).state.type.value == "CANCELLED"
     finally:
         with psycopg.connect(production, autocommit=True) as conn:
@@ -229,7 +229,7 @@ def test_approved_through_the_api_the_plan_is_applied_and_drift_is_empty(
     assert "**1 step(s)**" in plan_text and "idx_podcasts_tenant_id" in plan_text, plan_text[:1500]
     assert "ShareLock on `public.podcasts`" in plan_text and "runs step by step" in plan_text
     clock = time.monotonic()
-    prefect_stack.resume(run_id, {"approve": True, "allow_hazards": [], "reason": "e2e: reviewed"})
+    prefect_stack.resume(run_id, {"decision": "approve", "reason": "e2e: reviewed"})
     run = prefect_stack.wait_for_final_state(run_id, timeout=240)
     print(f"\ne2e: approved run {run.state.type.value} {time.monotonic() - clock:.1f}s after resume")
     assert run.state.is_completed(), f"{run.state.message}\n{prefect_stack.log_tail()}"
