@@ -18,7 +18,10 @@ _registered = False
 
 def null_count_text(result: Any) -> str:
     """'no null values', '3 null values', or why there is no figure (a check that raised)."""
-    found = (getattr(result, "result", None) or {}).get("unexpected_count")
+    measured = getattr(result, "result", None) or {}
+    found = measured.get("unexpected_count")
+    if found is None and measured.get("element_count") == 0:
+        found = 0  # GX counts nothing in a batch of no rows: there is no null in it
     if found is None:
         return "not measured: the check did not run (see its exception)"
     return "no null values" if found == 0 else f"{found:,} null value{'s' if found != 1 else ''}"

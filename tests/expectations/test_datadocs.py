@@ -173,7 +173,7 @@ def test_the_null_check_shows_the_nulls_it_found() -> None:
     def result(**found: object) -> ExpectationValidationResult:
         return ExpectationValidationResult(success=not found.get("unexpected_count"), result=found)
 
-    assert null_count_text(result(element_count=0, unexpected_count=0, unexpected_percent=None)) == (
+    assert null_count_text(result(element_count=0, unexpected_count=None, unexpected_percent=None)) == (
         "no null values"
     )
     assert null_count_text(result(element_count=5, unexpected_count=3, unexpected_percent=60.0)) == (
