@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 from db.plan.model import Plan, Step
 from db.plan.quoting import one_line
 
 NO_CHANGES = "no changes: the database already matches the master file"
+STEP_COLUMNS = ("#", "step", "lock", "where", "rows", "hazards")
 SCRIPT_HEADER = """\
 -- schemaflow plan {checksum}
 -- computed against catalog {catalog}; schema file {schema}
@@ -75,7 +77,8 @@ def _scripted(step: Step) -> str:
 
 
 def render_markdown(plan: Plan) -> str:
-    """The artifact a reviewer reads in the Prefect UI before approving."""
+    """The artifact a reviewer reads in the Prefect UI before approving: the step table, then the SQL
+    (each step's full description is its comment there)."""
     if plan.is_empty:
         return f"**{NO_CHANGES}**\n\nPlan checksum `{plan.checksum}`\n"
     head = [
@@ -83,20 +86,46 @@ def render_markdown(plan: Plan) -> str:
         "",
         f"Hazards: {', '.join(sorted(plan.hazards())) or 'none'}",
         "",
-        "| # | action | object | lock | where | rows (est.) | hazards |",
-        "|---|---|---|---|---|---|---|",
     ]
-    rows = []
-    for number, s in enumerate(plan.steps, 1):
-        lock = f"{s.lock} on `{s.relation}`" if s.lock else "-"
-        est = s.size.rows_shown if s.size else "-"
-        where = "transaction" if s.transactional else "online"
-        rows.append(
-            f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {where} | {est} | "
-            f"{', '.join(s.hazards) or '-'} |"
-        )
     sql = ["", "```sql", render_script(plan).rstrip(), "```"]
-    return "\n".join(head + rows + sql) + "\n"
+    return "\n".join(head + step_table(plan) + sql) + "\n"
+
+
+def step_table(plan: Plan, *, columns: tuple[str, ...] = STEP_COLUMNS) -> list[str]:
+    """The steps as a Markdown table of short cells, then each step's object (and the table it locks)
+    as a numbered list below it.
+
+    The Prefect UI never wraps a table cell, and the artifact is about 870 px wide at 1440 px (the
+    Resume form about 450): a full object name in the table pushed the lock, where, rows and hazards
+    columns out of sight. A list item wraps, so the long names go there; `columns` picks what a
+    narrower place shows."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for number, step in enumerate(plan.steps, 1):
+        lines.append("| " + " | ".join(_cell(column, number, step) for column in columns) + " |")
+    lines += ["", "Objects, by step:", ""]
+    for number, step in enumerate(plan.steps, 1):
+        on = f" on `{step.relation}`" if step.relation and step.relation != step.name else ""
+        lines.append(f"{number}. `{step.name}`{on}")
+    return lines
+
+
+def _cell(column: str, number: int, step: Step) -> str:
+    if column == "#":
+        return str(number)
+    if column == "step":
+        return f"{step.action} {step.kind}"
+    if column == "lock":
+        return _spaced(str(step.lock)) if step.lock else "-"
+    if column == "where":
+        return "in txn" if step.transactional else "online"
+    if column == "rows":
+        return step.size.rows_shown if step.size else "-"
+    return ", ".join(step.hazards) or "-"
+
+
+def _spaced(lock: str) -> str:
+    """ShareUpdateExclusiveLock -> Share Update Exclusive: the mode, without a word it always has."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", lock.removesuffix("Lock"))
 
 
 def _terminated(statement: str) -> str:
