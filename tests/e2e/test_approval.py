@@ -46,6 +46,14 @@ FILL = """
   return true;
 })
 """
+READ = """
+((label) => {
+  const field = [...document.querySelectorAll('.p-modal .schema-form-property')]
+    .find(p => p.querySelector('.schema-form-property__label')?.innerText.trim() === label);
+  const input = field && field.querySelector('select, textarea, input');
+  return input ? input.value : null;
+})
+"""
 # Each header cell of the table (inside `clip`) that has a header `wanted`, with the box it is drawn in
 # and the part of the viewport where it can be seen: inside the table's scrolling wrapper and `clip`.
 HEADERS = """
@@ -128,7 +136,12 @@ def open_form(tab: Tab, stack: PrefectStack, run_id: Any) -> str:
 
 def submit_form(tab: Tab, decision: str, reason: str) -> None:
     """Choose `decision`, give `reason`, Submit: the form closes (it sent the answer)."""
-    assert tab.evaluate(f"{FILL}('Decision', {decision!r})") and tab.evaluate(f"{FILL}('Reason', {reason!r})")
+    for _ in range(5):  # a change of one field can re-render the others: fill until both read back
+        assert tab.evaluate(f"{FILL}('Decision', {decision!r})")
+        assert tab.evaluate(f"{FILL}('Reason', {reason!r})")
+        time.sleep(1)
+        if tab.evaluate(f"{READ}('Decision')") == decision and tab.evaluate(f"{READ}('Reason')") == reason:
+            break
     tab.click_button("Submit")
     try:
         tab.wait_until("!document.querySelector('.p-modal')", "the form closing after Submit", 60)
@@ -296,7 +309,7 @@ def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
     assert user_tables(production) == []
 
 
-def test_approved_through_the_api_the_plan_is_applied_and_drift_is_empty(
+def test_approved_in_the_form_the_plan_is_applied_and_drift_is_empty(
     prefect_stack: PrefectStack, production: str
 ) -> None:
     # A live production database that is one index behind the master file.
