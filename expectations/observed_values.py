@@ -2,9 +2,10 @@
 
 GX renders expect_column_values_to_not_be_null's observed value as `100 - unexpected_percent`. The
 suites validate big tables through an offenders batch (expectations/spec.py: only the rows that
-break some check), so a passing check sees no rows, GX reports unexpected_percent as None and its
-renderer prints "NaN% not null"; with offenders present the percent would be of the offenders, not
-of the table. The number of null values found is what the check measured, so the docs show that.
+break some check), so a passing check sees no rows, GX reports unexpected_percent (and
+unexpected_count) as None and its renderer prints "NaN% not null"; with offenders present the
+percent would be of the offenders, not of the table. The number of null values found is what the
+check measured, so the docs show that.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def show_null_counts() -> None:
     registry = logging.getLogger(register_renderer.__module__)
     level = registry.level
     registry.setLevel(logging.ERROR)  # its "Overwriting declaration" warning is this, on purpose
-    try:
-        register_renderer(NOT_NULL, ExpectColumnValuesToNotBeNull, cast(Any, observed))  # str, as GX.s own
+    try:  # cast: GX types renderers as returning content, but its own observed-value ones return str
+        register_renderer(NOT_NULL, ExpectColumnValuesToNotBeNull, cast(Any, observed))
     finally:
         registry.setLevel(level)
     _registered = True
