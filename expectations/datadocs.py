@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from expectations.context import default_data_docs_dir, import_gx
+from expectations.observed_values import show_null_counts
 
 log = logging.getLogger(__name__)
 # scripts/ui.sh serves default_data_docs_dir() over HTTP and says where in this variable (and files).
@@ -64,6 +65,7 @@ def publish(
 
     `results` maps GX ValidationResultIdentifiers to their ExpectationSuiteValidationResults.
     """
+    show_null_counts()
     context = _docs_context(docs_dir)
     for suite in suites:
         # Re-serialising an unchanged suite costs a quarter second each; the docs only need it once.

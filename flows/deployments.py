@@ -57,8 +57,8 @@ def migrate_production(
     """Production: preflight, plan, pause for approval of that plan, backup, apply it, verify.
 
     The run computes the plan, publishes it as the migrate-production-plan artifact and pauses: read
-    the plan, then Resume the run with approve=true (and the hazards you accept) to apply exactly that
-    plan, or approve=false to stop. Nothing changes without that approval.
+    the plan, then Resume the run: its form shows the plan; choose approve (with the hazards you accept
+    and a reason) to apply exactly that plan, or reject to stop. Nothing changes without that approval.
 
     Args:
         dry_run: Preflight and a rolled-back apply that reports the changes; no approval, nothing changed.

@@ -2,27 +2,28 @@
 
 For an environment with `require_approval = true` the run computes the Plan (db/plan/), publishes it
 as the `migrate-<env>-plan` artifact and pauses with Prefect's `pause_flow_run(wait_for_input=...)`:
-the UI shows a form (approve, hazards to allow, reason) and a Resume button. After the answer the plan
-is computed again; if the live catalog moved in the meantime (its checksum differs) the new plan is
-published and the run asks again. Rejection or no answer within `approval_timeout` ends the run with
-nothing changed. The approved plan goes to migrate's one apply path (db/deploy/plan_apply.py), which
-plans once more after the backup and runs only if it is still that plan.
+the run's Resume button opens the form of tasks/approval_form.py (the plan itself, an approve/reject
+decision with no default, the hazards to allow picked from the plan's list, a reason). After the
+answer the plan is computed again; if the live catalog moved in the meantime (its checksum differs)
+the new plan is published and the run asks again. Rejection or no answer within `approval_timeout`
+ends the run with nothing changed. The approved plan goes to migrate's one apply path
+(db/deploy/plan_apply.py), which plans once more after the backup and runs only if it is still that
+plan.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from prefect import task
-from prefect.input import RunInput
-from pydantic import Field, create_model
 
 from db.connection.environments import Environment, approval_seconds
 from db.errors import CheckFailed
 from db.plan.model import Plan
 from db.plan.render import render_markdown
+from tasks.approval_form import ApprovalForm, approval_form_for
 from tasks.reporting import artifact_key, in_run, run_logger
 
 # Re-plans allowed when the catalog keeps changing under a pending approval: then stop, changed nothing.
@@ -38,16 +39,6 @@ EXPECTATIONS_BEFORE = (
     "not measured before the change: the Great Expectations suites take tens of seconds on a live "
     "database, so they run once, in verification after the change"
 )
-
-
-class ApprovalInput(RunInput):
-    """The form a reviewer fills in on the paused run (Prefect renders it from this model)."""
-
-    approve: bool = Field(default=False, description="Apply exactly the plan in the migrate-…-plan artifact")
-    allow_hazards: list[str] = Field(
-        default_factory=list, description="Hazards of this plan you accept (see the plan's Hazards line)"
-    )
-    reason: str = Field(default="", description="Why (recorded in migration_history and the report)")
 
 
 class ApprovalRejected(CheckFailed):
@@ -78,24 +69,13 @@ class Approval:
         }
 
 
-def approval_input_for(plan: Plan) -> type[ApprovalInput]:
-    """ApprovalInput whose hazard choices are exactly this plan's hazards (the UI shows a pick list)."""
+def approval_form(plan: Plan, env: Environment) -> type[ApprovalForm]:
+    """The Resume form for `plan` (tasks/approval_form.py): its hazard choices are the plan's own, plus
+    blocks_writes and blocks_reads when migrate's apply will run it as a reshape of metrics_daily."""
     from db.deploy.plan_apply import RESHAPE_STEP, reshapes_aggregate
 
-    extra = RESHAPE_STEP.hazards if reshapes_aggregate(plan) else ()
-    hazards = sorted({str(h) for h in (*plan.hazards(), *extra)})
-    if not hazards:
-        return ApprovalInput
-    choice: Any = Literal[tuple(hazards)]
-    model: type[ApprovalInput] = create_model(  # type: ignore[call-overload]
-        "ApprovalInput",
-        __base__=ApprovalInput,
-        allow_hazards=(
-            list[choice],
-            Field(default_factory=list, description="Hazards of this plan you accept"),
-        ),
-    )
-    return model
+    extra = tuple(str(h) for h in RESHAPE_STEP.hazards) if reshapes_aggregate(plan) else ()
+    return approval_form_for(plan, env, extra)
 
 
 def compute_plan(url: str, env: Environment, schema_text: str, scratch_url: Any = None) -> tuple[Plan, str]:
@@ -187,15 +167,14 @@ def request_approval(
     for round_number in range(1, MAX_APPROVAL_ROUNDS + 1):
         logger.warning(
             "waiting up to %s for approval of plan %s (%d step(s)): open this run in the Prefect UI, "
-            "read the migrate-%s-plan artifact, then Resume with approve=true",
+            "press Resume, read the plan in the form and choose approve or reject",
             env.approval_timeout,
             current.checksum[:12],
             len(current.steps),
-            env.name,
         )
         try:
             answer = pause_flow_run(
-                wait_for_input=approval_input_for(current),
+                wait_for_input=approval_form(current, env),
                 timeout=int(approval_seconds(env.approval_timeout)),
                 poll_interval=2,
                 key=f"approve-{current.checksum[:12]}-{round_number}",

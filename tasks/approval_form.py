@@ -9,7 +9,7 @@ Prefect renders a RunInput model as the Resume form and its description as Markd
 - `allow_hazards` offers exactly the plan's hazards to pick from, never free text.
 
 `approve` stays a property, so the code that reads an answer (`answer.approve`, `answer.reason`,
-`answer.allow_hazards`) works with this form as with tasks/approval.py's ApprovalInput.
+`answer.allow_hazards`) keeps one shape for every caller of tasks/approval.py.
 """
 
 from __future__ import annotations
@@ -21,31 +21,41 @@ from pydantic import Field, create_model
 
 from db.connection.environments import Environment
 from db.plan.model import Plan
-from db.plan.render import render_markdown
+from db.plan.render import step_table
 
 MIN_REASON = 3
+FORM_COLUMNS = ("#", "step", "hazards")  # the modal is narrow; the artifact has every column
 
 
 class ApprovalForm(RunInput):
-    """Base of the per-plan form; approval_form_for() adds the fields that depend on the plan."""
+    """Base of the per-plan form (its fields in form order); approval_form_for() narrows them to the
+    plan and the environment."""
+
+    decision: Literal["approve", "reject"]
+    reason: str = ""
+    allow_hazards: list[str] = Field(default_factory=list)
 
     @property
     def approve(self) -> bool:
-        return getattr(self, "decision", "reject") == "approve"
+        return self.decision == "approve"
 
 
 def form_description(plan: Plan, environment: str) -> str:
-    """The Markdown above the form: what exactly is being approved."""
+    """The Markdown above the form: what exactly is being approved, narrow enough for the ~450 px
+    modal (the checksum in four groups that wrap; the locks, sizes and SQL are in the artifact)."""
     hazards = ", ".join(sorted(str(h) for h in plan.hazards())) or "none"
+    groups = " ".join(f"`{plan.checksum[i : i + 16]}`" for i in range(0, len(plan.checksum), 16))
+    artifact = f"migrate-{environment}-plan"
     return "\n".join(
         [
             f"### Approve plan `{plan.checksum[:12]}` for **{environment}**?",
             "",
-            f"- plan checksum: `{plan.checksum}`",
+            f"- plan checksum: {groups}",
             f"- steps: **{len(plan.steps)}**",
             f"- hazards: **{hazards}**",
+            f"- locks, table sizes and SQL: the [{artifact}](/artifacts/key/{artifact}) artifact",
             "",
-            render_markdown(plan),
+            *step_table(plan, columns=FORM_COLUMNS),
             "",
             "Approving applies exactly this plan after a backup; a database that changed meanwhile is "
             "planned again and asked again. Rejecting ends the run Cancelled; nothing changes.",

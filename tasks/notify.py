@@ -63,8 +63,9 @@ def step_action(step: str | None, environment: str, hint: str | None) -> list[st
         ),
         "preflight": f"Nothing was changed. Fix the check marked FAIL in the `{key}-preflight` table, "
         "then run the deployment again.",
-        "approval": f"Nothing was changed. Run the deployment again; read the `{key}-plan` artifact and "
-        f"Resume the paused run with approve=true within {getattr(env, 'approval_timeout', 'its timeout')}.",
+        "approval": f"Nothing was changed. Run the deployment again, press Resume on the paused run and "
+        f"choose approve in its form within {getattr(env, 'approval_timeout', 'its timeout')} (the form "
+        f"shows the plan, also in the `{key}-plan` artifact).",
         "backup": "Nothing was changed: the backup failed before anything was applied. Check the backup "
         "folder's free space and permissions on the worker, then run the deployment again.",
         "apply": "Nothing was changed: the apply rolled back. Fix the statement the error names in the "

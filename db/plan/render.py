@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 from db.plan.model import Plan, Step
 from db.plan.quoting import one_line
 
 NO_CHANGES = "no changes: the database already matches the master file"
+STEP_COLUMNS = ("#", "step", "lock", "where", "rows", "hazards")
 SCRIPT_HEADER = """\
 -- schemaflow plan {checksum}
 -- computed against catalog {catalog}; schema file {schema}
@@ -83,7 +85,8 @@ def _scripted(step: Step) -> str:
 
 def render_markdown(plan: Plan, refused: Mapping[int, list[str]] | None = None, where: str = "") -> str:
     """The artifact a reviewer reads in the Prefect UI before approving (or on a pull request, where
-    `refused` marks each step whose hazards the environment `where` would not allow)."""
+    `refused` marks each step whose hazards the environment `where` would not allow): the step table,
+    why each hazard, then the SQL (each step's full description is its comment there)."""
     if plan.is_empty:
         return f"**{NO_CHANGES}**\n\nPlan checksum `{plan.checksum}`\n"
     head = [
@@ -91,21 +94,62 @@ def render_markdown(plan: Plan, refused: Mapping[int, list[str]] | None = None, 
         "",
         f"Hazards: {', '.join(sorted(plan.hazards())) or 'none'}",
         "",
-        "| # | action | object | lock | where | rows (est.) | hazards |",
-        "|---|---|---|---|---|---|---|",
     ]
-    rows = []
-    for number, s in enumerate(plan.steps, 1):
-        lock = f"{s.lock} on `{s.relation}`" if s.lock else "-"
-        est = s.size.rows_shown if s.size else "-"
-        runs = "transaction" if s.transactional else "online"
-        hazards = ", ".join(s.hazards) or "-"
-        if refused and number in refused:
-            hazards += f" **(not allowed in {where}: {', '.join(refused[number])})**"
-        rows.append(f"| {number} | {s.action} | {s.kind} `{s.name}` | {lock} | {runs} | {est} | {hazards} |")
     why = [f"- step {n}: {one_line(s.reason)}" for n, s in enumerate(plan.steps, 1) if s.hazards and s.reason]
     sql = ["", "```sql", render_script(plan).rstrip(), "```"]
-    return "\n".join(head + rows + (["", "Why the hazards:", *why] if why else []) + sql) + "\n"
+    table = step_table(plan, refused=refused, where=where)
+    return "\n".join(head + table + (["", "Why the hazards:", "", *why] if why else []) + sql) + "\n"
+
+
+def step_table(
+    plan: Plan,
+    *,
+    columns: tuple[str, ...] = STEP_COLUMNS,
+    refused: Mapping[int, list[str]] | None = None,
+    where: str = "",
+) -> list[str]:
+    """The steps as a Markdown table of short cells, then each step's object (and the table it locks)
+    as a numbered list below it.
+
+    The Prefect UI never wraps a table cell, and the artifact is about 870 px wide at 1440 px (the
+    Resume form about 450): a full object name in the table pushed the lock, where, rows and hazards
+    columns out of sight. A list item wraps, so the long names go there (with the hazards `where`
+    would refuse, from `refused`); `columns` picks what a narrower place shows."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for number, step in enumerate(plan.steps, 1):
+        cells = [_cell(column, number, step) for column in columns]
+        if refused and number in refused and "hazards" in columns:
+            cells[columns.index("hazards")] += " **(refused)**"
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Objects, by step:", ""]
+    for number, step in enumerate(plan.steps, 1):
+        on = f" on `{step.relation}`" if step.relation and step.relation != step.name else ""
+        not_allowed = (
+            f" **(not allowed in {where}: {', '.join(refused[number])})**"
+            if refused and number in refused
+            else ""
+        )
+        lines.append(f"{number}. `{step.name}`{on}{not_allowed}")
+    return lines
+
+
+def _cell(column: str, number: int, step: Step) -> str:
+    if column == "#":
+        return str(number)
+    if column == "step":
+        return f"{step.action} {step.kind}"
+    if column == "lock":
+        return _spaced(str(step.lock)) if step.lock else "-"
+    if column == "where":
+        return "in txn" if step.transactional else "online"
+    if column == "rows":
+        return step.size.rows_shown if step.size else "-"
+    return ", ".join(step.hazards) or "-"
+
+
+def _spaced(lock: str) -> str:
+    """ShareUpdateExclusiveLock -> Share Update Exclusive: the mode, without a word it always has."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", lock.removesuffix("Lock"))
 
 
 def _terminated(statement: str) -> str:

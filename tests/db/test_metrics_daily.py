@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from db.connection.environments import get_environment
 from db.deploy.apply import apply_master_schema
 from db.deploy.metrics import refresh_metrics_window
 from db.deploy.plan_apply import apply_schema
@@ -19,7 +21,9 @@ from db.errors import HazardsNotAllowed
 from db.local.seed import refresh_metrics_daily, seed_data
 from db.plan.database import plan_database
 from db.schema.master_file import read_schema
-from tasks.approval import approval_input_for
+from tasks.approval import approval_form
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 3}
 SMALL = {"tenants": 2, "events": 4000, "days": 10, "seed": 5}
@@ -226,8 +230,10 @@ def test_upgrade_from_the_materialized_view_keeps_every_total(db_url: str, path:
     before = _checksum(db_url)
     assert before[0] > 0
     if path == "plan":  # the file's DO block holds listener_events: a declared hazard, refused unless allowed
-        form = approval_input_for(plan_database(db_url, read_schema()))
-        form(approve=True, allow_hazards=["blocks_writes", "blocks_reads"])  # a reviewer may tick them
+        production = get_environment("production", ROOT / "environments.toml")
+        form = approval_form(plan_database(db_url, read_schema()), production)
+        hazards = ["blocks_writes", "blocks_reads"]
+        form.model_validate({"decision": "approve", "reason": "fine", "allow_hazards": hazards})  # tickable
         with pytest.raises(HazardsNotAllowed) as refused:
             _deploy(db_url)
         assert "reshape table public.metrics_daily" in refused.value.message

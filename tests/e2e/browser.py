@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
 # No network beyond the page itself, no first-run or sync chatter: the machine may be offline.
@@ -73,28 +79,82 @@ def capture(url: str, name: str, *, virtual_time_ms: int = 15000, timeout: float
     return Page(url=url, screenshot=screenshot, dom=dump.stdout)
 
 
-def capture_after_click(
-    url: str, name: str, *, button: str, wait_for: str, expect: str, timeout: float = 120
-) -> Page:
-    """Open `url`, wait for text `wait_for`, click the button labelled `button`, wait for `expect`,
-    then save `test-artifacts/<name>.png`; return the page's visible text as `dom`.
+class Tab:
+    """One page of a Chromium driven over the DevTools protocol, in real time: navigate, read, click."""
 
-    Drives Chromium over the DevTools protocol (one browser, real time), because the CLI's
-    --screenshot cannot click: the approval form of a paused run opens only from its Resume button.
-    """
-    import base64
-    import json
-    import time
-    import urllib.request
+    def __init__(self, ws: Any, deadline: float) -> None:
+        self._ws = ws
+        self._ids = iter(range(1, 1_000_000))
+        self.deadline = deadline
 
+    def call(self, method: str, **params: object) -> dict[str, Any]:
+        ident = next(self._ids)
+        self._ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._ws.recv(timeout=max(1.0, self.deadline - time.monotonic())))
+            if message.get("id") == ident:
+                if "error" in message:
+                    raise RuntimeError(f"DevTools {method}: {message['error']}")
+                return dict(message.get("result", {}))
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (awaited when it is a promise)."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression[:200]!r} threw: {result['exceptionDetails']}")
+        return result.get("result", {}).get("value")
+
+    def navigate(self, url: str, width: int = 1400, height: int = 1000) -> None:
+        """Open `url` in a viewport of `width` x `height` CSS pixels."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        self.call("Emulation.setDeviceMetricsOverride", **metrics)
+        self.call("Page.navigate", url=url)
+
+    def text(self) -> str:
+        return str(self.evaluate("document.body ? document.body.innerText : ''") or "")
+
+    def wait_text(self, wanted: str) -> str:
+        """The page's visible text once it holds `wanted`; RuntimeError with the text at the deadline."""
+        while wanted not in (seen := self.text()):
+            if time.monotonic() > self.deadline:
+                raise RuntimeError(f"{wanted!r} never appeared; page text: {seen[:1500]}")
+            time.sleep(0.5)
+        return seen
+
+    def wait_until(self, expression: str, what: str, seconds: float | None = None) -> Any:
+        """Poll a JavaScript expression until it is truthy (at most `seconds`); return its value."""
+        until = self.deadline if seconds is None else min(self.deadline, time.monotonic() + seconds)
+        while not (value := self.evaluate(expression)):
+            if time.monotonic() > until:
+                raise RuntimeError(f"{what} never happened; page text: {self.text()[:1500]}")
+            time.sleep(0.5)
+        return value
+
+    def click_button(self, label: str, within: str = "document") -> None:
+        """Click the (last, i.e. top-most) button whose text is `label`."""
+        click = (
+            f"(() => {{ const b = [...{within}.querySelectorAll('button')]"
+            f".filter(e => e.innerText.trim() === {json.dumps(label)}).pop();"
+            " if (b) b.click(); return !!b; })()"
+        )
+        if not self.evaluate(click):
+            raise RuntimeError(f"no button {label!r}; page text: {self.text()[:1500]}")
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shot = self.call("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+
+@contextlib.contextmanager
+def devtools(timeout: float = 120) -> Iterator[Tab]:
+    """A headless Chromium with one blank tab, stopped (its whole process group) on the way out."""
     from websockets.sync.client import connect as ws_connect
 
     binary = chromium_path()
     if binary is None:
         raise RuntimeError("chromium is not installed; run: bash scripts/setup-browser.sh")
-    ARTIFACTS_DIR.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS_DIR / f"{name}.png"
-    screenshot.unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
     with _profile() as profile:
         browser = subprocess.Popen(
@@ -114,46 +174,9 @@ def capture_after_click(
                 targets = json.load(answer)
             socket_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
             with ws_connect(socket_url, max_size=None, open_timeout=30) as ws:
-                counter = iter(range(1, 1_000_000))
-
-                def call(method: str, **params: object) -> dict:
-                    ident = next(counter)
-                    ws.send(json.dumps({"id": ident, "method": method, "params": params}))
-                    while True:
-                        message = json.loads(ws.recv(timeout=max(1.0, deadline - time.monotonic())))
-                        if message.get("id") == ident:
-                            return message.get("result", {})
-
-                def text() -> str:
-                    result = call(
-                        "Runtime.evaluate", expression="document.body.innerText", returnByValue=True
-                    )
-                    return str(result.get("result", {}).get("value") or "")
-
-                def wait_text(wanted: str) -> str:
-                    while wanted not in (seen := text()):
-                        if time.monotonic() > deadline:
-                            raise RuntimeError(
-                                f"{wanted!r} never appeared on {url}; page text: {seen[:1500]}"
-                            )
-                        time.sleep(0.5)
-                    return seen
-
-                call("Page.enable")
-                call("Page.navigate", url=url)
-                wait_text(wait_for)
-                click = (
-                    "(() => { const b = [...document.querySelectorAll('button')]"
-                    f".find(e => e.innerText.trim() === {json.dumps(button)});"
-                    " if (b) b.click(); return !!b; })()"
-                )
-                clicked = call("Runtime.evaluate", expression=click, returnByValue=True)
-                if not clicked.get("result", {}).get("value"):
-                    raise RuntimeError(f"no button {button!r} on {url}")
-                seen = wait_text(expect)
-                time.sleep(1)  # let the modal finish its transition before the picture
-                shot = call("Page.captureScreenshot", format="png")
-                screenshot.write_bytes(base64.b64decode(shot["data"]))
+                tab = Tab(ws, deadline)
+                tab.call("Page.enable")
+                yield tab
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(browser.pid, signal.SIGTERM)
@@ -163,4 +186,25 @@ def capture_after_click(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(browser.pid, signal.SIGKILL)
                 browser.wait(timeout=10)
+
+
+def capture_after_click(
+    url: str, name: str, *, button: str, wait_for: str, expect: str, timeout: float = 120
+) -> Page:
+    """Open `url`, wait for text `wait_for`, click the button labelled `button`, wait for `expect`,
+    then save `test-artifacts/<name>.png`; return the page's visible text as `dom`.
+
+    The CLI's --screenshot cannot click: the approval form of a paused run opens only from its
+    Resume button.
+    """
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS_DIR / f"{name}.png"
+    screenshot.unlink(missing_ok=True)
+    with devtools(timeout) as tab:
+        tab.navigate(url)
+        tab.wait_text(wait_for)
+        tab.click_button(button)
+        seen = tab.wait_text(expect)
+        time.sleep(1)  # let the modal finish its transition before the picture
+        tab.screenshot(screenshot)
     return Page(url=url, screenshot=screenshot, dom=seen)

@@ -56,10 +56,10 @@ database_url_env = "SCHEMAFLOW_E2E_PRODUCTION_URL"
 require_backup = true
 require_confirmation = true
 require_approval = true
-# Short, so the timed-out approval test takes a minute, not an hour (long enough for its screenshot).
+# Short, so the timed-out approval test takes two minutes, not an hour (long enough for its screenshot).
 approval_timeout = "{approval_timeout}"
 """
-APPROVAL_TIMEOUT_SECONDS = 60
+APPROVAL_TIMEOUT_SECONDS = 120  # the first test checks the form in Chromium inside it, on a loaded machine
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """End to end: migrate/production pauses on its plan and changes nothing without an approval.
 
 Real Prefect server and process worker (tests/e2e/conftest.py), real PostgreSQL + TimescaleDB. The
-production environment of the stack has `require_approval = true` and a 60 s `approval_timeout`.
+production environment of the stack has `require_approval = true` and a 120 s `approval_timeout`.
 Tests run in file order on one production database: the ones that must leave it untouched first,
 the approval that applies the schema last.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from db.catalog.snapshot import snapshot_catalog
 from db.deploy.apply import apply_master_schema
 from db.deploy.history import list_runs
 from db.plan.model import snapshot_checksum
-from tests.e2e.browser import capture_after_click, chromium_path
+from tests.e2e.browser import ARTIFACTS_DIR, Tab, capture_after_click, chromium_path, devtools
 from tests.e2e.conftest import APPROVAL_TIMEOUT_SECONDS, PrefectStack
 from tests.e2e.test_deployments import artifacts_of, user_tables
 
@@ -31,6 +32,44 @@ FAILURE_AUTOMATION = "schemaflow-migrate-production-failed"
 # The deployment runs the Great Expectations suites by default; they take ~30 s here and are not
 # what these tests are about (tests/e2e/test_deployments.py covers them on migrate/local).
 FAST = {"run_expectations": False}
+WIDE = 1440  # the width the plan artifact and the form must be readable at
+# A field of the Resume form (Prefect's schema form), set as a person would: the value, then the event
+# Vue listens to. Returns false when there is no such field.
+FILL = """
+((label, value) => {
+  const field = [...document.querySelectorAll('.p-modal .schema-form-property')]
+    .find(p => p.querySelector('.schema-form-property__label')?.innerText.trim() === label);
+  const input = field && field.querySelector('select, textarea, input');
+  if (!input) return false;
+  Object.getOwnPropertyDescriptor(Object.getPrototypeOf(input), 'value').set.call(input, value);
+  input.dispatchEvent(new Event(input.tagName === 'SELECT' ? 'change' : 'input', {bubbles: true}));
+  return true;
+})
+"""
+READ = """
+((label) => {
+  const field = [...document.querySelectorAll('.p-modal .schema-form-property')]
+    .find(p => p.querySelector('.schema-form-property__label')?.innerText.trim() === label);
+  const input = field && field.querySelector('select, textarea, input');
+  return input ? input.value : null;
+})
+"""
+# Each header cell of the table (inside `clip`) that has a header `wanted`, with the box it is drawn in
+# and the part of the viewport where it can be seen: inside the table's scrolling wrapper and `clip`.
+HEADERS = """
+((wanted, clip) => {
+  const table = [...document.querySelectorAll(clip + ' table')]
+    .find(t => [...t.querySelectorAll('th')].some(th => th.innerText.trim() === wanted));
+  if (!table) return null;
+  const edges = [table.parentElement, document.querySelector(clip)].map(e => e.getBoundingClientRect());
+  const left = Math.max(0, ...edges.map(e => e.left));
+  const right = Math.min(window.innerWidth, ...edges.map(e => e.right));
+  return [...table.querySelectorAll('th')].map(th => {
+    const box = th.getBoundingClientRect();
+    return {text: th.innerText.trim(), left: box.left, right: box.right, clipLeft: left, clipRight: right};
+  });
+})
+"""
 
 
 def catalog_of(url: str) -> str:
@@ -76,6 +115,42 @@ def wait_for_alert(stack: PrefectStack, run_name: str, timeout: float = 60) -> d
     pytest.fail(f"no alert for {run_name} within {timeout:.0f}s; received: {stack.alerts.received}")
 
 
+def visible_headers(tab: Tab, wanted: str, clip: str) -> list[str]:
+    """The header texts of the table with column `wanted`; fails naming any column drawn off-screen."""
+    found = f"(() => {{ const h = {HEADERS}({wanted!r}, {clip!r}); return h && JSON.stringify(h); }})()"
+    headers = tab.wait_until(found, f"a table with a {wanted} column")
+    cut = [h for h in json.loads(headers) if h["left"] < h["clipLeft"] - 1 or h["right"] > h["clipRight"] + 1]
+    assert not cut, f"columns cut off at {WIDE} px: {cut}"
+    return [h["text"] for h in json.loads(headers)]
+
+
+def open_form(tab: Tab, stack: PrefectStack, run_id: Any) -> str:
+    """The paused run's page at 1440 px, its Resume button pressed: the form's text."""
+    tab.navigate(f"{stack.ui_url}/runs/flow-run/{run_id}", WIDE, 900)
+    tab.wait_text("Paused")
+    tab.click_button("Resume")
+    tab.wait_text("Decision")
+    time.sleep(1)  # the modal's transition, before any picture
+    return str(tab.evaluate("document.querySelector('.p-modal').innerText"))
+
+
+def submit_form(tab: Tab, decision: str, reason: str) -> None:
+    """Choose `decision`, give `reason`, Submit: the form closes (it sent the answer)."""
+    for _ in range(5):  # a change of one field can re-render the others: fill until both read back
+        assert tab.evaluate(f"{FILL}('Decision', {decision!r})")
+        assert tab.evaluate(f"{FILL}('Reason', {reason!r})")
+        time.sleep(1)
+        if tab.evaluate(f"{READ}('Decision')") == decision and tab.evaluate(f"{READ}('Reason')") == reason:
+            break
+    tab.click_button("Submit")
+    try:
+        tab.wait_until("!document.querySelector('.p-modal')", "the form closing after Submit", 60)
+    except RuntimeError:
+        tab.screenshot(ARTIFACTS_DIR / f"approval-form-not-closed-{decision}.png")
+        modal = tab.evaluate("document.querySelector('.p-modal')?.innerText || ''")
+        raise AssertionError(f"the form did not close after Submit; it shows: {str(modal)[-1500:]}") from None
+
+
 @pytest.fixture(autouse=True)
 def no_run_left_paused(prefect_stack: PrefectStack) -> Iterator[None]:
     """A test that fails mid-way leaves its run paused, holding migrate-production: reject it, so the
@@ -91,7 +166,7 @@ def no_run_left_paused(prefect_stack: PrefectStack) -> Iterator[None]:
             )
         )
     for run in paused:
-        prefect_stack.resume(run.id, {"approve": False, "allow_hazards": [], "reason": "e2e teardown"})
+        prefect_stack.resume(run.id, {"decision": "reject", "reason": "e2e teardown"})
         prefect_stack.wait_for_final_state(run.id)
 
 
@@ -130,7 +205,27 @@ def test_paused_with_its_plan_a_second_trigger_is_refused_and_a_rejection_change
     assert paused_at < second_running < second_states[-1].timestamp
     assert prefect_stack.wait_for_state(first, {"PAUSED"}).state.type.value == "PAUSED"
 
-    prefect_stack.resume(first, {"approve": False, "allow_hazards": [], "reason": "e2e: not today"})
+    # In Chromium at 1440 px: the plan artifact's columns, then the paused run's form.
+    if chromium_path() is None:
+        pytest.fail("chromium is not installed; run: bash scripts/setup-browser.sh")
+    checksum = text.split("plan checksum `")[1][:64]
+    with devtools(timeout=240) as tab:
+        tab.navigate(f"{prefect_stack.ui_url}/artifacts/artifact/{plans[0].id}", WIDE, 900)
+        columns = visible_headers(tab, "hazards", "body")
+        assert columns == ["#", "step", "lock", "where", "rows", "hazards"], columns
+        tab.screenshot(ARTIFACTS_DIR / "plan-artifact-1440.png")
+        form = open_form(tab, prefect_stack, first)
+        groups = [checksum[i : i + 16] for i in range(0, 64, 16)]
+        assert all(group in form for group in groups) and "Objects, by step" in form, form[:1500]
+        assert visible_headers(tab, "step", ".p-modal__card") == ["#", "step", "hazards"]
+        tab.screenshot(ARTIFACTS_DIR / "approval-form.png")
+        tab.click_button("Submit")  # no decision, no reason: the form refuses, nothing is sent
+        tab.wait_text("'decision' is a required property")
+        tab.screenshot(ARTIFACTS_DIR / "approval-form-refused.png")
+        with pytest.raises(RuntimeError, match="'decision' is a required property"):
+            prefect_stack.resume(first, {"reason": "e2e: no decision"})  # nor through the API
+        assert prefect_stack.wait_for_state(first, {"PAUSED"}).state.type.value == "PAUSED"
+        submit_form(tab, "reject", "e2e: not today")
     rejected = prefect_stack.wait_for_final_state(first)
     assert rejected.state.type.value == "CANCELLED", rejected.state
     assert "rejected: e2e: not today; nothing was changed" in (rejected.state.message or "")
@@ -166,7 +261,7 @@ def test_no_answer_within_the_timeout_fails_changes_nothing_and_alerts(
         timeout=APPROVAL_TIMEOUT_SECONDS - 5,
     )
     print(f"\ne2e: screenshot {page.screenshot} after {time.monotonic() - clock:.1f}s")
-    for field in ("Approve", "Allow Hazards", "Reason"):
+    for field in ("Decision", "Allow Hazards", "Reason"):
         assert field in page.dom, (field, page.dom[:2000])
     run = prefect_stack.wait_for_final_state(run_id, timeout=APPROVAL_TIMEOUT_SECONDS + 90)
     print(f"\ne2e: unanswered approval: {run.state.type.value} {time.monotonic() - clock:.1f}s after pausing")
@@ -182,7 +277,7 @@ def test_no_answer_within_the_timeout_fails_changes_nothing_and_alerts(
     failure = wait_for_artifact(prefect_stack, run_id, "migrate-production-failure")
     text = str(failure.data)
     assert "failed at: **approval**" in text and "```" not in text, text
-    assert "Resume the paused run with approve=true" in text, text
+    assert "choose approve in its form within" in text, text
     alert = wait_for_alert(prefect_stack, paused.name)
     assert "migrate FAILED on production" in str(alert), alert
 
@@ -195,7 +290,7 @@ def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
     with psycopg.connect(production, autocommit=True) as conn:
         conn.execute("CREATE TABLE public.e2e_changed_meanwhile (id int)")
     try:
-        prefect_stack.resume(run_id, {"approve": True, "allow_hazards": [], "reason": "e2e: approve plan 1"})
+        prefect_stack.resume(run_id, {"decision": "approve", "reason": "e2e: approve plan 1"})
         again = prefect_stack.wait_for_state(
             run_id, {"PAUSED"}, timeout=120, after=first_pause.state.timestamp
         )
@@ -207,7 +302,7 @@ def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
             != str(plans[1].data).split("plan checksum `")[1][:64]
         )
         assert user_tables(production) == ["public.e2e_changed_meanwhile"]  # nothing applied meanwhile
-        prefect_stack.resume(again.id, {"approve": False, "allow_hazards": [], "reason": "e2e: stop"})
+        prefect_stack.resume(again.id, {"decision": "reject", "reason": "e2e: stop"})
         assert prefect_stack.wait_for_final_state(run_id).state.type.value == "CANCELLED"
     finally:
         with psycopg.connect(production, autocommit=True) as conn:
@@ -215,7 +310,7 @@ def test_a_schema_change_before_the_approval_makes_it_plan_and_ask_again(
     assert user_tables(production) == []
 
 
-def test_approved_through_the_api_the_plan_is_applied_and_drift_is_empty(
+def test_approved_in_the_form_the_plan_is_applied_and_drift_is_empty(
     prefect_stack: PrefectStack, production: str
 ) -> None:
     # A live production database that is one index behind the master file.
@@ -227,9 +322,12 @@ def test_approved_through_the_api_the_plan_is_applied_and_drift_is_empty(
     plan_text = str(plan_artifacts(prefect_stack, run_id)[-1].data)
     checksum = plan_text.split("plan checksum `")[1][:64]
     assert "**1 step(s)**" in plan_text and "idx_podcasts_tenant_id" in plan_text, plan_text[:1500]
-    assert "ShareLock on `public.podcasts`" in plan_text and "runs step by step" in plan_text
+    assert "| 1 | create index | Share | in txn |" in plan_text and "runs step by step" in plan_text
+    assert "1. `public.idx_podcasts_tenant_id` on `public.podcasts`" in plan_text
     clock = time.monotonic()
-    prefect_stack.resume(run_id, {"approve": True, "allow_hazards": [], "reason": "e2e: reviewed"})
+    with devtools(timeout=240) as tab:  # approved in the form, as a person does
+        assert checksum[:16] in open_form(tab, prefect_stack, run_id)
+        submit_form(tab, "approve", "e2e: reviewed")
     run = prefect_stack.wait_for_final_state(run_id, timeout=240)
     print(f"\ne2e: approved run {run.state.type.value} {time.monotonic() - clock:.1f}s after resume")
     assert run.state.is_completed(), f"{run.state.message}\n{prefect_stack.log_tail()}"

@@ -73,5 +73,5 @@ def kill_the_paused_holder_then_trigger(prefect_stack: PrefectStack) -> None:
         with prefect_stack.client() as client:
             paused = client.read_flow_run(second).state
         if paused is not None and paused.type.value == "PAUSED":
-            prefect_stack.resume(second, {"approve": False, "allow_hazards": [], "reason": "e2e teardown"})
+            prefect_stack.resume(second, {"decision": "reject", "reason": "e2e teardown"})
             prefect_stack.wait_for_final_state(second)

@@ -44,6 +44,9 @@ def test_two_runs_are_both_listed_and_pages_load_nothing_from_the_internet(
     assert run_dirs == {"migrate-staging-first", "migrate-staging-second"}
     pages = _pages(site)
     assert len(pages) > 10
+    # A passing null check validated an offenders batch of no rows: GX's own renderer said "NaN% not null".
+    validations = "\n".join(p.read_text() for p in pages if "validations" in p.parts)
+    assert "NaN%" not in validations and "no null values" in validations
     for page in pages:
         found = EXTERNAL_URL.findall(page.read_text())
         assert not found, f"{page.relative_to(site)} references an external URL"
@@ -160,3 +163,20 @@ def test_inside_a_flow_run_the_run_is_named_after_it_and_goes_to_its_environment
     index = deploy(seeded_url)
     assert index == str(tmp_path / "staging" / "index.html")
     assert "migrate-staging-docs-test" in Path(index).read_text()
+
+
+def test_the_null_check_shows_the_nulls_it_found() -> None:
+    from great_expectations.core import ExpectationValidationResult
+
+    from expectations.observed_values import null_count_text
+
+    def result(**found: object) -> ExpectationValidationResult:
+        return ExpectationValidationResult(success=not found.get("unexpected_count"), result=found)
+
+    assert null_count_text(result(element_count=0, unexpected_count=None, unexpected_percent=None)) == (
+        "no null values"
+    )
+    assert null_count_text(result(element_count=5, unexpected_count=3, unexpected_percent=60.0)) == (
+        "3 null values"
+    )
+    assert "did not run" in null_count_text(result())

@@ -23,7 +23,7 @@ from db.plan.model import Hazard, LockLevel, Plan, RelationSize, Step
 from db.plan.render import describe_step
 from db.schema.master_file import read_schema
 from tasks.approval import (
-    approval_input_for,
+    approval_form,
     approve,
     compute_plan,
     plan_markdown,
@@ -75,14 +75,17 @@ def test_approval_timeout_is_read_as_seconds_and_must_be_a_duration(
         get_environment("x", bad)
 
 
-def test_the_form_offers_exactly_the_plans_hazards() -> None:
-    form = approval_input_for(_plan(Hazard.REWRITES_TABLE, Hazard.BLOCKS_READS))
+def test_the_paused_run_asks_with_the_form_of_its_plan(environments: Path) -> None:
+    plan = _plan(Hazard.REWRITES_TABLE, Hazard.BLOCKS_READS)
+    form = approval_form(plan, get_environment("approved"))
     schema: dict[str, Any] = form.model_json_schema()
-    assert set(schema["properties"]) == {"approve", "allow_hazards", "reason"}
+    assert set(schema["properties"]) == {"decision", "allow_hazards", "reason"}
+    assert {"decision", "reason"} <= set(schema["required"])
     choices = schema["properties"]["allow_hazards"]["items"]["enum"]
     assert choices == ["blocks_reads", "rewrites_table"]
+    assert f"`{plan.checksum[:16]}` `{plan.checksum[16:32]}`" in (form._description or "")
     with pytest.raises(ValueError):
-        form(approve=True, allow_hazards=["destroys_data"])
+        form(decision="approve", reason="fine", allow_hazards=["destroys_data"])
 
 
 def test_the_plan_artifact_shows_the_sizes_of_the_tables_it_locks() -> None:
@@ -101,6 +104,10 @@ def test_the_plan_artifact_shows_the_sizes_of_the_tables_it_locks() -> None:
     )
     assert "| `public.listener_events` | ~2,000,000 | 512.0 MiB | 42 |" in text
     assert "expectation results before the change: not measured" in text
+    # The Prefect UI never wraps a cell: the step table holds short words, the names go below it.
+    table = text.split("| # | step | lock | where | rows | hazards |")[1].split("\n\n")[0]
+    assert "| 1 | create index | Share Update Exclusive | online | ~2,000,000 | - |" in table
+    assert "`" not in table and "1. `public.i` on `public.listener_events`" in text
     # Never analyzed (reltuples -1): said so, not printed as "-1 rows".
     unknown = replace(step, size=RelationSize("public.listener_events", -1, 8192))
     plan = Plan(steps=(unknown,), schema_checksum="s" * 64, catalog_checksum="c" * 64)

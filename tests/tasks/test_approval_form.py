@@ -39,8 +39,9 @@ def test_the_form_shows_the_plan_and_needs_a_decision_and_a_reason(plan: Plan) -
     form = approval_form_for(plan, get_environment("prod"))
     assert plan.steps and plan.hazards()
     description = form._description
-    assert plan.checksum in description and f"steps: **{len(plan.steps)}**" in description
-    assert "| # | action | object |" in description  # the step table itself
+    groups = " ".join(f"`{plan.checksum[i : i + 16]}`" for i in range(0, 64, 16))
+    assert f"plan checksum: {groups}" in description and f"steps: **{len(plan.steps)}**" in description
+    assert "| # | step | hazards |" in description  # the step table itself
     schema = form.model_json_schema()
     assert {"decision", "reason"} <= set(schema["required"])  # no default: Submit must choose
     assert "default" not in schema["properties"]["decision"]

@@ -36,7 +36,7 @@ def test_the_message_wraps_and_is_whole(environments: None) -> None:
     [
         ("target", ["Secret block `schemaflow-production-database-url`", "Blocks"]),
         ("preflight", ["marked FAIL", "migrate-production-preflight"]),
-        ("approval", ["migrate-production-plan", "approve=true within 15min"]),
+        ("approval", ["migrate-production-plan", "choose approve in its form within 15min"]),
         ("apply", ["rolled back", "end the session holding the lock"]),
         ("verify", ["WAS applied", "migrate-production-verify"]),
     ],
