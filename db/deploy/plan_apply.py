@@ -61,6 +61,9 @@ from db.versions.deploy import (
 )
 from db.versions.run import Limits
 
+# A refusal's claim about its own step, dropped when the run had already committed one-offs.
+NOTHING_CHANGED = re.compile(r"[;,]?\s*(?:and\s+)?nothing was changed", re.IGNORECASE)
+
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
 SETTLE_ATTEMPTS, SETTLE_PAUSE_SECONDS = 5, 2.0  # reading the catalog again after a lost server
@@ -173,7 +176,18 @@ def apply_schema(
         _settle_one_offs(url, failed, error, (started, clock), record_history, connect_timeout)
         raise
     # Under an approval no one-off ran (refused above), so the plan last checked against it is current.
-    plan = current or plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
+    try:
+        plan = current or plan_database(url, text, scratch_url=scratch_url, connect_timeout=connect_timeout)
+    except SchemaflowError as error:
+        if dry_run or not one_offs.changes:
+            raise
+        # The one-offs committed: a refusal of the plan now (a planner gap, a file that no longer
+        # builds) must not read "nothing was changed", and the run needs its history row.
+        failed = ApplyResult(environment=environment, checksum=checksum(text), mode="", dry_run=False)
+        one_offs.merge_into(failed)
+        raise _failed_after_one_offs(
+            url, failed, error, (started, clock), record_history, connect_timeout
+        ) from error
     if reshapes_aggregate(plan):
         # metrics_daily changes form (materialized view -> table -> continuous aggregate): a catalog
         # diff can only drop and re-create it, empty; the file's guarded DO block carries every
@@ -389,6 +403,35 @@ def _settle_one_offs(
     _record_failure(url, result, began, enabled, connect_timeout, error.message, settled)
 
 
+def _failed_after_one_offs(
+    url: str,
+    result: ApplyResult,
+    error: SchemaflowError,
+    began: tuple[datetime, float],
+    enabled: bool,
+    connect_timeout: int,
+) -> ApplyFailed:
+    """The master's plan could not be made after this run's one-offs committed: an ApplyFailed that
+    names them (the plan's own error said nothing had changed, which was true only of the plan),
+    with the report and a history row counting them as what committed."""
+    names = ", ".join(change.name for change in result.changes)
+    reason = NOTHING_CHANGED.sub("", error.message).rstrip(" ;,")
+    message = (
+        f"one-off(s) {names} committed, then the master file's plan could not be made: {reason}; "
+        "the master's steps did not run; the next run plans again from what the one-offs left"
+    )
+    result.outcome = f"failed: {message}"
+    failure = ApplyFailed(message, hint=error.hint)
+    failure.result = result
+    try:
+        _record(
+            url, result, *began, "failed", enabled, connect_timeout, error=message, committed=result.changes
+        )
+    except (SchemaflowError, psycopg.Error, OSError):
+        result.notices.append("the failed run's history row could not be written: the server did not answer")
+    return failure
+
+
 def _failed_one_off(error: ApplyFailed) -> str:
     """The file a one-off failure names (its messages start with it), for the settled report."""
     found = re.search(r"\d{14}_[\w.-]+?\.sql", error.message)
@@ -420,13 +463,15 @@ def _record(
     connect_timeout: int,
     error: str | None = None,
     settled: Settled | None = None,
+    committed: list[Change] | None = None,
 ) -> None:
+    """`committed`: what a failed run is known to have committed, when `settled` does not say."""
     result.seconds = round(time.monotonic() - clock, 3)
     if not enabled:
         return
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         extra: dict[str, Any] = {"error_message": error[:2000]} if error else {}
-        changes = result.changes if not error else settled.changes() if settled else []
+        changes = result.changes if not error else settled.changes() if settled else committed or []
         extra["objects_changed"] = len(changes)
         extra["changes"] = [asdict(c) for c in changes]
         record_history_row(conn, result, started, outcome, **extra)

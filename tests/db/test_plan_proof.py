@@ -131,3 +131,33 @@ def test_a_dry_run_of_a_good_online_index_builds_its_definition_but_not_on_the_d
     assert row.status == "not rehearsed"
     assert row.detail == f"{NOT_REHEARSED}; definition built on an empty copy of public.t"
     assert _checksum(db_url) == before  # neither the index nor the copy is left
+
+
+def test_a_plan_refused_after_one_offs_committed_names_them_and_records_the_run(
+    db_url: str, tmp_path: Path
+) -> None:
+    from db.deploy.plan_apply import apply_schema
+
+    _run(db_url, "CREATE EXTENSION IF NOT EXISTS timescaledb;\n" + EVENTS + HYPERTABLE)
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20260101000000_note.sql").write_text("CREATE TABLE IF NOT EXISTS public.note (n int);\n")
+    schema = (
+        "CREATE EXTENSION IF NOT EXISTS timescaledb;\n"
+        + EVENTS.replace("TABLE", "TABLE IF NOT EXISTS")
+        + "CREATE TABLE IF NOT EXISTS public.note (n int);\n"
+    )
+    with pytest.raises(ApplyFailed) as caught:
+        apply_schema(db_url, schema, environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+    message = caught.value.message
+    # The one-off committed before the planner gap refused the master's plan: never "nothing changed".
+    assert "one-off(s) 20260101000000_note.sql committed" in message and "planner gap" in message, message
+    assert "nothing was changed" not in message
+    report = caught.value.result
+    assert report is not None and "nothing was changed" not in report.outcome  # type: ignore[attr-defined]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.note')").fetchone() == ("note",)
+        row = conn.execute(
+            "SELECT outcome, objects_changed FROM schemaflow.migration_history ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert row == ("failed", 1)
