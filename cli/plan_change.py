@@ -26,6 +26,25 @@ from db.versions.run import DEFAULT_LIMITS, Limits
 
 
 def run_change(args: argparse.Namespace) -> int:
+    """Exit 1 means "the change does something", so nothing unexpected may exit 1: a crash is an error
+    (2), or a pull-request check would read it as a plan with steps and pass."""
+    try:
+        return _run_change(args)
+    except SchemaflowError:
+        raise
+    except Exception as exc:
+        if args.debug:
+            raise
+        from db.connection.urls import mask_url
+
+        what = f"unexpected {type(exc).__name__}: {mask_url(str(exc))}"
+        raise ConfigError(
+            f"the plan of the change could not be made: {what}",
+            hint="re-run with --debug for the traceback and report it",
+        ) from exc
+
+
+def _run_change(args: argparse.Namespace) -> int:
     _refuse_mixed(args)
     env = get_environment(args.env) if args.env else None
     fmt = "json" if args.json else args.format

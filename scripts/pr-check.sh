@@ -43,7 +43,8 @@ fi
 say "plan of the change against $BASE_REF"
 code=0
 "$SF" "${plan_args[@]}" --format markdown >"$OUT/plan.md" || code=$?
-if [ "$code" -gt 1 ]; then
+# Exit 1 is "the change does something"; a plan that printed no report is an error whatever the code.
+if [ "$code" -gt 1 ] || ! grep -q '^## schemaflow: what this change does' "$OUT/plan.md"; then
     say "the plan could not be computed (exit $code): see the error above"
     printf '## schemaflow: the plan of this change could not be computed\n\nSee the job log.\n' >"$OUT/plan.md"
     failed=1
