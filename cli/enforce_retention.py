@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         report = enforce_retention(
             conn, environment=env.name, dry_run=args.dry_run, lock_timeout=env.lock_timeout
         )
-    left = sum(t.chunks_left for t in report.tables)
+    left = sum(t.left_for_next_run for t in report.tables)
     if args.json:
         print_json({"target": str(resolved), **report.as_dict()})
         return ExitCode.FAILED if left else ExitCode.OK
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             out(f"{t.table}: declared (keep {t.keep_for}) but the table does not exist here")
         elif t.method == "batched_delete":
             out(f"{t.table} (keep {t.keep_for}, plain table): {verb} {t.rows:,} row(s) older than {cutoff}")
+            if t.rows_left_locked:
+                out("  a batch's lock did not come within lock_timeout: the next run deletes the rest")
         else:
             done = len(t.chunks) if report.dry_run else t.chunks_dropped
             out(

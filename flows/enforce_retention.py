@@ -49,10 +49,11 @@ def enforce_retention(
             "enforcing retention of %s at %s%s", environment, resolved, " (dry run)" if dry_run else ""
         )
         report = enforce_retention_windows(resolved.url, environment, env.lock_timeout, dry_run)
-    left = sum(t.chunks_left for t in report.tables)
+    left = sum(t.left_for_next_run for t in report.tables)
     if left:
         raise CheckFailed(
-            f"{left} chunk(s) stayed locked past lock_timeout and were not dropped",
+            f"{left} chunk(s) or plain table(s) stayed locked past lock_timeout and were not cleared "
+            "(what was removed before is recorded in schemaflow.retention_runs)",
             hint="the next run drops them; if it keeps failing, find the long transaction holding them",
         )
     return report.as_dict()

@@ -72,7 +72,8 @@ class Approval:
 def approval_form(plan: Plan, env: Environment) -> type[ApprovalForm]:
     """The Resume form for `plan` (tasks/approval_form.py): its hazard choices are the plan's own, plus
     blocks_writes and blocks_reads when migrate's apply will run it as a reshape of metrics_daily."""
-    from db.deploy.plan_apply import RESHAPE_STEP, reshapes_aggregate
+    from db.deploy.plan_apply import RESHAPE_STEP
+    from db.plan.reshape import reshapes_aggregate
 
     extra = tuple(str(h) for h in RESHAPE_STEP.hazards) if reshapes_aggregate(plan) else ()
     return approval_form_for(plan, env, extra)
@@ -81,8 +82,9 @@ def approval_form(plan: Plan, env: Environment) -> type[ApprovalForm]:
 def compute_plan(url: str, env: Environment, schema_text: str, scratch_url: Any = None) -> tuple[Plan, str]:
     """The plan for `url` (db/plan/database.py), and how migrate's apply will run it."""
     from db.connection.environments import scratch_setting
-    from db.deploy.plan_apply import reshapes_aggregate, target_is_empty
+    from db.deploy.plan_apply import target_is_empty
     from db.plan.database import plan_database
+    from db.plan.reshape import reshapes_aggregate
 
     computed = plan_database(
         url, schema_text, scratch_url=scratch_setting(env, scratch_url), connect_timeout=env.connect_timeout

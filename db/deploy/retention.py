@@ -99,6 +99,12 @@ class TableRetention:
     chunks: list[ExpiredChunk] = field(default_factory=list)
     rows: int = 0  # plain: rows older than the cutoff (dry run) or deleted; hypertable: estimate
     chunks_left: int = 0  # busy chunks left for the next run (their lock did not come in time)
+    rows_left_locked: bool = False  # plain: a batch's lock did not come in time; the rest waits
+
+    @property
+    def left_for_next_run(self) -> int:
+        """Chunks, or (plain) 1 for the rows, that this run could not remove for a writer's lock."""
+        return self.chunks_left + int(self.rows_left_locked)
 
     @property
     def chunks_dropped(self) -> int:
@@ -210,12 +216,27 @@ def _delete_old_rows(
         return found
     delete = sql.SQL(DELETE_BATCH).format(**names)
     while True:
-        with conn.transaction():
-            conn.execute(SET_LOCK_TIMEOUT_SQL, (lock_timeout,))  # behind a DDL lock: fail, never queue
-            deleted = conn.execute(delete, {"cutoff": cutoff, "batch": batch_rows}).rowcount
+        deleted = _delete_batch(conn, delete, cutoff, batch_rows, lock_timeout)
+        if deleted is None:  # the batches before it committed and are counted; the rest waits
+            found.rows_left_locked = True
+            return found
         found.rows += deleted
         if deleted < batch_rows:
             return found
+
+
+def _delete_batch(
+    conn: psycopg.Connection, delete: sql.Composed, cutoff: datetime, batch_rows: int, lock_timeout: str
+) -> int | None:
+    """Rows one batch deleted; None when its lock did not come within lock_timeout, LOCK_ATTEMPTS times."""
+    for attempt in range(LOCK_ATTEMPTS):
+        try:
+            with conn.transaction():
+                conn.execute(SET_LOCK_TIMEOUT_SQL, (lock_timeout,))  # behind a DDL lock: fail, never queue
+                return int(conn.execute(delete, {"cutoff": cutoff, "batch": batch_rows}).rowcount)
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(0.2 * (attempt + 1))
+    return None
 
 
 def _record(

@@ -33,6 +33,7 @@ from db.errors import ApplyFailed, ConfigError
 from db.plan.data_checks import check_plan_data
 from db.plan.model import Plan, RelationSize
 from db.plan.planner import plan_changes
+from db.plan.retention_hazards import retention_hazards
 from db.plan.scoped_hazards import scope_hazards
 from db.plan.sizes import read_sizes
 from db.plan.squawk import lint_plan
@@ -214,6 +215,8 @@ def _plan_towards(
         )  # fmt: skip
         if not plan.is_empty:
             plan = scope_hazards(stats or built, plan)  # chunks: only a live database has them
+            # A shorter retention window: counted from the live database, else flagged uncounted.
+            plan = retention_hazards(stats or built, plan, rows_known=stats is not None)
     if stats_url and not plan.is_empty:
         plan = check_plan_data(stats_url, plan, connect_timeout=connect_timeout)
     return plan

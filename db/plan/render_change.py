@@ -33,8 +33,9 @@ def render_change_text(change: ChangePlan) -> str:
 
 
 def render_change_markdown(change: ChangePlan) -> str:
-    """The pull request's comment or job summary."""
-    sizes = f"from `{change.stats_from}`" if change.stats_from else NO_SIZES
+    """The pull request's comment or job summary: public to whoever reads the pull request, so the
+    statistics server is not named (its host and role stay in the job's log, masked)."""
+    sizes = "from a live database (--stats-from)" if change.stats_from else NO_SIZES
     out = [
         "## schemaflow: what this change does to the database",
         "",

@@ -66,6 +66,12 @@ SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
 EXPLAIN_OLD_ROWS = "EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {column} < %(cutoff)s"
 _DROP_AFTER = re.compile(r"drop_after => INTERVAL '([^']*)'")
 
+# The plain table's statistics were taken after its last writes (n_mod_since_analyze = 0).
+FRESH_STATISTICS_SQL = """
+SELECT coalesce(s.n_mod_since_analyze = 0 AND greatest(s.last_analyze, s.last_autoanalyze) IS NOT NULL, false)
+FROM pg_stat_user_tables s WHERE s.relid = to_regclass(%s)
+"""
+
 
 @dataclass(frozen=True)
 class Removal:
@@ -80,10 +86,16 @@ class Removal:
     unanalyzed: int = 0
     oldest: datetime | None = None
     newest: datetime | None = None
+    counted: bool = True  # False: no rows to count (no live database) or statistics too stale to trust
 
     def describe(self) -> str:
         before = f"from {self.old}" if self.old else "where none was declared"
-        if self.chunks is None:
+        if not self.counted:
+            what = (
+                f"every row older than {self.cutoff:%Y-%m-%d %H:%M %Z} (how many is not known here: "
+                "no live database's statistics, or statistics older than the table's last writes)"
+            )
+        elif self.chunks is None:
             what = f"~{self.rows:,} row(s) older than {self.cutoff:%Y-%m-%d %H:%M %Z}"
         else:
             unknown = f", {self.unanalyzed} of them never analyzed" if self.unanalyzed else ""
@@ -96,13 +108,16 @@ class Removal:
         )
 
 
-def retention_hazards(conn: psycopg.Connection, plan: Plan) -> Plan:
-    """`plan` with destroys_data (and the counts) on each step that shrinks a retention window."""
-    steps = tuple(_checked(conn, step) for step in plan.steps)
+def retention_hazards(conn: psycopg.Connection, plan: Plan, *, rows_known: bool = True) -> Plan:
+    """`plan` with destroys_data (and the counts) on each step that shrinks a retention window.
+
+    `rows_known` False (a database built for the plan, holding no rows): every shrink is the hazard,
+    without counts, since a false "nothing to delete" is data loss and a false alarm is a review."""
+    steps = tuple(_checked(conn, step, rows_known) for step in plan.steps)
     return plan if steps == plan.steps else replace(plan, steps=steps)
 
 
-def _checked(conn: psycopg.Connection, step: Step) -> Step:
+def _checked(conn: psycopg.Connection, step: Step, rows_known: bool) -> Step:
     if step.kind == "function" and step.name == WINDOWS_FUNCTION and step.action in ("create", "replace"):
         new = windows_in_definition(conn, step.sql)
     elif step.kind == "job" and step.action == "create" and step.name.endswith(f".{RETENTION_JOB}"):
@@ -112,7 +127,9 @@ def _checked(conn: psycopg.Connection, step: Step) -> Step:
         return step
     live = _live_windows(conn)
     removals = [
-        r for table, window in sorted(new.items()) if (r := _removal(conn, table, live.get(table), window))
+        r
+        for table, window in sorted(new.items())
+        if (r := _removal(conn, table, live.get(table), window, rows_known))
     ]
     if not removals:
         return step
@@ -146,13 +163,31 @@ def _body(definition: str) -> str:
         else None
     )
     parsed = pglast.parse_sql(body) if body else ()
-    if len(parsed) != 1 or not isinstance(parsed[0].stmt, ast.SelectStmt) or parsed[0].stmt.fromClause:
+    if len(parsed) != 1 or not _constants_only(parsed[0].stmt):
         raise ConfigError(
             f"{WINDOWS_FUNCTION} in the master file is not one VALUES list of constants, so the planner "
             "cannot read the windows it declares",
             hint="keep its body as VALUES ('public.t', INTERVAL '13 months'), ... (see the file's comment)",
         )
     return body  # type: ignore[return-value]
+
+
+def _constants_only(stmt: ast.Node | None) -> bool:
+    """One VALUES list (or one SELECT list) of literals, each perhaps cast: the body is run on the target
+    to read it, so nothing that calls a function or reads a table may pass (UNION, subqueries, FROM)."""
+    if not isinstance(stmt, ast.SelectStmt) or stmt.fromClause or stmt.larg or stmt.rarg or stmt.withClause:
+        return False
+    if stmt.valuesLists:
+        cells = [cell for row in stmt.valuesLists for cell in (row.items if hasattr(row, "items") else row)]
+    else:
+        cells = [target.val for target in stmt.targetList or ()]
+    return bool(cells) and all(_literal(cell) for cell in cells)
+
+
+def _literal(node: object) -> bool:
+    while isinstance(node, ast.TypeCast):
+        node = node.arg
+    return isinstance(node, ast.A_Const)
 
 
 def _live_windows(conn: psycopg.Connection) -> dict[str, str]:
@@ -169,7 +204,9 @@ def _live_windows(conn: psycopg.Connection) -> dict[str, str]:
     return live
 
 
-def _removal(conn: psycopg.Connection, table: str, old: str | None, new: str) -> Removal | None:
+def _removal(
+    conn: psycopg.Connection, table: str, old: str | None, new: str, rows_known: bool
+) -> Removal | None:
     """What `new` would remove where it is shorter than `old` (None: unbounded); None when it grows."""
     if not _one(conn, EXISTS_SQL, (table,)):
         return None
@@ -186,9 +223,14 @@ def _removal(conn: psycopg.Connection, table: str, old: str | None, new: str) ->
         ).fetchone() or (0, 0, 0, None, None)
         removal = Removal(table, old, new, cutoff, int(rows), int(chunks), int(unanalyzed), oldest, newest)
     else:
-        removal = Removal(table, old, new, cutoff, _estimated_old_rows(conn, table, cutoff), None)
+        rows = _estimated_old_rows(conn, table, cutoff)
+        # An estimate of 0 from statistics older than the table's last writes proves nothing.
+        fresh = rows > 0 or bool(_one(conn, FRESH_STATISTICS_SQL, (table,)))
+        removal = Removal(table, old, new, cutoff, rows, None, counted=fresh and rows_known)
+    if not rows_known:
+        return replace(removal, counted=False)
     # The hazard is to rows that exist now: a shorter window over younger data deletes nothing.
-    return removal if removal.rows or removal.chunks else None
+    return removal if removal.rows or removal.chunks or not removal.counted else None
 
 
 def _one(conn: psycopg.Connection, query: str, params: tuple) -> Any:

@@ -255,3 +255,23 @@ def test_tsl_the_policy_is_created_compared_and_changed(tsl_url: str) -> None:
             ("attribution_events", "1 year 1 mon", True),
             ("listener_events", "6 mons", True),
         ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "VALUES ('public.a', INTERVAL '1 month') UNION ALL SELECT relname::text, '1 day' FROM pg_class",
+        "SELECT 'public.a', (SELECT pg_terminate_backend(pid) FROM pg_stat_activity LIMIT 1)::text::interval",
+        "VALUES ('public.a', now() - now())",
+    ],
+)
+def test_a_windows_function_that_is_not_constants_is_refused_before_it_runs_on_the_target(body: str) -> None:
+    from db.errors import ConfigError
+    from db.plan.retention_hazards import windows_in_definition
+
+    definition = (
+        "CREATE OR REPLACE FUNCTION public.retention_windows() RETURNS TABLE (table_name text, keep_for "
+        f"interval) LANGUAGE sql IMMUTABLE AS $$ {body} $$"
+    )
+    with pytest.raises(ConfigError, match="not one VALUES list of constants"):
+        windows_in_definition(None, definition)  # type: ignore[arg-type]  # refused before any query
