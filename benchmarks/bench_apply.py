@@ -7,7 +7,7 @@ and plain psql on the other; then the re-apply (no-op) on the first. It also tim
 one transaction on two more fresh databases, sent as one string (how apply ran it before) and
 statement by statement (how apply runs it now, so every error names its line), and prints the ratio;
 and a no-op deploy of the now-populated first database through migrate's apply (plan, execute
-nothing, plan again: db/deploy/plan_apply.py) against the old whole-file re-run.
+nothing, plan again: db/run/plan_apply.py) against the old whole-file re-run.
 `--flow` also times one run of the migrate flow (Prefect's temporary server included) on a third
 fresh database.
 """
@@ -31,9 +31,9 @@ from psycopg import sql
 
 from db.connection.urls import libpq_subprocess_args
 from db.deploy.apply import apply_master_schema
-from db.deploy.plan_apply import apply_schema
 from db.deploy.statements import split_file
 from db.local.cluster import PG_BIN, LocalCluster, free_port
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import MASTER_SCHEMA
 
 

@@ -3,7 +3,7 @@
 Run by hand, never in CI (the 10M seed takes about 9 minutes and 4 GB):
 `.venv/bin/python benchmarks/bench_noop_deploy.py [--sizes 0,1000000,10000000] [--runs 5]`.
 Starts its own throwaway PostgreSQL 15 + TimescaleDB cluster. Per size: a fresh database built by
-migrate's apply (db/deploy/plan_apply.py apply_schema), seeded with db/local/seed.py (timed), and
+migrate's apply (db/run/plan_apply.py apply_schema), seeded with db/local/seed.py (timed), and
 metrics_daily built once (the full backfill a new table gets); then `--runs` no-op deploys through
 the same apply_schema, each of which must run no metrics_daily refresh (checked from the result's
 post-commit steps). Prints the median per size and its ratio against the empty database of the same
@@ -32,9 +32,9 @@ import psycopg
 from psycopg import sql
 
 from db.deploy.metrics import DEFAULT_WINDOW, FULL_TABLE_REFRESH, refresh_metrics_window
-from db.deploy.plan_apply import apply_schema
 from db.local.cluster import LocalCluster, free_port
 from db.local.seed import seed_database
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import MASTER_SCHEMA
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "30min", "lock_retries": 3}

@@ -24,8 +24,8 @@ from psycopg import sql
 
 from benchmarks.support import throwaway_cluster
 from db.deploy.apply import apply_master_schema
-from db.plan.change import Side, plan_change
 from db.plan.database import plan_database
+from db.run.change_plan import Side, plan_change
 from db.schema.master_file import read_schema
 from tests.cli.change_fixture import head_text
 

@@ -1,7 +1,7 @@
 """`schemaflow plan --env ENV | --database-url URL [--schema-file PATH] [--json]`: the steps, not the file.
 
 With `--from-file BASE --to-file HEAD` or `--base-ref REF` it plans a change instead of a database:
-both sides are built on a scratch server (cli/plan_change.py, db/plan/change.py).
+both sides are built on a scratch server (cli/plan_change.py, db/run/change_plan.py).
 
 Prints the plan that would make the database match the master file (db/plan/): each step's SQL, the
 lock it takes and on which relation, whether it runs in the transaction or online after it, its

@@ -1,7 +1,7 @@
 """`schemaflow plan --from-file BASE [--to-file HEAD] | --base-ref REF`: what a change does, no live database.
 
 Both sides are built on a scratch server (the embedded local cluster, or --scratch-url) in two
-databases made for this command and dropped afterwards (db/plan/change.py). `--stats-from URL` reads
+databases made for this command and dropped afterwards (db/run/change_plan.py). `--stats-from URL` reads
 sizes, chunks and rows from a live database, read-only. `--env ENV` marks the hazards ENV would refuse.
 Exit 0 when the change plans no step, adds no one-off and lints clean; 1 when it does; 2 on any error
 (a missing file, a revision git does not have, a file that does not build, naming its line).
@@ -19,7 +19,7 @@ from cli.local_db import PROJECT_ROOT
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT
 from db.connection.environments import Environment, get_environment
 from db.errors import ConfigError, SchemaflowError
-from db.plan.change import Side
+from db.run.change_plan import Side
 from db.schema.master_file import MASTER_SCHEMA, read_schema
 from db.versions.files import MigrationFile, discover_migrations
 from db.versions.run import DEFAULT_LIMITS, Limits
@@ -48,8 +48,8 @@ def _run_change(args: argparse.Namespace) -> int:
     _refuse_mixed(args)
     env = get_environment(args.env) if args.env else None
     fmt = "json" if args.json else args.format
-    from db.plan.change import plan_change, with_environment  # psycopg and the planner: only when run
-    from db.plan.render_change import render_change_json, render_change_markdown, render_change_text
+    from db.run.change_plan import plan_change, with_environment  # psycopg and the planner: only when run
+    from db.run.render_change import render_change_json, render_change_markdown, render_change_text
 
     with tempfile.TemporaryDirectory(prefix="schemaflow-base-one-offs-") as folder:
         base, head = read_sides(args, env, Path(folder))

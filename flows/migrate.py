@@ -11,8 +11,8 @@ from prefect.states import Cancelled
 from pydantic import SecretStr
 
 from db.connection.environments import get_environment
+from db.deploy.apply import target_is_empty
 from db.deploy.confirmation import APPROVAL_PENDING, flow_confirmation
-from db.deploy.plan_apply import target_is_empty
 from db.errors import SchemaflowError
 from db.plan.data_checks import refuse_data_failures
 from db.schema.master_file import read_schema

@@ -1,4 +1,4 @@
-"""The apply task: the whole file on an empty database, else the plan (db/deploy/plan_apply.py).
+"""The apply task: the whole file on an empty database, else the plan (db/run/plan_apply.py).
 
 Prefect retries only failures a rerun can fix.
 """
@@ -12,10 +12,10 @@ from prefect import task
 from pydantic import SecretStr
 
 from db.connection.environments import get_environment, scratch_setting
-from db.deploy.plan_apply import apply_schema
 from db.deploy.result import ApplyResult
 from db.errors import ApplyInterrupted, ConnectionFailed
 from db.plan.model import Plan
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from tasks.reporting import artifact_key, change_rows, publish_table, run_logger
 

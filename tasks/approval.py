@@ -7,7 +7,7 @@ decision with no default, the hazards to allow picked from the plan's list, a re
 answer the plan is computed again; if the live catalog moved in the meantime (its checksum differs)
 the new plan is published and the run asks again. Rejection or no answer within `approval_timeout`
 ends the run with nothing changed. The approved plan goes to migrate's one apply path
-(db/deploy/plan_apply.py), which plans once more after the backup and runs only if it is still that
+(db/run/plan_apply.py), which plans once more after the backup and runs only if it is still that
 plan.
 """
 
@@ -72,8 +72,7 @@ class Approval:
 def approval_form(plan: Plan, env: Environment) -> type[ApprovalForm]:
     """The Resume form for `plan` (tasks/approval_form.py): its hazard choices are the plan's own, plus
     blocks_writes and blocks_reads when migrate's apply will run it as a reshape of metrics_daily."""
-    from db.deploy.plan_apply import RESHAPE_STEP
-    from db.plan.reshape import reshapes_aggregate
+    from db.plan.reshape import RESHAPE_STEP, reshapes_aggregate
 
     extra = tuple(str(h) for h in RESHAPE_STEP.hazards) if reshapes_aggregate(plan) else ()
     return approval_form_for(plan, env, extra)
@@ -82,7 +81,7 @@ def approval_form(plan: Plan, env: Environment) -> type[ApprovalForm]:
 def compute_plan(url: str, env: Environment, schema_text: str, scratch_url: Any = None) -> tuple[Plan, str]:
     """The plan for `url` (db/plan/database.py), and how migrate's apply will run it."""
     from db.connection.environments import scratch_setting
-    from db.deploy.plan_apply import target_is_empty
+    from db.deploy.apply import target_is_empty
     from db.plan.database import plan_database
     from db.plan.reshape import reshapes_aggregate
 
@@ -273,7 +272,7 @@ def approve(
 
     `approved_via`: how the CLI took the approval of that checksum (--yes, a typed yes, ...).
     """
-    from db.deploy.plan_apply import target_is_empty
+    from db.deploy.apply import target_is_empty
     from db.versions.deploy import migration_files, refuse_pending_one_offs
 
     empty = target_is_empty(url, schema_text, env.connect_timeout)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import psycopg
+from pglast import ast, parse_sql
 from psycopg import sql
 
 from db.catalog.capabilities import detect_capabilities
@@ -35,6 +36,7 @@ from db.deploy.result import ApplyResult, changes_between
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
 from db.deploy.statements import Statement, error_line, refuse_transaction_control, split_file
 from db.errors import ApplyFailed, ConnectionFailed
+from db.plan.quoting import quote_ident
 from db.schema.master_file import checksum, read_schema
 
 SNAPSHOT_SCHEMAS = ("public",)
@@ -49,7 +51,7 @@ WHERE to_regclass(t.name) IS NOT NULL
 class TargetNotEmpty(Exception):
     """Tables the caller saw absent exist once the migration lock is held: nothing was run.
 
-    Not a SchemaflowError: it is a signal to plan instead (db/deploy/plan_apply.py), never a message.
+    Not a SchemaflowError: it is a signal to plan instead (db/run/plan_apply.py), never a message.
     """
 
     def __init__(self, present: list[str]) -> None:
@@ -348,3 +350,21 @@ def _record_failure(
     except psycopg.Error:
         pass  # the history row is best effort; the caller raises the real error
     result.seconds = round(time.monotonic() - clock, 3)
+
+
+def file_tables(text: str) -> list[str]:
+    """The tables the file creates at top level, as 'schema.table' (public when unqualified), quoted
+    where PostgreSQL needs it (`public."Weird Table"`): to_regclass parses them as SQL names."""
+    names = []
+    for raw in parse_sql(text):
+        if isinstance(raw.stmt, ast.CreateStmt) and raw.stmt.relation is not None:
+            rel = raw.stmt.relation
+            names.append(f"{quote_ident(rel.schemaname or 'public')}.{quote_ident(rel.relname or '')}")
+    return names
+
+
+def target_is_empty(url: str, text: str, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> bool:
+    """True when none of the file's tables exists in the target: the whole file may run at once."""
+    tables = file_tables(text)
+    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        return not present_tables(conn, tables)

@@ -27,7 +27,7 @@ def not_set_up_reason(env: Environment, secret_loader: SecretLoader, *, needs_sc
         )
     if not needs_schema:
         return None
-    from db.deploy.plan_apply import target_is_empty  # pglast and psycopg: only once a URL is known
+    from db.deploy.apply import target_is_empty  # pglast and psycopg: only once a URL is known
     from db.schema.master_file import read_schema
 
     if target_is_empty(target.url, read_schema(), connect_timeout=env.connect_timeout) and not _ever_migrated(

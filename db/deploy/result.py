@@ -1,6 +1,6 @@
 """What one apply did: the objects it changed, its post-commit steps, and how it ended.
 
-Both apply paths (the whole file, db/deploy/apply.py; planned steps, db/deploy/plan_apply.py) fill
+Both apply paths (the whole file, db/deploy/apply.py; planned steps, db/run/plan_apply.py) fill
 the same ApplyResult, so reports, artifacts and history read one shape.
 """
 

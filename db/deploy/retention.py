@@ -25,9 +25,8 @@ import psycopg
 from psycopg import sql
 
 from db.errors import CheckFailed
+from db.schema.retention import DECLARED_SQL, TIME_COLUMN
 
-# Both event tables are partitioned on this column (the master file's create_hypertable calls).
-TIME_COLUMN = "event_time"
 DEFAULT_BATCH_ROWS = 10_000
 # A chunk that stays locked (a long report reading it) is tried this often, then left for the next run.
 LOCK_ATTEMPTS = 3
@@ -36,7 +35,6 @@ SCHEDULE_INTERVAL = "1 day"
 SCHEDULE_LAG = "1 hour"
 RUNS_DDL = (Path(__file__).resolve().parents[1] / "sql" / "retention_runs.sql").read_text(encoding="utf-8")
 
-DECLARED_SQL = "SELECT to_regprocedure('public.retention_windows()') IS NOT NULL"
 WINDOWS_SQL = """
 SELECT w.table_name, w.keep_for::text, now() - w.keep_for AS cutoff, to_regclass(w.table_name) IS NOT NULL
 FROM public.retention_windows() w

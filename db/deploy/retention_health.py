@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from db.deploy.retention import SCHEDULE_INTERVAL, SCHEDULE_LAG, TIME_COLUMN
+from db.deploy.retention import SCHEDULE_INTERVAL, SCHEDULE_LAG
+from db.schema.retention import DECLARED_SQL, TIME_COLUMN
 
 if TYPE_CHECKING:
     from db.deploy.health import HealthCheck
@@ -30,7 +31,6 @@ SELECT w.table_name, w.keep_for::text, now() - w.keep_for AS cutoff,
        now() - w.keep_for - %(interval)s::interval - %(lag)s::interval AS limit_
 FROM public.retention_windows() w WHERE to_regclass(w.table_name) IS NOT NULL ORDER BY 1
 """
-DECLARED_SQL = "SELECT to_regprocedure('public.retention_windows()') IS NOT NULL"
 # The oldest chunk's start, less nothing: a chunk lives until its end passes the cutoff, so the limit
 # allows one chunk interval more (its dimension's interval, from the catalog).
 OLDEST_CHUNK_SQL = """

@@ -26,15 +26,13 @@ import psycopg
 from pglast import ast
 from psycopg import sql
 
-from db.deploy.retention import TIME_COLUMN
 from db.errors import ConfigError
 from db.plan.model import Hazard, Plan, Step
+from db.schema.retention import DECLARED_SQL, TIME_COLUMN, WINDOWS_FUNCTION
 
-WINDOWS_FUNCTION = "public.retention_windows()"
 RETENTION_JOB = "policy_retention"
 LIVE_WINDOWS_SQL = "SELECT w.table_name, w.keep_for::text FROM public.retention_windows() w"
 READ_BODY = "SELECT w.t, w.k::text FROM ({}) AS w(t, k)"
-DECLARED_SQL = "SELECT to_regprocedure('public.retention_windows()') IS NOT NULL"
 LIVE_POLICIES_SQL = """
 SELECT format('%I.%I', hypertable_schema, hypertable_name), config ->> 'drop_after'
 FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'
@@ -47,7 +45,7 @@ EXISTS_SQL = "SELECT to_regclass(%s) IS NOT NULL"
 PLAIN_STATS_SQL = """
 SELECT (SELECT reltuples = 0 FROM pg_class WHERE oid = %(table)s::regclass),
        (SELECT (histogram_bounds::text::timestamptz[])[1] FROM pg_stats
-        WHERE schemaname = %(schema)s AND tablename = %(name)s AND attname = 'event_time')
+        WHERE schemaname = %(schema)s AND tablename = %(name)s AND attname = %(column)s)
 """
 # What the new window's cutoff would remove from a hypertable: its whole chunks ending before it.
 CHUNKS_BEFORE_SQL = """
@@ -242,7 +240,7 @@ def _estimated_old_rows(conn: psycopg.Connection, table: str, cutoff: datetime) 
     """The planner's estimate of the rows before `cutoff`: 0 when the statistics say none are."""
     schema, name = table.split(".", 1)
     empty, lowest = conn.execute(
-        PLAIN_STATS_SQL, {"table": table, "schema": schema, "name": name}
+        PLAIN_STATS_SQL, {"table": table, "schema": schema, "name": name, "column": TIME_COLUMN}
     ).fetchone() or (
         False,
         None,

@@ -1,4 +1,4 @@
-"""One-offs inside migrate's apply (db/deploy/plan_apply.py): before the master's plan, or as baseline.
+"""One-offs inside migrate's apply (db/run/plan_apply.py): before the master's plan, or as baseline.
 
 - A live database: pending one-offs run first (db/versions/run.py), and the plan is computed
   against the result, so a column a one-off renamed is never planned as a drop and a create.

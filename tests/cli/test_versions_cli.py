@@ -10,9 +10,9 @@ import pytest
 
 from cli.main import main
 from db.deploy.apply import apply_master_schema
-from db.deploy.plan_apply import apply_schema
 from db.local.seed import seed_database
 from db.plan.database import plan_database
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from db.versions.files import discover_migrations
 from db.versions.history import list_versions

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from db.deploy.health import HealthCheck, run_health_checks
-from db.deploy.plan_apply import apply_schema
 from db.local.cluster import LocalCluster
+from db.run.plan_apply import apply_schema
 from db.schema.expected import expected_schema
 from db.schema.master_file import read_schema
 from tests.conftest import drop_database

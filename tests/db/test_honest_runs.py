@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from db.catalog.snapshot import snapshot_catalog
-from db.deploy.plan_apply import apply_schema
 from db.errors import ApplyFailed
 from db.plan.model import snapshot_checksum
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "1min", "lock_retries": 1}
@@ -335,7 +335,7 @@ CREATE INDEX IF NOT EXISTS idx_podcasts_slow ON public.podcasts (public.slow_id(
 """
 APPLY_DRIVER = """
 import sys
-from db.deploy.plan_apply import apply_schema
+from db.run.plan_apply import apply_schema
 from db.errors import ApplyFailed
 try:
     apply_schema(sys.argv[1], open(sys.argv[2]).read(), environment="test", lock_timeout="1s",

@@ -26,9 +26,9 @@ import pytest
 from psycopg import sql
 
 from db.deploy.history import list_runs
-from db.deploy.plan_apply import apply_schema
 from db.errors import ApplyFailed
 from db.local.cluster import PG_BIN, LocalCluster, as_server_user, free_port
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from tests.support.environments import use_test_environments
 from tests.support.seeded import apply_and_seed

@@ -27,11 +27,11 @@ from db.catalog.drift import check_drift
 from db.catalog.scratch import SCRATCH_DATABASE
 from db.connection.environments import Environment
 from db.deploy.health import run_health_checks
-from db.deploy.plan_apply import apply_schema
 from db.errors import ConfigError
 from db.local.cluster import LocalCluster, free_port
 from db.local.seed import refresh_metrics_daily, seed_data
 from db.plan.database import plan_database
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from db.versions.deploy import migration_files
 from db.versions.rollback import rollback_to

@@ -16,10 +16,10 @@ import pytest
 from db.connection.environments import get_environment
 from db.deploy.apply import apply_master_schema
 from db.deploy.metrics import refresh_metrics_window
-from db.deploy.plan_apply import apply_schema
 from db.errors import HazardsNotAllowed
 from db.local.seed import refresh_metrics_daily, seed_data
 from db.plan.database import plan_database
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from tasks.approval import approval_form
 

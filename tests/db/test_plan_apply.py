@@ -9,14 +9,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.deploy import plan_apply
-from db.deploy.apply import TargetNotEmpty, apply_master_schema
+from db.deploy.apply import TargetNotEmpty, apply_master_schema, file_tables, target_is_empty
 from db.deploy.execute import execute_plan
 from db.deploy.history import list_runs
-from db.deploy.plan_apply import apply_schema, file_tables, target_is_empty
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, HazardsNotAllowed
 from db.local.seed import seed_data
 from db.plan.database import plan_database
+from db.run import plan_apply
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from tests.support.insert_load import InsertLoad
 

@@ -136,7 +136,7 @@ def test_a_dry_run_of_a_good_online_index_builds_its_definition_but_not_on_the_d
 def test_a_plan_refused_after_one_offs_committed_names_them_and_records_the_run(
     db_url: str, tmp_path: Path
 ) -> None:
-    from db.deploy.plan_apply import apply_schema
+    from db.run.plan_apply import apply_schema
 
     _run(db_url, "CREATE EXTENSION IF NOT EXISTS timescaledb;\n" + EVENTS + HYPERTABLE)
     folder = tmp_path / "migrations"

@@ -10,8 +10,8 @@ import psycopg
 
 from db.catalog.drift import check_drift
 from db.deploy.health import run_health_checks
-from db.deploy.plan_apply import apply_schema
 from db.plan.database import plan_database
+from db.run.plan_apply import apply_schema
 from db.schema.expected import expected_schema
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 1}

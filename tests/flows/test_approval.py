@@ -16,11 +16,11 @@ import pytest
 from db.catalog.drift import check_drift
 from db.connection.environments import approval_seconds, get_environment
 from db.deploy.history import list_runs
-from db.deploy.plan_apply import target_is_empty
 from db.errors import CheckFailed, ConfigError
 from db.local.seed import seed_data
 from db.plan.model import Hazard, LockLevel, Plan, RelationSize, Step
 from db.plan.render import describe_step
+from db.run.plan_apply import target_is_empty
 from db.schema.master_file import read_schema
 from tasks.approval import (
     approval_form,

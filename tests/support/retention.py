@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from db.deploy.plan_apply import apply_schema
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 
 LIMITS = {"lock_timeout": "1s", "statement_timeout": "5min", "lock_retries": 1}

@@ -16,8 +16,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from db.catalog.drift import check_drift
-from db.deploy.plan_apply import apply_schema
 from db.plan.database import plan_database
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from tests.db.plan.support import converge
 

@@ -18,9 +18,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from db.catalog.drift import check_drift
-from db.deploy.plan_apply import apply_schema
 from db.plan.database import plan_database
 from db.plan.render import render_markdown, render_script, render_text
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from db.schema.replayed import UnplannableStatement, replayed_statements
 

@@ -21,9 +21,9 @@ import pytest
 
 from cli.main import main
 from db.deploy.apply import apply_master_schema
-from db.deploy.plan_apply import apply_schema
 from db.deploy.result import ApplyResult
 from db.local.cluster import LocalCluster
+from db.run.plan_apply import apply_schema
 from db.schema.master_file import read_schema
 from db.versions.backfill import DEFAULT_MAX_PASSES, BackfillNotConverged, started_backfills
 from db.versions.files import discover_migrations

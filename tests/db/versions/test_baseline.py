@@ -8,9 +8,9 @@ import psycopg
 import pytest
 
 from db.deploy.lock import describe_lock_holder
-from db.deploy.plan_apply import apply_schema, target_is_empty
 from db.errors import CheckFailed
 from db.plan.database import plan_database
+from db.run.plan_apply import apply_schema, target_is_empty
 from db.versions import deploy
 from db.versions.history import list_versions
 from tests.db.versions.support import BACKFILL, RENAME, RETYPE, end_state_master, migrations_folder

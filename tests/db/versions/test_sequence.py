@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from db.deploy.apply import apply_master_schema
-from db.deploy.plan_apply import apply_schema
 from db.local.cluster import LocalCluster
 from db.plan.database import plan_database
+from db.run.plan_apply import apply_schema
 from db.versions.history import list_versions
 from tests.conftest import create_database, drop_database
 from tests.db.versions.support import BACKFILL, RENAME, RETYPE, end_state_master, migrations_folder, populate

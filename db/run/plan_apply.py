@@ -26,11 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from pglast import ast, parse_sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line
-from db.deploy.apply import TargetNotEmpty, apply_master_schema, present_tables, record_history_row
+from db.deploy.apply import (
+    TargetNotEmpty,
+    apply_master_schema,
+    file_tables,
+    record_history_row,
+    target_is_empty,
+)
 from db.deploy.execute import ExecutionResult, execute_plan
 from db.deploy.hazards import allowed_hazards, refuse_unallowed_hazards
 from db.deploy.post_commit import run_post_commit_steps
@@ -46,10 +51,9 @@ from db.deploy.settle import (
 )
 from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, HazardsNotAllowed, SchemaflowError
 from db.plan.database import plan_database
-from db.plan.model import Hazard, LockLevel, Plan, Step
-from db.plan.quoting import quote_ident
+from db.plan.model import Plan, Step
 from db.plan.render import describe_step
-from db.plan.reshape import AGGREGATE, reshapes_aggregate
+from db.plan.reshape import AGGREGATE, RESHAPE_STEP, reshapes_aggregate
 from db.plan.squawk import lint_plan
 from db.schema.master_file import checksum
 from db.versions.backfill import BackfillNotConverged
@@ -67,36 +71,9 @@ NOTHING_CHANGED = re.compile(r"[;,]?\s*(?:and\s+)?nothing was changed", re.IGNOR
 PAST = {"create": "created", "drop": "dropped"}  # a step's action as the change report words it
 MAX_LISTED_LEFT = 10
 SETTLE_ATTEMPTS, SETTLE_PAUSE_SECONDS = 5, 2.0  # reading the catalog again after a lost server
+
+
 # What a reshape of metrics_daily runs instead of the plan, as the one step the hazard gate judges.
-RESHAPE_STEP = Step(
-    sql="-- the whole master file in one transaction: metrics_daily changes form, its rows carried over",
-    kind="table",
-    name="public.metrics_daily",
-    action="reshape",
-    lock=LockLevel.ACCESS_EXCLUSIVE,
-    relation="public.listener_events",
-    hazards=(Hazard.BLOCKS_WRITES, Hazard.BLOCKS_READS),
-)
-
-
-def file_tables(text: str) -> list[str]:
-    """The tables the file creates at top level, as 'schema.table' (public when unqualified), quoted
-    where PostgreSQL needs it (`public."Weird Table"`): to_regclass parses them as SQL names."""
-    names = []
-    for raw in parse_sql(text):
-        if isinstance(raw.stmt, ast.CreateStmt) and raw.stmt.relation is not None:
-            rel = raw.stmt.relation
-            names.append(f"{quote_ident(rel.schemaname or 'public')}.{quote_ident(rel.relname or '')}")
-    return names
-
-
-def target_is_empty(url: str, text: str, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT) -> bool:
-    """True when none of the file's tables exists in the target: the whole file may run at once."""
-    tables = file_tables(text)
-    with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
-        return not present_tables(conn, tables)
-
-
 def apply_schema(
     url: str,
     text: str,

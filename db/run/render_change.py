@@ -1,4 +1,4 @@
-"""The plan of a change (db/plan/change.py) as terminal text, JSON, and Markdown for a pull request.
+"""The plan of a change (db/run/change_plan.py) as terminal text, JSON, and Markdown for a pull request.
 
 The steps are rendered by db/plan/render.py, as for every plan; this adds what a reviewer of the
 change needs around them: both sides, the one-offs the change adds (they run before the steps), the
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from db.plan.change import ChangePlan
 from db.plan.render import render_markdown, render_text
+from db.run.change_plan import ChangePlan
 
 NO_SIZES = "none: no live database was read (--stats-from URL fills sizes, chunks and data checks)"
 CHECKSUM_NOTE = "its checksum is for reading only: a live database's catalog differs, so migrate plans anew"
