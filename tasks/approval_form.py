@@ -40,10 +40,12 @@ class ApprovalForm(RunInput):
         return self.decision == "approve"
 
 
-def form_description(plan: Plan, environment: str) -> str:
+def form_description(plan: Plan, environment: str, run_hazards: tuple[str, ...] = ()) -> str:
     """The Markdown above the form: what exactly is being approved, narrow enough for the ~450 px
-    modal (the checksum in four groups that wrap; the locks, sizes and SQL are in the artifact)."""
-    hazards = ", ".join(sorted(str(h) for h in plan.hazards())) or "none"
+    modal (the checksum in four groups that wrap; the locks, sizes and SQL are in the artifact).
+    `run_hazards` are the apply's own beyond the steps' (a reshape of metrics_daily), so the line
+    names every hazard the form offers."""
+    hazards = ", ".join(sorted({str(h) for h in (*plan.hazards(), *run_hazards)})) or "none"
     groups = " ".join(f"`{plan.checksum[i : i + 16]}`" for i in range(0, len(plan.checksum), 16))
     artifact = f"migrate-{environment}-plan"
     return "\n".join(
@@ -87,4 +89,4 @@ def approval_form_for(plan: Plan, env: Environment, hazards: tuple[str, ...] = (
     else:
         fields["allow_hazards"] = (list[str], Field(default_factory=list, max_length=0))
     model: type[ApprovalForm] = create_model("ApprovalForm", __base__=ApprovalForm, **fields)  # type: ignore[call-overload]
-    return model.with_initial_data(description=form_description(plan, env.name))
+    return model.with_initial_data(description=form_description(plan, env.name, hazards))

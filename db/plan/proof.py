@@ -21,9 +21,11 @@ In the scratch database (db/catalog/scratch.py), inside one transaction that is 
 
 Cluster-wide roles are not the database's catalog: their steps run on the copy (grants name them;
 the transaction is rolled back, like the expected side's build of the file's CREATE ROLE), but role
-entries are not compared. The rows a plan replays (reference rows, passwords) are not applied.
-Nothing touches the target: its snapshot was read before, under ACCESS SHARE only, and the scratch
-database creates and drops no database, so no checkpoint is forced.
+entries are not compared. The rows a plan replays (reference rows, passwords) are not applied as
+steps; when the run applies the whole file instead (metrics_daily changes form), the file runs on the
+copy, rows included, and is rolled back with it. Nothing touches the target: its snapshot was read
+before, under ACCESS SHARE only, and the scratch database creates and drops no database, so no
+checkpoint is forced.
 """
 
 from __future__ import annotations

@@ -88,6 +88,16 @@ def test_the_paused_run_asks_with_the_form_of_its_plan(environments: Path) -> No
         form(decision="approve", reason="fine", allow_hazards=["destroys_data"])
 
 
+def test_the_form_names_every_hazard_it_offers_including_the_apply_s_own(environments: Path) -> None:
+    from tasks.approval_form import approval_form_for
+
+    plan = _plan(Hazard.REWRITES_TABLE)
+    form = approval_form_for(plan, get_environment("approved"), ("blocks_writes",))
+    choices = form.model_json_schema()["properties"]["allow_hazards"]["items"]["enum"]
+    assert choices == ["blocks_writes", "rewrites_table"]
+    assert "- hazards: **blocks_writes, rewrites_table**" in (form._description or "")
+
+
 def test_the_plan_artifact_shows_the_sizes_of_the_tables_it_locks() -> None:
     step = Step(
         sql="CREATE INDEX CONCURRENTLY i ON public.listener_events (podcast_id)",
