@@ -53,6 +53,7 @@ def migrate_production(
     dry_run: bool = False,
     plan_only: bool = False,
     run_expectations: bool = True,
+    revision: str | None = None,
 ) -> dict[str, Any]:
     """Production: preflight, plan, pause for approval of that plan, backup, apply it, verify.
 
@@ -64,12 +65,15 @@ def migrate_production(
         dry_run: Preflight and a rolled-back apply that reports the changes; no approval, nothing changed.
         plan_only: Preflight, compute and publish the plan, and stop; nothing changed.
         run_expectations: Run the Great Expectations suites during verification (slower on big data).
+        revision: The git commit to deploy (a workflow passes the merged commit). The run refuses,
+            changing nothing, unless the worker's master file and one-offs are that commit's.
     """
     return migrate.fn(
         environment="production",
         dry_run=dry_run,
         plan_only=plan_only,
         run_expectations=run_expectations,
+        revision=revision,
     )
 
 
@@ -84,6 +88,7 @@ def migrate_staging(
     plan_only: bool = False,
     backup_anyway: bool = False,
     run_expectations: bool = True,
+    revision: str | None = None,
 ) -> Outcome:
     """Staging (nightly): preflight, backup, apply the master schema and verify.
 
@@ -92,6 +97,8 @@ def migrate_staging(
         plan_only: Preflight, compute and publish the plan, and stop; nothing changed.
         backup_anyway: Take a backup even where the environment does not require one.
         run_expectations: Run the Great Expectations suites during verification (slower on big data).
+        revision: The git commit to deploy (a workflow passes the merged commit). The run refuses,
+            changing nothing, unless the worker's master file and one-offs are that commit's.
     """
     skipped = skipped_unless_set_up("staging", needs_schema=False)
     if skipped:
@@ -102,6 +109,7 @@ def migrate_staging(
         plan_only=plan_only,
         backup_anyway=backup_anyway,
         run_expectations=run_expectations,
+        revision=revision,
     )
 
 

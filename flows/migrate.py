@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack, suppress
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -15,8 +16,10 @@ from db.deploy.apply import target_is_empty
 from db.deploy.confirmation import APPROVAL_PENDING, flow_confirmation
 from db.errors import SchemaflowError
 from db.plan.data_checks import refuse_data_failures
-from db.schema.master_file import read_schema
+from db.schema.git_revision import require_files_at
+from db.schema.master_file import MASTER_SCHEMA, read_schema
 from db.schema.precheck import check_schema_file
+from db.versions.files import DEFAULT_MIGRATIONS_DIR
 from tasks.apply import apply, record_lint_allowance
 from tasks.approval import (
     ApprovalRejected,
@@ -55,6 +58,7 @@ def migrate(
     plan_checksum: str | None = None,
     confirmed_by: str | None = None,
     scratch_url: SecretStr | None = None,
+    revision: str | None = None,
 ) -> dict[str, Any]:
     """Deploy the master schema to one environment: preflight, backup, apply, verify.
 
@@ -82,6 +86,9 @@ def migrate(
             anywhere else is recorded as "flow parameter confirm=true".
         scratch_url: Where the expected side is built instead of the environment's scratch_url
             (stored masked): an empty database on a server of the same build (db/catalog/scratch.py).
+        revision: The git commit this run must deploy (the staging workflow passes the merged commit).
+            The run refuses, changing nothing, when the master file or a one-off this worker reads
+            differs from that commit's: a stale checkout would deploy another schema.
 
     Returns:
         A summary: environment, outcome, changes, backup file, history id, report log path.
@@ -100,6 +107,13 @@ def migrate(
         for warning in resolved.warnings:
             logger.warning("%s", warning)
         # Cheap and local: before preflight connects or a backup runs.
+        if revision:
+            deployed = [
+                Path(schema_file) if schema_file else MASTER_SCHEMA,
+                env.migrations_dir or DEFAULT_MIGRATIONS_DIR,
+            ]
+            report.revision = require_files_at(revision, deployed)
+            logger.info("the worker's master file and one-offs are %s's", report.revision[:12])
         check_schema_file(schema_file, allow_lint or ())
         slot.enter_context(migrate_slot(environment))  # one migrate per environment, through the pause
         # Holding the slot, a report still RUNNING is a dead run's; ours reads RUNNING until it ends.
@@ -234,6 +248,7 @@ def summary(report: RunReport, log_path: Any) -> dict[str, Any]:
         "environment": report.environment,
         "outcome": report.outcome,
         "dry_run": report.dry_run,
+        "revision": report.revision or None,
         "objects_changed": result.objects_changed if result else 0,
         "changes": result.counts() if result else {},
         "history_id": result.history_id if result else None,

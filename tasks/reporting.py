@@ -124,6 +124,7 @@ class RunReport:
     dry_run: bool = False
     target: str = ""
     flow_run: str = ""
+    revision: str = ""  # the commit whose files the run was asked to deploy, checked on the worker
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     preflight: list[CheckResult] | None = None
     backup: dict[str, Any] | None = None
@@ -194,6 +195,10 @@ class RunReport:
         out.append(f"- target: {mask_url(self.target) or '(not resolved)'}")
         if self.flow_run:
             out.append(f"- flow run: {self.flow_run}")
+        if self.revision:
+            out.append(
+                f"- revision: {self.revision} (the worker's master file and one-offs are this commit's)"
+            )
         out.append(f"- started: {self.started_at:%Y-%m-%d %H:%M:%S} UTC")
         out.append(f"- outcome: **{self.outcome.upper()}**" + (f": {self.error}" if self.error else ""))
         if self.hint:

@@ -155,6 +155,39 @@ def test_staging_cannot_be_pointed_at_production_from_the_cli_or_the_api(prefect
     print(f"\ne2e: migrate/staging with environment=production via the API: {run.state.message}")
 
 
+def test_the_staging_workflow_s_trigger_passes_the_merged_commit_that_the_deployment_accepts(
+    prefect_stack: PrefectStack,
+) -> None:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy-staging.yml").read_text())
+    [trigger] = [
+        s["run"] for s in workflow["jobs"]["deploy"]["steps"] if "prefect deployment run" in s.get("run", "")
+    ]
+    sha = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    sha = sha or "0123456789" * 4  # not a git checkout: the parameter's passage is still shown
+    env = {
+        **prefect_stack.env,
+        "PREFECT_API_URL": prefect_stack.api_url,
+        "GITHUB_SHA": sha,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(["bash", "-e", "-c", trigger], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    with prefect_stack.client() as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+        [run] = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"github-sha-{sha[:12]}"]))
+        )
+    assert run.parameters == {"revision": sha}, run.parameters  # a string, whatever its digits
+    # No staging Secret block in this stack: the run is skipped, saying so, before it reads any file.
+    assert run.state.type.value == "COMPLETED" and run.state.name == "Skipped", run.state
+    print(f"\ne2e: the staging workflow's trigger for {sha[:12]}: {run.state.name} ({run.state.message})")
+
+
 def test_make_ui_creates_the_concurrency_limits_and_the_failure_automation(
     prefect_stack: PrefectStack,
 ) -> None:

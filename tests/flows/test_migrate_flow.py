@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from db.deploy.history import list_runs
-from db.errors import ApplyFailed, CheckFailed, ConnectionFailed, MigrationLocked
+from db.errors import ApplyFailed, CheckFailed, ConfigError, ConnectionFailed, MigrationLocked
 from tests.support.environments import use_test_environments
 
 
@@ -139,3 +139,44 @@ def test_verify_task_failure_advises_the_checks_fix_not_a_restore(environments: 
     assert "restore" not in caught.value.hint.lower()
     statuses = {r.name: r.status for r in caught.value.rows}
     assert statuses["key tables present"] == "fail"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_run_given_a_revision_deploys_only_that_commit_s_files(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from db.schema.master_file import MASTER_SCHEMA
+    from flows.migrate import migrate
+    from tests.db.test_deploy_revision import commit_all, git
+    from tests.support.environments import write_test_environments
+
+    repo = tmp_path / "worker"
+    folder = repo / "db" / "migrations"
+    folder.mkdir(parents=True)
+    master = folder / MASTER_SCHEMA.name
+    master.write_text(MASTER_SCHEMA.read_text())
+    git(repo, "init", "-q")
+    merged = commit_all(repo, "the merged commit")
+    write_test_environments(
+        tmp_path,
+        db_url,
+        monkeypatch,
+        f'[environments.stale]\nrequire_backup = false\nmigrations_dir = "{folder}"\n',
+    )
+
+    master.write_text(master.read_text() + "\nCREATE TABLE IF NOT EXISTS public.not_merged (a int);\n")
+    state = migrate(environment="stale", schema_file=str(master), revision=merged, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ConfigError, match=rf"not at {merged[:12]}: 1 file\(s\) differ"):
+        state.result()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('public.listener_events')").fetchone() == (None,)
+        assert list_runs(conn, "stale") == []
+    log = (tmp_path / "logs" / "migrate-stale.log").read_text()
+    assert "outcome: **FAILED**" in log and "nothing was changed" in log
+
+    master.write_text(MASTER_SCHEMA.read_text())  # the worker's checkout is the merged commit's again
+    done = migrate(environment="stale", schema_file=str(master), revision=merged, run_expectations=False)
+    assert done["outcome"] == "success" and done["revision"] == merged and done["objects_changed"] > 20
+    log = (tmp_path / "logs" / "migrate-stale.log").read_text()
+    assert f"- revision: {merged}" in log
