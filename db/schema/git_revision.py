@@ -81,6 +81,13 @@ def require_files_at(revision: str, paths: list[Path]) -> str:
             hint=f"fetch and check it out on the worker (git -C {root} fetch && git -C {root} checkout "
             f"{revision[:12]}), then trigger the run again",
         )
+    outside = [str(p) for p in paths if not p.resolve().is_relative_to(root)]
+    if outside:
+        raise ConfigError(
+            f"{', '.join(outside)} is outside the worker's checkout at {root}, so the worker cannot show "
+            f"it holds {revision[:12]}'s files; nothing was changed",
+            hint="keep the master file and migrations_dir inside the repository's clone",
+        )
     relative = [str(p.resolve().relative_to(root)) for p in paths]
     # Content only: a checkout that lost the files' modes (a copy, a volume) holds the same schema.
     changed = _git(root, "-c", "core.fileMode=false", "diff", "--name-only", commit, "--", *relative)

@@ -88,3 +88,5 @@ def test_a_commit_the_worker_does_not_have_or_no_git_tree_is_refused_with_what_t
     (plain / MASTER).write_text("SELECT 1;\n")
     with pytest.raises(ConfigError, match="not inside a git working tree"):
         require_files_at("HEAD", [plain / MASTER, plain])
+    with pytest.raises(ConfigError, match=f"{plain} is outside the worker's checkout"):
+        require_files_at("HEAD", [master, plain])  # a migrations_dir outside the clone
