@@ -57,9 +57,10 @@ def explain_connection_error(
     if "password authentication failed" in text or "no password supplied" in text:
         return ConnectionFailed(
             f"authentication failed for user {parts['user'] or '(default)'!r} at {where}",
-            hint=f"check the password in {source}"
+            hint=f"check the user name and the password in {source}"
             if source
-            else "check the password in DATABASE_URL / POSTGRES_PASSWORD or the environment's Secret block",
+            else "check the user name and the password in DATABASE_URL / POSTGRES_PASSWORD or the "
+            "environment's Secret block",
         )
     if source == LOCAL_SOURCE and ("Connection refused" in text or "No such file" in text):
         return ConnectionFailed(

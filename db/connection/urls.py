@@ -27,6 +27,9 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
 # Greedy up to the last "@" of the word: a password with a raw "@" or "/" must be masked whole.
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)(\S*)(@)")
+# A URL whose scheme is mistyped (postgres//u:p@h, postgresql:/u:p@h) has no "://" for the mask above
+# to anchor on: whatever stands between a ':' and the last '@' may be the password.
+_LOOSE_USERINFO = re.compile(r"([^\s:@]*:)([^\s]*)(@)")
 ENCODING_HINT = (
     "percent-encode the user's and password's special characters: @ as %40, / as %2F, : as %3A, "
     "% as %25 (Python: urllib.parse.quote(password, safe=''))"
@@ -91,7 +94,21 @@ def parse_connection_string(text: str) -> dict[str, str]:
         # libpq quotes a piece of the string, which may be part of the password: drop it.
         reason = re.sub(r'(after|token:) "[^"]*"', r'\1 "..."', str(exc).strip().splitlines()[0])
         if scheme:
+            unknown = re.search(r'invalid URI query parameter: "([^"]*)"', str(exc))
+            if unknown:  # a misspelt option (sslmod=), not a password that needs encoding
+                raise ConfigError(
+                    f"database URL {shown} has an unknown option {unknown.group(1)!r}",
+                    hint="check its spelling against libpq's parameters (sslmode, connect_timeout, "
+                    "application_name, options, ...)",
+                ) from None
             raise ConfigError(f"malformed database URL {shown}: {reason}", hint=ENCODING_HINT) from None
+        shown = _LOOSE_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", shown)
+        if "@" in text or "//" in text or text.lower().startswith("postgres"):
+            raise ConfigError(
+                f"malformed database URL {shown}: it has no scheme followed by '://'",
+                hint="write postgresql://USER:PASSWORD@HOST:PORT/DATABASE (or key=value pairs: host=... "
+                "dbname=...)",
+            ) from None
         raise ConfigError(
             f"malformed connection string {shown}: {reason}",
             hint="write key=value pairs separated by spaces, e.g. host=db.example.com dbname=app",

@@ -53,7 +53,7 @@ def test_a_wrong_password_given_with_database_url_points_at_database_url_not_the
     wrong = db_url.replace(f":{password}@", ":not-the-password@")
     assert main(["plan", "--database-url", wrong, "--json"]) == 2
     err = capsys.readouterr().err
-    assert "authentication failed" in err and "check the password in --database-url" in err, err
+    assert "authentication failed" in err and "check the user name and the password in --database-url" in err, err
     assert "DATABASE_URL /" not in err and "not-the-password" not in err
 
 

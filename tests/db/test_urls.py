@@ -37,7 +37,7 @@ def test_mask_url_hides_the_password(text: str) -> None:
     ("url", "fragment"),
     [
         ("mysql://u:p@h/db", "scheme"),
-        ("postgresql://u:p@host/db?sslmode=require&nosuch=1", "malformed"),
+        ("postgresql://u:p@host/db?sslmode=require&nosuch=1", "unknown option 'nosuch'"),
         ("postgresql://u:p@host:5432", "no database"),
         ("postgresql://u:p@host:notaport/db", "malformed"),
         ("", "empty"),
@@ -172,3 +172,28 @@ def test_other_forms_keep_their_meaning() -> None:
         sqlalchemy_url("host=h port=7 dbname=app user=u")
         == "postgresql+psycopg://u@localhost/app?host=h&port=7"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgres//postgres:TopSecret77@localhost/podcast_analytics",
+        "postgresql:/postgres:TopSecret77@localhost/podcast_analytics",
+        "postgresql//app:TopSecret77@db:5432/app?sslmode=require",
+    ],
+)
+def test_a_url_with_a_mistyped_scheme_is_refused_without_its_password_and_says_how_to_write_one(
+    text: str,
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_connection_string(text)
+    assert "TopSecret77" not in err.value.message + (err.value.hint or "")
+    assert "no scheme followed by '://'" in err.value.message
+    assert "postgresql://USER:PASSWORD@HOST:PORT/DATABASE" in (err.value.hint or "")
+
+
+def test_a_misspelt_url_option_is_named_not_blamed_on_the_password_s_encoding() -> None:
+    with pytest.raises(ConfigError, match="unknown option 'sslmod'") as err:
+        parse_connection_string("postgresql://app:TopSecret77@db:5432/app?sslmod=require")
+    assert "percent-encode" not in (err.value.hint or "") and "sslmode" in (err.value.hint or "")
+    assert "TopSecret77" not in err.value.message
