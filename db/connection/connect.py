@@ -52,7 +52,7 @@ def explain_connection_error(
     from db.connection.target import source_of
 
     where = f"{parts['host']}:{parts['port']}/{parts['database']}"
-    last = mask_url(text.splitlines()[-1] if text else type(exc).__name__)
+    last = mask_url(text.splitlines()[-1].strip() if text else type(exc).__name__)
     source = source_of(url)
     if "password authentication failed" in text or "no password supplied" in text:
         return ConnectionFailed(

@@ -17,7 +17,7 @@ import psycopg
 from db.catalog.capabilities import Capabilities, detect_capabilities
 from db.connection.connect import connect
 from db.connection.environments import Environment
-from db.connection.target import Target, make_target
+from db.connection.target import Target, make_target, source_of
 from db.connection.urls import first_error_line, mask_url
 from db.deploy.confirmation import (  # noqa: F401  (re-exported: the CLI's names for them)
     APPROVAL_PENDING,
@@ -158,7 +158,8 @@ def run_preflight(
 
 def _check_url(url: str | Target, env: Environment) -> CheckResult:
     try:
-        target = url if isinstance(url, Target) else make_target(url, "the run's URL", env)
+        # A URL this process resolved keeps its source (the embedded cluster's stopped-server hint).
+        target = url if isinstance(url, Target) else make_target(url, source_of(url) or "the run's URL", env)
     except SchemaflowError as exc:
         return CheckResult("url valid", "fail", mask_url(exc.message), mask_url(exc.hint or ""))
     if target.tls.warning:

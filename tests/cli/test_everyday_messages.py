@@ -53,7 +53,9 @@ def test_a_wrong_password_given_with_database_url_points_at_database_url_not_the
     wrong = db_url.replace(f":{password}@", ":not-the-password@")
     assert main(["plan", "--database-url", wrong, "--json"]) == 2
     err = capsys.readouterr().err
-    assert "authentication failed" in err and "check the user name and the password in --database-url" in err, err
+    assert (
+        "authentication failed" in err and "check the user name and the password in --database-url" in err
+    ), err
     assert "DATABASE_URL /" not in err and "not-the-password" not in err
 
 
@@ -69,6 +71,15 @@ def test_the_stopped_local_cluster_names_local_db_start(
     err = capsys.readouterr().err
     assert "embedded local cluster" in err and "is not running" in err, err
     assert "`schemaflow local-db start`" in err, err
+    # migrate's preflight, given the URL the flow resolved, says the same (it said "cannot reach").
+    from db.connection.environments import get_environment
+    from db.deploy.preflight import run_preflight
+    from tasks.secrets import resolve_flow_target
+
+    env = get_environment("local")
+    rows = {r.name: r for r in run_preflight(resolve_flow_target(env, None).url, env, confirmed="")}
+    assert "embedded local cluster" in rows["server reachable"].detail, rows["server reachable"]
+    assert "`schemaflow local-db start`" in rows["server reachable"].hint
 
 
 def test_preflight_says_metrics_daily_is_a_table_and_no_approval_passed_yet(
