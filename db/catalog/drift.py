@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from pglast.parser import ParseError, split
 from psycopg import sql
 
 from db.catalog.capabilities import Capabilities, detect_capabilities
@@ -46,6 +47,7 @@ from db.errors import ConfigError
 from db.plan.model import Plan, RelationSize
 from db.plan.sizes import read_sizes
 from db.schema.declared_roles import declared_roles
+from db.schema.lint import split_statements
 from db.schema.master_file import checksum, read_schema
 from db.schema.replayed import PASSWORD, replayed_statements
 
@@ -282,23 +284,30 @@ def build_expected(
                     hint="point --scratch-url at an empty database; the check leaves it empty again",
                 )
             reset_scratch(conn)
+        failure: psycopg.Error | None = None
         with conn.transaction(force_rollback=True):
             load_target_extension(conn, scratch, target, site.url)
             try:
                 conn.execute(text)  # type: ignore[arg-type]  # the trusted master file; no parameters
             except psycopg.Error as exc:
-                raise _file_does_not_apply(exc, text) from None
-            built = detect_capabilities(conn)
-            if target.timescaledb_installed and built.mode != target.mode:
-                raise refuse_mismatch(
-                    site.url, [f"the file built mode {built.mode} there, the target runs {target.mode}"]
+                failure = exc
+            if failure is None:
+                built = detect_capabilities(conn)
+                if target.timescaledb_installed and built.mode != target.mode:
+                    raise refuse_mismatch(
+                        site.url, [f"the file built mode {built.mode} there, the target runs {target.mode}"]
+                    )
+                snap = snapshot_catalog(
+                    conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn)
                 )
-            snap = snapshot_catalog(
-                conn, view[0], exclude_schemas=view[1], migrating_role=_current_user(conn)
-            )
-            if live is not None:
-                align_spellings(conn, snap, live)
-            return snap
+                if live is not None:
+                    align_spellings(conn, snap, live)
+                return snap
+        # Only syntax errors carry a position: find the failing statement by running them one by one.
+        line = _line_of_position(failure, text, 0) or _failing_statement_line(
+            conn, text, scratch, target, site.url
+        )
+        raise _file_does_not_apply(failure, text, line) from None
 
 
 def _refuse_unknown_mode(scratch: Capabilities, target: Capabilities, role: str) -> None:
@@ -347,11 +356,9 @@ class FileDoesNotApply(ConfigError):
         self.line = line
 
 
-def _file_does_not_apply(exc: psycopg.Error, text: str) -> FileDoesNotApply:
+def _file_does_not_apply(exc: psycopg.Error, text: str, line: int | None) -> FileDoesNotApply:
     # A configuration error (exit 2), not drift (exit 1): the file itself is broken.
     reason = first_error_line(exc)
-    position = exc.diag.statement_position  # a character offset into the whole file, 1-based
-    line = text.count("\n", 0, int(position) - 1) + 1 if position and position.isdigit() else None
     where = ""
     if line:
         shown = _PASSWORD_LITERAL.sub(r"\1'***'", text.splitlines()[line - 1].strip())
@@ -367,6 +374,32 @@ def _file_does_not_apply(exc: psycopg.Error, text: str) -> FileDoesNotApply:
         + "; the target was not touched",
         line=line,
     )
+
+
+def _line_of_position(exc: psycopg.Error, text: str, start: int) -> int | None:
+    """The file's line of the server's error position, counted in the statement starting at `start`."""
+    position = exc.diag.statement_position  # 1-based, in what was sent
+    if not (position and position.isdigit()):
+        return None
+    return text.count("\n", 0, start + int(position) - 1) + 1
+
+
+def _failing_statement_line(
+    conn: psycopg.Connection, text: str, scratch: Capabilities, target: Capabilities, url: str
+) -> int | None:
+    """Run the file statement by statement (rolled back) to the one that fails: its line."""
+    try:
+        slices = [(s.start, text[s]) for s in split(text, only_slices=True)]
+    except ParseError:
+        slices = split_statements(text)
+    with conn.transaction(force_rollback=True):
+        load_target_extension(conn, scratch, target, url)
+        for start, piece in slices:
+            try:
+                conn.execute(piece)  # type: ignore[arg-type]  # the trusted master file's own statement
+            except psycopg.Error as exc:
+                return _line_of_position(exc, text, start) or text.count("\n", 0, start) + 1
+    return None
 
 
 def _refuse_same_database(url: str, scratch_url: str) -> None:
