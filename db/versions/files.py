@@ -102,15 +102,21 @@ def discover_migrations(directory: Path | str | None = None) -> list[MigrationFi
         )
     files: list[MigrationFile] = []
     seen: dict[str, str] = {}
-    for path in sorted(folder.glob("*.sql")):
+    # Every case of .sql: a file named .SQL would otherwise never run, and nothing would say so.
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() == ".sql" and p.is_file()):
         match = FILE_NAME.match(path.name)
         if match is None:
             raise ConfigError(
-                f"{path.name} in {folder} is not named <UTC timestamp>_<slug>.sql",
+                f"{path.name} in {folder} is not named <UTC timestamp>_<slug>.sql: {_name_fault(path.name)}",
                 hint="rename it like 20261201103000_rename_column.sql (schemaflow new-migration SLUG)",
             )
         if match["version"] == MASTER_VERSION:
             continue
+        if not _is_timestamp(match["version"]):
+            raise ConfigError(
+                f"{path.name} in {folder}: {match['version']} is not a UTC date and time (YYYYMMDDHHMMSS)",
+                hint="rename it with the time it was written (schemaflow new-migration SLUG does)",
+            )
         if match["version"] in seen:
             raise ConfigError(
                 f"{path.name} and {seen[match['version']]} share version {match['version']}",
@@ -119,6 +125,27 @@ def discover_migrations(directory: Path | str | None = None) -> list[MigrationFi
         seen[match["version"]] = path.name
         files.append(parse_migration(path))
     return files
+
+
+def _is_timestamp(version: str) -> bool:
+    try:
+        datetime.strptime(version, "%Y%m%d%H%M%S")
+    except ValueError:
+        return False
+    return True
+
+
+def _name_fault(name: str) -> str:
+    """Which part of a one-off's name is wrong, for the refusal."""
+    stem, _, suffix = name.rpartition(".")
+    if suffix != "sql":
+        return f"its extension is .{suffix}, not .sql"
+    version, _, slug = stem.partition("_")
+    if not re.fullmatch(r"\d{14}", version):
+        return f"it must start with a 14-digit UTC timestamp, not {version!r}"
+    if not SLUG.match(slug):
+        return f"its slug {slug!r} must be lower-case letters, digits and underscores"
+    return "see the pattern"
 
 
 def read_utf8(path: Path) -> str:
