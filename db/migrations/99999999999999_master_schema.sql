@@ -19,8 +19,10 @@
 --     databases that already have the table). Add it to the CREATE TABLE for fresh databases AND
 --     append `ALTER TABLE t ADD COLUMN IF NOT EXISTS c type [DEFAULT constant]` to the "column
 --     additions" section. New NOT NULL columns need a constant default (no table rewrite, no lock
---     storm). Type changes, renames and drops are not done here: they need a reviewed one-off
---     migration, because a re-runnable file cannot know whether it already ran.
+--     storm; lint cannot know whether the table has rows, `schemaflow plan` does: one without a
+--     default over existing rows is its fails_on_data hazard). Type changes, renames and drops are
+--     not done here: they need a reviewed one-off migration, because a re-runnable file cannot know
+--     whether it already ran.
 --  5. No unguarded DROP / TRUNCATE / DELETE / UPDATE / ALTER COLUMN ... TYPE: any destructive step
 --     lives inside a DO block whose IF makes it run at most once (e.g. the capability upgrades).
 --  6. Policies, triggers and roles have no IF NOT EXISTS in PostgreSQL 15: create them in DO blocks

@@ -188,10 +188,20 @@ def apply_schema(
     result.notices = [f"squawk: {finding.format()}" for finding in lint_plan(plan)]
     one_offs.merge_into(result)
     if dry_run:
-        return rehearse_plan(
+        rehearsed = rehearse_plan(
             url, plan, result, environment=environment, allow_hazards=allow_hazards,
             connect_timeout=connect_timeout, clock=clock, **limits,  # type: ignore[arg-type]
         )  # fmt: skip
+        if one_offs.changes and not plan.is_empty:
+            # The one-offs' transaction was rolled back before the plan was computed, so the plan is
+            # the one for the catalog without them; the real run plans again once they committed.
+            rehearsed.outcome += (
+                f"; the master file's {len(plan.steps)} step(s) were planned against the catalog before "
+                f"the {len(one_offs.changes)} pending one-off(s) (rolled back): the real run plans again "
+                "after they commit, so it may run fewer (what a one-off already did, e.g. a rename, is "
+                "not planned again)"
+            )
+        return rehearsed
     if one_offs.rows:
         _refuse_hazards_after_one_offs(url, plan, result, one_offs.rows, allow_hazards, environment,
                                        (started, clock), record_history, connect_timeout)  # fmt: skip

@@ -403,3 +403,27 @@ def test_a_check_that_is_not_about_the_rows_is_a_note_not_a_crash(db_url: str) -
     assert (
         checked.steps[0].hazards == () and "not checked: cannot cast type integer to uuid" in checked.notes[0]
     )
+
+
+def test_a_dry_run_with_a_pending_rename_one_off_says_its_plan_was_made_before_the_one_off(
+    seeded_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20260101000000_rename_rss_url.sql").write_text(
+        "ALTER TABLE public.podcasts RENAME COLUMN rss_url TO feed_url;\n"
+        "-- schemaflow: down\nALTER TABLE public.podcasts RENAME COLUMN feed_url TO rss_url;\n"
+    )
+    renamed = read_schema().replace("    rss_url     text,", "    feed_url    text,", 1)
+    result = apply_schema(
+        seeded_url, renamed, environment="test", dry_run=True, migrations_dir=folder, **LIMITS
+    )  # type: ignore[arg-type]
+    assert "planned against the catalog before the 1 pending one-off(s)" in result.outcome, result.outcome
+    assert "the real run plans again after they commit" in result.outcome
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        names = {r[0] for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'public.podcasts'::regclass AND attnum > 0"
+        )}  # fmt: skip
+    assert "rss_url" in names and "feed_url" not in names  # rolled back
+    done = apply_schema(seeded_url, renamed, environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+    assert [c.kind for c in done.changes] == ["migration"], done.changes  # the rename is not planned again
