@@ -2,9 +2,8 @@
 
 On a terminal: coloured PASS/WARN/FAIL, tables sized to the terminal, Markdown rendered, and a live
 line per long step (LiveSteps). Piped, or with NO_COLOR / TERM=dumb: the same words with no escape
-code at all, one line per finished step, and lines wrapped only when $COLUMNS asks for a width (a CI
-log or a file wraps for itself; a path cut in two cannot be pasted). JSON and scripts a person pastes
-(drift --sql, local-db url) go out unwrapped through `print_raw`.
+code at all, one line per finished step, and lines wrapped at $COLUMNS (80 when unset). JSON and
+scripts a person pastes (drift --sql, local-db url) go out unwrapped through `print_raw`.
 """
 
 from __future__ import annotations
@@ -42,11 +41,6 @@ STATUS_STYLES = {
 }
 
 
-# Piped with no $COLUMNS: wide enough that no line a command prints is cut (tables size to their
-# content, never to this width).
-UNWRAPPED_WIDTH = 10_000
-
-
 def plain() -> bool:
     """No colour, no cursor movement: stdout is not a terminal, or NO_COLOR / TERM=dumb asks for it."""
     return not sys.stdout.isatty() or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
@@ -56,8 +50,7 @@ def console() -> Console:
     """A stdout console, decided now (tests swap stdout between commands in one process)."""
     if plain():
         # color_system=None drops every style, bold included: not one escape code is written.
-        width = None if os.environ.get("COLUMNS") or sys.stdout.isatty() else UNWRAPPED_WIDTH
-        return Console(color_system=None, force_terminal=False, highlight=False, emoji=False, width=width)
+        return Console(color_system=None, force_terminal=False, highlight=False, emoji=False)
     return Console(highlight=False, emoji=False)
 
 
