@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,7 @@ from db.versions.backfill import DEFAULT_MAX_PASSES, BackfillNotConverged, is_up
 from db.versions.files import MigrationFile
 from db.versions.history import VersionRow, ensure_versions_table, record_version
 from db.versions.lint import refuse_unacknowledged
+from db.versions.lock_watch import HeldTooLong, LockWatch
 from db.versions.validate import Status, version_status
 
 LOGGER = logging.getLogger("schemaflow.versions")
@@ -125,7 +127,9 @@ def run_pending_migrations(
                 return result
             refuse_unacknowledged(status.pending, limits.as_settings())
             ensure_versions_table(conn)
-            runner = _Runner(conn, environment, limits, restore_command, sleep, log, status)
+            runner = _Runner(
+                conn, environment, limits, restore_command, sleep, log, status, url, connect_timeout
+            )
             for group in _groups(status.pending):
                 runs = [runner.start(f) for f in group]
                 result.files += runs
@@ -158,6 +162,14 @@ class _Runner:
     sleep: Callable[[float], None]
     log: Callable[[str], None]
     status: Status
+    url: str
+    connect_timeout: int
+
+    def watch(self, files: list[MigrationFile]) -> AbstractContextManager[LockWatch | None]:
+        """The lock watch (db/versions/lock_watch.py) for `files`, unless one acknowledges its locks."""
+        if any(f.locks_acknowledged for f in files):
+            return nullcontext()
+        return LockWatch(self.url, self.conn.info.backend_pid, self.limits.lock_timeout, self.connect_timeout)
 
     def start(self, f: MigrationFile) -> FileRun:
         how = (
@@ -175,8 +187,9 @@ class _Runner:
             attempt += 1
             current: tuple[MigrationFile, FileRun] | None = None
             started = datetime.now(UTC)
+            watch, watching = self.watch(group), None
             try:
-                with self.conn.transaction():
+                with watch as watching, self.conn.transaction():
                     set_local_limits(self.conn, self.limits)
                     for f, run in zip(group, runs, strict=True):
                         current = (f, run)
@@ -197,12 +210,19 @@ class _Runner:
                     self.log(f"one-off {run.name}: applied in the transaction ({run.seconds:.3f} s)")
                 return
             except psycopg.Error as exc:
-                if isinstance(exc, RETRYABLE_ERRORS) and attempt <= self.limits.lock_retries:
+                held = watching.tripped if watching is not None else None
+                if held is None and isinstance(exc, RETRYABLE_ERRORS) and attempt <= self.limits.lock_retries:
                     self.sleep(backoff_seconds(attempt))
                     continue
                 f, run = current if current else (group[0], runs[0])
                 self._failed(
-                    f, run, started, exc, attempt, "rolled back: no file of this transaction was applied"
+                    f,
+                    run,
+                    started,
+                    exc,
+                    attempt,
+                    "rolled back: no file of this transaction was applied",
+                    held,
                 )
 
     def autocommit_file(self, f: MigrationFile, run: FileRun) -> None:
@@ -227,10 +247,12 @@ class _Runner:
                     raise
                 details.append(progress.describe())
                 continue
+            watching: LockWatch | None = None
             try:
-                run.attempts = max(
-                    run.attempts, run_with_retry(self.conn, statement.text, self.limits, self.sleep)
-                )
+                with self.watch([f]) as watching:
+                    run.attempts = max(
+                        run.attempts, run_with_retry(self.conn, statement.text, self.limits, self.sleep)
+                    )
                 if not f.locks_acknowledged:  # whatever the file SET, the next statement has the limits
                     set_session_limits(self.conn, self.limits)
             except psycopg.Error as exc:
@@ -238,6 +260,7 @@ class _Runner:
                     f, run, started, exc, self.limits.lock_retries + 1,
                     f"statement {index} of {len(statements)} failed; the ones before it are committed "
                     "(they are idempotent: migrate again resumes)",
+                    watching.tripped if watching is not None else None,
                 )  # fmt: skip
         run.seconds, run.statements, run.detail = (
             time.monotonic() - clock,
@@ -274,19 +297,33 @@ class _Runner:
             pass  # the failure itself is what the run reports; a lost history row must not hide it
 
     def _failed(
-        self, f: MigrationFile, run: FileRun, started: datetime, exc: psycopg.Error, attempts: int, what: str
+        self,
+        f: MigrationFile,
+        run: FileRun,
+        started: datetime,
+        exc: psycopg.Error,
+        attempts: int,
+        what: str,
+        held: HeldTooLong | None = None,
     ) -> None:
-        first = first_error_line(exc)
-        sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
-        gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, RETRYABLE_ERRORS) else ""
-        message = f"one-off {f.name} failed: {gave_up}{first}{sqlstate}; {what}"
+        if held is not None:
+            message = f"one-off {f.name} failed: {held.describe()}; {what}"
+            hint = (
+                f"make {f.name} hold its locks briefly (split it; run it as no-transaction or in batches), "
+                "or, after review, add `-- schemaflow: locks acknowledged: <reason>` to its header"
+            )
+        else:
+            first = first_error_line(exc)
+            sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
+            gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, RETRYABLE_ERRORS) else ""
+            message = f"one-off {f.name} failed: {gave_up}{first}{sqlstate}; {what}"
+            hint = (
+                "another session holds a lock; run migrate again when it has finished"
+                if gave_up
+                else f"fix {f.name} (it is not applied yet, so it may still be edited) and run migrate again"
+            )
         self._write_failure(f, run, started, message)
-        raise ApplyFailed(
-            message,
-            hint="another session holds a lock; run migrate again when it has finished"
-            if gave_up
-            else f"fix {f.name} (it is not applied yet, so it may still be edited) and run migrate again",
-        ) from None
+        raise ApplyFailed(message, hint=hint) from None
 
 
 def set_local_limits(conn: psycopg.Connection, limits: Limits) -> None:

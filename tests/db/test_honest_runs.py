@@ -427,3 +427,58 @@ def test_a_dry_run_with_a_pending_rename_one_off_says_its_plan_was_made_before_t
     assert "rss_url" in names and "feed_url" not in names  # rolled back
     done = apply_schema(seeded_url, renamed, environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
     assert [c.kind for c in done.changes] == ["migration"], done.changes  # the rename is not planned again
+
+
+HIDDEN_HOLDS = {
+    # A computed EXECUTE: nothing the lint can read lifts lock_timeout or names the lock.
+    "execute": "DO $$ BEGIN EXECUTE format('SET %s = %s', 'lock_timeout', '0'); "
+    "EXECUTE format('LOCK TABLE %s IN %s MODE', 'public.podcasts', 'ACCESS EXCLUSIVE'); "
+    "PERFORM pg_sleep(20); END $$;\n",
+    # No lock statement at all: ALTER TABLE's own ACCESS EXCLUSIVE, then slow work in the transaction.
+    "alter then work": "ALTER TABLE public.podcasts ADD COLUMN IF NOT EXISTS tmp_y int;\n"
+    "CREATE OR REPLACE FUNCTION public.tmp_slow() RETURNS void LANGUAGE sql AS $f$ SELECT pg_sleep(20) $f$;\n"
+    "SELECT public.tmp_slow();\n",
+}
+
+
+@pytest.mark.parametrize("form", sorted(HIDDEN_HOLDS))
+def test_a_one_off_holding_a_lock_readers_wait_on_is_cancelled_after_lock_timeout(
+    seeded_url: str, tmp_path: Path, form: str
+) -> None:
+    import threading
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20260101000000_holds.sql").write_text(HIDDEN_HOLDS[form])
+    waits: list[float] = []
+
+    def reader() -> None:
+        with psycopg.connect(seeded_url, autocommit=True) as conn:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not waits:
+                held = conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'public.podcasts'::regclass "
+                    "AND mode = 'AccessExclusiveLock' AND granted"
+                ).fetchone()
+                if held and held[0]:
+                    clock = time.monotonic()
+                    conn.execute("SELECT count(*) FROM public.podcasts")
+                    waits.append(time.monotonic() - clock)
+                time.sleep(0.05)
+
+    watcher = threading.Thread(target=reader)
+    watcher.start()
+    clock = time.monotonic()
+    with pytest.raises(
+        ApplyFailed, match=r"held a lock on public\.podcasts that kept 1 session\(s\) waiting"
+    ) as err:
+        apply_schema(seeded_url, read_schema(), environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+    watcher.join()
+    print(f"\n{form}: the reader waited {waits} s, the run ended after {time.monotonic() - clock:.1f} s")
+    assert waits and waits[0] < 3, waits  # lock_timeout 1s, polled every 0.2 s: never the file's 20 s
+    assert "locks acknowledged" in (err.value.hint or "")
+    with psycopg.connect(seeded_url, autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_attribute "
+            "WHERE attrelid = 'public.podcasts'::regclass AND attname = 'tmp_y'"
+        ).fetchone() == (0,)  # rolled back
