@@ -156,9 +156,9 @@ def checks_for(step: Step) -> list[Check]:
     for raw in parsed:
         stmt = raw.stmt
         if isinstance(stmt, ast.IndexStmt) and stmt.unique and stmt.relation is not None:
-            columns = [e.name for e in stmt.indexParams or () if isinstance(e, ast.IndexElem) and e.name]
-            if columns and len(columns) == len(stmt.indexParams or ()):
-                out.append(_duplicates(_rel(stmt.relation), columns, stmt.whereClause))
+            keys = [_index_key(e) for e in stmt.indexParams or () if isinstance(e, ast.IndexElem)]
+            if keys and len(keys) == len(stmt.indexParams or ()):
+                out.append(_duplicates(_rel(stmt.relation), keys, stmt.whereClause))
         elif isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
             rel = _rel(stmt.relation)
             cmds = [cmd for cmd in stmt.cmds or () if isinstance(cmd, ast.AlterTableCmd)]
@@ -196,7 +196,7 @@ def _constraint(rel: tuple[str, str], con: ast.Constraint) -> Iterator[Check]:
         where = sql.SQL("NOT ({})").format(sql.SQL(expression))  # type: ignore[arg-type]  # the planner's SQL
         yield Check(f"row(s) of {_name(rel)} violating CHECK ({expression})", _name(rel), where=where)
     elif con.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY) and con.keys:
-        yield _duplicates(rel, [k.sval for k in con.keys], None)
+        yield _duplicates(rel, [(k.sval, sql.Identifier(k.sval)) for k in con.keys], None)
     elif con.contype == ConstrType.CONSTR_FOREIGN and con.pktable is not None and con.fk_attrs:
         ref = _rel(con.pktable)
         mine = [a.sval for a in con.fk_attrs]
@@ -213,20 +213,32 @@ def _constraint(rel: tuple[str, str], con: ast.Constraint) -> Iterator[Check]:
         yield Check(what, _name(rel), where=where)
 
 
-def _duplicates(rel: tuple[str, str], columns: list[str], predicate: ast.Node | None) -> Check:
+def _index_key(element: ast.IndexElem) -> tuple[str, sql.Composable]:
+    """An index key as (how the finding names it, the SQL that computes it per row): a column, or an
+    expression such as lower(title)."""
+    if element.name or element.expr is None:
+        return str(element.name), sql.Identifier(str(element.name))
+    expression = RawStream()(element.expr)
+    return expression, sql.SQL("({})").format(sql.SQL(expression))  # type: ignore[arg-type]  # the planner's SQL
+
+
+def _duplicates(
+    rel: tuple[str, str], keys: list[tuple[str, sql.Composable]], predicate: ast.Node | None
+) -> Check:
     """Count the groups of rows sharing a value the unique index would hold once, and give one."""
-    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    present = [sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in columns]
+    values = sql.SQL(", ").join(value for _, value in keys)
+    present = [sql.SQL("{} IS NOT NULL").format(value) for _, value in keys]
     if predicate is not None:
         present.append(sql.SQL("({})").format(sql.SQL(RawStream()(predicate))))  # type: ignore[arg-type]
     sample = sql.SQL(" || ', ' || ").join(
-        sql.SQL("{} || '=' || {}::text").format(sql.Literal(c), sql.Identifier(c)) for c in columns
+        sql.SQL("{} || '=' || {}::text").format(sql.Literal(label), value) for label, value in keys
     )
     query = sql.SQL(
         "SELECT count(*) OVER (), {sample} || ' (' || count(*) || ' rows)' FROM {rel} WHERE {present} "
-        "GROUP BY {names} HAVING count(*) > 1 LIMIT 1"
-    ).format(sample=sample, rel=sql.Identifier(*rel), present=sql.SQL(" AND ").join(present), names=names)
-    return Check(f"duplicated value(s) of ({', '.join(columns)}) in {_name(rel)}", _name(rel), query=query)
+        "GROUP BY {values} HAVING count(*) > 1 LIMIT 1"
+    ).format(sample=sample, rel=sql.Identifier(*rel), present=sql.SQL(" AND ").join(present), values=values)
+    labels = ", ".join(label for label, _ in keys)
+    return Check(f"duplicated value(s) of ({labels}) in {_name(rel)}", _name(rel), query=query)
 
 
 def _rel(range_var: ast.RangeVar) -> tuple[str, str]:

@@ -482,3 +482,25 @@ def test_a_one_off_holding_a_lock_readers_wait_on_is_cancelled_after_lock_timeou
             "SELECT count(*) FROM pg_attribute "
             "WHERE attrelid = 'public.podcasts'::regclass AND attname = 'tmp_y'"
         ).fetchone() == (0,)  # rolled back
+
+
+def test_the_data_check_of_a_unique_index_reads_its_expressions_and_its_predicate(seeded_url: str) -> None:
+    from db.plan.database import plan_database
+    from db.plan.model import Hazard
+
+    # Three tenants' podcasts: lower(tenant_id::text) repeats among the rows with a title.
+    unique = (
+        "\nCREATE UNIQUE INDEX IF NOT EXISTS idx_podcasts_expr ON public.podcasts "
+        "(lower(tenant_id::text)) WHERE title IS NOT NULL;\n"
+    )
+    plan = plan_database(seeded_url, read_schema() + unique)
+    [step] = [s for s in plan.steps if s.name.endswith("idx_podcasts_expr")]
+    assert Hazard.FAILS_ON_DATA in step.hazards, (step.hazards, plan.notes)
+    assert any(
+        "duplicated value(s) of (lower(CAST(tenant_id AS text))) in public.podcasts" in n for n in plan.notes
+    ), plan.notes
+    # A predicate no row meets: nothing duplicated under it, no hazard.
+    none = unique.replace("title IS NOT NULL", "title IS NULL AND title IS NOT NULL")
+    plan = plan_database(seeded_url, read_schema() + none)
+    [step] = [s for s in plan.steps if s.name.endswith("idx_podcasts_expr")]
+    assert Hazard.FAILS_ON_DATA not in step.hazards, plan.notes
