@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import psycopg
@@ -23,6 +24,7 @@ from db.deploy.statements import split_file
 from db.errors import ApplyFailed
 from db.versions.files import MigrationFile
 from db.versions.lint import refuse_unacknowledged
+from db.versions.lock_watch import LockWatch
 from db.versions.run import Limits, set_local_limits
 
 NOT_REHEARSED = "not rehearsed on the data: runs outside a transaction"
@@ -64,19 +66,32 @@ def rehearse_one_offs(
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         prepare_session(conn)
         with hold_migration_lock(conn):
-            _run_rolled_back(conn, ran, limits, sleep)
+            pid, acknowledged = conn.info.backend_pid, any(item.file.locks_acknowledged for item in ran)
+
+            def watch() -> AbstractContextManager[LockWatch | None]:
+                if acknowledged:
+                    return nullcontext()
+                return LockWatch(url, pid, limits.lock_timeout, connect_timeout)
+
+            _run_rolled_back(conn, ran, limits, sleep, watch)
     return out
 
 
 def _run_rolled_back(
-    conn: psycopg.Connection, items: list[Rehearsed], limits: Limits, sleep: Callable[[float], None]
+    conn: psycopg.Connection,
+    items: list[Rehearsed],
+    limits: Limits,
+    sleep: Callable[[float], None],
+    watch: Callable[[], AbstractContextManager[LockWatch | None]],
 ) -> None:
     attempt = 0
+    watching: LockWatch | None = None
     while True:
         attempt += 1
         current = items[0]
         try:
-            with conn.transaction(force_rollback=True):
+            # The rehearsal holds the real run's locks: nobody waits behind it past lock_timeout either.
+            with watch() as watching, conn.transaction(force_rollback=True):
                 set_local_limits(conn, limits)
                 for current in items:
                     clock = time.monotonic()
@@ -89,13 +104,15 @@ def _run_rolled_back(
                 item.status, item.detail = "rehearsed", "ran on the data and was rolled back"
             return
         except psycopg.Error as exc:
-            if isinstance(exc, RETRYABLE_ERRORS) and attempt <= limits.lock_retries:
+            held = watching.tripped if watching is not None else None
+            if held is None and isinstance(exc, RETRYABLE_ERRORS) and attempt <= limits.lock_retries:
                 sleep(backoff_seconds(attempt))
                 continue
-            current.status, current.detail = "failed", first_error_line(exc)
-            sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
+            why = held.describe() if held else first_error_line(exc)
+            current.status, current.detail = "failed", why
+            sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate and not held else ""
             raise ApplyFailed(
-                f"dry run: one-off {current.file.name} failed: {first_error_line(exc)}{sqlstate}; rolled "
+                f"dry run: one-off {current.file.name} failed: {why}{sqlstate}; rolled "
                 "back, nothing was changed; the real run would fail the same way",
                 hint=f"fix {current.file.name} (it is not applied yet, so it may still be edited) and run "
                 "the dry run again",

@@ -441,9 +441,10 @@ HIDDEN_HOLDS = {
 }
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry run"])
 @pytest.mark.parametrize("form", sorted(HIDDEN_HOLDS))
 def test_a_one_off_holding_a_lock_readers_wait_on_is_cancelled_after_lock_timeout(
-    seeded_url: str, tmp_path: Path, form: str
+    seeded_url: str, tmp_path: Path, form: str, dry_run: bool
 ) -> None:
     import threading
 
@@ -472,11 +473,14 @@ def test_a_one_off_holding_a_lock_readers_wait_on_is_cancelled_after_lock_timeou
     with pytest.raises(
         ApplyFailed, match=r"held a lock on public\.podcasts that kept 1 session\(s\) waiting"
     ) as err:
-        apply_schema(seeded_url, read_schema(), environment="test", migrations_dir=folder, **LIMITS)  # type: ignore[arg-type]
+        apply_schema(
+            seeded_url, read_schema(), environment="test", migrations_dir=folder, dry_run=dry_run, **LIMITS
+        )  # type: ignore[arg-type]
     watcher.join()
     print(f"\n{form}: the reader waited {waits} s, the run ended after {time.monotonic() - clock:.1f} s")
     assert waits and waits[0] < 3, waits  # lock_timeout 1s, polled every 0.2 s: never the file's 20 s
-    assert "locks acknowledged" in (err.value.hint or "")
+    assert dry_run or "locks acknowledged" in (err.value.hint or "")
+    assert ("dry run: one-off" in err.value.message) == dry_run
     with psycopg.connect(seeded_url, autocommit=True) as conn:
         assert conn.execute(
             "SELECT count(*) FROM pg_attribute "
