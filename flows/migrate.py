@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from db.connection.environments import get_environment
 from db.deploy.apply import target_is_empty
 from db.deploy.confirmation import APPROVAL_PENDING, flow_confirmation
+from db.deploy.settle import repaired_after_dead_run
 from db.errors import SchemaflowError
 from db.plan.data_checks import refuse_data_failures
 from db.schema.git_revision import require_files_at
@@ -171,6 +172,8 @@ def migrate(
             url, environment, dry_run=dry_run, schema_file=schema_file, allow_hazards=hazards,
             restore_command=restore_command, approved=approved, scratch_url=scratch_url,
         )  # fmt: skip
+        if report.settled and not dry_run and not report.apply.repaired:
+            report.apply.repaired = repaired_after_dead_run(report.apply.steps)
         if allow_lint and report.apply.history_id:
             record_lint_allowance(url, env, report.apply.history_id, allow_lint)
         if report.approval is not None and report.apply.history_id:

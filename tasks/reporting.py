@@ -363,7 +363,8 @@ def settle_previous_report(path: Path | None) -> str:
     return (
         f"the previous run's report ({run[1] if run else 'flow run unknown'}, started "
         f"{started[1] if started else 'unknown'}) was left RUNNING by a process that died; settled as "
-        "abandoned: `schemaflow history` shows whether it committed, and this run plans against what is there"
+        "abandoned: a killed process writes no history row, so what it committed is what this run finds "
+        "done or half-done; this run plans against what is there, and its Changes say what it repaired"
     )
 
 

@@ -180,6 +180,16 @@ def repaired(previous: dict[str, Any], steps: list[dict[str, str]]) -> str:
     )
 
 
+def repaired_after_dead_run(steps: list[dict[str, str]]) -> str:
+    """What this run did after a run whose process died (its report left RUNNING, no history row)."""
+    done = [row for row in steps if row["status"] == "done"]
+    what = _named(done, details=True) if done else "nothing, the database already matched the file"
+    return (
+        "the run a dead process left RUNNING (settled above) could write no history row; this run "
+        f"planned against what it left and ran: {what}"
+    )
+
+
 def settled_message(message: str, settled: Settled) -> str:
     """The error's own text (what failed), less its unproven claim, then what the run left."""
     for claim, kept in UNPROVEN_CLAIMS.items():

@@ -180,3 +180,33 @@ def test_a_run_given_a_revision_deploys_only_that_commit_s_files(
     assert done["outcome"] == "success" and done["revision"] == merged and done["objects_changed"] > 20
     log = (tmp_path / "logs" / "migrate-stale.log").read_text()
     assert f"- revision: {merged}" in log
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_after_a_run_killed_mid_apply_the_next_report_says_what_it_repaired(
+    environments: Path, db_url: str
+) -> None:
+    from flows.migrate import migrate
+    from tasks.reporting import RUNNING_OUTCOME
+
+    migrate(environment="dev", run_expectations=False)
+    # What kill -9 in the middle of an apply leaves: a report that reads RUNNING, no history row, and
+    # the database half way (here: an index the killed run had dropped and not yet rebuilt).
+    log = environments / "logs" / "migrate-dev.log"
+    log.write_text(
+        "# schemaflow migrate\n\n- flow run: killed-run\n"
+        f"- started: 2026-12-07 10:00:00 UTC\n{RUNNING_OUTCOME}\n"
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP INDEX public.idx_podcasts_tenant_id")
+        rows_before = len(list_runs(conn, "dev"))
+    done = migrate(environment="dev", run_expectations=False)
+    assert done["outcome"] == "success" and done["objects_changed"] == 1
+    text = log.read_text()
+    assert "- settled: the previous run's report (killed-run, started 2026-12-07 10:00:00 UTC)" in text, text
+    assert "a killed process writes no history row" in text
+    assert "- repaired: the run a dead process left RUNNING" in text and "idx_podcasts_tenant_id" in text, (
+        text
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert len(list_runs(conn, "dev")) == rows_before + 1
