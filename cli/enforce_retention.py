@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"target": str(resolved), **report.as_dict()})
         return ExitCode.FAILED if left else ExitCode.OK
+    from db.plan.retention_hazards import estimated_rows
+
     verb = "would remove" if report.dry_run else "removed"
     for t in report.tables:
         cutoff = f"{t.cutoff.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
@@ -61,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
                 out("  a batch's lock did not come within lock_timeout: the next run deletes the rest")
         else:
             done = len(t.chunks) if report.dry_run else t.chunks_dropped
+            unanalyzed = sum(1 for c in t.chunks if c.estimated_rows < 0)
+            rows = estimated_rows(t.rows, unanalyzed, len(t.chunks))
             out(
                 f"{t.table} (keep {t.keep_for}): {verb} {done} whole chunk(s) ending by {cutoff}, "
-                f"~{t.rows:,} row(s) by the statistics"
+                f"{rows} by the statistics"
             )
             _chunk_table(t.chunks, report.dry_run)
             if t.chunks_left:

@@ -96,14 +96,25 @@ class Removal:
         elif self.chunks is None:
             what = f"~{self.rows:,} row(s) older than {self.cutoff:%Y-%m-%d %H:%M %Z}"
         else:
-            unknown = f", {self.unanalyzed} of them never analyzed" if self.unanalyzed else ""
             span = (
                 f" ({self.oldest:%Y-%m-%d} to {self.newest:%Y-%m-%d})" if self.oldest and self.newest else ""
             )
-            what = f"{self.chunks} chunk(s){span} with ~{self.rows:,} row(s){unknown}"
+            what = (
+                f"{self.chunks} chunk(s){span} with {estimated_rows(self.rows, self.unanalyzed, self.chunks)}"
+            )
         return (
             f"retention of {self.table} shrinks to {self.new} {before}: the next enforcement deletes {what}"
         )
+
+
+def estimated_rows(rows: int, unanalyzed: int, chunks: int) -> str:
+    """The statistics' row count of `chunks` chunks, never "~0" for chunks never analyzed (reltuples -1
+    says nothing about their rows)."""
+    if not unanalyzed:
+        return f"~{rows:,} row(s)"
+    if unanalyzed >= chunks:
+        return f"an unknown number of rows (none of the {chunks} chunk(s) analyzed yet)"
+    return f"~{rows:,} row(s) in the analyzed ones and an unknown number in {unanalyzed} never analyzed"
 
 
 def retention_hazards(conn: psycopg.Connection, plan: Plan, *, rows_known: bool = True) -> Plan:

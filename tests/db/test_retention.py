@@ -275,3 +275,14 @@ def test_a_windows_function_that_is_not_constants_is_refused_before_it_runs_on_t
     )
     with pytest.raises(ConfigError, match="not one VALUES list of constants"):
         windows_in_definition(None, definition)  # type: ignore[arg-type]  # refused before any query
+
+
+def test_chunks_never_analyzed_are_an_unknown_number_of_rows_never_zero() -> None:
+    from db.plan.retention_hazards import estimated_rows
+
+    assert estimated_rows(5_000, 0, 11) == "~5,000 row(s)"
+    assert estimated_rows(0, 11, 11) == "an unknown number of rows (none of the 11 chunk(s) analyzed yet)"
+    assert (
+        estimated_rows(72, 1, 3)
+        == "~72 row(s) in the analyzed ones and an unknown number in 1 never analyzed"
+    )
