@@ -46,13 +46,35 @@ def ways_out() -> str:
 
 
 def ui_server_api() -> str | None:
-    """The local server's API URL when its port file exists and /health answers, else None."""
+    """The local server's API URL when its port file exists, its process lives and /health answers.
+
+    A dead server.pid means whatever answers on that port now is another server (another checkout's,
+    another PREFECT_HOME's): its runs, artifacts and concurrency slots are not this project's.
+    """
+    state = ui_state_dir()
     try:
-        port = int((ui_state_dir() / "port").read_text().strip())
+        port = int((state / "port").read_text().strip())
     except (OSError, ValueError):
+        return None
+    if not _pid_file_alive(state / "server.pid"):
         return None
     api = f"http://127.0.0.1:{port}/api"
     return api if answers(api) else None
+
+
+def _pid_file_alive(path: Path) -> bool:
+    """False only when `path` names a process that is gone (no file: a server started elsewhere)."""
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 def answers(api: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
@@ -233,7 +255,8 @@ def stop_local_server(state: Path | None = None) -> None:
 def _wait_until_answering(server, api: str, log_path: Path) -> None:  # type: ignore[no-untyped-def]
     limit = float(os.environ.get(STARTUP_TIMEOUT_VAR) or 120)
     deadline = time.monotonic() + limit
-    while not answers(api, timeout=1.0):
+    while not answers(api, timeout=1.0) or server.poll() is not None:
+        # Something answering while ours has exited is another server that took the port first.
         if server.poll() is not None:
             raise ConfigError(
                 f"the local Prefect server exited (code {server.returncode}) before answering",

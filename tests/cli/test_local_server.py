@@ -96,3 +96,35 @@ def test_a_configured_server_is_used_and_none_is_started(
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     use_server_for_runs()
     assert "PREFECT_API_URL" not in os.environ and not (tmp_path / "prefect" / "server.pid").exists()
+
+
+def test_a_port_file_whose_server_died_is_not_trusted_even_if_something_answers_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another checkout's server took the port: its runs and slots are not ours, so start our own."""
+    import http.server
+    import threading
+
+    from cli.prefect_server import ui_server_api
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    foreign = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+        (tmp_path / "port").write_text(f"{foreign.server_address[1]}\n")
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        (tmp_path / "server.pid").write_text(f"{gone.pid}\n")
+        assert ui_server_api() is None
+        (tmp_path / "server.pid").write_text(f"{os.getpid()}\n")  # a live server process: trusted
+        assert ui_server_api() == f"http://127.0.0.1:{foreign.server_address[1]}/api"
+    finally:
+        foreign.shutdown()
