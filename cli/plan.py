@@ -130,4 +130,7 @@ def run(args: argparse.Namespace) -> int:
         out_indented(pending.text())
         out_indented(render_text(plan))
         out(f"plan checksum {plan.checksum} (catalog {plan.catalog_checksum[:12]}, mode {plan.mode})")
+        if plan.is_empty and pending.files:  # "no changes" above is the master file's; the run has work
+            count = len(pending.files)
+            out(f"{count} one-off(s) pending: `schemaflow migrate` runs them (exit 1: work is left)")
     return ExitCode.OK if plan.is_empty and not pending.files else ExitCode.FAILED
