@@ -29,7 +29,7 @@ from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line
 from db.deploy.lock import hold_migration_lock
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
-from db.deploy.statements import split_file
+from db.deploy.statements import Statement, error_line, split_file
 from db.errors import ApplyFailed
 from db.versions.backfill import DEFAULT_MAX_PASSES, BackfillNotConverged, is_update, run_batched_update
 from db.versions.files import MigrationFile
@@ -186,6 +186,7 @@ class _Runner:
         while True:
             attempt += 1
             current: tuple[MigrationFile, FileRun] | None = None
+            running: Statement | None = None
             started = datetime.now(UTC)
             watch, watching = self.watch(group), None
             try:
@@ -196,6 +197,7 @@ class _Runner:
                         clock = time.monotonic()
                         statements = split_file(f.up)
                         for statement in statements:
+                            running = statement
                             self.conn.execute(statement.text)  # type: ignore[arg-type]  # the reviewed file
                             if not f.locks_acknowledged:  # whatever the file SET (a DO block's set_config)
                                 set_local_limits(self.conn, self.limits)
@@ -223,6 +225,7 @@ class _Runner:
                     attempt,
                     "rolled back: no file of this transaction was applied",
                     held,
+                    error_line(running, exc) if running is not None else None,
                 )
 
     def autocommit_file(self, f: MigrationFile, run: FileRun) -> None:
@@ -261,6 +264,7 @@ class _Runner:
                     f"statement {index} of {len(statements)} failed; the ones before it are committed "
                     "(they are idempotent: migrate again resumes)",
                     watching.tripped if watching is not None else None,
+                    error_line(statement, exc),
                 )  # fmt: skip
         run.seconds, run.statements, run.detail = (
             time.monotonic() - clock,
@@ -305,9 +309,11 @@ class _Runner:
         attempts: int,
         what: str,
         held: HeldTooLong | None = None,
+        line: int | None = None,
     ) -> None:
+        name = f"{f.name}:{line}" if line else f.name  # the line opens in an editor as it is
         if held is not None:
-            message = f"one-off {f.name} failed: {held.describe()}; {what}"
+            message = f"one-off {name} failed: {held.describe()}; {what}"
             hint = (
                 f"make {f.name} hold its locks briefly (split it; run it as no-transaction or in batches), "
                 "or, after review, add `-- schemaflow: locks acknowledged: <reason>` to its header"
@@ -316,7 +322,7 @@ class _Runner:
             first = first_error_line(exc)
             sqlstate = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
             gave_up = f"gave up after {attempts} attempt(s): " if isinstance(exc, RETRYABLE_ERRORS) else ""
-            message = f"one-off {f.name} failed: {gave_up}{first}{sqlstate}; {what}"
+            message = f"one-off {name} failed: {gave_up}{first}{sqlstate}; {what}"
             hint = (
                 "another session holds a lock; run migrate again when it has finished"
                 if gave_up

@@ -208,7 +208,7 @@ def test_the_run_keeps_the_environment_s_lock_timeout_whatever_a_one_off_sets(
     clock = time.monotonic()
     with psycopg.connect(seeded_url) as holder:
         holder.execute("LOCK TABLE public.podcasts IN ACCESS EXCLUSIVE MODE")
-        with pytest.raises(ApplyFailed, match=r"one-off 20260101000000_waits.sql failed: gave up"):
+        with pytest.raises(ApplyFailed, match=r"one-off 20260101000000_waits.sql:2 failed: gave up"):
             apply_schema(
                 seeded_url, read_schema(), environment="test", migrations_dir=folder,
                 lock_timeout="500ms", statement_timeout="20s", lock_retries=1,
