@@ -31,10 +31,10 @@ from psycopg import sql
 
 from db.connection.urls import libpq_subprocess_args
 from db.deploy.apply import apply_master_schema
-from db.deploy.statements import split_file
 from db.local.cluster import PG_BIN, LocalCluster, free_port
 from db.run.plan_apply import apply_schema
 from db.schema.master_file import MASTER_SCHEMA
+from db.schema.statements import split_file
 
 
 def fresh_database(cluster: LocalCluster) -> str:

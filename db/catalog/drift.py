@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from pglast.parser import ParseError, split
 from psycopg import sql
 
 from db.catalog.capabilities import Capabilities, detect_capabilities
@@ -47,9 +46,9 @@ from db.errors import ConfigError
 from db.plan.model import Plan, RelationSize
 from db.plan.sizes import read_sizes
 from db.schema.declared_roles import declared_roles
-from db.schema.lint import split_statements
 from db.schema.master_file import checksum, read_schema
 from db.schema.replayed import PASSWORD, replayed_statements
+from db.schema.statements import error_line, split_file
 
 # None: every user schema. TimescaleDB's internal schemas and schemaflow's own are never included.
 DRIFT_SCHEMAS: tuple[str, ...] | None = None
@@ -304,9 +303,7 @@ def build_expected(
                     align_spellings(conn, snap, live)
                 return snap
         # Only syntax errors carry a position: find the failing statement by running them one by one.
-        line = _line_of_position(failure, text, 0) or _failing_statement_line(
-            conn, text, scratch, target, site.url
-        )
+        line = _failing_statement_line(conn, text, scratch, target, site.url)
         raise _file_does_not_apply(failure, text, line) from None
 
 
@@ -376,29 +373,18 @@ def _file_does_not_apply(exc: psycopg.Error, text: str, line: int | None) -> Fil
     )
 
 
-def _line_of_position(exc: psycopg.Error, text: str, start: int) -> int | None:
-    """The file's line of the server's error position, counted in the statement starting at `start`."""
-    position = exc.diag.statement_position  # 1-based, in what was sent
-    if not (position and position.isdigit()):
-        return None
-    return text.count("\n", 0, start + int(position) - 1) + 1
-
-
 def _failing_statement_line(
     conn: psycopg.Connection, text: str, scratch: Capabilities, target: Capabilities, url: str
 ) -> int | None:
-    """Run the file statement by statement (rolled back) to the one that fails: its line."""
-    try:
-        slices = [(s.start, text[s]) for s in split(text, only_slices=True)]
-    except ParseError:
-        slices = split_statements(text)
+    """Run the file statement by statement (rolled back) to the one that fails: the line its error
+    points at (db/schema/statements.py, as apply names it)."""
     with conn.transaction(force_rollback=True):
         load_target_extension(conn, scratch, target, url)
-        for start, piece in slices:
+        for statement in split_file(text):
             try:
-                conn.execute(piece)  # type: ignore[arg-type]  # the trusted master file's own statement
+                conn.execute(statement.text)  # type: ignore[arg-type]  # the trusted master file's own statement
             except psycopg.Error as exc:
-                return _line_of_position(exc, text, start) or text.count("\n", 0, start) + 1
+                return error_line(statement, exc)
     return None
 
 

@@ -1,6 +1,6 @@
 """Applying the master schema: all-or-nothing, under the migration lock, with lock retries and a change list.
 
-The file runs statement by statement (split by pglast, db/deploy/statements.py) inside one explicit
+The file runs statement by statement (split by pglast, db/schema/statements.py) inside one explicit
 transaction, so any failure names its line in the file and still rolls everything back. Statements
 that cannot run in a transaction block (a continuous aggregate's first refresh) run after the
 commit, in autocommit (db/deploy/post_commit.py). The session's settings and the lock-timeout
@@ -34,10 +34,10 @@ from db.deploy.lock import hold_migration_lock
 from db.deploy.post_commit import run_post_commit_steps
 from db.deploy.result import ApplyResult, changes_between
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
-from db.deploy.statements import Statement, error_line, refuse_transaction_control, split_file
 from db.errors import ApplyFailed, ConnectionFailed
 from db.plan.quoting import quote_ident
 from db.schema.master_file import checksum, read_schema
+from db.schema.statements import Statement, error_line, refuse_transaction_control, split_file
 
 SNAPSHOT_SCHEMAS = ("public",)
 # Which of the given tables ('schema.table') exist, in the order given.

@@ -73,7 +73,6 @@ MAX_LISTED_LEFT = 10
 SETTLE_ATTEMPTS, SETTLE_PAUSE_SECONDS = 5, 2.0  # reading the catalog again after a lost server
 
 
-# What a reshape of metrics_daily runs instead of the plan, as the one step the hazard gate judges.
 def apply_schema(
     url: str,
     text: str,

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from db.deploy.statements import refuse_transaction_control
 from db.errors import CheckFailed, ConfigError
 from db.schema.lint import RULES, lint_sql
 from db.schema.master_file import MASTER_SCHEMA, read_schema
+from db.schema.statements import refuse_transaction_control
 
 # SF001 parse-error, SF006 not-transactional: the file cannot run as one transaction at all.
 BLOCKING_RULES = ("SF001", "SF006")

@@ -26,10 +26,10 @@ from db.catalog.snapshot import snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line
 from db.deploy.apply import apply_master_schema
-from db.deploy.statements import split_file
 from db.errors import CheckFailed
 from db.plan.planner import plan_changes
 from db.plan.render import describe_step
+from db.schema.statements import split_file
 from db.versions.files import MigrationFile
 from db.versions.history import VersionRow, ensure_versions_table, record_version
 

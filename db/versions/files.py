@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from db.deploy.statements import split_file
 from db.errors import ConfigError
+from db.schema.statements import split_file
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from pglast import ast, enums
 
-from db.deploy.statements import split_file
 from db.errors import CheckFailed
 from db.plan.squawk import _run_squawk  # the one Squawk runner (its excluded rules say why)
 from db.schema.lint import lint_sql
+from db.schema.statements import split_file
 from db.versions.files import MigrationFile
 from db.versions.lock_rules import LOCKS_ACK_HINT, lock_findings, parsed_statements
 

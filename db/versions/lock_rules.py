@@ -23,7 +23,7 @@ from pglast import ast, enums, parse_plpgsql, parse_sql
 from pglast.parser import ParseError
 from pglast.visitors import Visitor
 
-from db.deploy.statements import split_file
+from db.schema.statements import split_file
 from db.versions.files import MigrationFile
 
 TIMEOUT_RULE = "SF102"

@@ -20,8 +20,8 @@ from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line
 from db.deploy.lock import hold_migration_lock
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
-from db.deploy.statements import split_file
 from db.errors import ApplyFailed
+from db.schema.statements import split_file
 from db.versions.files import MigrationFile
 from db.versions.lint import refuse_unacknowledged
 from db.versions.lock_watch import LockWatch

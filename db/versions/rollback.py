@@ -22,8 +22,8 @@ from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line, mask_url
 from db.deploy.lock import hold_migration_lock
 from db.deploy.session import prepare_session
-from db.deploy.statements import split_file
 from db.errors import ApplyFailed, CheckFailed, ConfigError
+from db.schema.statements import split_file
 from db.versions.files import MigrationFile
 from db.versions.history import VersionRow, record_version, restore_command_for
 from db.versions.run import DEFAULT_LIMITS, Limits, run_with_retry, set_local_limits, set_session_limits

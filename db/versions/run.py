@@ -29,8 +29,8 @@ from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line
 from db.deploy.lock import hold_migration_lock
 from db.deploy.session import RETRYABLE_ERRORS, backoff_seconds, prepare_session
-from db.deploy.statements import Statement, error_line, split_file
 from db.errors import ApplyFailed
+from db.schema.statements import Statement, error_line, split_file
 from db.versions.backfill import DEFAULT_MAX_PASSES, BackfillNotConverged, is_update, run_batched_update
 from db.versions.files import MigrationFile
 from db.versions.history import VersionRow, ensure_versions_table, record_version

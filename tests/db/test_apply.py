@@ -14,9 +14,9 @@ from db.deploy.history import list_runs
 from db.deploy.lock import release_migration_lock, try_acquire_migration_lock
 from db.deploy.result import ApplyResult
 from db.deploy.session import backoff_seconds
-from db.deploy.statements import refuse_transaction_control
 from db.errors import ApplyFailed, MigrationLocked
 from db.schema.master_file import read_schema
+from db.schema.statements import refuse_transaction_control
 
 SCHEMAS = ("public", "schemaflow")
 SMALL_SCHEMA = """

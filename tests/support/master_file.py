@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import psycopg
 
-from db.deploy.statements import split_file
 from db.schema.master_file import read_schema
+from db.schema.statements import split_file
 
 
 def execute_master_file(conn: psycopg.Connection, text: str | None = None) -> None:
