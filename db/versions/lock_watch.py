@@ -12,7 +12,8 @@ transaction rolls back and the waiters go on. A file whose header acknowledges i
 from __future__ import annotations
 
 import threading
-from contextlib import suppress
+from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -20,6 +21,7 @@ import psycopg
 from psycopg import sql
 
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
+from db.versions.files import MigrationFile
 
 POLL_SECONDS = 0.2
 # The sessions waiting on a lock `pid` holds (pg_locks.waitstart: PostgreSQL 14+), the longest wait.
@@ -103,3 +105,16 @@ class LockWatch:
                 self.tripped = self.tripped or HeldTooLong(row[0], row[1], row[2], self.limit)
                 with suppress(psycopg.Error):
                     self._conn.execute("SELECT pg_cancel_backend(%s)", (self.pid,))
+
+
+def watch_one_offs(
+    conn: psycopg.Connection,
+    files: Iterable[MigrationFile],
+    lock_timeout: str,
+    url: str,
+    connect_timeout: int,
+) -> AbstractContextManager[LockWatch | None]:
+    """A fresh watch of `conn`'s backend while `files` run; none when one of them acknowledges its locks."""
+    if any(f.locks_acknowledged for f in files):
+        return nullcontext()
+    return LockWatch(url, conn.info.backend_pid, lock_timeout, connect_timeout)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import psycopg
@@ -24,7 +24,7 @@ from db.errors import ApplyFailed
 from db.schema.statements import split_file
 from db.versions.files import MigrationFile
 from db.versions.lint import refuse_unacknowledged
-from db.versions.lock_watch import LockWatch
+from db.versions.lock_watch import LockWatch, watch_one_offs
 from db.versions.run import Limits, set_local_limits
 
 NOT_REHEARSED = "not rehearsed on the data: runs outside a transaction"
@@ -66,14 +66,11 @@ def rehearse_one_offs(
     with connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
         prepare_session(conn)
         with hold_migration_lock(conn):
-            pid, acknowledged = conn.info.backend_pid, any(item.file.locks_acknowledged for item in ran)
-
-            def watch() -> AbstractContextManager[LockWatch | None]:
-                if acknowledged:
-                    return nullcontext()
-                return LockWatch(url, pid, limits.lock_timeout, connect_timeout)
-
-            _run_rolled_back(conn, ran, limits, sleep, watch)
+            files = [item.file for item in ran]
+            _run_rolled_back(
+                conn, ran, limits, sleep,
+                lambda: watch_one_offs(conn, files, limits.lock_timeout, url, connect_timeout),
+            )  # fmt: skip
     return out
 
 

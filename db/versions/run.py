@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +35,7 @@ from db.versions.backfill import DEFAULT_MAX_PASSES, BackfillNotConverged, is_up
 from db.versions.files import MigrationFile
 from db.versions.history import VersionRow, ensure_versions_table, record_version
 from db.versions.lint import refuse_unacknowledged
-from db.versions.lock_watch import HeldTooLong, LockWatch
+from db.versions.lock_watch import HeldTooLong, LockWatch, watch_one_offs
 from db.versions.validate import Status, version_status
 
 LOGGER = logging.getLogger("schemaflow.versions")
@@ -166,10 +166,7 @@ class _Runner:
     connect_timeout: int
 
     def watch(self, files: list[MigrationFile]) -> AbstractContextManager[LockWatch | None]:
-        """The lock watch (db/versions/lock_watch.py) for `files`, unless one acknowledges its locks."""
-        if any(f.locks_acknowledged for f in files):
-            return nullcontext()
-        return LockWatch(self.url, self.conn.info.backend_pid, self.limits.lock_timeout, self.connect_timeout)
+        return watch_one_offs(self.conn, files, self.limits.lock_timeout, self.url, self.connect_timeout)
 
     def start(self, f: MigrationFile) -> FileRun:
         how = (
