@@ -86,6 +86,22 @@ def main(argv: list[str] | None = None) -> int:
     if words[:1] == ["--version"]:
         print(f"schemaflow {version()}")
         return ExitCode.OK
+    from cli import warm_runner
+
+    leave_runner_with: dict[str, str] | None = None
+    if argv is None and warm_runner.enabled(words):
+        handed = warm_runner.hand_over(words)
+        if handed is not None:
+            return handed
+        leave_runner_with = dict(os.environ)  # before the command adds Prefect's settings to it
+    try:
+        return _run(words, argv)
+    finally:
+        if leave_runner_with is not None:
+            warm_runner.start_in_background(leave_runner_with)
+
+
+def _run(words: list[str], argv: list[str] | None) -> int:
     from cli.target import check_target_early
     from db.connection.urls import mask_url
 

@@ -235,6 +235,9 @@ def stop_local_server(state: Path | None = None) -> None:
     SIGTERM to its process group, SIGKILL after 10 s. `make ui-stop` does the same for make ui's."""
     import signal
 
+    from cli.warm_runner import stop_runner
+
+    stop_runner(state or ui_state_dir())
     pid_file = (state or ui_state_dir()) / "server.pid"
     try:
         pid = int(pid_file.read_text())

@@ -205,6 +205,7 @@ case "${1:-start}" in
         echo "For schemaflow outside make: export PREFECT_HOME=$STATE"
         ;;
     stop)
+        stop_one runner warm_runner
         stop_one worker
         stop_one docs http.server
         stop_one server

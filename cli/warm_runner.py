@@ -1,0 +1,514 @@
+"""A warm process that runs `migrate` and `rollback` without paying Prefect's imports on every command.
+
+Importing Prefect, the flows and their libraries costs a command about 2 s, and tearing the
+interpreter down again about 0.4 s, against 1.5 s for the whole of `schemaflow plan`. So after a
+command has run a flow on the local Prefect server (the one started in the background or by
+`make ui`), it leaves `python -m cli.warm_runner` behind in PREFECT_HOME. The runner imports all of
+that once and listens on PREFECT_HOME/runner.sock (mode 0600, callers of another user refused).
+
+The next such command hands over its arguments, environment, working directory and its own stdin,
+stdout and stderr (SCM_RIGHTS). The runner forks a child that runs the command exactly as
+`schemaflow` would, on the caller's terminal, and the caller exits with the child's status. Signals
+the caller gets (Ctrl-C, SIGTERM, SIGHUP) go on to the child; if the caller dies (kill -9), the
+child is killed, as the command itself would have been.
+
+The runner only serves a caller whose fingerprint is its own: the same Python, the same schemaflow
+source files (mtimes), the same installed packages, the same Prefect settings in the environment
+and the same local server. Any difference, and the caller runs the command itself as before, and the
+stale runner exits. The runner also exits when its server stops, after an idle hour, or on SIGTERM
+(`make ui-stop` and stop_local_server() send it). SCHEMAFLOW_WARM_RUNNER=off turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+from pathlib import Path
+
+from cli.prefect_server import PROJECT_ROOT, SERVER_MODE_VAR, ui_state_dir
+
+WARM_COMMANDS = frozenset({"migrate", "rollback"})
+SWITCH_VAR = "SCHEMAFLOW_WARM_RUNNER"
+IDLE_VAR = "SCHEMAFLOW_WARM_RUNNER_IDLE_S"
+DEFAULT_IDLE_S = 3600.0
+SOCKET_NAME = "runner.sock"
+PID_NAME = "runner.pid"
+LOCK_NAME = "runner.lock"
+LOG_NAME = "runner.log"
+SOURCE_DIRS = ("cli", "flows", "tasks", "db", "expectations")
+# Read at import time by Prefect (its settings), by db/local/cluster.py or by Python itself: a caller
+# whose values differ would get the runner's.
+IMPORT_TIME_PREFIXES = ("PREFECT_", "GX_")
+IMPORT_TIME_VARS = (SERVER_MODE_VAR, "SCHEMAFLOW_PG_BIN", "PYTHONPATH", "PYTHONHASHSEED", "HOME", "TZ")
+# Modules the commands import only while they run (Prefect's engines, fastapi's encoder for the
+# run's parameters, graphviz for the flow's visualisation hook, the GX suites): warm too.
+WARM_IMPORTS = (
+    "cli.main",
+    "cli.migrate",
+    "cli.rollback",
+    "cli.console",
+    "flows.migrate",
+    "flows.rollback",
+    "prefect.engine",
+    "prefect.flow_engine",
+    "prefect.task_engine",
+    "prefect.concurrency.sync",
+    "prefect.utilities.visualization",
+    "fastapi.encoders",
+    "pydantic.color",
+    "rich._emoji_codes",
+    "http.cookies",
+    "great_expectations",  # 4 s of its own; the suites run on every migrate unless skipped
+    "great_expectations.expectations",
+    "sqlalchemy.pool",
+)
+HEADER = struct.Struct("!I")
+POLL_S = 2.0
+
+in_worker = False  # set in the forked child: its own main() must not hand over again
+
+
+def enabled(words: list[str]) -> bool:
+    """Whether this command line may be handed to (or leave behind) a warm runner."""
+    if in_worker or os.environ.get(SWITCH_VAR, "").lower() in ("0", "off", "false", "no"):
+        return False
+    command = next((word for word in words if not word.startswith("-")), None)
+    return command in WARM_COMMANDS and "--debug" not in words
+
+
+def fingerprint(environ: dict[str, str] | os._Environ[str]) -> str:
+    """What the runner's warm imports depend on; equal for a caller it may serve."""
+    state = ui_state_dir()
+    settings = {
+        k: v for k, v in environ.items() if k.startswith(("PREFECT_", "GX_")) or k in IMPORT_TIME_VARS
+    }
+    facts = {
+        "python": [sys.executable, sys.version],
+        "root": str(PROJECT_ROOT),
+        "sources": _source_stamp(),
+        "packages": _packages_stamp(),
+        "settings": sorted(settings.items()),
+        "server": [_read(state / "port"), _read(state / "server.pid")],
+        "locale": [sys.getfilesystemencoding(), sys.flags.utf8_mode],
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def _source_stamp() -> list[int]:
+    newest, count = 0, 0
+    for name in SOURCE_DIRS:
+        for folder, _dirs, files in os.walk(PROJECT_ROOT / name):
+            for file in files:
+                if file.endswith(".py"):
+                    newest = max(newest, os.stat(os.path.join(folder, file)).st_mtime_ns)
+                    count += 1
+    return [newest, count]
+
+
+def _packages_stamp() -> list[str]:
+    # A package installed, removed or upgraded adds or removes a dist-info folder: the folder's mtime.
+    return [f"{path}:{os.stat(path).st_mtime_ns}" for path in sys.path if path.endswith("-packages")]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+# ---- the caller's side ------------------------------------------------------------------------
+
+
+def hand_over(words: list[str]) -> int | None:
+    """Run the command in the warm runner; its exit code, or None when no runner takes it (run it here)."""
+    path = ui_state_dir() / SOCKET_NAME
+    if not path.exists():
+        return None
+    request = {
+        "fingerprint": fingerprint(os.environ),
+        "argv": [sys.argv[0], *words],
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "streams": [[stream.encoding, stream.errors] for stream in (sys.stdin, sys.stdout, sys.stderr)],
+    }
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(5.0)
+        conn.connect(str(path))
+        body = json.dumps(request).encode()
+        socket.send_fds(conn, [HEADER.pack(len(body)) + body], [0, 1, 2])
+        reply = _receive_line(conn)
+    except OSError:  # no runner behind the file (it died), a stream closed, or it did not answer
+        conn.close()
+        return None
+    if reply is None or "pid" not in reply:
+        conn.close()
+        return None  # refused: a stale runner, which exits now
+    conn.settimeout(None)
+    return _follow(conn, int(reply["pid"]))
+
+
+def _follow(conn: socket.socket, pid: int) -> int:
+    """Pass our signals on to the child running the command until its status arrives."""
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, forward)
+    try:
+        reply = _receive_line(conn)
+    finally:
+        conn.close()
+    if reply is None or "status" not in reply:
+        print("schemaflow: error: the warm runner ended before the command did", file=sys.stderr)
+        print(
+            f"  what to do: see {ui_state_dir() / LOG_NAME}; {SWITCH_VAR}=off runs commands without it",
+            file=sys.stderr,
+        )
+        return 1
+    return int(reply["status"])
+
+
+def _receive_line(conn: socket.socket) -> dict | None:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+    return dict(json.loads(data))
+
+
+def _send_line(conn: socket.socket, message: dict) -> None:
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def start_in_background(original_env: dict[str, str]) -> None:
+    """After a command ran a flow on the local server: leave a runner for the next one, if none lives."""
+    if original_env.get("PREFECT_API_URL") or original_env.get(SERVER_MODE_VAR, "").lower() == "temporary":
+        return  # a configured server: not ours to follow, and no PID file tells when it stops
+    state = ui_state_dir()
+    if not (state / "port").exists() or _runner_alive(state):
+        return
+    import subprocess
+
+    with open(state / LOG_NAME, "a") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "cli.warm_runner"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=original_env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,  # not in the terminal's process group: Ctrl-C on a later command is ours
+        )
+
+
+def _runner_alive(state: Path) -> bool:
+    import fcntl
+
+    try:
+        with open(state / LOCK_NAME, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return True  # cannot tell: do not start another
+    return False
+
+
+def stop_runner(state: Path) -> None:
+    """SIGTERM the runner under `state`, if one lives (the server it follows is stopping)."""
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int(_read(state / PID_NAME)), signal.SIGTERM)
+
+
+# ---- the runner -------------------------------------------------------------------------------
+
+
+def serve() -> int:
+    """Import everything once, then fork a child per command until idle, stale or told to stop."""
+    import fcntl
+    import importlib
+    import logging
+    import threading
+    import time
+
+    state = ui_state_dir()
+    lock = open(state / LOCK_NAME, "a")  # noqa: SIM115 - held for the runner's life: one per PREFECT_HOME
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0
+    log = logging.getLogger("schemaflow.warm_runner")  # to runner.log (stderr); not the root logger,
+    handler = logging.StreamHandler()  # whose handlers every forked command would inherit
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    original_env = dict(os.environ)
+    mine = fingerprint(original_env)
+    server_pid = _read(state / "server.pid")
+    from cli.prefect_server import ui_server_api
+
+    if not ui_server_api():
+        log.info("not serving: no local Prefect server answers in %s", state)
+        return 0
+    _prepare_environment_as_a_command_would()
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
+    if threading.active_count() != 1:
+        # fork() copies only the calling thread: a lock another thread held stays held in the child.
+        log.info("not serving: importing started threads %s", threading.enumerate())
+        return 0
+    path = state / SOCKET_NAME
+    listener = _listen(path)
+    socket_inode = path.stat().st_ino
+    (state / PID_NAME).write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the per-command supervisors reap themselves
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    idle_limit = float(os.environ.get(IDLE_VAR) or DEFAULT_IDLE_S)
+    last_used = time.monotonic()
+    log.info("warm runner %d serving %s", os.getpid(), path)
+    try:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                idle = time.monotonic() - last_used
+                reason = _reason_to_stop(
+                    state, path, socket_inode, server_pid, original_env, mine, idle, idle_limit
+                )
+                if reason:
+                    log.info("stopping: %s", reason)
+                    return 0
+                continue
+            last_used = time.monotonic()
+            if not _serve_one(conn, listener, mine, log):
+                log.info(
+                    "stopping: a caller's fingerprint differs (code, packages, settings or server changed)"
+                )
+                return 0
+    finally:
+        if _read(state / PID_NAME) == str(os.getpid()):
+            (state / PID_NAME).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+
+
+def _prepare_environment_as_a_command_would() -> None:
+    """The environment cli/migrate.py gives Prefect (and expectations/context.py gives GX) before
+    importing it, so the settings they read at import are the ones a command's own import would read."""
+    from cli.migrate import QUIET_PREFECT
+    from cli.prefect_server import use_server_for_runs
+    from expectations.context import quiet_gx
+
+    quiet_gx()
+    for key, value in QUIET_PREFECT.items():
+        os.environ.setdefault(key, value)
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
+    use_server_for_runs()
+
+
+def _listen(path: Path) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    staging.unlink(missing_ok=True)
+    old_umask = os.umask(0o177)  # 0600 from the first moment
+    try:
+        listener.bind(str(staging))
+    finally:
+        os.umask(old_umask)
+    listener.listen(8)
+    os.replace(staging, path)  # a caller sees the socket only once the runner is warm
+    listener.settimeout(POLL_S)
+    return listener
+
+
+def _reason_to_stop(
+    state: Path,
+    path: Path,
+    socket_inode: int,
+    server_pid: str,
+    original_env: dict[str, str],
+    mine: str,
+    idle: float,
+    idle_limit: float,
+) -> str | None:
+    if _read(state / "server.pid") != server_pid or not _alive(server_pid):
+        return "the Prefect server it followed stopped"
+    if idle > idle_limit:
+        return f"idle for {idle:.0f} s"
+    try:
+        if path.stat().st_ino != socket_inode:
+            return "its socket was replaced"
+    except OSError:
+        return "its socket was removed"
+    if fingerprint(original_env) != mine:
+        return "schemaflow's code or packages changed"
+    return None
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _serve_one(conn: socket.socket, listener: socket.socket, mine: str, log) -> bool:  # type: ignore[no-untyped-def]
+    """Take one caller; False when it showed that this runner is stale."""
+    fds: list[int] = []
+    try:
+        conn.settimeout(5.0)
+        caller, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if uid != os.getuid():
+            log.info("refused a caller of uid %d", uid)
+            return True
+        request, fds = _receive_request(conn)
+        if request.get("fingerprint") != mine or len(fds) != 3:
+            _send_line(conn, {"refused": "stale"})
+            return False
+        if os.fork() == 0:
+            listener.close()
+            _supervise(conn, fds, request, caller, log)  # never returns
+        return True
+    except (OSError, ValueError) as exc:
+        log.info("dropped a caller: %s", exc)
+        return True
+    finally:
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+
+
+def _receive_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+    if len(data) < HEADER.size:
+        raise ValueError("short request")
+    (length,) = HEADER.unpack(data[: HEADER.size])
+    body = data[HEADER.size :]
+    while len(body) < length:
+        chunk = conn.recv(length - len(body))
+        if not chunk:
+            raise ValueError("request cut short")
+        body += chunk
+    return dict(json.loads(body)), list(fds)
+
+
+def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, log) -> None:  # type: ignore[no-untyped-def]
+    """In the fork: start the command's child, tell the caller its PID, then its status.
+
+    The caller's connection closing first means the caller died: the child is killed as the command
+    would have been with it.
+    """
+    import select
+    import time
+
+    from db.connection.urls import mask_url
+
+    started = time.monotonic()
+    words = mask_url(" ".join(request["argv"][1:]))  # runner.log never holds a password
+    os.setsid()  # out of the runner's process group: stopping the runner does not end a running deploy
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        child = os.fork()
+        if child == 0:
+            conn.close()
+            _run_command(fds, request)  # never returns
+        for fd in fds:
+            os.close(fd)
+        conn.settimeout(None)
+        _send_line(conn, {"pid": child})
+        watch = os.pidfd_open(child)
+        while True:
+            ready, _, _ = select.select([watch, conn.fileno()], [], [])
+            if watch in ready:
+                _, status = os.waitpid(child, 0)
+                code = os.waitstatus_to_exitcode(status)
+                code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell says
+                _send_line(conn, {"status": code})
+                log.info(
+                    "served caller %d (%s): exit %d in %.2f s",
+                    caller,
+                    words,
+                    code,
+                    time.monotonic() - started,
+                )
+                break
+            if not conn.recv(1):  # the caller is gone
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                log.info("caller %d (%s) died: its command was killed", caller, words)
+                break
+    except BaseException:  # a fork never returns into the runner's loop
+        pass
+    os._exit(0)
+
+
+def _run_command(fds: list[int], request: dict) -> None:
+    """In the command's child: become the caller's process (streams, directory, environment), run it."""
+    global in_worker
+    in_worker = True
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    (in_enc, in_err), (out_enc, out_err), (err_enc, err_err) = request["streams"]
+    sys.stdin = open(0, encoding=in_enc, errors=in_err, closefd=False)  # noqa: SIM115
+    sys.stdout = open(  # noqa: SIM115
+        1, "w", encoding=out_enc, errors=out_err, closefd=False, buffering=1 if os.isatty(1) else -1
+    )
+    sys.stderr = open(2, "w", encoding=err_enc, errors=err_err, closefd=False, buffering=1)  # noqa: SIM115
+    sys.argv = list(request["argv"])
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = 1
+    try:
+        from cli.main import main
+
+        code = int(main() or 0)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException as exc:  # say it on the caller's stderr, never lose it
+        print(f"schemaflow: unexpected {type(exc).__name__} in the warm runner: {exc}", file=sys.stderr)
+    finally:
+        _finish(code)
+
+
+def _finish(code: int) -> None:
+    """Send Prefect's queued run logs and events, then end without the interpreter's teardown (~0.4 s)."""
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError):
+                stream.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    # Through the imported module, not this __main__ copy: the forked child's cli.main must see the
+    # same `in_worker` the child sets.
+    import cli.warm_runner
+
+    sys.exit(cli.warm_runner.serve())
