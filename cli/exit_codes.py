@@ -27,6 +27,7 @@ MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.USAGE: (
         "bad arguments or configuration (environments.toml, a connection string, the TLS rule), a "
+        "schema file that does not parse or does not apply to an empty scratch database, a "
         "database or Prefect server that cannot be reached, a Secret block that cannot be read"
     ),
     ExitCode.NOT_RUNNING: "`local-db status`: the local database is not running",
