@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from db.connection.connect import connect
+    from db.connection.urls import mask_url
     from db.versions.backfill import describe_started, started_backfills
     from db.versions.files import discover_migrations
     from db.versions.history import list_versions
@@ -41,8 +42,13 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"one-off migrations of {target}")
     for r in rows:
         late = " (out of order)" if r["out_of_order"] else ""
-        print(f"  {r['version']}  {r['kind']:8}  {r['outcome']:7}  {r['started_at']:%Y-%m-%d %H:%M:%S}  "
+        # A failed attempt is recorded with kind 'applied'; "applied failed" read as if it were applied.
+        failed = r["outcome"] != "success"
+        kind = "tried" if failed and r["kind"] == "applied" else r["kind"]
+        print(f"  {r['version']}  {kind:8}  {r['outcome']:7}  {r['started_at']:%Y-%m-%d %H:%M:%S}  "
               f"{float(r['duration_seconds']):8.3f} s  {r['slug']}{late}")  # fmt: skip
+        if failed and r["detail"]:
+            print(f"      {mask_url(r['detail'].splitlines()[0])[:300]}")
     for f in status.pending:
         # A backfill that committed batches but has not converged is partly done, not pending.
         state = "partly done" if f.version in started else "pending    "

@@ -184,3 +184,22 @@ def test_versions_lists_the_history_and_repair_records_an_edited_file_on_purpose
     assert "a comment added" in detail
     again = apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
     assert again.changes == []
+
+
+def test_versions_shows_a_failed_attempt_as_tried_with_what_it_left(
+    env_folder: Path, db_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    """A failed one-off is recorded with kind 'applied'; the list read "applied  failed" as if it were."""
+    from db.errors import ApplyFailed
+
+    (env_folder / "20991231000000_divide.sql").write_text("SELECT 1 / 0;\n")
+    with pytest.raises(ApplyFailed, match="division by zero"):
+        apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    capsys.readouterr()
+    assert main(["versions", "--env", "dev"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    [attempt] = [i for i, line in enumerate(lines) if "20991231000000  tried     failed" in line]
+    assert "divide" in lines[attempt]
+    assert "20991231000000_divide.sql:1 failed: division by zero" in lines[attempt + 1], lines
+    assert not any("20991231000000  applied" in line for line in lines)
+    assert any("20991231000000  pending" in line for line in lines)  # still to run, once fixed
