@@ -270,9 +270,12 @@ class RunReport:
             if result.dry_run:
                 ran = f"failed: {result.outcome}"
             what = "statement(s) in the file" if result.method == "file" else "planned step(s)"
+            # A one-off that failed stopped the run before the master's plan: no steps, no mode to name.
+            facts = [f"{result.statements} {what}"] if result.statements or result.mode else []
+            facts += [f"{result.attempts} attempt(s)", f"{result.seconds} s"]
+            facts += [f"mode {result.mode}"] if result.mode else []
             return [
-                f"- apply ran and {ran} ({result.statements} {what}, {result.attempts} attempt(s), "
-                f"{result.seconds} s, mode {result.mode})"
+                f"- apply ran and {ran} ({', '.join(facts)})"
                 + (f"; failed run recorded as history id {result.history_id}" if result.history_id else ""),
                 "",
                 *_step_table(result.steps),

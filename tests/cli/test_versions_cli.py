@@ -191,10 +191,17 @@ def test_versions_shows_a_failed_attempt_as_tried_with_what_it_left(
 ) -> None:
     """A failed one-off is recorded with kind 'applied'; the list read "applied  failed" as if it were."""
     from db.errors import ApplyFailed
+    from tasks.reporting import RunReport
 
     (env_folder / "20991231000000_divide.sql").write_text("SELECT 1 / 0;\n")
-    with pytest.raises(ApplyFailed, match="division by zero"):
+    with pytest.raises(ApplyFailed, match="division by zero") as failure:
         apply_schema(db_url, end_state_master(), environment="dev", migrations_dir=env_folder, **LIMITS)  # type: ignore[arg-type]
+    # The run's report: the one-off stopped it before the master's plan, so no "0 planned step(s)"
+    # and no empty "mode" (it read "(0 planned step(s), 1 attempt(s), 0.2 s, mode )").
+    report = RunReport(environment="dev", apply=failure.value.result).to_markdown()
+    [line] = [line for line in report.splitlines() if line.startswith("- apply ran and")]
+    assert "planned step(s)" not in line and "mode" not in line and "attempt(s)" in line, line
+    assert "20991231000000_divide" in report
     capsys.readouterr()
     assert main(["versions", "--env", "dev"]) == 0
     lines = capsys.readouterr().out.splitlines()
