@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     rows = table("id", "started (UTC)", "env", "outcome", "changed", "secs", "who / commit")
     for r in runs:
-        commit = (r["git_commit"] or "")[:10] or "-"
+        commit = _short_commit(r["git_commit"])
         who = f"{r['os_user'] or '?'}@{r['client_host'] or '?'} as {r['db_user']} {commit}"
         if r["error_message"]:
             who += f"\nerror: {mask_url(r['error_message'])}"
@@ -95,3 +95,13 @@ def _as_json(row: dict[str, Any]) -> dict[str, Any]:
     if row.get("error_message"):
         shown["error_message"] = mask_url(str(row["error_message"]))
     return shown
+
+
+def _short_commit(commit: str | None) -> str:
+    """The first 10 characters of the commit, keeping a "-dirty" mark."""
+    from db.deploy.history import DIRTY_SUFFIX
+
+    if not commit:
+        return "-"
+    dirty = commit.endswith(DIRTY_SUFFIX)
+    return commit[:10] + (DIRTY_SUFFIX if dirty else "")

@@ -309,7 +309,8 @@ def _history_record(result: ApplyResult, started: datetime, outcome: str, **extr
         finished_at=datetime.now(UTC),
         schema_mode=result.mode,
         attempts=result.attempts,
-        **extra,
+        # The plan this run ran, approved or not (record_approval adds who approved it, and why).
+        **{"plan_checksum": result.plan_checksum or None, **extra},
     )
 
 

@@ -162,16 +162,30 @@ def list_runs(
         return list(cur.fetchall())
 
 
+DIRTY_SUFFIX = "-dirty"  # as `git describe --dirty` marks it
+# Untracked files count only here: a new one-off not yet committed is part of what a run deploys.
+DEPLOYED_FOLDER = "db/migrations"
+
+
 def git_commit(root: Path = PROJECT_ROOT) -> str | None:
-    """The checkout's HEAD commit, or None when git or the repository is not there."""
+    """The checkout's HEAD commit, with "-dirty" when a tracked file differs from it or an untracked
+    file sits in db/migrations (the run did not deploy HEAD as committed); None outside git."""
+    commit = _git(root, "rev-parse", "HEAD")
+    if not commit:
+        return None
+    changed = _git(root, "status", "--porcelain", "--untracked-files=no")
+    new_files = _git(root, "status", "--porcelain", "--untracked-files=all", "--", DEPLOYED_FOLDER)
+    return commit + DIRTY_SUFFIX if changed or new_files else commit
+
+
+def _git(root: Path, *argv: str) -> str:
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
+            ["git", *argv], cwd=root, capture_output=True, text=True, timeout=5, check=False
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def _os_user() -> str | None:

@@ -56,5 +56,32 @@ def test_recording_is_part_of_the_callers_transaction(db_url: str) -> None:
 def test_git_commit_is_the_checkouts_head_or_none_outside_git(tmp_path: Path) -> None:
     head = git_commit()
     in_checkout = (Path(__file__).resolve().parents[2] / ".git").exists()
-    assert (head is not None and re.fullmatch(r"[0-9a-f]{40}", head)) if in_checkout else head is None
+    shape = r"[0-9a-f]{40}(-dirty)?"
+    assert (head is not None and re.fullmatch(shape, head)) if in_checkout else head is None
     assert git_commit(tmp_path) is None
+
+
+def test_git_commit_is_marked_dirty_when_the_checkout_is_not_what_head_says(tmp_path: Path) -> None:
+    """A run from an edited checkout did not deploy HEAD: its history row must not say it did."""
+    import subprocess
+
+    def git(*argv: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *argv], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "db" / "migrations").mkdir(parents=True)
+    master = tmp_path / "db" / "migrations" / "99999999999999_master_schema.sql"
+    master.write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "notes.txt").write_text("x\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "base")
+    clean = git_commit(tmp_path)
+    assert clean is not None and re.fullmatch(r"[0-9a-f]{40}", clean)
+    (tmp_path / "scratch.txt").write_text("an untracked file elsewhere is not the deploy\n")
+    assert git_commit(tmp_path) == clean
+    master.write_text("CREATE TABLE t (id bigint);\n")
+    assert git_commit(tmp_path) == f"{clean}-dirty"
+    git("checkout", "-q", "--", ".")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "db" / "migrations" / "20990101000000_new.sql").write_text("SELECT 1;\n")
+    assert git_commit(tmp_path) == f"{clean}-dirty"  # a one-off not yet committed is deployed too

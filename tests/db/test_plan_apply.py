@@ -183,6 +183,8 @@ def test_an_added_index_runs_as_a_planned_step_and_the_post_condition_holds(db_u
         assert conn.execute("SELECT to_regclass('public.idx_episodes_title')").fetchone() != (None,)
         runs = list_runs(conn)
     assert (runs[0]["outcome"], runs[0]["objects_changed"]) == ("success", 1)
+    # The plan it ran is on its history row, approved or not (it was null unless approved).
+    assert runs[0]["plan_checksum"] == result.plan_checksum and len(result.plan_checksum) == 64
 
 
 def test_a_column_type_change_is_refused_on_staging_and_applies_with_the_allowance(db_url: str) -> None:
