@@ -62,3 +62,8 @@ def test_cli_exit_codes_and_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert "what to do:" in out
     assert main(["lint", str(BAD / "missing.sql")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_constant_if_is_named_as_no_guard() -> None:
+    findings = lint_file(BAD / "constant_guard_do_block.sql")
+    assert findings and all("its IF tests a constant, not the catalog" in f.message for f in findings)
