@@ -11,6 +11,7 @@ import psycopg
 from prefect import task
 from pydantic import SecretStr
 
+from db.clip import clip
 from db.connection.environments import get_environment, scratch_setting
 from db.deploy.result import ApplyResult
 from db.errors import ApplyInterrupted, ConnectionFailed
@@ -120,7 +121,7 @@ def apply(
         log("post-commit %s: %s (%.2f s) %s", step.name, step.status, step.seconds, step.detail)
     for row in result.steps:
         logger.info("step %s %s: %s s, lock wait %s s: %s", row["step"], row["status"], row["seconds"],
-                    row["lock wait (s)"], row["sql"][:200])  # fmt: skip
+                    row["lock wait (s)"], clip(row["sql"], 200))  # fmt: skip
     description = f"{'Planned' if dry_run else 'Applied'} schema changes for {environment}"
     if result.plan_checksum:  # the plan a person approved, or the one computed for this run
         description += f" (plan {result.plan_checksum})"

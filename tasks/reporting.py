@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from db.clip import clip
 from db.connection.urls import mask_url
 from db.deploy.preflight import CheckResult
 from db.deploy.result import ApplyResult
@@ -313,7 +314,7 @@ def _step_table(steps: list[dict[str, str]]) -> list[str]:
         return []
     lines = ["| # | status | where | lock | s | lock wait s | SQL |", "|---|---|---|---|---|---|---|"]
     for s in steps[:MAX_LISTED_CHANGES]:
-        sql = s["sql"].replace("|", "/")[:300]
+        sql = clip(s["sql"], 300).replace("|", "/")
         lines.append(f"| {s['step']} | {s['status']} | {s['where']} | {s['lock']} | {s['seconds']} | "
                      f"{s['lock wait (s)']} | `{sql}` |")  # fmt: skip
     return [*lines, ""]

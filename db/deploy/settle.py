@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from db.clip import clip
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.deploy.execute import catalog_checksum_now
 from db.deploy.history import list_runs
@@ -102,7 +103,7 @@ class Settled:
         return [
             Change(action="committed", kind="one-off", name=row["sql"], detail=row["detail"])
             if row["step"] == "one-off"
-            else Change(action="committed", kind="step", name=row["step"], detail=row["sql"][:300])
+            else Change(action="committed", kind="step", name=row["step"], detail=clip(row["sql"], 300))
             for row in self.committed
         ]
 
@@ -209,7 +210,7 @@ def _named(rows: list[dict[str, str]], details: bool = False) -> str:
 
 
 def _label(row: dict[str, str], details: bool = False) -> str:
-    sql = " ".join(row["sql"].split())[:80]
+    sql = clip(row["sql"], 80)
     if row["step"] == "one-off":  # a settled one-off names its file and what of it committed
         return f"one-off {sql}" + (f": {row['detail']}" if row.get("detail") else "")
     step = row["step"] if row["step"].startswith("one-off") else f"step {row['step']}"
