@@ -146,8 +146,15 @@ def run(args: argparse.Namespace) -> int:
         return _print_json(env, state, seconds)
     _print_report(env, started)
     if state.is_completed():
+        unproven = state.result().get("not_rehearsed") or []
+        caveat = (
+            f", except {len(unproven)} step(s) it could not rehearse ({', '.join(unproven)}; the report "
+            "says why)"
+            if unproven
+            else ""
+        )
         out(
-            f"migrate {env.name}: {'dry run ' if args.dry_run else ''}done in {seconds:.1f} s; "
+            f"migrate {env.name}: {'dry run ' if args.dry_run else ''}done in {seconds:.1f} s{caveat}; "
             f"report also in {env.report_log}; history: schemaflow history --env {env.name}"
         )
         return ExitCode.OK

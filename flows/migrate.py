@@ -259,6 +259,12 @@ def summary(report: RunReport, log_path: Any) -> dict[str, Any]:
         "report_log": str(log_path) if log_path else None,
         "plan_checksum": report.plan.checksum if report.plan else None,
         "approval": report.approval.as_dict() if report.approval else None,
+        # A dry run that passed proves only what it ran: the steps and one-offs it could not run.
+        "not_rehearsed": [
+            row["step"]
+            for row in (result.steps if result else [])
+            if row["status"].startswith("not rehearsed")
+        ],
     }
 
 

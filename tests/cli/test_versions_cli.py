@@ -85,6 +85,9 @@ def test_migrate_dry_run_lists_the_pending_one_offs_and_changes_nothing(
     assert main(["migrate", "--env", "dev", "--dry-run"]) == 0
     report = capsys.readouterr().out
     assert RENAME in report and BACKFILL in report and "pending one-off" in report
+    # The batch backfill commits per batch, so the dry run cannot run it: its last line says so.
+    last = " ".join(report[report.rindex("migrate dev: dry run done in") :].split())
+    assert "it could not rehearse (one-off 3;" in last, last
     assert _one(db_url, "SELECT to_regclass('schemaflow.migration_versions')") is None
     assert _one(db_url, "SELECT count(audio_url) FROM public.episodes")
 
