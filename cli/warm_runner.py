@@ -70,8 +70,12 @@ WARM_IMPORTS = (
 )
 HEADER = struct.Struct("!I")
 POLL_S = 2.0
+CONNECT_TIMEOUT_S = 5.0
+REPLY_TIMEOUT_S = 30.0  # the runner answers within milliseconds; a hung one must not hang the caller
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 in_worker = False  # set in the forked child: its own main() must not hand over again
+_lock = None  # the runner's lock file; a fork closes its copy, or a long deploy would keep it held
 
 
 def enabled(words: list[str]) -> bool:
@@ -86,7 +90,7 @@ def fingerprint(environ: dict[str, str] | os._Environ[str]) -> str:
     """What the runner's warm imports depend on; equal for a caller it may serve."""
     state = ui_state_dir()
     settings = {
-        k: v for k, v in environ.items() if k.startswith(("PREFECT_", "GX_")) or k in IMPORT_TIME_VARS
+        k: v for k, v in environ.items() if k.startswith(IMPORT_TIME_PREFIXES) or k in IMPORT_TIME_VARS
     }
     facts = {
         "python": [sys.executable, sys.version],
@@ -106,14 +110,22 @@ def _source_stamp() -> list[int]:
         for folder, _dirs, files in os.walk(PROJECT_ROOT / name):
             for file in files:
                 if file.endswith(".py"):
-                    newest = max(newest, os.stat(os.path.join(folder, file)).st_mtime_ns)
-                    count += 1
+                    with contextlib.suppress(OSError):  # removed while we walk: the count differs
+                        newest = max(newest, os.stat(os.path.join(folder, file)).st_mtime_ns)
+                        count += 1
     return [newest, count]
 
 
 def _packages_stamp() -> list[str]:
     # A package installed, removed or upgraded adds or removes a dist-info folder: the folder's mtime.
-    return [f"{path}:{os.stat(path).st_mtime_ns}" for path in sys.path if path.endswith("-packages")]
+    return [f"{path}:{_mtime(path)}" for path in sys.path if path.endswith("-packages")]
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _read(path: Path) -> str:
@@ -127,51 +139,71 @@ def _read(path: Path) -> str:
 
 
 def hand_over(words: list[str]) -> int | None:
-    """Run the command in the warm runner; its exit code, or None when no runner takes it (run it here)."""
+    """Run the command in the warm runner; its exit code, or None when no runner takes it (run it here).
+
+    None only while the command cannot have started there: no runner, a refusal, or no answer to the
+    request (the runner kills a command whose caller has hung up).
+    """
     path = ui_state_dir() / SOCKET_NAME
-    if not path.exists():
+    streams = (sys.stdin, sys.stdout, sys.stderr)
+    if not path.exists() or any(stream is None for stream in streams):
         return None
-    request = {
-        "fingerprint": fingerprint(os.environ),
-        "argv": [sys.argv[0], *words],
-        "env": dict(os.environ),
-        "cwd": os.getcwd(),
-        "streams": [[stream.encoding, stream.errors] for stream in (sys.stdin, sys.stdout, sys.stderr)],
-    }
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.settimeout(5.0)
-        conn.connect(str(path))
-        body = json.dumps(request).encode()
-        socket.send_fds(conn, [HEADER.pack(len(body)) + body], [0, 1, 2])
-        reply = _receive_line(conn)
-    except OSError:  # no runner behind the file (it died), a stream closed, or it did not answer
-        conn.close()
+        request = {
+            "fingerprint": fingerprint(os.environ),
+            "argv": [sys.argv[0], *words],
+            "env": dict(os.environ),
+            "cwd": os.getcwd(),
+            "streams": [[stream.encoding, stream.errors] for stream in streams],
+        }
+    except OSError:  # the working directory or a source file vanished
         return None
-    if reply is None or "pid" not in reply:
-        conn.close()
-        return None  # refused: a stale runner, which exits now
-    conn.settimeout(None)
-    return _follow(conn, int(reply["pid"]))
-
-
-def _follow(conn: socket.socket, pid: int) -> int:
-    """Pass our signals on to the child running the command until its status arrives."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    child: list[int] = []
+    pending: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        if not child:
+            pending.append(signum)  # passed on once the child's PID is known
+            return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+            os.kill(child[0], signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(signum, forward)
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
     try:
-        reply = _receive_line(conn)
+        try:
+            conn.settimeout(CONNECT_TIMEOUT_S)
+            conn.connect(str(path))
+            body = json.dumps(request).encode()
+            socket.send_fds(conn, [HEADER.pack(len(body)) + body], [0, 1, 2])
+            conn.settimeout(REPLY_TIMEOUT_S)
+            reply = _receive_line(conn)
+        except OSError:  # no runner behind the file (it died), a stream closed, or no answer in time
+            reply = None
+        if reply is None or "pid" not in reply:
+            if pending:  # interrupted while asking: nothing ran here, and the runner ends its child
+                print("schemaflow: interrupted; nothing further was done", file=sys.stderr)
+                return 128 + pending[0]
+            return None  # refused (a stale runner, which exits now) or gone: run it here
+        child.append(int(reply["pid"]))
+        for signum in pending:
+            forward(signum, None)
+        conn.settimeout(None)
+        return _follow(conn)
     finally:
         conn.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _follow(conn: socket.socket) -> int:
+    """Wait for the status of the child running the command (our signals go on to it meanwhile)."""
+    reply = _receive_line(conn)
     if reply is None or "status" not in reply:
         print("schemaflow: error: the warm runner ended before the command did", file=sys.stderr)
         print(
-            f"  what to do: see {ui_state_dir() / LOG_NAME}; {SWITCH_VAR}=off runs commands without it",
+            f"  what to do: see {ui_state_dir() / LOG_NAME} and `schemaflow history`; "
+            f"{SWITCH_VAR}=off runs commands without the runner",
             file=sys.stderr,
         )
         return 1
@@ -244,9 +276,10 @@ def serve() -> int:
     import time
 
     state = ui_state_dir()
-    lock = open(state / LOCK_NAME, "a")  # noqa: SIM115 - held for the runner's life: one per PREFECT_HOME
+    global _lock
+    _lock = open(state / LOCK_NAME, "a")  # noqa: SIM115 - held for the runner's life: one per PREFECT_HOME
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0
     log = logging.getLogger("schemaflow.warm_runner")  # to runner.log (stderr); not the root logger,
@@ -421,6 +454,8 @@ def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, 
     started = time.monotonic()
     words = mask_url(" ".join(request["argv"][1:]))  # runner.log never holds a password
     os.setsid()  # out of the runner's process group: stopping the runner does not end a running deploy
+    if _lock is not None:
+        _lock.close()  # its flock stays with the runner alone
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
@@ -459,34 +494,43 @@ def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, 
 
 
 def _run_command(fds: list[int], request: dict) -> None:
-    """In the command's child: become the caller's process (streams, directory, environment), run it."""
+    """In the command's child: become the caller's process (streams, directory, environment), run it.
+
+    Every failure, the set-up's included, ends this process with a non-zero status: an exception must
+    not climb back into the supervisor's code, which would report 0 for a command that never ran.
+    """
     global in_worker
     in_worker = True
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-        os.close(fd)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    (in_enc, in_err), (out_enc, out_err), (err_enc, err_err) = request["streams"]
-    sys.stdin = open(0, encoding=in_enc, errors=in_err, closefd=False)  # noqa: SIM115
-    sys.stdout = open(  # noqa: SIM115
-        1, "w", encoding=out_enc, errors=out_err, closefd=False, buffering=1 if os.isatty(1) else -1
-    )
-    sys.stderr = open(2, "w", encoding=err_enc, errors=err_err, closefd=False, buffering=1)  # noqa: SIM115
-    sys.argv = list(request["argv"])
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
-        signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = 1
     try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        (in_enc, in_err), (out_enc, out_err), (err_enc, err_err) = request["streams"]
+        sys.stdin = open(0, encoding=in_enc, errors=in_err, closefd=False)  # noqa: SIM115
+        sys.stdout = open(  # noqa: SIM115
+            1, "w", encoding=out_enc, errors=out_err, closefd=False, buffering=1 if os.isatty(1) else -1
+        )
+        sys.stderr = open(2, "w", encoding=err_enc, errors=err_err, closefd=False, buffering=1)  # noqa: SIM115
+        sys.argv = list(request["argv"])
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.chdir(request["cwd"])
         from cli.main import main
 
         code = int(main() or 0)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        print("schemaflow: interrupted; nothing further was done", file=sys.stderr)
+        code = 130
     except BaseException as exc:  # say it on the caller's stderr, never lose it
-        print(f"schemaflow: unexpected {type(exc).__name__} in the warm runner: {exc}", file=sys.stderr)
+        print(f"schemaflow: error: the warm runner could not run the command: {exc}", file=sys.stderr)
+        print(f"  what to do: run it again with {SWITCH_VAR}=off", file=sys.stderr)
+        code = 1
     finally:
         _finish(code)
 
