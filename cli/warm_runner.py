@@ -9,12 +9,12 @@ that once and listens on PREFECT_HOME/runner.sock (mode 0600, callers of another
 The next such command hands over its arguments, environment, working directory and its own stdin,
 stdout and stderr (SCM_RIGHTS). The runner forks a child that runs the command exactly as
 `schemaflow` would, on the caller's terminal, and the caller exits with the child's status. Signals
-the caller gets (Ctrl-C, SIGTERM, SIGHUP) go on to the child; if the caller dies (kill -9), the
-child is killed, as the command itself would have been.
+the caller gets (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z) go on to the child; if the caller dies (kill -9),
+the child is killed, as the command itself would have been.
 
 The runner only serves a caller whose fingerprint is its own: the same Python, the same schemaflow
-source files (mtimes), the same installed packages, the same Prefect settings in the environment
-and the same local server. Any difference, and the caller runs the command itself as before, and the
+code (change times), the same installed packages, the same Prefect and GX settings in the
+environment and the same local server. Any difference, and the caller runs the command itself as before, and the
 stale runner exits. The runner also exits when its server stops, after an idle hour, or on SIGTERM
 (`make ui-stop` and stop_local_server() send it). SCHEMAFLOW_WARM_RUNNER=off turns it off.
 """
@@ -30,6 +30,7 @@ import socket
 import struct
 import sys
 from pathlib import Path
+from typing import Any
 
 from cli.prefect_server import PROJECT_ROOT, SERVER_MODE_VAR, ui_state_dir
 
@@ -42,6 +43,7 @@ PID_NAME = "runner.pid"
 LOCK_NAME = "runner.lock"
 LOG_NAME = "runner.log"
 SOURCE_DIRS = ("cli", "flows", "tasks", "db", "expectations")
+SCHEMA_FILES = PROJECT_ROOT / "db" / "migrations"
 # Read at import time by Prefect (its settings), by db/local/cluster.py or by Python itself: a caller
 # whose values differ would get the runner's.
 IMPORT_TIME_PREFIXES = ("PREFECT_", "GX_")
@@ -71,8 +73,18 @@ WARM_IMPORTS = (
 HEADER = struct.Struct("!I")
 POLL_S = 2.0
 CONNECT_TIMEOUT_S = 5.0
-REPLY_TIMEOUT_S = 30.0  # the runner answers within milliseconds; a hung one must not hang the caller
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+REQUEST_TIMEOUT_S = 2.0
+REPLY_TIMEOUT_S = 10.0  # the runner answers within milliseconds; a hung one must not hang the caller
+FORWARDED_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
+GO = b"go\n"
 
 in_worker = False  # set in the forked child: its own main() must not hand over again
 _lock = None  # the runner's lock file; a fork closes its copy, or a long deploy would keep it held
@@ -98,20 +110,24 @@ def fingerprint(environ: dict[str, str] | os._Environ[str]) -> str:
         "sources": _source_stamp(),
         "packages": _packages_stamp(),
         "settings": sorted(settings.items()),
-        "server": [_read(state / "port"), _read(state / "server.pid")],
+        "server": [str(state.resolve()), _read(state / "port"), _read(state / "server.pid")],
         "locale": [sys.getfilesystemencoding(), sys.flags.utf8_mode],
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
 def _source_stamp() -> list[int]:
+    """The newest change time and the count of the code the runner has loaded: .py, and .sql that
+    modules read at import. ctime, which any write moves and `touch -d` or `cp -p` cannot set back.
+    The schema files (db/migrations) are read per run, so editing them keeps the runner."""
     newest, count = 0, 0
     for name in SOURCE_DIRS:
-        for folder, _dirs, files in os.walk(PROJECT_ROOT / name):
+        for folder, dirs, files in os.walk(PROJECT_ROOT / name):
+            dirs[:] = [d for d in dirs if os.path.join(folder, d) != str(SCHEMA_FILES)]
             for file in files:
-                if file.endswith(".py"):
+                if file.endswith((".py", ".sql")):
                     with contextlib.suppress(OSError):  # removed while we walk: the count differs
-                        newest = max(newest, os.stat(os.path.join(folder, file)).st_mtime_ns)
+                        newest = max(newest, os.stat(os.path.join(folder, file)).st_ctime_ns)
                         count += 1
     return [newest, count]
 
@@ -141,13 +157,14 @@ def _read(path: Path) -> str:
 def hand_over(words: list[str]) -> int | None:
     """Run the command in the warm runner; its exit code, or None when no runner takes it (run it here).
 
-    None only while the command cannot have started there: no runner, a refusal, or no answer to the
-    request (the runner kills a command whose caller has hung up).
+    The hand-over is a handshake, so that a command never runs twice: the runner accepts, we answer
+    "go", and only then does it start the command. Until our "go" we may still run it here (no
+    runner, a refusal, no answer within REPLY_TIMEOUT_S); after it, never.
     """
     path = ui_state_dir() / SOCKET_NAME
     streams = (sys.stdin, sys.stdout, sys.stderr)
     if not path.exists() or any(stream is None for stream in streams):
-        return None
+        return None  # a closed stdin or stdout: the runner could not be handed it
     try:
         request = {
             "fingerprint": fingerprint(os.environ),
@@ -156,50 +173,85 @@ def hand_over(words: list[str]) -> int | None:
             "cwd": os.getcwd(),
             "streams": [[stream.encoding, stream.errors] for stream in streams],
         }
-    except OSError:  # the working directory or a source file vanished
+    except OSError:  # the working directory vanished
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    child: list[int] = []
-    pending: list[int] = []
-
-    def forward(signum: int, _frame: object) -> None:
-        if not child:
-            pending.append(signum)  # passed on once the child's PID is known
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child[0], signum)
-
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED_SIGNALS}
+    relay = _Relay()
+    previous = relay.install()
     try:
         try:
             conn.settimeout(CONNECT_TIMEOUT_S)
             conn.connect(str(path))
-            body = json.dumps(request).encode()
-            socket.send_fds(conn, [HEADER.pack(len(body)) + body], [0, 1, 2])
+            _send_request(conn, request)
             conn.settimeout(REPLY_TIMEOUT_S)
-            reply = _receive_line(conn)
-        except OSError:  # no runner behind the file (it died), a stream closed, or no answer in time
-            reply = None
-        if reply is None or "pid" not in reply:
-            if pending:  # interrupted while asking: nothing ran here, and the runner ends its child
+            accepted = _receive_line(conn)
+            if accepted is None or not accepted.get("accepted") or relay.pending:
+                accepted = None
+            else:
+                conn.sendall(GO)
+        except OSError:  # no runner behind the file (it died), or no answer in time
+            accepted = None
+        if accepted is None:
+            if relay.pending:  # interrupted while asking: nothing started there, nothing here
                 print("schemaflow: interrupted; nothing further was done", file=sys.stderr)
-                return 128 + pending[0]
+                return 128 + relay.pending[0]
             return None  # refused (a stale runner, which exits now) or gone: run it here
-        child.append(int(reply["pid"]))
-        for signum in pending:
-            forward(signum, None)
         conn.settimeout(None)
-        return _follow(conn)
+        return _follow(conn, relay)
     finally:
         conn.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _follow(conn: socket.socket) -> int:
-    """Wait for the status of the child running the command (our signals go on to it meanwhile)."""
-    reply = _receive_line(conn)
-    if reply is None or "status" not in reply:
+class _Relay:
+    """Our signals, passed on to the child running the command once its PID is known; Ctrl-Z stops
+    the child with us, and `fg` continues both."""
+
+    def __init__(self) -> None:
+        self.child: int | None = None
+        self.pending: list[int] = []
+
+    def install(self) -> dict[int, Any]:
+        previous: dict[int, Any] = {
+            signum: signal.signal(signum, self.forward) for signum in FORWARDED_SIGNALS
+        }
+        previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, self.suspend)
+        return previous
+
+    def forward(self, signum: int, _frame: object = None) -> None:
+        if self.child is None:
+            self.pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.child, signum)
+
+    def suspend(self, _signum: int, _frame: object) -> None:
+        if self.child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.child, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until the shell continues us
+        signal.signal(signal.SIGTSTP, self.suspend)
+        if self.child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.child, signal.SIGCONT)
+
+    def started(self, pid: int) -> None:
+        self.child = pid
+        for signum in self.pending:
+            self.forward(signum)
+
+
+def _follow(conn: socket.socket, relay: _Relay) -> int:
+    """The child's PID, then its status: an exit code, or the signal that ended it, ending us alike."""
+    started = _receive_line(conn)
+    if started is not None and "pid" in started:
+        relay.started(int(started["pid"]))
+        ended = _receive_line(conn)
+    else:
+        ended = None
+    if ended is None or "status" not in ended:
         print("schemaflow: error: the warm runner ended before the command did", file=sys.stderr)
         print(
             f"  what to do: see {ui_state_dir() / LOG_NAME} and `schemaflow history`; "
@@ -207,7 +259,19 @@ def _follow(conn: socket.socket) -> int:
             file=sys.stderr,
         )
         return 1
-    return int(reply["status"])
+    if ended.get("signal"):  # as the command's own process would have ended, for a caller's wait()
+        sys.stdout.flush()
+        signal.signal(int(ended["signal"]), signal.SIG_DFL)
+        os.kill(os.getpid(), int(ended["signal"]))
+    return int(ended["status"])
+
+
+def _send_request(conn: socket.socket, request: dict) -> None:
+    """The request, its three descriptors riding on the first bytes; the rest as the socket takes it."""
+    body = json.dumps(request).encode()
+    data = HEADER.pack(len(body)) + body
+    sent = socket.send_fds(conn, [data], [0, 1, 2])
+    conn.sendall(data[sent:])
 
 
 def _receive_line(conn: socket.socket) -> dict | None:
@@ -235,12 +299,12 @@ def start_in_background(original_env: dict[str, str]) -> None:
 
     with open(state / LOG_NAME, "a") as log:
         subprocess.Popen(
-            [sys.executable, "-m", "cli.warm_runner"],
+            [sys.executable, "-P", "-m", "cli.warm_runner"],  # -P: not the cwd's own cli/ or db/
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=original_env,
-            cwd=PROJECT_ROOT,
+            cwd=os.getcwd(),  # a relative PREFECT_HOME names the same folder for the runner as for us
             start_new_session=True,  # not in the terminal's process group: Ctrl-C on a later command is ours
         )
 
@@ -259,9 +323,12 @@ def _runner_alive(state: Path) -> bool:
 
 
 def stop_runner(state: Path) -> None:
-    """SIGTERM the runner under `state`, if one lives (the server it follows is stopping)."""
+    """SIGTERM the runner under `state`, if one lives (the server it follows is stopping); never a
+    process that took a dead runner's PID."""
     with contextlib.suppress(OSError, ValueError):
-        os.kill(int(_read(state / PID_NAME)), signal.SIGTERM)
+        pid = int(_read(state / PID_NAME))
+        if b"cli.warm_runner" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGTERM)
 
 
 # ---- the runner -------------------------------------------------------------------------------
@@ -404,7 +471,7 @@ def _serve_one(conn: socket.socket, listener: socket.socket, mine: str, log) -> 
     """Take one caller; False when it showed that this runner is stale."""
     fds: list[int] = []
     try:
-        conn.settimeout(5.0)
+        conn.settimeout(REQUEST_TIMEOUT_S)  # a caller that connects and says nothing holds up the next
         caller, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
         if uid != os.getuid():
             log.info("refused a caller of uid %d", uid)
@@ -441,24 +508,29 @@ def _receive_request(conn: socket.socket) -> tuple[dict, list[int]]:
 
 
 def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, log) -> None:  # type: ignore[no-untyped-def]
-    """In the fork: start the command's child, tell the caller its PID, then its status.
+    """In the fork: accept, wait for the caller's "go", start the command's child, report its PID and
+    then its status.
 
-    The caller's connection closing first means the caller died: the child is killed as the command
-    would have been with it.
+    No "go" (the caller gave up waiting and runs the command itself), and nothing starts. The
+    caller's connection closing after that means the caller died: the child is killed, as the
+    command would have been with it.
     """
     import select
     import time
 
-    from db.connection.urls import mask_url
-
     started = time.monotonic()
-    words = mask_url(" ".join(request["argv"][1:]))  # runner.log never holds a password
     os.setsid()  # out of the runner's process group: stopping the runner does not end a running deploy
     if _lock is not None:
         _lock.close()  # its flock stays with the runner alone
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    words = _loggable(request.get("argv", []))
+    child = 0
     try:
+        _send_line(conn, {"accepted": True})
+        conn.settimeout(REPLY_TIMEOUT_S)
+        if conn.recv(len(GO)) != GO:
+            os._exit(0)
         child = os.fork()
         if child == 0:
             conn.close()
@@ -472,25 +544,34 @@ def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, 
             ready, _, _ = select.select([watch, conn.fileno()], [], [])
             if watch in ready:
                 _, status = os.waitpid(child, 0)
+                child = 0
                 code = os.waitstatus_to_exitcode(status)
-                code = 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell says
-                _send_line(conn, {"status": code})
-                log.info(
-                    "served caller %d (%s): exit %d in %.2f s",
-                    caller,
-                    words,
-                    code,
-                    time.monotonic() - started,
-                )
+                killed = -code if code < 0 else None
+                code = 128 + killed if killed else code  # as a shell reports a death by signal N
+                _send_line(conn, {"status": code, "signal": killed})
+                took = time.monotonic() - started
+                log.info("served caller %d (%s): exit %d in %.2f s", caller, words, code, took)
                 break
             if not conn.recv(1):  # the caller is gone
                 os.kill(child, signal.SIGKILL)
                 os.waitpid(child, 0)
+                child = 0
                 log.info("caller %d (%s) died: its command was killed", caller, words)
                 break
-    except BaseException:  # a fork never returns into the runner's loop
-        pass
+    except BaseException as exc:  # a fork never returns into the runner's loop
+        if child:  # the caller can no longer be told: the command must not run on unseen
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
+        log.info("caller %d (%s): %s", caller, words, exc)
     os._exit(0)
+
+
+def _loggable(argv: list[str]) -> str:
+    """The command and its environment's name for runner.log: never an argument's value (a URL)."""
+    command = next((word for word in argv[1:] if not word.startswith("-")), "")
+    named = [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "--env"]
+    named += [word.split("=", 1)[1] for word in argv if word.startswith("--env=")]
+    return f"{command} --env {named[0]}" if named else command
 
 
 def _run_command(fds: list[int], request: dict) -> None:

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from cli.prefect_server import stop_local_server
-from cli.warm_runner import LOG_NAME, PID_NAME, SOCKET_NAME
+from cli.warm_runner import LOG_NAME, PID_NAME, REPLY_TIMEOUT_S, SOCKET_NAME
 from db.local.cluster import LocalCluster, free_port
 from tests.conftest import create_database, drop_database
 from tests.support.environments import MIGRATE_ENVIRONMENTS
@@ -106,15 +107,45 @@ def test_a_later_migrate_runs_warm_with_the_cold_commands_output_and_exit_codes(
     cold = loop.run(*NOOP, "--schema-file", missing, SCHEMAFLOW_WARM_RUNNER="off")
     assert warm.returncode == cold.returncode == 2, warm.stderr
     assert warm.stderr == cold.stderr and "no-such-schema.sql" in warm.stderr
-    assert re.search(r"served caller \d+ \(migrate .*--schema-file .*\): exit 2", loop.log()), loop.log()
+    assert re.search(r"served caller \d+ \(migrate --env dev\): exit 2", loop.log()), loop.log()
 
-    # A URL on the command line reaches the command, and runner.log without its password.
+    # A URL on the command line reaches the command; runner.log names no argument's value, so not a
+    # password either, even in a URL too malformed to be masked.
     url = loop.env["SCHEMAFLOW_TEST_URL"]
     password = url.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1]
     given = loop.run(*NOOP, f"--database-url={url}")
     assert given.returncode == 0, given.stderr
-    assert "served caller" in loop.log().splitlines()[-1] and "--database-url=postgresql://" in loop.log()
-    assert password not in loop.log()
+    mistyped = loop.run(*NOOP, "--database-url", "postgres//u:SEKRETx1@127.0.0.1:1/db")
+    assert mistyped.returncode == 2 and "SEKRETx1" not in mistyped.stderr, mistyped.stderr
+    assert loop.log().count("served caller") == 4, loop.log()
+    assert password not in loop.log() and "SEKRETx1" not in loop.log()
+
+
+def _history_rows(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM schemaflow.migration_history").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_runner_too_slow_to_answer_leaves_the_command_to_the_caller_and_never_runs_it_too(
+    loop: Loop,
+) -> None:
+    """The caller gives up after REPLY_TIMEOUT_S and runs the command itself: exactly once in all."""
+    url = loop.env["SCHEMAFLOW_TEST_URL"]
+    before = _history_rows(url)
+    runner = loop.runner_pid()
+    os.kill(runner, signal.SIGSTOP)
+    try:
+        caller = subprocess.Popen([SCHEMAFLOW, *NOOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=loop.env)  # fmt: skip
+        time.sleep(REPLY_TIMEOUT_S + 2)  # the caller has given up waiting: the runner wakes to a gone caller
+    finally:
+        os.kill(runner, signal.SIGCONT)
+    out, err = caller.communicate(timeout=300)
+    assert caller.returncode == 0, err
+    time.sleep(3)  # what the woken runner would start, it would have started by now
+    assert out.count("done in") == 1 and _history_rows(url) == before + 1, out
+    assert f"served caller {caller.pid}" not in loop.log(), loop.log()
 
 
 def _command_child(runner: int) -> int:
@@ -138,6 +169,31 @@ def _gone(pid: int, limit: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_stops_the_command_with_its_caller_and_fg_continues_both(
+    loop: Loop, pg_cluster: LocalCluster
+) -> None:
+    url = create_database(pg_cluster, "warmstop")
+    try:
+        caller = subprocess.Popen([SCHEMAFLOW, *NOOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env={**loop.env, "SCHEMAFLOW_TEST_URL": url})  # fmt: skip
+        child = _command_child(loop.runner_pid())
+        time.sleep(1.0)
+        caller.send_signal(signal.SIGTSTP)
+        time.sleep(1.0)
+        assert (_state(caller.pid), _state(child)) == ("T", "T")  # both stopped, as one process would be
+        caller.send_signal(signal.SIGCONT)
+        time.sleep(1.0)
+        assert _state(child) != "T"
+        _out, err = caller.communicate(timeout=300)
+        assert caller.returncode == 0, err
+    finally:
+        drop_database(pg_cluster, url)
 
 
 def test_ctrl_c_reaches_the_command_and_a_killed_caller_takes_it_down(
