@@ -139,12 +139,19 @@ def _run(words: list[str], argv: list[str] | None) -> int:
 PREFECT_EXIT_LOGGERS = ("EventsWorker", "APILogWorker")
 
 
+# Prefect's concurrency services log an ERROR when our bounded wait for the migrate slot times out;
+# the refusal, naming the holder, is ours to say (tasks/concurrency.py).
+PREFECT_SLOT_LOGGER = "prefect._internal.concurrency"
+
+
 def quiet_prefect_exit() -> None:
-    """Keep Prefect's exit-time draining notices off the terminal (--debug shows them)."""
+    """Keep Prefect's exit-time draining notices and its slot-wait errors off the terminal (--debug
+    shows them)."""
     import logging
 
     for name in PREFECT_EXIT_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger(PREFECT_SLOT_LOGGER).setLevel(logging.CRITICAL)
 
 
 def _report(exc: SchemaflowError, *, debug: bool, as_json: bool = False) -> int:

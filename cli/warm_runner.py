@@ -14,9 +14,10 @@ the child is killed, as the command itself would have been.
 
 The runner only serves a caller whose fingerprint is its own: the same Python, the same schemaflow
 code (change times), the same installed packages, the same Prefect and GX settings in the
-environment and the same local server. Any difference, and the caller runs the command itself as before, and the
-stale runner exits. The runner also exits when its server stops, after an idle hour, or on SIGTERM
-(`make ui-stop` and stop_local_server() send it). SCHEMAFLOW_WARM_RUNNER=off turns it off.
+environment and the same local server. Any difference, and the caller runs the command itself as
+before, and the stale runner exits. The runner also exits when its server stops, after an idle
+hour, or on SIGTERM (`make ui-stop` and stop_local_server() send it). SCHEMAFLOW_WARM_RUNNER=off
+turns it off.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ LEASE_SECONDS = 300.0
 MIN_LEASE_SECONDS = 60.0
 # How often a real server's repossessor frees expired leases (Prefect's default loop_seconds).
 REPOSSESSOR_SECONDS = 15
-NO_RECORD = "its holder left no record here: a run on another host or with another PREFECT_HOME"
+NO_RECORD = "its holder left no record here, twice asked: a run on another host or with another PREFECT_HOME"
 LOGGER = logging.getLogger("schemaflow.concurrency")
 
 
@@ -114,11 +114,21 @@ def _take_recorded(stack: ExitStack, environment: str, wait_seconds: float) -> N
         lease_id = _acquire(stack, environment, wait_seconds)
         if lease_id is False and reclaim_dead_holders(environment, own=path):
             lease_id = _acquire(stack, environment, wait_seconds)
+        if lease_id is False and not _other_records(folder, own=path):
+            # No holder to name: one elsewhere, or one that ended while we waited (its record goes
+            # just after its slot). Asking once more turns the second case into a run, not a refusal.
+            lease_id = _acquire(stack, environment, wait_seconds)
         if lease_id is False:
             raise CheckFailed(refusal(environment, own=path), hint=refusal_hint(environment))
         record.lease_id, record.state = (str(lease_id) if lease_id else None), "held"
         with suppress(OSError):  # the "asking" record still names this process
             write_record(folder, record)
+
+
+def _other_records(folder: Path, own: Path) -> bool:
+    records = read_records(folder)
+    records.pop(own, None)
+    return bool(records) or bool(unreadable_records(folder))
 
 
 def _current_flow_run_id() -> str | None:

@@ -77,3 +77,40 @@ def test_a_live_holder_keeps_the_slot_and_a_killed_one_is_freed_by_the_next_run(
     assert holders("slot-test") == []  # released with the block
     with migrate_slot("slot-test", wait_seconds=1):
         pass
+
+
+RECORDLESS_HOLDER = """
+import sys, time
+from prefect.concurrency.sync import concurrency
+from tasks.concurrency import ensure_limit, limit_name
+ensure_limit(sys.argv[1])
+with concurrency(limit_name(sys.argv[1]), occupy=1, lease_duration=300, strict=True):
+    print("held", flush=True)
+    sys.stdin.readline()  # until the test says when
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_holder_that_ends_while_we_wait_lets_the_run_proceed_instead_of_a_refusal(
+    prefect_harness: None,
+) -> None:
+    """A holder without a record here (it ended and removed it, or runs elsewhere) is asked for twice:
+    a slot freed after the first wait is taken. Before, the run was refused, naming no holder."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME
+
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+           "PREFECT_HOME": str(PREFECT_HOME.value())}  # fmt: skip
+    wait = 3.0
+    argv = [sys.executable, "-c", RECORDLESS_HOLDER, "slot-gone", str(wait * 1.5)]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, text=True, **pipes)  # type: ignore[call-overload]
+    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout.readline().strip() == "held"
+    try:
+        process.stdin.write("go\n")
+        process.stdin.flush()  # it releases 4.5 s from now: after our first 3 s wait, within the second
+        with migrate_slot("slot-gone", wait_seconds=wait):
+            assert process.wait(timeout=30) == 0  # released before we got it
+    finally:
+        if process.poll() is None:
+            process.kill()
