@@ -302,9 +302,13 @@ def build_expected(
                 if live is not None:
                     align_spellings(conn, snap, live)
                 return snap
-        # Only syntax errors carry a position: find the failing statement by running them one by one.
-        line = _failing_statement_line(conn, text, scratch, target, site.url)
-        raise _file_does_not_apply(failure, text, line) from None
+    # Only syntax errors carry a position: find the failing statement by running them one by one, in
+    # a session of its own (TimescaleDB's library, loaded by the first try, refuses a second CREATE
+    # EXTENSION in the same session, which named the wrong line).
+    assert failure is not None  # a file that applied has returned its snapshot above
+    with connect(site.url, autocommit=True, connect_timeout=connect_timeout) as conn:
+        line = _failing_statement_line(conn, text, scratch, target, site.url, failure)
+    raise _file_does_not_apply(failure, text, line) from None
 
 
 def _refuse_unknown_mode(scratch: Capabilities, target: Capabilities, role: str) -> None:
@@ -374,17 +378,23 @@ def _file_does_not_apply(exc: psycopg.Error, text: str, line: int | None) -> Fil
 
 
 def _failing_statement_line(
-    conn: psycopg.Connection, text: str, scratch: Capabilities, target: Capabilities, url: str
+    conn: psycopg.Connection,
+    text: str,
+    scratch: Capabilities,
+    target: Capabilities,
+    url: str,
+    failure: psycopg.Error,
 ) -> int | None:
-    """Run the file statement by statement (rolled back) to the one that fails: the line its error
-    points at (db/schema/statements.py, as apply names it)."""
+    """Run the file statement by statement (rolled back) to the one that fails as the whole file did:
+    the line its error points at (db/schema/statements.py, as apply names it). None rather than a
+    line whose statement fails differently."""
     with conn.transaction(force_rollback=True):
         load_target_extension(conn, scratch, target, url)
         for statement in split_file(text):
             try:
                 conn.execute(statement.text)  # type: ignore[arg-type]  # the trusted master file's own statement
             except psycopg.Error as exc:
-                return error_line(statement, exc)
+                return error_line(statement, exc) if exc.sqlstate == failure.sqlstate else None
     return None
 
 

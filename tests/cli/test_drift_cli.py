@@ -117,6 +117,17 @@ def test_a_schema_file_that_does_not_apply_is_a_config_error(
     err = capsys.readouterr().err
     assert "at line 3" in err and 'column "nope" does not exist' in err, err
     assert "fix line 3 of the file" in err, err
+    # The master file, which creates TimescaleDB, with a bad reference at its end: the line is the
+    # reference's, not the CREATE EXTENSION's (the finder's own session refused a second load of it).
+    from db.schema.master_file import read_schema
+
+    master = read_schema()
+    bad = "CREATE TABLE IF NOT EXISTS public.zz (id int, ref uuid REFERENCES public.no_such_table (id));\n"
+    broken.write_text(master + bad)
+    assert main(["plan", "--database-url", small_db, "--schema-file", str(broken)]) == 2
+    err = capsys.readouterr().err
+    line = len(master.splitlines()) + 1
+    assert f"at line {line}" in err and "no_such_table" in err and "CREATE EXTENSION" not in err, err
 
 
 def test_sql_script_keeps_a_crafted_name_inside_its_comment(
