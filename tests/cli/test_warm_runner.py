@@ -180,8 +180,11 @@ def test_ctrl_z_stops_the_command_with_its_caller_and_fg_continues_both(
 ) -> None:
     url = create_database(pg_cluster, "warmstop")
     try:
+        # Its own process group, with pytest in another: a shell's job. In an orphaned group (as under
+        # a detached CI run) the kernel discards a stop, for a cold command just the same.
         caller = subprocess.Popen([SCHEMAFLOW, *NOOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env={**loop.env, "SCHEMAFLOW_TEST_URL": url})  # fmt: skip
+                                  text=True, env={**loop.env, "SCHEMAFLOW_TEST_URL": url},
+                                  process_group=0)  # fmt: skip
         child = _command_child(loop.runner_pid())
         time.sleep(1.0)
         caller.send_signal(signal.SIGTSTP)
