@@ -221,10 +221,12 @@ def test_ctrl_c_reaches_the_command_and_a_killed_caller_takes_it_down(
             assert _gone(child), f"the command's process {child} outlived its caller ({signum.name})"
             if signum == signal.SIGINT:
                 assert "interrupted" in err, err
-            else:
-                assert (
-                    f"caller {caller.pid} (migrate" in loop.log() and "its command was killed" in loop.log()
-                )
+            else:  # the supervisor writes its line just after reaping the child: wait for it
+                said = f"caller {caller.pid} (migrate --env dev) died: its command was killed"
+                deadline = time.monotonic() + 10
+                while said not in loop.log() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert said in loop.log(), loop.log()
         finally:
             drop_database(pg_cluster, url)
 
