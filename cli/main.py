@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from cli import warm_runner
 
     leave_runner_with: dict[str, str] | None = None
-    if argv is None and warm_runner.enabled(words):
+    if argv is None and warm_runner.enabled(_command_word(words), words):
         handed = warm_runner.hand_over(words)
         if handed is not None:
             return handed

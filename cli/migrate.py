@@ -9,13 +9,12 @@ only the flow's summary (or the error) as JSON.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 from cli.console import STARTING, LiveSteps, markdown, out, out_indented, print_json
 from cli.exit_codes import ExitCode
-from cli.prefect_server import flow_run_in_cli, use_server_for_runs
+from cli.prefect_server import flow_run_in_cli, prepare_prefect
 from cli.target import (
     add_allow_lint_argument,
     add_scratch_argument,
@@ -31,17 +30,6 @@ from db.deploy.confirmation import CONFIRMATION_HINT
 from db.errors import CheckFailed, ConfigError, SchemaflowError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-# The console shows our report and one error line, not Prefect's chatter or the tracebacks its engine
-# logs for a failed task (--debug shows them); the run logger still sends everything to the API/UI.
-QUIET_PREFECT = {
-    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
-    # Without a configured server a temporary one starts (~7 s idle, far more on a busy machine);
-    # Prefect's 20 s default fails the whole run on a loaded CI box.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,12 +97,7 @@ def run(args: argparse.Namespace) -> int:
     plan_checksum = None
     if approval:
         plan_checksum, confirmed_by = approve_plan_on_cli(env, target, args)
-    for key, value in QUIET_PREFECT.items():
-        os.environ.setdefault(key, value)
-    # Always set (not setdefault): a level inherited from a parent Prefect process would bring back
-    # the engine's tracebacks on a plain failed check.
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO" if args.debug else "CRITICAL"
-    use_server_for_runs()
+    prepare_prefect(debug=args.debug)
     from prefect import tags
     from pydantic import SecretStr
 

@@ -30,6 +30,17 @@ SERVER_MODE_VAR = "SCHEMAFLOW_PREFECT_SERVER"
 STARTUP_TIMEOUT_VAR = "SCHEMAFLOW_UI_STARTUP_TIMEOUT"
 CLI_RUN_VAR = "SCHEMAFLOW_CLI_RUN"  # read by tasks/notify.py (no import: cli/ sits above tasks/)
 
+# The console shows our report and one error line, not Prefect's chatter or the tracebacks its engine
+# logs for a failed task (--debug shows them); the run logger still sends everything to the API/UI.
+QUIET_PREFECT = {
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+    # Without a configured server a temporary one starts (~7 s idle, far more on a busy machine);
+    # Prefect's 20 s default fails the whole run on a loaded CI box.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
 
 def ui_state_dir() -> Path:
     """PREFECT_HOME, where Prefect and scripts/ui.sh keep their state; else the Makefile's .local/prefect."""
@@ -56,13 +67,13 @@ def ui_server_api() -> str | None:
         port = int((state / "port").read_text().strip())
     except (OSError, ValueError):
         return None
-    if not _pid_file_alive(state / "server.pid"):
+    if not pid_file_alive(state / "server.pid"):
         return None
     api = f"http://127.0.0.1:{port}/api"
     return api if answers(api) else None
 
 
-def _pid_file_alive(path: Path) -> bool:
+def pid_file_alive(path: Path) -> bool:
     """False only when `path` names a process that is gone (no file: a server started elsewhere)."""
     try:
         pid = int(path.read_text().strip())
@@ -134,6 +145,19 @@ def use_server_for_runs() -> None:
         return
     _share_state_with_local_server()
     os.environ["PREFECT_API_URL"] = start_local_server()
+
+
+def prepare_prefect(*, debug: bool | None = None) -> None:
+    """Before Prefect is imported: its quiet settings, the console level (with `debug` given: INFO
+    for --debug, else CRITICAL), and the server the runs go to. One place, because the warm runner
+    (cli/warm_runner.py) must import Prefect under exactly the settings a command would."""
+    for key, value in QUIET_PREFECT.items():
+        os.environ.setdefault(key, value)
+    if debug is not None:
+        # Always set (not setdefault): a level inherited from a parent Prefect process would bring
+        # back the engine's tracebacks on a plain failed check.
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO" if debug else "CRITICAL"
+    use_server_for_runs()
 
 
 def _share_state_with_local_server() -> None:

@@ -8,7 +8,6 @@ refused before any change, with the restore command of the backup taken before i
 from __future__ import annotations
 
 import argparse
-import os
 
 from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import get_environment
@@ -38,13 +37,9 @@ def run(args: argparse.Namespace) -> int:
             f"environment {env.name!r} requires confirmation; nothing was changed",
             hint=f"re-run with --yes ({CONFIRMATION_HINT})",
         )
-    from cli.migrate import QUIET_PREFECT
-    from cli.prefect_server import flow_run_in_cli, use_server_for_runs
+    from cli.prefect_server import flow_run_in_cli, prepare_prefect
 
-    for key, value in QUIET_PREFECT.items():
-        os.environ.setdefault(key, value)
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "INFO" if args.debug else "CRITICAL"
-    use_server_for_runs()
+    prepare_prefect(debug=args.debug)
     from pydantic import SecretStr
 
     from flows.rollback import rollback

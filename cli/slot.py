@@ -10,11 +10,10 @@ is never freed.
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import UTC, datetime
 
 from cli.console import out, print_json
-from cli.prefect_server import use_server_for_runs
+from cli.prefect_server import prepare_prefect
 from cli.target import add_target_arguments, confirmation_source, environment_target, warn_about
 from db.connection.environments import get_environment
 from db.errors import CheckFailed
@@ -35,11 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     env = get_environment(args.env)
-    from cli.migrate import QUIET_PREFECT
-
-    for key, value in QUIET_PREFECT.items():
-        os.environ.setdefault(key, value)
-    use_server_for_runs()  # the slot lives on `make ui`'s server when it runs, else in PREFECT_HOME
+    prepare_prefect()  # the slot lives on `make ui`'s server when it runs, else in PREFECT_HOME
     ensure_limit(env.name)
     count, records = active_slots(env.name), holders(env.name)
     described = [_describe(r) for r in records]

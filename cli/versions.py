@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from db.clip import clip
     from db.connection.connect import connect
     from db.connection.urls import mask_url
     from db.versions.backfill import describe_started, started_backfills
@@ -48,7 +49,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"  {r['version']}  {kind:8}  {r['outcome']:7}  {r['started_at']:%Y-%m-%d %H:%M:%S}  "
               f"{float(r['duration_seconds']):8.3f} s  {r['slug']}{late}")  # fmt: skip
         if failed and r["detail"]:
-            print(f"      {mask_url(r['detail'].splitlines()[0])[:300]}")
+            print(f"      {clip(mask_url(r['detail'].splitlines()[0]), 300)}")
     for f in status.pending:
         # A backfill that committed batches but has not converged is partly done, not pending.
         state = "partly done" if f.version in started else "pending    "

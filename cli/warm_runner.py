@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.prefect_server import PROJECT_ROOT, SERVER_MODE_VAR, ui_state_dir
+from cli.prefect_server import PROJECT_ROOT, SERVER_MODE_VAR, pid_file_alive, ui_state_dir
 
 WARM_COMMANDS = frozenset({"migrate", "rollback"})
 SWITCH_VAR = "SCHEMAFLOW_WARM_RUNNER"
@@ -91,11 +91,10 @@ in_worker = False  # set in the forked child: its own main() must not hand over 
 _lock = None  # the runner's lock file; a fork closes its copy, or a long deploy would keep it held
 
 
-def enabled(words: list[str]) -> bool:
+def enabled(command: str | None, words: list[str]) -> bool:
     """Whether this command line may be handed to (or leave behind) a warm runner."""
     if in_worker or os.environ.get(SWITCH_VAR, "").lower() in ("0", "off", "false", "no"):
         return False
-    command = next((word for word in words if not word.startswith("-")), None)
     return command in WARM_COMMANDS and "--debug" not in words
 
 
@@ -408,15 +407,11 @@ def serve() -> int:
 def _prepare_environment_as_a_command_would() -> None:
     """The environment cli/migrate.py gives Prefect (and expectations/context.py gives GX) before
     importing it, so the settings they read at import are the ones a command's own import would read."""
-    from cli.migrate import QUIET_PREFECT
-    from cli.prefect_server import use_server_for_runs
+    from cli.prefect_server import prepare_prefect
     from expectations.context import quiet_gx
 
     quiet_gx()
-    for key, value in QUIET_PREFECT.items():
-        os.environ.setdefault(key, value)
-    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
-    use_server_for_runs()
+    prepare_prefect(debug=False)  # a --debug command is never handed over
 
 
 def _listen(path: Path) -> socket.socket:
@@ -444,7 +439,7 @@ def _reason_to_stop(
     idle: float,
     idle_limit: float,
 ) -> str | None:
-    if _read(state / "server.pid") != server_pid or not _alive(server_pid):
+    if _read(state / "server.pid") != server_pid or not pid_file_alive(state / "server.pid"):
         return "the Prefect server it followed stopped"
     if idle > idle_limit:
         return f"idle for {idle:.0f} s"
@@ -456,16 +451,6 @@ def _reason_to_stop(
     if fingerprint(original_env) != mine:
         return "schemaflow's code or packages changed"
     return None
-
-
-def _alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _serve_one(conn: socket.socket, listener: socket.socket, mine: str, log) -> bool:  # type: ignore[no-untyped-def]
