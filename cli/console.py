@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +25,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from db.clip import clip
 from db.progress import ProgressEvent, listening
 
 STATUS_STYLES = {
@@ -46,12 +48,35 @@ def plain() -> bool:
     return not sys.stdout.isatty() or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
-def console() -> Console:
-    """A stdout console, decided now (tests swap stdout between commands in one process)."""
+def console(lock: threading.RLock | None = None) -> Console:
+    """A stdout console, decided now (tests swap stdout between commands in one process).
+
+    With `lock`, each print holds it from rendering to writing (see _SerialConsole).
+    """
+    kind = Console if lock is None else partial(_SerialConsole, lock)
     if plain():
         # color_system=None drops every style, bold included: not one escape code is written.
-        return Console(color_system=None, force_terminal=False, highlight=False, emoji=False)
-    return Console(highlight=False, emoji=False)
+        return kind(color_system=None, force_terminal=False, highlight=False, emoji=False)
+    return kind(highlight=False, emoji=False)
+
+
+class _SerialConsole(Console):
+    """A console whose prints never interleave, for a live display that several threads print under.
+
+    rich's Live takes its lock only while it picks how far up to move the cursor; it renders its
+    region and writes after letting go. A print racing its refresh then moved up by a stale height
+    and erased a finished step's line (lost in 65 of 900 prints under a fast refresh, and once a CI
+    run's "DONE pg_dump"). Holding one lock for the whole print, and refreshing under the same lock
+    (LiveSteps ticks itself instead of rich's refresh thread), keeps every line.
+    """
+
+    def __init__(self, lock: threading.RLock, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.print_lock = lock
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        with self.print_lock:
+            super().print(*objects, **kwargs)
 
 
 def out(text: str | Text = "") -> None:
@@ -135,8 +160,13 @@ class LiveSteps:
     records (one line per task: preflight, backup, apply, verify), when the flow runs in-process.
     """
 
+    tick_s = 1 / 8  # how often the spinners and elapsed times move
+
     def __init__(self, *, enabled: bool = True) -> None:
-        self.console = console()
+        # One lock orders everything that draws: a print, a refresh, a step starting or ending. It is
+        # always taken before rich's own (never inside it), so the two cannot deadlock.
+        self.lock = threading.RLock()
+        self.console = console(self.lock)
         self.enabled = enabled  # off for --json: stdout then carries nothing but the JSON
         self.live = enabled and not plain()
         self.progress = Progress(
@@ -147,22 +177,33 @@ class LiveSteps:
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
-            refresh_per_second=8,
+            auto_refresh=False,  # rich's refresh thread takes its lock before ours; _tick takes ours first
         )
         self.tasks: dict[str, tuple[TaskID, float]] = {}
-        self.lock = threading.RLock()
+        self.stopped = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, name="live-steps", daemon=True)
 
     def __enter__(self) -> LiveSteps:
         if self.live:
-            self.progress.start()
+            with self.lock:
+                self.progress.start()
+            self.ticker.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        if self.ticker.is_alive():
+            self.ticker.join()
         with self.lock:
             for key in list(self.tasks):
                 self.finish(key, "")
-        if self.live:
-            self.progress.stop()
+            if self.live:
+                self.progress.stop()
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(self.tick_s):
+            with self.lock:
+                self.progress.refresh()
 
     def start(
         self, key: str, detail: str = "", total: float | None = None, *, since: float | None = None
@@ -186,8 +227,11 @@ class LiveSteps:
                 return
             task, started = self.tasks.pop(key)
             self.progress.remove_task(task)
-            line = Text.assemble(status(word), f" {key}", f": {detail}" if detail else "")
-            line.append(f" ({time.monotonic() - started:.1f} s)")
+            took = f" ({time.monotonic() - started:.1f} s)"
+            head = Text.assemble(status(word), f" {key}")
+            # A step's line fits the terminal: a long detail (a flow run's name) is cut, not wrapped.
+            room = self.console.width - len(head) - len(took) - 2
+            line = Text.assemble(head, f": {clip(detail, max(room, 10))}" if detail else "", took)
             if self.enabled:
                 self.console.print(line)
 
@@ -276,8 +320,8 @@ class _PrefectSteps(logging.Handler):
 
 
 def _one_line(text: str, limit: int = 60) -> str:
-    first = text.splitlines()[0] if text else ""
-    return first if len(first) <= limit else first[: limit - 3] + "..."
+    """A log message's first line, clipped: the rest of a traceback belongs in the log, not a live line."""
+    return clip(text.splitlines()[0] if text else "", limit)
 
 
 @contextmanager

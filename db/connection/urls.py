@@ -27,6 +27,9 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
 # Greedy up to the last "@" of the word: a password with a raw "@" or "/" must be masked whole.
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)(\S*)(@)")
+# A raw space or tab in the password ends the word above before its "@": from the ':' to the line's
+# last '@' is masked then (never a password already masked, whose "***@" follows the ':').
+_SPACED_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)([^\s@/]*[ \t][^\n]*)(@)")
 # A URL whose scheme is mistyped (postgres//u:p@h, postgresql:/u:p@h) has no "://" for the mask above
 # to anchor on: whatever stands between a ':' and the last '@' may be the password.
 _LOOSE_USERINFO = re.compile(r"([^\s:@]*:)([^\s]*)(@)")
@@ -42,7 +45,9 @@ def mask_url(text: str | None) -> str:
     """Return `text` with every password in it (URL userinfo or password=...) replaced by ***."""
     if not text:
         return ""
-    masked = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", str(text))
+    masked = str(text)
+    for pattern in (_URL_PASSWORD, _SPACED_URL_PASSWORD):
+        masked = pattern.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", masked)
     return _KEYWORD_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}", masked)
 
 
@@ -92,7 +97,7 @@ def parse_connection_string(text: str) -> dict[str, str]:
         ) from None
     except psycopg.ProgrammingError as exc:
         # libpq quotes a piece of the string, which may be part of the password: drop it.
-        reason = re.sub(r'(after|token:) "[^"]*"', r'\1 "..."', str(exc).strip().splitlines()[0])
+        reason = re.sub(r'(after|token:|found in) "[^"]*"', r'\1 "..."', str(exc).strip().splitlines()[0])
         if scheme:
             unknown = re.search(r'invalid URI query parameter: "([^"]*)"', str(exc))
             if unknown:  # a misspelt option (sslmod=), not a password that needs encoding

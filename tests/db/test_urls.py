@@ -25,12 +25,21 @@ from db.errors import ConfigError
         "host=db user=app password=s3cr3t-pw dbname=x",
         "postgresql://app@db/x?password=s3cr3t-pw&sslmode=require",
         "postgresql://app:s3cr3t-pw@with-at@db.example.com/podcasts",
+        "postgresql://app:s3cr3t-pw with space@db.example.com/podcasts",
+        "url postgresql://app:s3cr3t-pw\twith\ttabs@db.example.com/podcasts is bad",
+        "postgresql://app:s3cr3t-pw at@me@db.example.com/podcasts",
     ],
 )
 def test_mask_url_hides_the_password(text: str) -> None:
     masked = mask_url(text)
-    assert "s3cr3t-pw" not in masked
+    assert "s3cr3t-pw" not in masked and "with" not in masked and "at@me" not in masked
     assert "***" in masked
+
+
+def test_mask_url_keeps_the_rest_of_a_message() -> None:
+    text = "could not connect to postgresql://app:pw@db:5432/x as app: see ops@example.com"
+    assert mask_url(text) == "could not connect to postgresql://app:***@db:5432/x as app: see ops@example.com"
+    assert mask_url("postgresql://db:5432/x") == "postgresql://db:5432/x"
 
 
 @pytest.mark.parametrize(
@@ -46,13 +55,14 @@ def test_mask_url_hides_the_password(text: str) -> None:
         ("postgresql://u:pa:ss/w@host/db", "unencoded '/'"),
         ("postgresql://u:p%zz@host/db", "malformed"),
         ("postgresql://u:ab%cd@host/db", "not valid UTF-8"),  # a raw % before hex digits
+        ("postgresql://u:p ss@host/db", "percent-encoded spaces"),  # libpq quoted the password
         ("host=db dbname", "malformed connection string"),
     ],
 )
 def test_validate_url_says_what_is_wrong(url: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as info:
         validate_url(url)
-    assert "u:p@" not in str(info.value) and "p@ss" not in str(info.value)
+    assert "u:p@" not in str(info.value) and "p@ss" not in str(info.value) and "p ss" not in str(info.value)
 
 
 def test_tls_required_off_loopback() -> None:
