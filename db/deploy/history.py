@@ -170,12 +170,18 @@ DEPLOYED_FOLDER = "db/migrations"
 def git_commit(root: Path = PROJECT_ROOT) -> str | None:
     """The checkout's HEAD commit, with "-dirty" when a tracked file differs from it or an untracked
     file sits in db/migrations (the run did not deploy HEAD as committed); None outside git."""
-    commit = _git(root, "rev-parse", "HEAD")
-    if not commit:
+    # One `git status` answers both: its v2 header names HEAD, its entries what differs from it.
+    status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=all")
+    lines = status.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
+    if not commit or commit == "(initial)":
         return None
-    changed = _git(root, "status", "--porcelain", "--untracked-files=no")
-    new_files = _git(root, "status", "--porcelain", "--untracked-files=all", "--", DEPLOYED_FOLDER)
-    return commit + DIRTY_SUFFIX if changed or new_files else commit
+    dirty = any(
+        line[0] in "12u" or (line.startswith("? ") and line[2:].startswith(f"{DEPLOYED_FOLDER}/"))
+        for line in lines
+        if line and not line.startswith("#")
+    )
+    return commit + DIRTY_SUFFIX if dirty else commit
 
 
 def _git(root: Path, *argv: str) -> str:

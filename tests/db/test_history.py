@@ -69,6 +69,7 @@ def test_git_commit_is_marked_dirty_when_the_checkout_is_not_what_head_says(tmp_
         subprocess.run(["git", "-C", str(tmp_path), *argv], check=True, capture_output=True)
 
     git("init", "-q")
+    assert git_commit(tmp_path) is None  # no commit yet: nothing to name
     (tmp_path / "db" / "migrations").mkdir(parents=True)
     master = tmp_path / "db" / "migrations" / "99999999999999_master_schema.sql"
     master.write_text("CREATE TABLE t (id int);\n")
