@@ -30,6 +30,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ FORWARDED_SIGNALS = (
     signal.SIGWINCH,
 )
 GO = b"go\n"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 in_worker = False  # set in the forked child: its own main() must not hand over again
 _lock = None  # the runner's lock file; a fork closes its copy, or a long deploy would keep it held
@@ -252,10 +254,17 @@ def _follow(conn: socket.socket, relay: _Relay) -> int:
     else:
         ended = None
     if ended is None or "status" not in ended:
-        print("schemaflow: error: the warm runner ended before the command did", file=sys.stderr)
+        child = relay.child
+        if child is None:
+            fate = "before the command started"
+        elif _ended(child):
+            fate = f"mid-command, and the command (pid {child}) was stopped with it"
+        else:
+            fate = f"mid-command; the command (pid {child}) still runs, and its end will not be reported"
+        print(f"schemaflow: error: the warm runner ended {fate}", file=sys.stderr)
         print(
-            f"  what to do: see {ui_state_dir() / LOG_NAME} and `schemaflow history`; "
-            f"{SWITCH_VAR}=off runs commands without the runner",
+            "  what to do: `schemaflow history` says which steps committed; see "
+            f"{ui_state_dir() / LOG_NAME}; {SWITCH_VAR}=off runs commands without the runner",
             file=sys.stderr,
         )
         return 1
@@ -264,6 +273,21 @@ def _follow(conn: socket.socket, relay: _Relay) -> int:
         signal.signal(int(ended["signal"]), signal.SIG_DFL)
         os.kill(os.getpid(), int(ended["signal"]))
     return int(ended["status"])
+
+
+def _ended(pid: int, wait_s: float = 2.0) -> bool:
+    """True once `pid` is gone (a process killed with its parent takes a moment to be reaped)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _send_request(conn: socket.socket, request: dict) -> None:
@@ -340,7 +364,6 @@ def serve() -> int:
     import importlib
     import logging
     import threading
-    import time
 
     state = ui_state_dir()
     global _lock
@@ -502,7 +525,6 @@ def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, 
     command would have been with it.
     """
     import select
-    import time
 
     started = time.monotonic()
     os.setsid()  # out of the runner's process group: stopping the runner does not end a running deploy
@@ -517,9 +539,11 @@ def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, 
         conn.settimeout(REPLY_TIMEOUT_S)
         if conn.recv(len(GO)) != GO:
             os._exit(0)
+        supervisor = os.getpid()
         child = os.fork()
         if child == 0:
             conn.close()
+            _die_with(supervisor)
             _run_command(fds, request)  # never returns
         for fd in fds:
             os.close(fd)
@@ -550,6 +574,17 @@ def _supervise(conn: socket.socket, fds: list[int], request: dict, caller: int, 
                 os.kill(child, signal.SIGKILL)
         log.info("caller %d (%s): %s", caller, words, exc)
     os._exit(0)
+
+
+def _die_with(parent: int) -> None:
+    """In the command's child: be killed when the supervisor dies (PR_SET_PDEATHSIG), as when the caller
+    dies, so that no command runs on that nobody can see, interrupt or hear the end of."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above: nothing is watching
+        os._exit(128 + signal.SIGKILL)
 
 
 def _loggable(argv: list[str]) -> str:

@@ -231,6 +231,33 @@ def test_ctrl_c_reaches_the_command_and_a_killed_caller_takes_it_down(
             drop_database(pg_cluster, url)
 
 
+def test_a_killed_supervisor_takes_the_command_down_and_the_caller_says_so(
+    loop: Loop, pg_cluster: LocalCluster
+) -> None:
+    """No command runs on unseen: with its supervisor gone, nobody could stop it or hear its end."""
+    url = create_database(pg_cluster, "warmsup")
+    try:
+        caller = subprocess.Popen(
+            [SCHEMAFLOW, *NOOP],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**loop.env, "SCHEMAFLOW_TEST_URL": url},
+        )
+        child = _command_child(loop.runner_pid())
+        supervisor = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        time.sleep(1.5)
+        os.kill(supervisor, signal.SIGKILL)
+        _out, err = caller.communicate(timeout=60)
+        assert caller.returncode == 1, err
+        assert _gone(child, 1.0), f"the command's process {child} outlived its supervisor"
+        assert f"the command (pid {child}) was stopped with it" in err, err
+        assert "schemaflow history" in err, err
+        assert _gone(supervisor) and not _gone(loop.runner_pid(), 0.5)  # the runner itself serves on
+    finally:
+        drop_database(pg_cluster, url)
+
+
 def test_a_caller_with_other_prefect_settings_runs_cold_and_the_runner_steps_down(loop: Loop) -> None:
     before = loop.runner_pid()
     other = loop.run(*NOOP, PREFECT_LOGGING_LEVEL="WARNING")
