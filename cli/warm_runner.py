@@ -581,8 +581,8 @@ def _die_with(parent: int) -> None:
     dies, so that no command runs on that nobody can see, interrupt or hear the end of."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    with contextlib.suppress(Exception):  # never climb into the supervisor's code; run as before
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the line above: nothing is watching
         os._exit(128 + signal.SIGKILL)
 
