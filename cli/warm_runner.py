@@ -425,6 +425,9 @@ def serve() -> int:
         if _read(state / PID_NAME) == str(os.getpid()):
             (state / PID_NAME).unlink(missing_ok=True)
             path.unlink(missing_ok=True)
+        # Free the lock now, not after the interpreter's teardown: the cold command that found this
+        # runner stale may end first, and must be able to leave the next one.
+        _lock.close()
 
 
 def _prepare_environment_as_a_command_would() -> None:
