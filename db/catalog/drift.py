@@ -31,18 +31,11 @@ from db.catalog.scratch import (
     same_server,
     scratch_site,
 )
-from db.catalog.snapshot import (
-    KINDS,
-    Difference,
-    Snapshot,
-    SnapshotScope,
-    diff_catalogs,
-    snapshot_catalog,
-    snapshot_in_scope,
-)
+from db.catalog.snapshot import KINDS, Snapshot, SnapshotScope, snapshot_catalog, snapshot_in_scope
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line, mask_url, validate_url
 from db.errors import ConfigError
+from db.plan.differences import Difference, diff_catalogs
 from db.plan.model import Plan, RelationSize
 from db.plan.sizes import read_sizes
 from db.schema.declared_roles import declared_roles

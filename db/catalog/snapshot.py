@@ -2,8 +2,7 @@
 
 `snapshot_catalog(conn)` reads the schema objects of a database in a handful of catalog queries
 (db/catalog/queries.py) into a JSON-serialisable dict `{kind: {name: {attribute: value}}}`;
-`diff_catalogs(expected, actual)` compares two snapshots into `Difference` rows, each with a severity
-(db/catalog/severity.py) and the SQL of the planner's steps for it (db/plan/). Names carry no OIDs, so
+db/plan/differences.py compares two of them. Names carry no OIDs, so
 the snapshots of two databases built from the same file are equal. Owners and grantors equal to the
 migrating role are written as MIGRATOR, so a database migrated by one role and a scratch database
 built by another compare equal.
@@ -11,10 +10,8 @@ built by another compare equal.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -24,7 +21,6 @@ from db.catalog import coverage as cov
 from db.catalog import queries as q
 from db.catalog.dependencies import CAGG_DEPENDENCIES_SQL, DEPENDENCIES_SQL, DEPENDS_ON, attach_dependencies
 from db.catalog.owners import normalise_owner
-from db.catalog.severity import severity_of
 from db.catalog.timescaledb_snapshot import add_timescaledb
 
 KINDS = (
@@ -68,21 +64,6 @@ Rows = Callable[[str], list[dict[str, Any]]]
 _SET_PATH_SQL = (
     "SELECT current_setting('search_path') AS previous, set_config('search_path', %(path)s, true) AS now"
 )
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One way two catalogs differ: missing (expected only), unexpected (actual only) or changed."""
-
-    kind: str
-    name: str
-    status: str
-    detail: str
-    severity: str
-    suggestion: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def snapshot_catalog(
@@ -327,90 +308,6 @@ def _grant(owner: str, acl: list[str] | None, parent: str) -> dict[str, Any]:
     return {PARENT: parent, "owner": owner, "privileges": privileges}
 
 
-def diff_catalogs(expected: Snapshot, actual: Snapshot, *, plan: Any = None) -> list[Difference]:
-    """Compare two snapshots; children of a missing or unexpected object are folded into it.
-
-    Each difference's suggestion is the SQL of the planner's steps it causes (db/plan/): `plan`
-    when given (computed from these two snapshots), else planned here with every drop allowed,
-    since a suggestion is only ever read by a reviewer.
-    """
-    raw: list[tuple[str, str, str, dict | None, dict | None]] = []
-    for kind in KINDS:
-        exp, act = expected.get(kind, {}), actual.get(kind, {})
-        for name in sorted(exp.keys() | act.keys()):
-            e, a = exp.get(name), act.get(name)
-            if a is None:
-                raw.append((kind, name, "missing", e, None))
-            elif e is None:
-                raw.append((kind, name, "unexpected", None, a))
-            elif _compared(e) != _compared(a):
-                raw.append((kind, name, "changed", e, a))
-    if not raw:
-        return []
-    if plan is None:
-        from db.plan.planner import plan_changes  # the planner reads this module: import at use
-
-        plan = plan_changes(expected, actual, allow_destroy=True)
-    gone = {f"{kind}:{name}" for kind, name, status, _, _ in raw if status != "changed"}
-    kept = [r for r in raw if (r[3] or r[4] or {}).get(PARENT) not in gone]
-    reported = {f"{kind}:{name}" for kind, name, *_ in kept}
-    suggestions: dict[str, list[str]] = {}
-    for step in plan.steps:
-        key = _reported_ancestor(step.cause or f"{step.kind}:{step.name}", reported, expected, actual)
-        suggestions.setdefault(key, []).append(_terminated(step.sql))
-    diffs = []
-    for kind, name, status, e, a in kept:
-        detail = _describe(kind, status, e, a)
-        severity = severity_of(kind, name, status, e, a, expected, actual)
-        suggestion = "\n".join(suggestions.get(f"{kind}:{name}", [])) or _no_step(kind, name, plan)
-        diffs.append(Difference(kind, name, status, detail, severity, suggestion))
-    return diffs
-
-
-def _reported_ancestor(key: str, reported: set[str], *snaps: Snapshot) -> str:
-    """The difference a step belongs to: its own object's, or the nearest reported ancestor's."""
-    seen = {key}
-    while key not in reported:
-        kind, name = key.split(":", 1)
-        parent = next((s[kind][name].get(PARENT) for s in snaps if name in s.get(kind, {})), None)
-        if not parent or parent in seen:
-            return key
-        seen.add(parent)
-        key = parent
-    return key
-
-
-def _terminated(statement: str) -> str:
-    text = statement.strip()
-    return text if text.endswith(";") else text + ";"
-
-
-def _no_step(kind: str, name: str, plan: Any) -> str:
-    """Why a difference has no statement: a plan note names it (left out, or resolved by another step)."""
-    for note in plan.notes:
-        if f"{kind} {name}" in note:
-            return f"-- {note}".replace("\n", " ")
-    return f"-- resolved by the steps of the objects it belongs to ({kind} {name})"
-
-
-def _compared(entry: dict[str, Any]) -> dict[str, Any]:
+def compared_attributes(entry: dict[str, Any]) -> dict[str, Any]:
+    """An object's attributes that a comparison looks at (NOT_COMPARED left out)."""
     return {k: v for k, v in entry.items() if k not in NOT_COMPARED}
-
-
-def _describe(kind: str, status: str, expected: dict | None, actual: dict | None) -> str:
-    if status == "missing":
-        return f"{kind} is in the master file but not in the database"
-    if status == "unexpected":
-        return f"{kind} is in the database but not in the master file"
-    assert expected is not None and actual is not None
-    parts = []
-    for key in sorted(_compared(expected).keys() | _compared(actual).keys()):
-        e, a = expected.get(key), actual.get(key)
-        if e != a:
-            parts.append(f"{key}: expected {_short(e)}, found {_short(a)}")
-    return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 160) -> str:
-    text = re.sub(r"\s+", " ", json.dumps(value) if not isinstance(value, str) else repr(value)).strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."

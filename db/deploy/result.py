@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from db.catalog.snapshot import diff_catalogs
+from db.plan.differences import diff_catalogs
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from db.catalog.replay_checks import NeededReplay
-from db.catalog.snapshot import KINDS, NOT_COMPARED, PARENT
+from db.catalog.snapshot import KINDS, PARENT, compared_attributes
 from db.plan.context import KindPlanner, PlanContext, Planned
 from db.plan.kinds import code, columns, keys, relations, security, timescaledb, views
 from db.plan.model import Hazard, Plan, RelationSize, snapshot_checksum
@@ -109,13 +109,9 @@ def _compare(expected: Snapshot, actual: Snapshot) -> tuple[set[str], set[str], 
                 missing.add(f"{kind}:{name}")
             elif e is None:
                 unexpected.add(f"{kind}:{name}")
-            elif _compared(e) != _compared(a):
+            elif compared_attributes(e) != compared_attributes(a):
                 changed.add(f"{kind}:{name}")
     return missing, unexpected, changed
-
-
-def _compared(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entry.items() if k not in NOT_COMPARED}
 
 
 def _entry(snap: Snapshot, key: str) -> dict[str, Any]:

@@ -43,10 +43,11 @@ from db.catalog.drift import SchemaView, load_target_extension
 from db.catalog.normal_form import align_spellings
 from db.catalog.owners import normalise_owner
 from db.catalog.scratch import ScratchSite
-from db.catalog.snapshot import KINDS, NOT_COMPARED, Difference, diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import KINDS, NOT_COMPARED, snapshot_catalog
 from db.connection.connect import DEFAULT_CONNECT_TIMEOUT, connect
 from db.connection.urls import first_error_line, mask_url
 from db.errors import CheckFailed
+from db.plan.differences import Difference, diff_catalogs
 from db.plan.model import Plan, Step, snapshot_checksum
 from db.plan.planner import plan_changes
 from db.plan.statement_forms import in_transaction

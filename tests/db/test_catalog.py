@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from db.catalog.snapshot import KINDS, diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import KINDS, snapshot_catalog
+from db.plan.differences import diff_catalogs
 from db.plan.quoting import quote_ident
 from db.schema.master_file import read_schema
 from tests.conftest import create_database, drop_database

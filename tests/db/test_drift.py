@@ -16,11 +16,12 @@ from psycopg import sql
 
 from db.catalog.drift import check_drift
 from db.catalog.scratch import SCRATCH_DATABASE, THROWAWAY_PREFIX
-from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import snapshot_catalog
 from db.connection.urls import with_database
 from db.deploy.apply import apply_master_schema
 from db.errors import ConfigError
 from db.local.cluster import LocalCluster
+from db.plan.differences import diff_catalogs
 from db.schema.master_file import read_schema
 from tests.conftest import create_database, drop_database
 from tests.support.seeded import copy_database

@@ -22,10 +22,11 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import snapshot_catalog
 from db.deploy.health import HealthCheck, run_health_checks
 from db.local.cluster import LocalCluster
 from db.local.seed import refresh_metrics_daily, seed_data
+from db.plan.differences import diff_catalogs
 from db.schema.master_file import read_schema
 from tests.conftest import drop_database
 from tests.support.master_file import execute_master_file

@@ -14,9 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import snapshot_catalog
 from db.local.cluster import LocalCluster, free_port
 from db.local.seed import refresh_metrics_daily, seed_data
+from db.plan.differences import diff_catalogs
 from db.schema.master_file import MASTER_SCHEMA, read_schema
 from tests.conftest import create_database
 from tests.support.master_file import execute_master_file

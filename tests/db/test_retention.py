@@ -206,8 +206,9 @@ WHERE proc_name = 'policy_retention' ORDER BY 1
 
 @pytest.mark.tsl
 def test_tsl_the_policy_is_created_compared_and_changed(tsl_url: str) -> None:
-    from db.catalog.snapshot import diff_catalogs, snapshot_catalog
+    from db.catalog.snapshot import snapshot_catalog
     from db.deploy.apply import apply_master_schema
+    from db.plan.differences import diff_catalogs
     from db.plan.planner import plan_changes
     from db.plan.retention_hazards import retention_hazards
 

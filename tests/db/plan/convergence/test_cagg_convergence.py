@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from db.catalog.drift import DRIFT_SCHEMAS
-from db.catalog.snapshot import Snapshot, diff_catalogs, snapshot_catalog
+from db.catalog.snapshot import Snapshot, snapshot_catalog
+from db.plan.differences import diff_catalogs
 from db.plan.render import render_script
 from tests.db.plan.convergence import harness as h
 from tests.support.pglite import PgliteServer
