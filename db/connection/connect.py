@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from db.connection.sources import LOCAL_SOURCE, source_of
 from db.connection.urls import libpq_url, mask_url, validate_url
 from db.errors import ConnectionFailed
 
@@ -48,9 +49,6 @@ def explain_connection_error(
 ) -> ConnectionFailed:
     """Map a libpq error to a one-line message and a hint, without the password."""
     text = str(exc).strip()
-    from db.connection.credentials import LOCAL_SOURCE
-    from db.connection.target import source_of
-
     where = f"{parts['host']}:{parts['port']}/{parts['database']}"
     last = mask_url(text.splitlines()[-1].strip() if text else type(exc).__name__)
     source = source_of(url)

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from db.connection.environments import PROJECT_ROOT, Environment
+from db.connection.sources import LOCAL_SOURCE
 from db.connection.urls import mask_url
 from db.errors import ConfigError
 
 # Returns the block's value (None or "" when the block is empty); raises SecretUnavailable with the
 # real reason (server unreachable, block not found) otherwise.
 SecretLoader = Callable[[str], "str | None"]
-LOCAL_SOURCE = "the embedded local cluster"
 
 
 class SecretUnavailable(ConfigError):

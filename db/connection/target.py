@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from db.connection.credentials import SecretLoader, find_database_url
+from db.connection.sources import remember_source
 from db.connection.tls import TlsVerdict, judge_tls
 from db.connection.urls import NO_DATABASE_HINT, connection_params, mask_url, summary
 from db.errors import ConfigError
@@ -83,18 +84,8 @@ def make_target(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}", hint=exc.hint) from None
     safe = MappingProxyType({k: v for k, v in params.items() if k != "password"})
-    _SOURCES[url] = source
+    remember_source(url, source)
     return Target(env, url, source, safe, verdict, skipped)
-
-
-# Where each connection string this process resolved came from, so a failed connection's hint names
-# that place (--database-url, the Secret block, the embedded cluster) instead of listing them all.
-_SOURCES: dict[str, str] = {}
-
-
-def source_of(url: str) -> str | None:
-    """Where `url` came from when this process resolved it (make_target), else None."""
-    return _SOURCES.get(url.strip())
 
 
 def resolve_target(

@@ -9,7 +9,7 @@ TimescaleDB's chunks or catalog, a single-column tenant key) carry severity "hig
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from psycopg import sql
 
 from db.catalog.capabilities import detect_capabilities
 from db.catalog.queries import NO_JIT_SQL
+from db.deploy.health_check import HealthCheck
 from db.deploy.metrics import DEFAULT_SCHEDULE_LAG, DEFAULT_WINDOW
+from db.deploy.retention_health import check_retention
 from db.plan.quoting import quote_ident
 from db.schema.expected import METRICS_DAILY, METRICS_DAILY_COLUMNS, SCHEMA, ExpectedSchema, expected_schema
 
@@ -40,24 +42,6 @@ STALE_SQL = """
 SELECT %(bucket)s::timestamptz IS NULL
     OR %(bucket)s::timestamptz < date_trunc('day', %(event)s::timestamptz - %(lag)s::interval, 'UTC')
 """
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """One health result: status 'pass', 'fail' or 'skip'; `fix` says what to do when it failed."""
-
-    name: str
-    status: str
-    detail: str
-    fix: str = ""
-    severity: str = "normal"  # "high": a failure lets one tenant reach another tenant's rows
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "fail"
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 @cache
@@ -88,7 +72,7 @@ def run_health_checks(
         _check_row_level_security(conn, expected),
         *_check_app_role_reach(conn, expected, mode),
         _check_tenant_keys(conn),
-        *_check_retention(conn, mode),
+        *check_retention(conn, mode),
     ]
     return [named_fix(check, environment) for check in checks] if environment else checks
 
@@ -99,12 +83,6 @@ def named_fix(check: HealthCheck, environment: str) -> HealthCheck:
     for job in ("refresh-metrics", "enforce-retention"):
         fix = fix.replace(f"{job}-ENV deployment", f"{job}/{environment} deployment")
     return replace(check, fix=fix)
-
-
-def _check_retention(conn: psycopg.Connection, mode: str) -> list[HealthCheck]:
-    from db.deploy.retention_health import check_retention  # it builds HealthCheck rows: import at use
-
-    return check_retention(conn, mode)
 
 
 def failed(checks: list[HealthCheck]) -> list[HealthCheck]:

@@ -17,7 +17,8 @@ import psycopg
 from db.catalog.capabilities import Capabilities, detect_capabilities
 from db.connection.connect import connect
 from db.connection.environments import Environment
-from db.connection.target import Target, make_target, source_of
+from db.connection.sources import source_of
+from db.connection.target import Target, make_target
 from db.connection.urls import first_error_line, mask_url
 from db.deploy.confirmation import (  # noqa: F401  (re-exported: the CLI's names for them)
     APPROVAL_PENDING,

@@ -11,16 +11,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
+from db.deploy.health_check import HealthCheck
 from db.deploy.retention import SCHEDULE_INTERVAL, SCHEDULE_LAG
 from db.schema.retention import DECLARED_SQL, TIME_COLUMN
-
-if TYPE_CHECKING:
-    from db.deploy.health import HealthCheck
 
 MIGRATE_FIX = "run `schemaflow migrate --env ENV`: the master file declares the windows"
 ENFORCE_FIX = (
@@ -56,8 +53,6 @@ RUNS_TABLE_SQL = "SELECT to_regclass('schemaflow.retention_runs') IS NOT NULL"
 
 def check_retention(conn: psycopg.Connection, mode: str) -> list[HealthCheck]:
     """The two retention checks for the database behind `conn` (mode: tsl | apache | plain)."""
-    from db.deploy.health import HealthCheck  # health runs these checks: import at use
-
     if not _one(conn, DECLARED_SQL):
         detail = "no retention window is declared here (public.retention_windows() is missing)"
         return [
