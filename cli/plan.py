@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     target = command_target(args.env, args.database_url, command="plan")
     warn_about(target)
     if target.environment and target.environment.requires_timescaledb:
-        from db.deploy.preflight import refuse_without_timescaledb
+        from db.run.preflight import refuse_without_timescaledb
 
         refuse_without_timescaledb(target.url, target.environment)
     from db.schema.precheck import check_schema_file

@@ -28,7 +28,7 @@ from db.backup.pgbackrest import restore_point_beside, restore_point_in_place
 from db.backup.restore import restore_backup
 from db.connection.environments import Environment, get_environment
 from db.connection.urls import mask_url
-from db.deploy.preflight import confirmation_skipped
+from db.deploy.confirmation import confirmation_skipped
 from db.errors import CheckFailed, ConfigError
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import task
 
 from db.connection.environments import get_environment
-from db.deploy.preflight import CheckResult, preflight_error, preflight_failed, run_preflight
+from db.deploy.check_result import CheckResult
+from db.run.preflight import preflight_error, preflight_failed, run_preflight
 from tasks.reporting import artifact_key, check_rows, publish_table, run_logger
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from db.clip import clip
 from db.connection.urls import mask_url
-from db.deploy.preflight import CheckResult
+from db.deploy.check_result import CheckResult
 from db.deploy.result import ApplyResult
 from db.errors import SchemaflowError
 

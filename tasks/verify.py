@@ -7,8 +7,8 @@ from prefect import task
 
 from db.connection.connect import connect
 from db.connection.environments import get_environment
+from db.deploy.check_result import CheckResult
 from db.deploy.health import run_health_checks
-from db.deploy.preflight import CheckResult
 from db.deploy.verify import verify_schema
 from db.errors import CheckFailed
 from tasks.reporting import artifact_key, check_rows, publish_table, run_logger

@@ -5,7 +5,7 @@ restore point (`pg_create_restore_point`), which costs one WAL record whatever t
 a pg_dump copy grows with the data (an hour per TB). TimescaleDB's documentation for self-hosted
 servers recommends pgBackRest and point-in-time recovery for the same reason.
 
-- Preflight (db/deploy/preflight.py) runs `pgbackrest check` (archiving works end to end) and wants
+- Preflight (db/run/preflight.py) runs `pgbackrest check` (archiving works end to end) and wants
   a full or differential backup newer than the environment's `max_backup_age`: a restore point is
   only reachable by replaying WAL from a backup taken before it.
 - restore_point_name() / create_restore_point(): `schemaflow-<env>-<run id>`, then pg_switch_wal()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from db.deploy.preflight import CheckResult
+from db.deploy.check_result import CheckResult
 
 # The six tables the old migrate script checked after every deploy.
 KEY_TABLES = ("tenants", "users", "podcasts", "episodes", "campaigns", "listener_events")

@@ -73,7 +73,7 @@ def test_the_stopped_local_cluster_names_local_db_start(
     assert "`schemaflow local-db start`" in err, err
     # migrate's preflight, given the URL the flow resolved, says the same (it said "cannot reach").
     from db.connection.environments import get_environment
-    from db.deploy.preflight import run_preflight
+    from db.run.preflight import run_preflight
     from tasks.secrets import resolve_flow_target
 
     env = get_environment("local")
@@ -86,7 +86,7 @@ def test_preflight_says_metrics_daily_is_a_table_and_no_approval_passed_yet(
     qa: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from db.deploy.confirmation import APPROVAL_PENDING
-    from db.deploy.preflight import run_preflight
+    from db.run.preflight import run_preflight
 
     write_test_environments(tmp_path, qa, monkeypatch, "[environments.prod]\nrequire_confirmation = true\n")
     rows = {row.name: row for row in run_preflight(qa, get_environment("prod"), confirmed=APPROVAL_PENDING)}

@@ -18,10 +18,10 @@ from cli.main import main
 from db.backup.pgbackrest import PgBackRest, configure_local_repository, restore_point_name
 from db.connection.environments import get_environment
 from db.deploy.history import HistoryRecord, record_restore_point, record_run
-from db.deploy.preflight import run_preflight
 from db.errors import ConfigError
 from db.local.cluster import LocalCluster, free_port
 from db.local.seed import SEEDED_TABLES, refresh_metrics_daily, seed_database
+from db.run.preflight import run_preflight
 from db.schema.master_file import read_schema
 
 if not shutil.which("pgbackrest"):

@@ -16,10 +16,11 @@ import pytest
 
 from db.connection.environments import Environment, get_environment
 from db.connection.urls import with_database
+from db.deploy.check_result import CheckResult
 from db.deploy.lock import MIGRATION_LOCK_KEY, describe_lock_holder, hold_migration_lock
-from db.deploy.preflight import CheckResult, preflight_failed, run_preflight
 from db.errors import MigrationLocked
 from db.local.cluster import PG_BIN, LocalCluster, _chown_to_server_user, _server_user, free_port
+from db.run.preflight import preflight_failed, run_preflight
 
 CHECKS = [
     "url valid",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from db.deploy.preflight import CheckResult
+from db.deploy.check_result import CheckResult
 from tasks.naming import run_kind, run_name, run_tags
 from tasks.notify import render_failure_markdown, step_action
 from tasks.reporting import RunReport, artifact_key, check_rows

@@ -11,9 +11,9 @@ import pytest
 from db.catalog.snapshot import snapshot_catalog
 from db.connection.environments import get_environment
 from db.deploy.apply import apply_master_schema
-from db.deploy.preflight import preflight_failed, run_preflight
 from db.errors import CheckFailed
 from db.run.plan_apply import apply_schema
+from db.run.preflight import preflight_failed, run_preflight
 from db.versions.files import discover_migrations, file_checksum
 from db.versions.history import list_versions
 from db.versions.run import run_pending_migrations

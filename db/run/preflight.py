@@ -1,5 +1,8 @@
 """Preflight: can we safely migrate this target right now? One row per check, each with its reason.
 
+It sits in db/run, above what it checks: the server (db/deploy, db/catalog) and the one-offs
+(db/versions, which itself builds on db/deploy).
+
 `run_preflight` never raises for a failed check: the caller (the flow's preflight task, the CLI)
 decides what a 'fail' row means. When the URL is invalid or the server unreachable, the checks that
 need a connection are reported as 'skip'. Interpreting --yes / SKIP_CONFIRMATION / an interactive
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import psycopg
 
@@ -20,18 +22,12 @@ from db.connection.environments import Environment
 from db.connection.sources import source_of
 from db.connection.target import Target, make_target
 from db.connection.urls import first_error_line, mask_url
-from db.deploy.confirmation import (  # noqa: F401  (re-exported: the CLI's names for them)
-    APPROVAL_PENDING,
-    CONFIRMATION_HINT,
-    CONFIRMED_BY_ENV,
-    CONFIRMED_BY_FLAG,
-    CONFIRMED_BY_PROMPT,
-    NOT_REQUIRED,
-    SKIP_CONFIRMATION_VAR,
-    confirmation_skipped,
-)
+from db.deploy.check_result import CheckResult
+from db.deploy.confirmation import APPROVAL_PENDING, CONFIRMATION_HINT, NOT_REQUIRED
 from db.deploy.lock import describe_lock_holder
 from db.errors import CheckFailed, ConnectionFailed, SchemaflowError
+from db.versions.files import discover_migrations
+from db.versions.validate import version_status
 
 MIN_SERVER_VERSION_NUM = 150000
 # Rows whose failure means the target itself is wrong or unreachable: a configuration/connection
@@ -76,19 +72,6 @@ _SERVER_CHECKS = (
     "blocking transactions",
     "one-off migrations",
 )
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One preflight row. status: 'pass', 'warn', 'fail', or 'skip' (could not be checked)."""
-
-    name: str
-    status: str
-    detail: str
-    hint: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def preflight_failed(rows: list[CheckResult]) -> bool:
@@ -197,9 +180,6 @@ def _server_checks(conn: psycopg.Connection, env: Environment, min_age: float) -
 
 def _check_one_offs(conn: psycopg.Connection, env: Environment) -> CheckResult:
     """An edited applied one-off or an out-of-order one stops the run here, before any backup."""
-    from db.versions.files import discover_migrations  # db.versions imports db.deploy's retry helpers
-    from db.versions.validate import version_status
-
     try:
         files = discover_migrations(env.migrations_dir)
         status = version_status(conn, files, allow_out_of_order=env.allow_out_of_order)
