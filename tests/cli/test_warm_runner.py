@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -136,8 +137,7 @@ def test_a_runner_too_slow_to_answer_leaves_the_command_to_the_caller_and_never_
     runner = loop.runner_pid()
     os.kill(runner, signal.SIGSTOP)
     try:
-        caller = subprocess.Popen([SCHEMAFLOW, *NOOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=loop.env)  # fmt: skip
+        caller = _migrate_in_background(loop)
         time.sleep(REPLY_TIMEOUT_S + 2)  # the caller has given up waiting: the runner wakes to a gone caller
     finally:
         os.kill(runner, signal.SIGCONT)
@@ -158,6 +158,14 @@ def _command_child(runner: int) -> int:
                 return int(children[0])
         time.sleep(0.05)
     raise AssertionError("the runner started no command")
+
+
+def _migrate_in_background(loop: Loop, url: str | None = None, **popen: Any) -> subprocess.Popen[str]:
+    """A caller running migrate on `url` (a fresh database: it builds the schema, for seconds)."""
+    env = {**loop.env, "SCHEMAFLOW_TEST_URL": url} if url else loop.env
+    return subprocess.Popen(
+        [SCHEMAFLOW, *NOOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **popen
+    )
 
 
 def _gone(pid: int, limit: float = 10.0) -> bool:
@@ -182,9 +190,7 @@ def test_ctrl_z_stops_the_command_with_its_caller_and_fg_continues_both(
     try:
         # Its own process group, with pytest in another: a shell's job. In an orphaned group (as under
         # a detached CI run) the kernel discards a stop, for a cold command just the same.
-        caller = subprocess.Popen([SCHEMAFLOW, *NOOP], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env={**loop.env, "SCHEMAFLOW_TEST_URL": url},
-                                  process_group=0)  # fmt: skip
+        caller = _migrate_in_background(loop, url, process_group=0)
         child = _command_child(loop.runner_pid())
         time.sleep(1.0)
         caller.send_signal(signal.SIGTSTP)
@@ -206,13 +212,7 @@ def test_ctrl_c_reaches_the_command_and_a_killed_caller_takes_it_down(
     for signum, expected in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):
         url = create_database(pg_cluster, "warmsig")
         try:
-            caller = subprocess.Popen(
-                [SCHEMAFLOW, *NOOP],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**loop.env, "SCHEMAFLOW_TEST_URL": url},
-            )
+            caller = _migrate_in_background(loop, url)
             child = _command_child(loop.runner_pid())
             time.sleep(1.5)
             caller.send_signal(signum)
@@ -237,13 +237,7 @@ def test_a_killed_supervisor_takes_the_command_down_and_the_caller_says_so(
     """No command runs on unseen: with its supervisor gone, nobody could stop it or hear its end."""
     url = create_database(pg_cluster, "warmsup")
     try:
-        caller = subprocess.Popen(
-            [SCHEMAFLOW, *NOOP],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**loop.env, "SCHEMAFLOW_TEST_URL": url},
-        )
+        caller = _migrate_in_background(loop, url)
         child = _command_child(loop.runner_pid())
         supervisor = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
         time.sleep(1.5)
