@@ -31,6 +31,8 @@ from db.versions.history import list_versions
 from db.versions.run import Limits, run_pending_migrations
 from tests.conftest import create_database, drop_database
 from tests.db.versions.backfill_support import (
+    ORDERED_KEY,
+    WRITE_SQL,
     MatchingWriter,
     count_matching,
     fill_events,
@@ -38,6 +40,9 @@ from tests.db.versions.backfill_support import (
     still_matching,
 )
 from tests.support.environments import write_test_environments
+
+TEN_YEARS_AGO = -20 * 3650  # WRITE_SQL's n: its event_time is now() + n / 20 days
+MAX_WRITES = 1_000
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = int(os.environ.get("SCHEMAFLOW_TEST_BACKFILL_EVENTS", "200000"))
@@ -193,14 +198,29 @@ def test_a_writer_faster_than_the_backfill_stops_it_not_converged_and_the_next_r
         tmp_path, events_db, monkeypatch, "[environments.dev]\n", defaults=f'migrations_dir = "{folder}"\n'
     )
     # A replica-role session (logical replication's apply) fires no trigger: only the passes see its rows.
-    with (
-        MatchingWriter(events_db, every=0.005, rows=20, replica=True),
-        pytest.raises(BackfillNotConverged) as stopped,
-    ):
-        apply_schema(
-            events_db, read_schema(), environment="test", migrations_dir=folder, log=lambda _: None,
-            lock_timeout="1s", statement_timeout="1min", lock_retries=5,
-        )  # fmt: skip
+    # It writes a row after every batch, keyed before every filled row, so each pass leaves one behind
+    # its cursor: a writer always faster than the passes. (A writer on a clock, 20 rows each 5 ms, let
+    # a pass through now and then on a loaded machine, and the backfill rightly converged.) After
+    # MAX_WRITES it stops, so a row landing ahead of the cursor fails the test instead of feeding one
+    # pass for ever.
+    writes: list[str] = []
+    with psycopg.connect(events_db, autocommit=True) as writer:
+        writer.execute("SET session_replication_role = replica")
+        writer.execute("SET lock_timeout = '5s'")  # never a silent wait on the backfill that calls it
+
+        def write_behind_the_cursor(line: str) -> None:
+            if ": batch " in line and len(writes) < MAX_WRITES:
+                # 00000000-...: before any random key, and each below the last (the primary key is
+                # (event_id, event_time)), so behind the cursor of the batch that just ran
+                writes.append(ORDERED_KEY.format(n=MAX_WRITES - len(writes)))
+                writer.execute(WRITE_SQL.format(key=writes[-1]), {"n": TEN_YEARS_AGO, "rows": 1})  # type: ignore[arg-type]
+
+        with pytest.raises(BackfillNotConverged) as stopped:
+            apply_schema(
+                events_db, read_schema(), environment="test", migrations_dir=folder,
+                log=write_behind_the_cursor, lock_timeout="1s", statement_timeout="1min", lock_retries=5,
+            )  # fmt: skip
+    assert DEFAULT_MAX_PASSES <= len(writes) < MAX_WRITES, len(writes)  # a row after each pass at least
     message = stopped.value.message
     print(f"\n{message}")
     assert stopped.value.exit_code != 0
