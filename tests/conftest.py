@@ -32,7 +32,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from db.connection.urls import with_database
+from db.connection.urls import mask_url, with_database
 from db.local.cluster import LocalCluster, free_port
 from tests.support import pg_lanes
 from tests.support.pglite import PgliteServer, lane_unavailable_reason
@@ -149,6 +149,17 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     lane = pg_lanes.lane_of(item.nodeid)
     if lane:
         pg_lanes.LANE_SECONDS[lane] += time.monotonic() - started
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failure's report without a password: pytest prints a failing test's arguments (the test
+    clusters' URLs) and its captured output, and a CI log keeps them."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and report.longrepr is not None:
+        report.longrepr = mask_url(str(report.longrepr))
+        report.sections = [(title, mask_url(text)) for title, text in report.sections]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
