@@ -88,6 +88,22 @@ def pid_file_alive(path: Path) -> bool:
     return True
 
 
+def wait_until_gone(pid: int, seconds: float) -> bool:
+    """True once process `pid` is gone, polling for up to `seconds`; False if it still runs (or is
+    another user's, which we cannot wait on)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def answers(api: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     """True when GET {api}/health returns 200."""
     import urllib.request  # http.client and friends: only when a server must be asked
@@ -268,13 +284,9 @@ def stop_local_server(state: Path | None = None) -> None:
         os.killpg(pid, signal.SIGTERM)
     except (OSError, ValueError):  # no file, or the process is gone (ProcessLookupError)
         return
-    for _ in range(40):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            pid_file.unlink(missing_ok=True)
-            return
-        time.sleep(0.25)
+    if wait_until_gone(pid, 10.0):
+        pid_file.unlink(missing_ok=True)
+        return
     os.killpg(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
 

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.prefect_server import PROJECT_ROOT, SERVER_MODE_VAR, pid_file_alive, ui_state_dir
+from cli.prefect_server import PROJECT_ROOT, SERVER_MODE_VAR, pid_file_alive, ui_state_dir, wait_until_gone
 
 WARM_COMMANDS = frozenset({"migrate", "rollback"})
 SWITCH_VAR = "SCHEMAFLOW_WARM_RUNNER"
@@ -257,7 +257,7 @@ def _follow(conn: socket.socket, relay: _Relay) -> int:
         child = relay.child
         if child is None:
             fate = "before the command started"
-        elif _ended(child):
+        elif wait_until_gone(child, 2.0):  # killed with its supervisor, it takes a moment to be reaped
             fate = f"mid-command, and the command (pid {child}) was stopped with it"
         else:
             fate = f"mid-command; the command (pid {child}) still runs, and its end will not be reported"
@@ -273,21 +273,6 @@ def _follow(conn: socket.socket, relay: _Relay) -> int:
         signal.signal(int(ended["signal"]), signal.SIG_DFL)
         os.kill(os.getpid(), int(ended["signal"]))
     return int(ended["status"])
-
-
-def _ended(pid: int, wait_s: float = 2.0) -> bool:
-    """True once `pid` is gone (a process killed with its parent takes a moment to be reaped)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
 
 
 def _send_request(conn: socket.socket, request: dict) -> None:
